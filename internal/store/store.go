@@ -23,6 +23,8 @@ var (
 	ErrNoSelect     = errors.New("mailbox cannot hold messages")
 	ErrClosed       = errors.New("store closed")
 	ErrEmptyMessage = errors.New("empty message")
+	// ErrLocked: another process has the store open.
+	ErrLocked = errors.New("store is locked by another process")
 )
 
 // AccountID identifies an account within a store.
