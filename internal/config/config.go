@@ -1,0 +1,440 @@
+// Package config is postfach's typed configuration: the TOML file format,
+// the embedded defaults, and validation. Only cmd/postfach and
+// internal/server read it; protocol servers take plain Options structs.
+//
+// Every key is documented in docs/configuration.md; a test fails when a key
+// is missing there.
+package config
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"path/filepath"
+	"regexp"
+	"slices"
+	"strconv"
+	"strings"
+
+	"github.com/BurntSushi/toml"
+)
+
+// Config is the whole configuration. The zero value is not useful; start
+// from Default or Load.
+type Config struct {
+	// Path is the file the config was loaded from; "" for the defaults.
+	Path string `toml:"-"`
+
+	// DataDir holds the store, the TLS key pair and the admin socket. Load
+	// makes it absolute: a relative value is relative to the config file's
+	// folder, or to the working directory when there is no config file.
+	DataDir string `toml:"data_dir"`
+	// Hostname is the server's name in greetings, Received: headers and the
+	// self-signed certificate.
+	Hostname string `toml:"hostname"`
+	// Domains are the local domains: mail for them is delivered here.
+	Domains []string `toml:"domains"`
+	// MaxMessageSize is the largest message accepted by SMTP, LMTP and
+	// `postfach deliver`.
+	MaxMessageSize Size `toml:"max_message_size"`
+	// Postmaster names the account that receives mail for postmaster@ every
+	// local domain (RFC 5321 §4.5.1); "" means the first account created.
+	Postmaster string `toml:"postmaster"`
+
+	Listen Listen `toml:"listen"`
+	TLS    TLS    `toml:"tls"`
+	Auth   Auth   `toml:"auth"`
+	Limits Limits `toml:"limits"`
+	Log    Log    `toml:"log"`
+	POP3   POP3   `toml:"pop3"`
+}
+
+// Listen holds the listener addresses; "" switches a listener off.
+type Listen struct {
+	IMAP        string `toml:"imap"`
+	IMAPS       string `toml:"imaps"`
+	POP3        string `toml:"pop3"`
+	POP3S       string `toml:"pop3s"`
+	LMTP        string `toml:"lmtp"` // also "unix:PATH"
+	SMTP        string `toml:"smtp"`
+	Submission  string `toml:"submission"`
+	Submissions string `toml:"submissions"`
+	HTTP        string `toml:"http"`
+}
+
+// TLS names the certificate files; both empty means a self-signed
+// certificate for Hostname, generated once into DataDir.
+type TLS struct {
+	Cert string `toml:"cert"`
+	Key  string `toml:"key"`
+}
+
+// Auth holds authentication policy.
+type Auth struct {
+	// AllowInsecure allows password logins on non-TLS connections from
+	// non-loopback addresses.
+	AllowInsecure bool `toml:"allow_insecure"`
+}
+
+// Limits bounds what clients may use.
+type Limits struct {
+	// Connections is the maximum number of open connections per listener.
+	Connections int `toml:"connections"`
+	// ConnectionsPerIP is the maximum per client IP per listener.
+	ConnectionsPerIP int `toml:"connections_per_ip"`
+	// Recipients is the maximum number of recipients of one message
+	// (RFC 5321 §4.5.3.1.8: at least 100).
+	Recipients int `toml:"recipients"`
+	// SMTPCommandTimeout is how long SMTP/LMTP wait for the next command
+	// (RFC 5321 §4.5.3.2.7: at least 5 minutes).
+	SMTPCommandTimeout Duration `toml:"smtp_command_timeout"`
+	// SMTPDataTimeout is how long SMTP/LMTP wait for each block of message
+	// data (RFC 5321 §4.5.3.2.5: at least 3 minutes).
+	SMTPDataTimeout Duration `toml:"smtp_data_timeout"`
+	// IMAPIdleTimeout ends idle IMAP sessions (RFC 9051 §5.4: at least 30
+	// minutes).
+	IMAPIdleTimeout Duration `toml:"imap_idle_timeout"`
+	// POP3IdleTimeout ends idle POP3 sessions (RFC 1939 §3: at least 10
+	// minutes).
+	POP3IdleTimeout Duration `toml:"pop3_idle_timeout"`
+}
+
+// Log configures the server log.
+type Log struct {
+	// Level is debug, info, warn or error.
+	Level string `toml:"level"`
+	// Format is text or json.
+	Format string `toml:"format"`
+}
+
+// POP3 configures how POP3 and IMAP share mailboxes (issue 5).
+type POP3 struct {
+	MarkSeen    bool   `toml:"mark_seen"`
+	HideDeleted bool   `toml:"hide_deleted"`
+	Delete      string `toml:"delete"` // expunge, trash or hide
+	DeviceViews bool   `toml:"device_views"`
+}
+
+// POP3DeleteModes are the values of pop3.delete.
+var POP3DeleteModes = []string{"expunge", "trash", "hide"}
+
+// Default returns the embedded defaults. Hostname is the machine's host
+// name (or "localhost" when it has none); DataDir is still relative.
+func Default() *Config {
+	host, err := os.Hostname()
+	if err != nil || host == "" {
+		host = "localhost"
+	}
+	return &Config{
+		DataDir:        "postfach-data",
+		Hostname:       host,
+		Domains:        []string{"localhost"},
+		MaxMessageSize: 50 << 20,
+		Listen: Listen{
+			IMAP:        "127.0.0.1:1143",
+			IMAPS:       "127.0.0.1:1993",
+			POP3:        "127.0.0.1:1110",
+			POP3S:       "127.0.0.1:1995",
+			LMTP:        "127.0.0.1:2424",
+			SMTP:        "127.0.0.1:2525",
+			Submission:  "127.0.0.1:1587",
+			Submissions: "127.0.0.1:1465",
+			HTTP:        "127.0.0.1:8080",
+		},
+		Limits: Limits{
+			Connections:        1000,
+			ConnectionsPerIP:   50,
+			Recipients:         1000,
+			SMTPCommandTimeout: Duration(5 * 60e9),
+			SMTPDataTimeout:    Duration(3 * 60e9),
+			IMAPIdleTimeout:    Duration(30 * 60e9),
+			POP3IdleTimeout:    Duration(10 * 60e9),
+		},
+		Log:  Log{Level: "info", Format: "text"},
+		POP3: POP3{MarkSeen: true, HideDeleted: true, Delete: "expunge", DeviceViews: true},
+	}
+}
+
+// Error is a config error: the file, the line (0 when unknown), the key and
+// a reason.
+type Error struct {
+	File   string
+	Line   int
+	Key    string
+	Reason string
+}
+
+func (e *Error) Error() string {
+	var b strings.Builder
+	b.WriteString(e.File)
+	if e.File == "" {
+		b.WriteString("config")
+	}
+	if e.Line > 0 {
+		b.WriteString(":" + strconv.Itoa(e.Line))
+	}
+	b.WriteString(": ")
+	if e.Key != "" {
+		b.WriteString(e.Key + ": ")
+	}
+	b.WriteString(e.Reason)
+	return b.String()
+}
+
+// Errors is a list of config errors; Load and Validate return every problem
+// found, not just the first.
+type Errors []*Error
+
+func (es Errors) Error() string {
+	s := make([]string, len(es))
+	for i, e := range es {
+		s[i] = e.Error()
+	}
+	return strings.Join(s, "\n")
+}
+
+// Load reads and validates the config file at path. A relative data_dir
+// (and a relative unix:PATH for lmtp, and relative TLS files) is resolved
+// against the file's folder.
+func Load(path string) (*Config, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("read config: %w", err)
+	}
+	abs, err := filepath.Abs(path)
+	if err != nil {
+		return nil, fmt.Errorf("config path: %w", err)
+	}
+	c, err := Parse(abs, data)
+	if err != nil {
+		return nil, err
+	}
+	c.Resolve(filepath.Dir(abs))
+	return c, nil
+}
+
+// Parse decodes TOML data over the defaults and validates the result; name
+// is used in error messages. Paths are left as written (see Resolve).
+func Parse(name string, data []byte) (*Config, error) {
+	c := Default()
+	c.Path = name
+	md, err := toml.NewDecoder(bytes.NewReader(data)).Decode(c)
+	if err != nil {
+		var pe toml.ParseError
+		if errors.As(err, &pe) {
+			return nil, &Error{File: name, Line: pe.Position.Line, Key: pe.LastKey, Reason: pe.Message}
+		}
+		return nil, decodeError(name, err)
+	}
+	var errs Errors
+	for _, k := range md.Undecoded() {
+		key := k.String()
+		errs = append(errs, &Error{File: name, Line: keyLine(data, key), Key: key, Reason: "unknown key"})
+	}
+	if len(errs) > 0 {
+		return nil, errs
+	}
+	if err := c.Validate(); err != nil {
+		var verrs Errors
+		if errors.As(err, &verrs) {
+			for _, e := range verrs {
+				e.File = name
+				e.Line = keyLine(data, e.Key)
+			}
+		}
+		return nil, err
+	}
+	return c, nil
+}
+
+// decodeErrRE matches the type errors of the TOML decoder, which carry the
+// position in their text only.
+var decodeErrRE = regexp.MustCompile(`^toml: (?:line (\d+) )?\(last key "([^"]*)"\): (.*)$`)
+
+func decodeError(name string, err error) *Error {
+	msg := err.Error()
+	if m := decodeErrRE.FindStringSubmatch(msg); m != nil {
+		line, _ := strconv.Atoi(m[1])
+		return &Error{File: name, Line: line, Key: m[2], Reason: m[3]}
+	}
+	return &Error{File: name, Reason: strings.TrimPrefix(msg, "toml: ")}
+}
+
+// Resolve makes relative paths absolute against dir (the config file's
+// folder, or the working directory when there is no file).
+func (c *Config) Resolve(dir string) {
+	abs := func(p string) string {
+		if p == "" || filepath.IsAbs(p) {
+			return p
+		}
+		return filepath.Join(dir, p)
+	}
+	c.DataDir = abs(c.DataDir)
+	c.TLS.Cert = abs(c.TLS.Cert)
+	c.TLS.Key = abs(c.TLS.Key)
+	if p, ok := strings.CutPrefix(c.Listen.LMTP, "unix:"); ok {
+		c.Listen.LMTP = "unix:" + abs(p)
+	}
+}
+
+// Validate checks every value and returns Errors listing each bad key.
+func (c *Config) Validate() error {
+	var errs Errors
+	bad := func(key, format string, args ...any) {
+		errs = append(errs, &Error{File: c.Path, Key: key, Reason: fmt.Sprintf(format, args...)})
+	}
+	if strings.TrimSpace(c.DataDir) == "" {
+		bad("data_dir", "must not be empty")
+	}
+	if !validHostname(c.Hostname) {
+		bad("hostname", "%q is not a valid host name", c.Hostname)
+	}
+	if len(c.Domains) == 0 {
+		bad("domains", "at least one local domain is needed")
+	}
+	seen := map[string]bool{}
+	for _, d := range c.Domains {
+		if !validHostname(d) {
+			bad("domains", "%q is not a valid domain", d)
+		}
+		if seen[strings.ToLower(d)] {
+			bad("domains", "%q is listed twice", d)
+		}
+		seen[strings.ToLower(d)] = true
+	}
+	if c.MaxMessageSize < 1024 {
+		bad("max_message_size", "must be at least 1KiB")
+	}
+	if c.Postmaster != "" && !validAddress(c.Postmaster) {
+		bad("postmaster", "%q is not an address (want an account name such as \"admin@example.org\")", c.Postmaster)
+	}
+	addrs := map[string]string{}
+	for _, l := range c.Listen.All() {
+		if l.Addr == "" {
+			continue
+		}
+		key := "listen." + l.Name
+		if p, ok := strings.CutPrefix(l.Addr, "unix:"); ok {
+			if l.Name != "lmtp" {
+				bad(key, "unix sockets are only supported for lmtp")
+			} else if p == "" {
+				bad(key, "unix: needs a path")
+			}
+		} else if err := validListenAddr(l.Addr); err != nil {
+			bad(key, "%v", err)
+		}
+		if other, dup := addrs[l.Addr]; dup && !strings.HasSuffix(l.Addr, ":0") {
+			bad(key, "address %q is also used by listen.%s", l.Addr, other)
+		}
+		addrs[l.Addr] = l.Name
+	}
+	if (c.TLS.Cert == "") != (c.TLS.Key == "") {
+		bad("tls.cert", "tls.cert and tls.key must both be set or both be empty")
+	}
+	lim := c.Limits
+	if lim.Connections < 1 {
+		bad("limits.connections", "must be at least 1")
+	}
+	if lim.ConnectionsPerIP < 1 {
+		bad("limits.connections_per_ip", "must be at least 1")
+	}
+	if lim.Recipients < 100 {
+		// RFC 5321 §4.5.3.1.8: servers MUST accept at least 100 recipients.
+		bad("limits.recipients", "must be at least 100 (RFC 5321 section 4.5.3.1.8)")
+	}
+	for _, d := range []struct {
+		key string
+		v   Duration
+	}{
+		{"limits.smtp_command_timeout", lim.SMTPCommandTimeout},
+		{"limits.smtp_data_timeout", lim.SMTPDataTimeout},
+		{"limits.imap_idle_timeout", lim.IMAPIdleTimeout},
+		{"limits.pop3_idle_timeout", lim.POP3IdleTimeout},
+	} {
+		if d.v.D() < 1e9 {
+			bad(d.key, "must be at least 1s")
+		}
+	}
+	if !slices.Contains([]string{"debug", "info", "warn", "error"}, strings.ToLower(c.Log.Level)) {
+		bad("log.level", "%q is not one of debug, info, warn, error", c.Log.Level)
+	}
+	if !slices.Contains([]string{"text", "json"}, strings.ToLower(c.Log.Format)) {
+		bad("log.format", "%q is not one of text, json", c.Log.Format)
+	}
+	if !slices.Contains(POP3DeleteModes, c.POP3.Delete) {
+		bad("pop3.delete", "%q is not one of %s", c.POP3.Delete, strings.Join(POP3DeleteModes, ", "))
+	}
+	if len(errs) > 0 {
+		return errs
+	}
+	return nil
+}
+
+// NamedListener is one entry of Listen.All.
+type NamedListener struct {
+	Name string // the key under [listen]
+	Addr string
+}
+
+// All returns every listener in a fixed order.
+func (l Listen) All() []NamedListener {
+	return []NamedListener{
+		{"imap", l.IMAP}, {"imaps", l.IMAPS}, {"pop3", l.POP3}, {"pop3s", l.POP3S},
+		{"lmtp", l.LMTP}, {"smtp", l.SMTP}, {"submission", l.Submission},
+		{"submissions", l.Submissions}, {"http", l.HTTP},
+	}
+}
+
+// IsLocalDomain reports whether mail for domain is delivered here.
+func (c *Config) IsLocalDomain(domain string) bool {
+	return slices.ContainsFunc(c.Domains, func(d string) bool { return strings.EqualFold(d, domain) })
+}
+
+func validListenAddr(addr string) error {
+	host, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		return fmt.Errorf("%q is not host:port (example: \"127.0.0.1:2525\" or \"[::]:25\")", addr)
+	}
+	if host != "" && net.ParseIP(host) == nil && !validHostname(host) {
+		return fmt.Errorf("%q: bad host %q", addr, host)
+	}
+	n, err := strconv.Atoi(port)
+	if err != nil || n < 0 || n > 65535 {
+		return fmt.Errorf("%q: bad port %q", addr, port)
+	}
+	return nil
+}
+
+// validHostname accepts LDH host names with dots (RFC 1123 §2.1).
+func validHostname(h string) bool {
+	if h == "" || len(h) > 253 || strings.HasPrefix(h, ".") || strings.HasSuffix(h, ".") {
+		return false
+	}
+	for _, label := range strings.Split(h, ".") {
+		if label == "" || len(label) > 63 || label[0] == '-' || label[len(label)-1] == '-' {
+			return false
+		}
+		for _, r := range label {
+			if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '-' || r == '_') {
+				return false
+			}
+		}
+	}
+	return true
+}
+
+func validAddress(s string) bool {
+	i := strings.LastIndexByte(s, '@')
+	return i > 0 && validHostname(s[i+1:]) && !strings.ContainsAny(s[:i], " \t\r\n<>")
+}
+
+// String returns the config as TOML, the way a config file would write it.
+func (c *Config) String() string {
+	var b bytes.Buffer
+	if err := toml.NewEncoder(&b).Encode(c); err != nil {
+		return "# " + err.Error()
+	}
+	return b.String()
+}
