@@ -1,0 +1,25 @@
+// Package netserve holds what every postfach protocol server needs around
+// its connections: opening listeners (TCP, and unix:PATH for LMTP), TLS
+// configuration (files, or a self-signed certificate generated once), a
+// tracking Listener that enforces connection limits per client IP and in
+// total, per-connection loggers and contexts, graceful draining at shutdown,
+// and a small Server that runs a handler per connection with panic
+// recovery.
+//
+// # Draining
+//
+// Shutdown of a protocol server goes in two steps. Listener.Drain stops
+// accepting and marks every connection as draining: its Context is
+// cancelled, and a Read on a connection that is not busy (see Conn.SetBusy)
+// fails at once with a timeout error, so the protocol's own read loop
+// answers with its "closing" reply (SMTP 421, IMAP BYE, POP3 -ERR) and
+// ends. A busy connection (a message being received and stored) is left
+// alone until it calls SetBusy(false). Listener.Wait then waits for every
+// connection to close, and Listener.CloseAll cuts off what is left when the
+// shutdown deadline passes.
+//
+// # Locking
+//
+// Listener.mu guards the connection set and the per-IP counts; Conn.mu
+// guards busy and draining. Neither lock is held during network I/O.
+package netserve

@@ -1,0 +1,300 @@
+package netserve
+
+import (
+	"bufio"
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"errors"
+	"io"
+	"net"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+// echoServer answers "hello" and then echoes lines; "panic" panics, "busy"
+// marks the connection busy until "idle". A read error writes "bye <err>".
+func echoServer(t *testing.T, opt Options) (*Server, string) {
+	t.Helper()
+	ln, err := Listen("127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := NewServer(ServerOptions{Options: opt, Handler: func(conn net.Conn, tc *Conn) {
+		io.WriteString(conn, "hello\r\n")
+		r := bufio.NewReader(conn)
+		for {
+			line, err := r.ReadString('\n')
+			if err != nil {
+				var ne net.Error
+				if errors.As(err, &ne) && ne.Timeout() {
+					io.WriteString(conn, "bye\r\n")
+				}
+				return
+			}
+			switch strings.TrimSpace(line) {
+			case "panic":
+				panic("test panic")
+			case "busy":
+				tc.SetBusy(true)
+			case "idle":
+				tc.SetBusy(false)
+			}
+			io.WriteString(conn, line)
+		}
+	}})
+	done := make(chan error, 1)
+	go func() { done <- s.Serve(ln) }()
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		s.Shutdown(ctx)
+		if err := <-done; !errors.Is(err, ErrServerClosed) {
+			t.Errorf("Serve returned %v", err)
+		}
+	})
+	return s, ln.Addr().String()
+}
+
+type client struct {
+	t *testing.T
+	c net.Conn
+	r *bufio.Reader
+}
+
+func dial(t *testing.T, addr string) *client {
+	t.Helper()
+	c, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	c.SetDeadline(time.Now().Add(30 * time.Second))
+	return &client{t, c, bufio.NewReader(c)}
+}
+
+func (c *client) expect(want string) {
+	c.t.Helper()
+	line, err := c.r.ReadString('\n')
+	if err != nil {
+		c.t.Fatalf("read: %v (want %q)", err, want)
+	}
+	if got := strings.TrimRight(line, "\r\n"); got != want {
+		c.t.Fatalf("got %q, want %q", got, want)
+	}
+}
+
+func (c *client) send(s string) {
+	c.t.Helper()
+	if _, err := io.WriteString(c.c, s+"\r\n"); err != nil {
+		c.t.Fatal(err)
+	}
+}
+
+func (c *client) expectEOF() {
+	c.t.Helper()
+	if line, err := c.r.ReadString('\n'); err == nil {
+		c.t.Fatalf("got %q, want connection closed", line)
+	}
+}
+
+func TestLimits(t *testing.T) {
+	tests := []struct {
+		name         string
+		total, perIP int
+	}{
+		{"total", 2, 0},
+		{"per ip", 0, 2},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			rejected := make(chan string, 10)
+			_, addr := echoServer(t, Options{Proto: "test", MaxConns: tt.total, MaxConnsPerIP: tt.perIP,
+				BusyReply: "421 busy\r\n", OnReject: func(r string) { rejected <- r }})
+			a, b := dial(t, addr), dial(t, addr)
+			a.expect("hello")
+			b.expect("hello")
+			c := dial(t, addr)
+			c.expect("421 busy")
+			c.expectEOF()
+			if r := <-rejected; !strings.Contains(r, "too many") {
+				t.Errorf("reject reason %q", r)
+			}
+			a.send("QUIT")
+			a.expect("QUIT")
+			a.c.Close()
+			// The slot frees once the server has seen the close.
+			deadline := time.Now().Add(20 * time.Second)
+			for {
+				d := dial(t, addr)
+				line, _ := d.r.ReadString('\n')
+				if strings.HasPrefix(line, "hello") {
+					break
+				}
+				if time.Now().After(deadline) {
+					t.Fatal("slot never freed")
+				}
+				time.Sleep(10 * time.Millisecond)
+			}
+		})
+	}
+}
+
+func TestPanicClosesOnlyThatConnection(t *testing.T) {
+	_, addr := echoServer(t, Options{Proto: "test"})
+	a, b := dial(t, addr), dial(t, addr)
+	a.expect("hello")
+	b.expect("hello")
+	a.send("panic")
+	a.expectEOF()
+	b.send("still here")
+	b.expect("still here")
+}
+
+func TestShutdownDrains(t *testing.T) {
+	s, addr := echoServer(t, Options{Proto: "test"})
+	idle, busy := dial(t, addr), dial(t, addr)
+	idle.expect("hello")
+	busy.expect("hello")
+	busy.send("busy")
+	busy.expect("busy")
+
+	done := make(chan error, 1)
+	go func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+		defer cancel()
+		done <- s.Shutdown(ctx)
+	}()
+	// The idle connection is told goodbye at once.
+	idle.expect("bye")
+	idle.expectEOF()
+	// The busy one keeps working until it is done.
+	busy.send("more")
+	busy.expect("more")
+	select {
+	case err := <-done:
+		t.Fatalf("Shutdown returned %v while a connection was busy", err)
+	default:
+	}
+	busy.send("idle")
+	busy.expect("idle")
+	busy.expect("bye")
+	if err := <-done; err != nil {
+		t.Fatalf("Shutdown: %v", err)
+	}
+	if c, err := net.Dial("tcp", addr); err == nil {
+		c.Close()
+		t.Fatal("listener still accepts after Shutdown")
+	}
+}
+
+func TestShutdownDeadlineCutsOff(t *testing.T) {
+	s, addr := echoServer(t, Options{Proto: "test"})
+	busy := dial(t, addr)
+	busy.expect("hello")
+	busy.send("busy")
+	busy.expect("busy")
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	if err := s.Shutdown(ctx); !errors.Is(err, context.Canceled) {
+		t.Fatalf("Shutdown = %v", err)
+	}
+	busy.expectEOF()
+}
+
+func TestSelfSignedTLS(t *testing.T) {
+	dir := t.TempDir()
+	cfg, err := TLSConfig("", "", dir, "mail.example.org")
+	if err != nil {
+		t.Fatal(err)
+	}
+	fi, err := os.Stat(filepath.Join(dir, "tls", "key.pem"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if fi.Mode().Perm() != 0o600 {
+		t.Errorf("key mode %v, want 0600", fi.Mode().Perm())
+	}
+	leaf, err := x509.ParseCertificate(cfg.Certificates[0].Certificate[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := leaf.VerifyHostname("mail.example.org"); err != nil {
+		t.Error(err)
+	}
+	// Generated once: a second call reuses the pair.
+	cfg2, err := TLSConfig("", "", dir, "mail.example.org")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if string(cfg2.Certificates[0].Certificate[0]) != string(cfg.Certificates[0].Certificate[0]) {
+		t.Error("certificate regenerated")
+	}
+	// Explicit files load too.
+	if _, err := TLSConfig(filepath.Join(dir, "tls", "cert.pem"), filepath.Join(dir, "tls", "key.pem"), "", ""); err != nil {
+		t.Error(err)
+	}
+	if _, err := TLSConfig(filepath.Join(dir, "nope.pem"), filepath.Join(dir, "tls", "key.pem"), "", ""); err == nil {
+		t.Error("missing cert file accepted")
+	}
+
+	// Implicit TLS listener.
+	_, addr := echoServer(t, Options{Proto: "tls", TLSConfig: cfg})
+	pool := x509.NewCertPool()
+	pool.AddCert(leaf)
+	c, err := tls.Dial("tcp", addr, &tls.Config{RootCAs: pool, ServerName: "mail.example.org"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	line, err := bufio.NewReader(c).ReadString('\n')
+	if err != nil || line != "hello\r\n" {
+		t.Fatalf("over tls: %q %v", line, err)
+	}
+}
+
+func TestListenUnix(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "run", "lmtp.sock")
+	ln, err := Listen("unix:" + path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ln.Close()
+	// A stale socket file (as after a crash) does not block the next start.
+	if err := os.WriteFile(path+".x", nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	ln2, err := Listen("unix:" + path)
+	if err != nil {
+		t.Fatalf("relisten: %v", err)
+	}
+	defer ln2.Close()
+	l := NewListener(ln2, Options{Proto: "lmtp", MaxConnsPerIP: 1})
+	go func() {
+		for {
+			c, err := l.Accept()
+			if err != nil {
+				return
+			}
+			io.WriteString(c, "ok\r\n")
+			c.Close()
+		}
+	}()
+	for range 3 { // per-IP limits do not apply to unix sockets
+		c, err := net.Dial("unix", path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		line, _ := bufio.NewReader(c).ReadString('\n')
+		c.Close()
+		if line != "ok\r\n" {
+			t.Fatalf("got %q", line)
+		}
+	}
+	if _, err := Listen("unix:"); err == nil {
+		t.Error("empty unix path accepted")
+	}
+}
