@@ -1,0 +1,64 @@
+// Package blob stores immutable message bodies named by their hex SHA-256.
+// The file driver keeps one file per blob under a directory; an
+// S3-compatible driver follows the same contract. Drivers are checked by the
+// conformance suite in blobtest.
+//
+// A blob is written once through a Writer and made durable and visible by
+// Commit: after Commit returns, the blob survives a crash. Writing a blob
+// that already exists is allowed and leaves identical content.
+package blob
+
+import (
+	"context"
+	"errors"
+	"io"
+)
+
+// ErrNotFound is returned (wrapped) by Open and Stat for a missing blob.
+var ErrNotFound = errors.New("blob not found")
+
+// Reader reads one blob.
+type Reader interface {
+	io.ReaderAt
+	io.Closer
+	// Size is the blob's length in bytes.
+	Size() int64
+}
+
+// Writer receives a blob's content. Exactly one of Commit and Abort must be
+// called.
+type Writer interface {
+	io.Writer
+	// Commit makes the content durable under id and returns once it is.
+	Commit(ctx context.Context, id string) error
+	// Abort discards the content.
+	Abort()
+}
+
+// Store is a blob store driver. Methods are safe for concurrent use.
+type Store interface {
+	// Create starts a new blob.
+	Create(ctx context.Context) (Writer, error)
+	// Open opens a blob for reading.
+	Open(ctx context.Context, id string) (Reader, error)
+	// Delete removes a blob; deleting a missing blob is not an error.
+	Delete(ctx context.Context, id string) error
+	// Walk calls fn for every stored blob id, in no particular order.
+	Walk(ctx context.Context, fn func(id string) error) error
+}
+
+// ValidID reports whether id looks like a hex SHA-256 (64 lower-case hex
+// digits). Drivers refuse other ids, so an id never becomes an arbitrary
+// path or key.
+func ValidID(id string) bool {
+	if len(id) != 64 {
+		return false
+	}
+	for i := 0; i < len(id); i++ {
+		c := id[i]
+		if !('0' <= c && c <= '9' || 'a' <= c && c <= 'f') {
+			return false
+		}
+	}
+	return true
+}
