@@ -202,7 +202,7 @@ type verifyCache struct {
 	mu    sync.Mutex
 	size  int
 	ttl   time.Duration
-	ll    *list.List                   // of *cacheEntry, most recent first; guarded by mu
+	ll    *list.List                 // of *cacheEntry, most recent first; guarded by mu
 	items map[[32]byte]*list.Element // guarded by mu
 }
 
