@@ -56,6 +56,9 @@ type Mailbox struct {
 	// SpecialUse holds RFC 6154 attributes such as `\Sent`.
 	SpecialUse []string
 	Subscribed bool
+	// NoSelect is set for a name kept only because it has children after
+	// its mailbox was deleted (RFC 9051 §6.3.5): it holds no messages.
+	NoSelect bool
 
 	UIDValidity   uint32
 	UIDNext       mail.UID

@@ -1,0 +1,127 @@
+package store
+
+import "sync"
+
+// Hub fans events out to subscriptions. Backends embed one and call Publish
+// after each commit. Publish never blocks: each subscription queues events
+// and signals its channel.
+type Hub struct {
+	mu   sync.Mutex
+	subs map[AccountID]map[*hubSub]struct{} // guarded by mu
+}
+
+// NewHub returns an empty hub.
+func NewHub() *Hub {
+	return &Hub{subs: map[AccountID]map[*hubSub]struct{}{}}
+}
+
+// Subscribe implements Store.Subscribe.
+func (h *Hub) Subscribe(acct AccountID) Subscription {
+	s := &hubSub{hub: h, acct: acct, c: make(chan struct{}, 1)}
+	h.mu.Lock()
+	m := h.subs[acct]
+	if m == nil {
+		m = map[*hubSub]struct{}{}
+		h.subs[acct] = m
+	}
+	m[s] = struct{}{}
+	h.mu.Unlock()
+	return s
+}
+
+// Publish queues events for the subscribers of their accounts.
+func (h *Hub) Publish(events ...Event) {
+	if len(events) == 0 {
+		return
+	}
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	for _, ev := range events {
+		for s := range h.subs[ev.Account] {
+			s.push(ev)
+		}
+	}
+}
+
+// Subscribers returns the number of subscriptions of an account.
+func (h *Hub) Subscribers(acct AccountID) int {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return len(h.subs[acct])
+}
+
+// maxQueued bounds a subscription's queue. Events are hints (the package
+// doc), so when a subscriber falls behind, the oldest EventMessages events of
+// a mailbox can be coalesced without losing information.
+const maxQueued = 1024
+
+type hubSub struct {
+	hub  *Hub
+	acct AccountID
+	c    chan struct{}
+
+	mu     sync.Mutex
+	queue  []Event // guarded by mu
+	closed bool    // guarded by mu
+}
+
+func (s *hubSub) push(ev Event) {
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		return
+	}
+	if len(s.queue) >= maxQueued {
+		s.queue = coalesce(s.queue)
+	}
+	s.queue = append(s.queue, ev)
+	s.mu.Unlock()
+	select {
+	case s.c <- struct{}{}:
+	default:
+	}
+}
+
+// coalesce keeps, for each mailbox, only the last EventMessages event (it
+// carries the highest MODSEQ); other kinds are kept in order.
+func coalesce(q []Event) []Event {
+	last := map[MailboxID]int{}
+	for i, ev := range q {
+		if ev.Kind == EventMessages {
+			last[ev.Mailbox] = i
+		}
+	}
+	out := q[:0]
+	for i, ev := range q {
+		if ev.Kind == EventMessages && last[ev.Mailbox] != i {
+			continue
+		}
+		out = append(out, ev)
+	}
+	return out
+}
+
+func (s *hubSub) C() <-chan struct{} { return s.c }
+
+func (s *hubSub) Drain() []Event {
+	s.mu.Lock()
+	q := s.queue
+	s.queue = nil
+	s.mu.Unlock()
+	return q
+}
+
+func (s *hubSub) Close() {
+	s.mu.Lock()
+	s.closed = true
+	s.queue = nil
+	s.mu.Unlock()
+	s.hub.mu.Lock()
+	if m := s.hub.subs[s.acct]; m != nil {
+		delete(m, s)
+		if len(m) == 0 {
+			delete(s.hub.subs, s.acct)
+		}
+	}
+	s.hub.mu.Unlock()
+}
