@@ -1,0 +1,290 @@
+// Package admin implements postfach's administrative operations (accounts,
+// local delivery, store check) once, and carries them over the admin
+// socket: a unix socket in the data directory (mode 0600) through which the
+// CLI reaches a running server, so that its changes raise store events
+// (IDLE wakes up, a new password takes effect at once).
+//
+// API is the set of operations. Ops implements it on a store directly (the
+// server uses it behind the socket, the CLI when no server runs); Client
+// implements it over the socket.
+//
+// # Wire protocol
+//
+// One request per connection. The client sends one JSON Request on a line;
+// for "deliver" the raw message follows and the client half-closes its
+// side at the end. The server answers with one JSON Response line and
+// closes.
+package admin
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"strings"
+	"time"
+
+	"github.com/postfach/postfach/internal/auth"
+	"github.com/postfach/postfach/internal/config"
+	"github.com/postfach/postfach/internal/mail"
+	"github.com/postfach/postfach/internal/smtpserver"
+	"github.com/postfach/postfach/internal/store"
+)
+
+// SocketName is the admin socket's file name inside the data directory.
+const SocketName = "admin.sock"
+
+// User is one account as listed by UserList.
+type User struct {
+	Name     string            `json:"name"`
+	Created  time.Time         `json:"created"`
+	Settings map[string]string `json:"settings,omitempty"`
+}
+
+// DeliverRequest is a local delivery (`postfach deliver`).
+type DeliverRequest struct {
+	To []string `json:"to"`
+	// From sets Return-Path; "" is the null sender.
+	From string `json:"from,omitempty"`
+	// Mailbox is the destination; "" is INBOX (a missing mailbox falls back
+	// to INBOX).
+	Mailbox string `json:"mailbox,omitempty"`
+}
+
+// DeliverResult reports a local delivery.
+type DeliverResult struct {
+	// Errs has one entry per recipient, "" when delivered.
+	Errs []string `json:"errs"`
+	// Codes has one error code per recipient (see ErrorCode), "" when
+	// delivered.
+	Codes []string `json:"codes"`
+}
+
+// API is the set of admin operations.
+type API interface {
+	// UserAdd creates an account with the default mailboxes.
+	UserAdd(ctx context.Context, name, passwordHash string) error
+	// UserPasswd replaces an account's password hash.
+	UserPasswd(ctx context.Context, name, passwordHash string) error
+	// UserDel deletes an account and its mail and ends its sessions.
+	UserDel(ctx context.Context, name string) error
+	// UserList lists the accounts.
+	UserList(ctx context.Context) ([]User, error)
+	// UserSet sets (or with value "" clears) a per-account setting.
+	UserSet(ctx context.Context, name, key, value string) error
+	// Deliver delivers one message read from body.
+	Deliver(ctx context.Context, req DeliverRequest, body io.Reader) (*DeliverResult, error)
+	// Check verifies the store.
+	Check(ctx context.Context) ([]store.Problem, error)
+}
+
+// Errors reported by the operations, matched with errors.Is on both sides
+// of the socket (see ErrorCode).
+var (
+	ErrBadRequest = errors.New("bad request")
+	ErrInvalid    = errors.New("invalid argument")
+)
+
+// Ops implements API directly on a store.
+type Ops struct {
+	Store store.Store
+	// Auth, when set, has its cached verifications dropped on password
+	// changes and deletions.
+	Auth      *auth.Service
+	Deliverer *smtpserver.Deliverer
+}
+
+var _ API = (*Ops)(nil)
+
+func validName(name string) error {
+	a, err := mail.ParseAddress(name)
+	if err != nil || strings.ContainsAny(name, "#+") {
+		return fmt.Errorf("%w: %q is not a valid account address (want local@domain, without + or #)", ErrInvalid, name)
+	}
+	_ = a
+	return nil
+}
+
+// UserAdd implements API.
+func (o *Ops) UserAdd(ctx context.Context, name, hash string) error {
+	if err := validName(name); err != nil {
+		return err
+	}
+	if hash == "" {
+		return fmt.Errorf("%w: empty password hash", ErrInvalid)
+	}
+	_, err := o.Store.CreateAccount(ctx, name, hash)
+	if err != nil {
+		return fmt.Errorf("create account %s: %w", name, err)
+	}
+	return nil
+}
+
+func (o *Ops) account(ctx context.Context, name string) (*store.Account, error) {
+	a, err := o.Store.Account(ctx, name)
+	if err != nil {
+		return nil, fmt.Errorf("account %s: %w", name, err)
+	}
+	return a, nil
+}
+
+// UserPasswd implements API.
+func (o *Ops) UserPasswd(ctx context.Context, name, hash string) error {
+	if hash == "" {
+		return fmt.Errorf("%w: empty password hash", ErrInvalid)
+	}
+	a, err := o.account(ctx, name)
+	if err != nil {
+		return err
+	}
+	if err := o.Store.SetPassword(ctx, a.ID, hash); err != nil {
+		return fmt.Errorf("set password of %s: %w", a.Name, err)
+	}
+	if o.Auth != nil {
+		o.Auth.Invalidate(a.Name)
+	}
+	return nil
+}
+
+// UserDel implements API. The store publishes EventAccountDeleted, which
+// ends the account's sessions.
+func (o *Ops) UserDel(ctx context.Context, name string) error {
+	a, err := o.account(ctx, name)
+	if err != nil {
+		return err
+	}
+	if err := o.Store.DeleteAccount(ctx, a.ID); err != nil {
+		return fmt.Errorf("delete account %s: %w", a.Name, err)
+	}
+	if o.Auth != nil {
+		o.Auth.Invalidate(a.Name)
+	}
+	return nil
+}
+
+// UserList implements API.
+func (o *Ops) UserList(ctx context.Context) ([]User, error) {
+	accts, err := o.Store.Accounts(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("list accounts: %w", err)
+	}
+	out := make([]User, len(accts))
+	for i, a := range accts {
+		out[i] = User{Name: a.Name, Created: a.Created, Settings: a.Settings}
+	}
+	return out, nil
+}
+
+// UserSet implements API.
+func (o *Ops) UserSet(ctx context.Context, name, key, value string) error {
+	if err := config.ValidateAccountSetting(key, value); err != nil {
+		return fmt.Errorf("%w: %v", ErrInvalid, err)
+	}
+	a, err := o.account(ctx, name)
+	if err != nil {
+		return err
+	}
+	if err := o.Store.SetAccountSetting(ctx, a.ID, key, value); err != nil {
+		return fmt.Errorf("set %s of %s: %w", key, a.Name, err)
+	}
+	return nil
+}
+
+// Deliver implements API. Recipients that do not resolve get their error in
+// the result; the message is stored once for the others.
+func (o *Ops) Deliver(ctx context.Context, req DeliverRequest, body io.Reader) (*DeliverResult, error) {
+	if len(req.To) == 0 {
+		return nil, fmt.Errorf("%w: no recipient", ErrInvalid)
+	}
+	res := &DeliverResult{Errs: make([]string, len(req.To)), Codes: make([]string, len(req.To))}
+	env := &smtpserver.Envelope{From: req.From, Protocol: "local", ID: "local"}
+	var idx []int
+	for i, to := range req.To {
+		r, err := o.Deliverer.Resolve(ctx, to)
+		if err != nil {
+			res.Errs[i], res.Codes[i] = err.Error(), ErrorCode(err)
+			continue
+		}
+		r.Mailbox = req.Mailbox
+		env.Recipients = append(env.Recipients, r)
+		idx = append(idx, i)
+	}
+	if len(env.Recipients) == 0 {
+		// Consume the input anyway, so a pipe writer is not left hanging.
+		_, _ = io.Copy(io.Discard, body)
+		return res, nil
+	}
+	dr, err := o.Deliverer.Deliver(ctx, env, body)
+	if err != nil {
+		return nil, err
+	}
+	for j, e := range dr.Errs {
+		if e != nil {
+			res.Errs[idx[j]], res.Codes[idx[j]] = e.Error(), ErrorCode(e)
+		}
+	}
+	return res, nil
+}
+
+// Check implements API.
+func (o *Ops) Check(ctx context.Context) ([]store.Problem, error) {
+	return o.Store.Check(ctx)
+}
+
+// codes maps sentinel errors to wire codes and back.
+var codes = []struct {
+	code string
+	err  error
+}{
+	{"not_found", store.ErrNotFound},
+	{"exists", store.ErrExists},
+	{"too_big", store.ErrTooBig},
+	{"disk_full", store.ErrDiskFull},
+	{"empty", store.ErrEmptyMessage},
+	{"closed", store.ErrClosed},
+	{"unknown_user", smtpserver.ErrUnknownUser},
+	{"not_local", smtpserver.ErrNotLocal},
+	{"bad_address", smtpserver.ErrBadAddress},
+	{"invalid", ErrInvalid},
+	{"bad_request", ErrBadRequest},
+}
+
+// ErrorCode returns the wire code of err ("" for nil, "error" for an error
+// without a sentinel).
+func ErrorCode(err error) string {
+	if err == nil {
+		return ""
+	}
+	for _, c := range codes {
+		if errors.Is(err, c.err) {
+			return c.code
+		}
+	}
+	return "error"
+}
+
+// remoteError is an error received over the socket; it matches its
+// sentinel with errors.Is.
+type remoteError struct {
+	msg  string
+	code string
+}
+
+func (e *remoteError) Error() string { return e.msg }
+
+func (e *remoteError) Is(target error) bool {
+	for _, c := range codes {
+		if c.code == e.code && c.err == target {
+			return true
+		}
+	}
+	return false
+}
+
+// ErrorFromCode rebuilds an error from its message and wire code.
+func ErrorFromCode(msg, code string) error {
+	if code == "" {
+		return nil
+	}
+	return &remoteError{msg: msg, code: code}
+}

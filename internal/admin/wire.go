@@ -1,0 +1,275 @@
+package admin
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"os"
+	"path/filepath"
+	"syscall"
+	"time"
+
+	"github.com/postfach/postfach/internal/netserve"
+	"github.com/postfach/postfach/internal/store"
+)
+
+// Request is one admin request on the wire.
+type Request struct {
+	Op       string          `json:"op"` // user.add, user.passwd, user.del, user.list, user.set, deliver, check
+	Name     string          `json:"name,omitempty"`
+	Hash     string          `json:"hash,omitempty"`
+	Key      string          `json:"key,omitempty"`
+	Value    string          `json:"value,omitempty"`
+	Delivery *DeliverRequest `json:"delivery,omitempty"`
+}
+
+// Response is the answer to a Request.
+type Response struct {
+	// Error and Code describe a failure of the whole request.
+	Error    string          `json:"error,omitempty"`
+	Code     string          `json:"code,omitempty"`
+	Users    []User          `json:"users,omitempty"`
+	Problems []store.Problem `json:"problems,omitempty"`
+	Delivery *DeliverResult  `json:"delivery,omitempty"`
+}
+
+// maxRequestLine bounds the JSON request line.
+const maxRequestLine = 64 << 10
+
+// Server serves API on the admin socket.
+type Server struct {
+	api API
+	ns  *netserve.Server
+}
+
+// NewServer returns a Server for api.
+func NewServer(api API, log *slog.Logger) *Server {
+	s := &Server{api: api}
+	s.ns = netserve.NewServer(netserve.ServerOptions{
+		Options: netserve.Options{Proto: "admin", Logger: log},
+		Handler: s.handle,
+	})
+	return s
+}
+
+// Listen creates the admin socket in dataDir with mode 0600.
+func Listen(dataDir string) (net.Listener, error) {
+	path := filepath.Join(dataDir, SocketName)
+	// The caller holds the store lock, so a socket file here is stale.
+	_ = os.Remove(path)
+	ln, err := net.Listen("unix", path)
+	if err != nil {
+		return nil, fmt.Errorf("admin socket: %w", err)
+	}
+	if err := os.Chmod(path, 0o600); err != nil {
+		ln.Close()
+		return nil, fmt.Errorf("admin socket: %w", err)
+	}
+	return ln, nil
+}
+
+// Serve serves ln until Shutdown.
+func (s *Server) Serve(ln net.Listener) error { return s.ns.Serve(ln) }
+
+// Shutdown stops the server, letting requests in progress finish.
+func (s *Server) Shutdown(ctx context.Context) error { return s.ns.Shutdown(ctx) }
+
+func (s *Server) handle(conn net.Conn, tc *netserve.Conn) {
+	tc.SetBusy(true) // one request per connection: let it finish
+	defer tc.SetBusy(false)
+	r := bufio.NewReaderSize(conn, 4096)
+	line, err := readLine(r)
+	if err != nil {
+		writeResponse(conn, &Response{Error: "bad request: " + err.Error(), Code: "bad_request"})
+		return
+	}
+	var req Request
+	if err := json.Unmarshal(line, &req); err != nil {
+		writeResponse(conn, &Response{Error: "bad request: " + err.Error(), Code: "bad_request"})
+		return
+	}
+	ctx := context.Background()
+	log := tc.Logger().With("op", req.Op)
+	resp := &Response{}
+	var opErr error
+	switch req.Op {
+	case "user.add":
+		opErr = s.api.UserAdd(ctx, req.Name, req.Hash)
+	case "user.passwd":
+		opErr = s.api.UserPasswd(ctx, req.Name, req.Hash)
+	case "user.del":
+		opErr = s.api.UserDel(ctx, req.Name)
+	case "user.list":
+		resp.Users, opErr = s.api.UserList(ctx)
+	case "user.set":
+		opErr = s.api.UserSet(ctx, req.Name, req.Key, req.Value)
+	case "deliver":
+		if req.Delivery == nil {
+			opErr = fmt.Errorf("%w: deliver without delivery", ErrBadRequest)
+			break
+		}
+		resp.Delivery, opErr = s.api.Deliver(ctx, *req.Delivery, r)
+	case "check":
+		resp.Problems, opErr = s.api.Check(ctx)
+	default:
+		opErr = fmt.Errorf("%w: unknown op %q", ErrBadRequest, req.Op)
+	}
+	if opErr != nil {
+		resp = &Response{Error: opErr.Error(), Code: ErrorCode(opErr)}
+		log.Info("admin request failed", "name", req.Name, "err", opErr)
+	} else {
+		log.Info("admin request done", "name", req.Name)
+	}
+	writeResponse(conn, resp)
+}
+
+func readLine(r *bufio.Reader) ([]byte, error) {
+	var line []byte
+	for {
+		chunk, isPrefix, err := r.ReadLine()
+		if err != nil {
+			return nil, err
+		}
+		line = append(line, chunk...)
+		if len(line) > maxRequestLine {
+			return nil, errors.New("request line too long")
+		}
+		if !isPrefix {
+			return line, nil
+		}
+	}
+}
+
+func writeResponse(w io.Writer, resp *Response) {
+	b, _ := json.Marshal(resp)
+	_, _ = w.Write(append(b, '\n'))
+}
+
+// ErrNoServer is returned by Dial when no server answers on the socket.
+var ErrNoServer = errors.New("no running server")
+
+// Client implements API over the admin socket.
+type Client struct {
+	path string
+}
+
+var _ API = (*Client)(nil)
+
+// Dial checks that a server answers on the admin socket in dataDir. It
+// returns an error wrapping ErrNoServer when there is no socket or nobody
+// listens on it.
+func Dial(dataDir string) (*Client, error) {
+	path := filepath.Join(dataDir, SocketName)
+	c, err := net.DialTimeout("unix", path, 5*time.Second)
+	if err != nil {
+		if errors.Is(err, os.ErrNotExist) || errors.Is(err, syscall.ECONNREFUSED) || errors.Is(err, syscall.ENOENT) {
+			return nil, fmt.Errorf("%w: %v", ErrNoServer, err)
+		}
+		return nil, fmt.Errorf("admin socket: %w", err)
+	}
+	c.Close()
+	return &Client{path: path}, nil
+}
+
+// do sends req (and body, if not nil) and reads the response.
+func (c *Client) do(ctx context.Context, req *Request, body io.Reader) (*Response, error) {
+	var d net.Dialer
+	conn, err := d.DialContext(ctx, "unix", c.path)
+	if err != nil {
+		return nil, fmt.Errorf("admin socket: %w", err)
+	}
+	defer conn.Close()
+	stop := context.AfterFunc(ctx, func() { conn.SetDeadline(time.Unix(1, 0)) })
+	defer stop()
+	b, err := json.Marshal(req)
+	if err != nil {
+		return nil, err
+	}
+	if _, err := conn.Write(append(b, '\n')); err != nil {
+		return nil, fmt.Errorf("admin socket: %w", err)
+	}
+	var sendErr error
+	if body != nil {
+		// The server may answer (and stop reading) before the whole body
+		// was sent, for a message over the size limit: its answer still
+		// counts.
+		_, sendErr = io.Copy(conn, body)
+	}
+	if uc, ok := conn.(*net.UnixConn); ok {
+		_ = uc.CloseWrite()
+	}
+	line, err := readLine(bufio.NewReader(conn))
+	if err != nil {
+		if sendErr != nil {
+			return nil, fmt.Errorf("send message: %w", sendErr)
+		}
+		return nil, fmt.Errorf("admin socket: no answer from the server: %w", err)
+	}
+	var resp Response
+	if err := json.Unmarshal(line, &resp); err != nil {
+		return nil, fmt.Errorf("admin socket: bad answer: %w", err)
+	}
+	if resp.Code != "" {
+		return &resp, ErrorFromCode(resp.Error, resp.Code)
+	}
+	return &resp, nil
+}
+
+// UserAdd implements API.
+func (c *Client) UserAdd(ctx context.Context, name, hash string) error {
+	_, err := c.do(ctx, &Request{Op: "user.add", Name: name, Hash: hash}, nil)
+	return err
+}
+
+// UserPasswd implements API.
+func (c *Client) UserPasswd(ctx context.Context, name, hash string) error {
+	_, err := c.do(ctx, &Request{Op: "user.passwd", Name: name, Hash: hash}, nil)
+	return err
+}
+
+// UserDel implements API.
+func (c *Client) UserDel(ctx context.Context, name string) error {
+	_, err := c.do(ctx, &Request{Op: "user.del", Name: name}, nil)
+	return err
+}
+
+// UserList implements API.
+func (c *Client) UserList(ctx context.Context) ([]User, error) {
+	resp, err := c.do(ctx, &Request{Op: "user.list"}, nil)
+	if err != nil {
+		return nil, err
+	}
+	return resp.Users, nil
+}
+
+// UserSet implements API.
+func (c *Client) UserSet(ctx context.Context, name, key, value string) error {
+	_, err := c.do(ctx, &Request{Op: "user.set", Name: name, Key: key, Value: value}, nil)
+	return err
+}
+
+// Deliver implements API.
+func (c *Client) Deliver(ctx context.Context, req DeliverRequest, body io.Reader) (*DeliverResult, error) {
+	resp, err := c.do(ctx, &Request{Op: "deliver", Delivery: &req}, body)
+	if err != nil {
+		return nil, err
+	}
+	if resp.Delivery == nil {
+		return nil, errors.New("admin socket: deliver answer without result")
+	}
+	return resp.Delivery, nil
+}
+
+// Check implements API.
+func (c *Client) Check(ctx context.Context) ([]store.Problem, error) {
+	resp, err := c.do(ctx, &Request{Op: "check"}, nil)
+	if err != nil {
+		return nil, err
+	}
+	return resp.Problems, nil
+}

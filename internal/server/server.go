@@ -1,0 +1,323 @@
+// Package server composes postfach from its configuration: the store, the
+// auth service, the protocol servers with their listeners, the HTTP
+// endpoint (/healthz, /metrics) and the admin socket. It is the only
+// package besides cmd/postfach that reads internal/config.
+//
+// Lifecycle: Start opens the store and every listener (failing as a whole
+// if any cannot be opened), then serves; Shutdown stops accepting, lets
+// deliveries in progress finish (or fail cleanly) while idle sessions get a
+// goodbye, and closes the store. Signals are handled by cmd/postfach.
+package server
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/postfach/postfach/internal/admin"
+	"github.com/postfach/postfach/internal/auth"
+	"github.com/postfach/postfach/internal/config"
+	"github.com/postfach/postfach/internal/netserve"
+	"github.com/postfach/postfach/internal/smtpserver"
+	"github.com/postfach/postfach/internal/store"
+	"github.com/postfach/postfach/internal/store/sqlite"
+)
+
+// Options configures Start.
+type Options struct {
+	// Config is the validated configuration, with DataDir absolute.
+	Config *config.Config
+	// Logger receives the server log; nil builds one from Config.Log on
+	// standard error.
+	Logger *slog.Logger
+	// WrapStore, when set, wraps the store before anything uses it. Tests
+	// use it to inject failures (a full disk).
+	WrapStore func(store.Store) store.Store
+}
+
+// protocolServer is what every protocol server provides (New(Options) in
+// its package, then these). IMAP and POP3 plug in the same way.
+type protocolServer interface {
+	Serve(ln net.Listener) error
+	Shutdown(ctx context.Context) error
+}
+
+// Server is a running postfach.
+type Server struct {
+	cfg   *config.Config
+	log   *slog.Logger
+	m     *metrics
+	sqlSt *sqlite.Store
+	st    store.Store
+	auth  *auth.Service
+	ops   *admin.Ops
+
+	addrs   map[string]string // listener name -> actual address
+	servers []namedServer
+	http    *http.Server
+	httpLn  net.Listener
+	adminS  *admin.Server
+	adminLn net.Listener
+
+	errc     chan error // first unexpected Serve failure
+	wg       sync.WaitGroup
+	stopOnce sync.Once
+	stopErr  error
+}
+
+type namedServer struct {
+	name string
+	srv  protocolServer
+	ln   net.Listener
+}
+
+// NewLogger builds the logger described by the [log] section.
+func NewLogger(c config.Log, w io.Writer) *slog.Logger {
+	var lvl slog.Level
+	_ = lvl.UnmarshalText([]byte(c.Level))
+	opts := &slog.HandlerOptions{Level: lvl}
+	if strings.EqualFold(c.Format, "json") {
+		return slog.New(slog.NewJSONHandler(w, opts))
+	}
+	return slog.New(slog.NewTextHandler(w, opts))
+}
+
+// notImplemented reports the listeners whose protocol is not built yet.
+// imapserver (issue 3) and pop3server (issue 5) remove their names here and
+// add a case in Start's listener switch.
+func notImplemented(name string) bool {
+	switch name {
+	case "imap", "imaps", "pop3", "pop3s", "submission", "submissions":
+		return true
+	}
+	return false
+}
+
+// Start opens the store and the listeners and starts serving.
+func Start(ctx context.Context, opt Options) (_ *Server, err error) {
+	cfg := opt.Config
+	if cfg == nil {
+		return nil, errors.New("server: no config")
+	}
+	log := opt.Logger
+	if log == nil {
+		return nil, errors.New("server: no logger")
+	}
+	s := &Server{cfg: cfg, log: log, m: newMetrics(), addrs: map[string]string{}, errc: make(chan error, 1)}
+	var cleanup []func()
+	defer func() {
+		if err != nil {
+			for i := len(cleanup) - 1; i >= 0; i-- {
+				cleanup[i]()
+			}
+		}
+	}()
+
+	s.sqlSt, err = sqlite.Open(ctx, sqlite.Options{Dir: cfg.DataDir, Logger: log.With("component", "store"), OnCommit: s.m.onCommit})
+	if errors.Is(err, store.ErrLocked) {
+		return nil, fmt.Errorf("data directory %s is in use by another postfach process: %w", cfg.DataDir, err)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("open store: %w", err)
+	}
+	cleanup = append(cleanup, func() { s.sqlSt.Close() })
+	s.st = s.sqlSt
+	if opt.WrapStore != nil {
+		s.st = opt.WrapStore(s.st)
+	}
+	s.auth = auth.New(auth.Options{Store: s.st, Logger: log.With("component", "auth")})
+	deliverer := smtpserver.NewDeliverer(smtpserver.DelivererOptions{
+		Store:          s.st,
+		Hostname:       cfg.Hostname,
+		Domains:        cfg.Domains,
+		Postmaster:     cfg.Postmaster,
+		MaxMessageSize: int64(cfg.MaxMessageSize),
+		Logger:         log,
+	})
+	s.ops = &admin.Ops{Store: s.st, Auth: s.auth, Deliverer: deliverer}
+
+	ids := new(netserve.IDs)
+	smtpOpts := func(lmtp bool) smtpserver.Options {
+		return smtpserver.Options{
+			LMTP:           lmtp,
+			Deliverer:      deliverer,
+			Hostname:       cfg.Hostname,
+			MaxMessageSize: int64(cfg.MaxMessageSize),
+			MaxRecipients:  cfg.Limits.Recipients,
+			CommandTimeout: cfg.Limits.SMTPCommandTimeout.D(),
+			DataTimeout:    cfg.Limits.SMTPDataTimeout.D(),
+			MaxConns:       cfg.Limits.Connections,
+			MaxConnsPerIP:  cfg.Limits.ConnectionsPerIP,
+			IDs:            ids,
+			Logger:         log,
+			Metrics:        s.m.smtp(),
+		}
+	}
+
+	// Open every listener first, so a busy port fails the start before
+	// anything is served.
+	for _, l := range cfg.Listen.All() {
+		if l.Addr == "" {
+			continue
+		}
+		if notImplemented(l.Name) {
+			log.Info(l.Name+": not implemented yet", "listener", l.Name, "addr", l.Addr)
+			continue
+		}
+		var srv protocolServer
+		switch l.Name {
+		case "lmtp":
+			srv = smtpserver.New(smtpOpts(true))
+		case "smtp":
+			o := smtpOpts(false)
+			o.TLSConfig, err = netserve.TLSConfig(cfg.TLS.Cert, cfg.TLS.Key, cfg.DataDir, cfg.Hostname)
+			if err != nil {
+				return nil, err
+			}
+			srv = smtpserver.New(o)
+		// case "imap", "imaps": issue 3 — imapserver.New(...) goes here,
+		// with TLSConfig for STARTTLS / implicit TLS.
+		// case "pop3", "pop3s": issue 5 — pop3server.New(...).
+		case "http":
+		default:
+			return nil, fmt.Errorf("listener %s: no server for it", l.Name)
+		}
+		ln, err := netserve.Listen(l.Addr)
+		if err != nil {
+			return nil, fmt.Errorf("%s listener: %w", l.Name, err)
+		}
+		cleanup = append(cleanup, func() { ln.Close() })
+		s.addrs[l.Name] = addrString(ln)
+		if l.Name == "http" {
+			s.httpLn = ln
+			continue
+		}
+		s.servers = append(s.servers, namedServer{l.Name, srv, ln})
+	}
+	s.adminLn, err = admin.Listen(cfg.DataDir)
+	if err != nil {
+		return nil, err
+	}
+	s.adminS = admin.NewServer(s.ops, log.With("component", "admin"))
+
+	// Serve.
+	for _, ns := range s.servers {
+		s.serve(ns.name, func() error { return ns.srv.Serve(ns.ln) })
+		log.Info("listening", "listener", ns.name, "addr", s.addrs[ns.name])
+	}
+	s.serve("admin", func() error { return s.adminS.Serve(s.adminLn) })
+	if s.httpLn != nil {
+		mux := http.NewServeMux()
+		mux.HandleFunc("/healthz", func(w http.ResponseWriter, r *http.Request) {
+			w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+			io.WriteString(w, "ok\n")
+		})
+		mux.Handle("/metrics", s.m.handler())
+		s.http = &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second, ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelDebug)}
+		s.serve("http", func() error { return s.http.Serve(s.httpLn) })
+		log.Info("listening", "listener", "http", "addr", s.addrs["http"], "paths", "/healthz /metrics")
+	}
+	log.Info("postfach started", "data_dir", cfg.DataDir, "hostname", cfg.Hostname, "domains", strings.Join(cfg.Domains, ","))
+	if accts, err := s.st.Accounts(ctx); err == nil && len(accts) == 0 {
+		hint := "postfach user add ADDRESS"
+		if cfg.Path != "" {
+			hint = "postfach user add --config " + cfg.Path + " ADDRESS"
+		}
+		log.Info("no accounts yet; add one with: "+hint, "example", "alice@"+cfg.Domains[0])
+	}
+	return s, nil
+}
+
+func addrString(ln net.Listener) string {
+	if ln.Addr().Network() == "unix" {
+		return "unix:" + ln.Addr().String()
+	}
+	return ln.Addr().String()
+}
+
+func (s *Server) serve(name string, f func() error) {
+	s.wg.Add(1)
+	go func() {
+		defer s.wg.Done()
+		err := f()
+		if err == nil || errors.Is(err, smtpserver.ErrServerClosed) || errors.Is(err, netserve.ErrServerClosed) ||
+			errors.Is(err, http.ErrServerClosed) {
+			return
+		}
+		s.log.Error("listener failed", "listener", name, "err", err)
+		select {
+		case s.errc <- fmt.Errorf("%s: %w", name, err):
+		default:
+		}
+	}()
+}
+
+// Err receives the first unexpected failure of a listener; the caller
+// should then Shutdown.
+func (s *Server) Err() <-chan error { return s.errc }
+
+// Addr returns the actual address of a listener by its config name
+// ("lmtp", "smtp", "http", ...): "host:port", or "unix:PATH". It is "" for a
+// listener that is off.
+func (s *Server) Addr(name string) string { return s.addrs[name] }
+
+// Store returns the store the server uses.
+func (s *Server) Store() store.Store { return s.st }
+
+// Admin returns the admin operations on the running server's store.
+func (s *Server) Admin() admin.API { return s.ops }
+
+// Shutdown stops the server: listeners close, deliveries in progress
+// finish, idle sessions get a goodbye, then the store closes. When ctx ends
+// first, the remaining connections are cut off; the store is closed either
+// way. Calling it again returns the first result.
+func (s *Server) Shutdown(ctx context.Context) error {
+	s.stopOnce.Do(func() { s.stopErr = s.shutdown(ctx) })
+	return s.stopErr
+}
+
+func (s *Server) shutdown(ctx context.Context) error {
+	s.log.Info("shutting down")
+	var mu sync.Mutex
+	var errs []error
+	var wg sync.WaitGroup
+	stop := func(name string, f func(context.Context) error) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if err := f(ctx); err != nil {
+				mu.Lock()
+				errs = append(errs, fmt.Errorf("%s: %w", name, err))
+				mu.Unlock()
+			}
+		}()
+	}
+	for _, ns := range s.servers {
+		stop(ns.name, ns.srv.Shutdown)
+	}
+	stop("admin", s.adminS.Shutdown)
+	wg.Wait()
+	if s.http != nil {
+		if err := s.http.Shutdown(ctx); err != nil {
+			s.http.Close()
+			errs = append(errs, fmt.Errorf("http: %w", err))
+		}
+	}
+	s.wg.Wait()
+	if err := s.sqlSt.Close(); err != nil {
+		errs = append(errs, fmt.Errorf("close store: %w", err))
+	}
+	if len(errs) > 0 {
+		s.log.Warn("shutdown incomplete", "err", errors.Join(errs...))
+		return errors.Join(errs...)
+	}
+	s.log.Info("stopped")
+	return nil
+}
