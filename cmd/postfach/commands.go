@@ -1,0 +1,410 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"time"
+
+	"golang.org/x/term"
+
+	"github.com/postfach/postfach/internal/admin"
+	"github.com/postfach/postfach/internal/auth"
+	"github.com/postfach/postfach/internal/config"
+	"github.com/postfach/postfach/internal/server"
+	"github.com/postfach/postfach/internal/smtpserver"
+	"github.com/postfach/postfach/internal/store"
+	"github.com/postfach/postfach/internal/store/sqlite"
+)
+
+// shutdownTimeout bounds a graceful stop; a second signal stops at once.
+const shutdownTimeout = 30 * time.Second
+
+func cmdServe(ctx context.Context, e *env, fs *flag.FlagSet, args []string) int {
+	if len(args) > 0 {
+		fmt.Fprintln(e.stderr, "postfach serve: takes no arguments")
+		return exitUsage
+	}
+	cfg, err := loadConfig(e, fs)
+	if err != nil {
+		fmt.Fprintln(e.stderr, "postfach:", err)
+		return exConfig
+	}
+	log := server.NewLogger(cfg.Log, e.stderr)
+	if cfg.Path == "" {
+		log.Info("no config file: running on the embedded defaults (see docs/configuration.md)")
+	} else {
+		log.Info("config loaded", "file", cfg.Path)
+	}
+	sigc := make(chan os.Signal, 2)
+	signal.Notify(sigc, syscall.SIGINT, syscall.SIGTERM)
+	defer signal.Stop(sigc)
+
+	srv, err := server.Start(ctx, server.Options{Config: cfg, Logger: log})
+	if err != nil {
+		log.Error("start failed", "err", err)
+		return exitError
+	}
+	code := exitOK
+	select {
+	case sig := <-sigc:
+		log.Info("signal received, stopping", "signal", sig.String())
+	case err := <-srv.Err():
+		log.Error("stopping after a listener failed", "err", err)
+		code = exitError
+	}
+	sctx, cancel := context.WithTimeout(context.Background(), shutdownTimeout)
+	defer cancel()
+	go func() {
+		select {
+		case sig := <-sigc:
+			log.Warn("second signal, stopping now", "signal", sig.String())
+			cancel()
+		case <-sctx.Done():
+		}
+	}()
+	if err := srv.Shutdown(sctx); err != nil {
+		return exitError
+	}
+	return code
+}
+
+// withAPI runs f with the admin API: through the running server's admin
+// socket when there is one, else directly on the store. The int is the exit
+// code to use when the API cannot be had.
+func withAPI(e *env, cfg *config.Config, f func(api admin.API) int) int {
+	c, err := admin.Dial(cfg.DataDir)
+	if err == nil {
+		return f(c)
+	}
+	if !errors.Is(err, admin.ErrNoServer) {
+		fmt.Fprintln(e.stderr, "postfach:", err)
+		return exTempFail
+	}
+	ctx := context.Background()
+	st, err := sqlite.Open(ctx, sqlite.Options{Dir: cfg.DataDir, SweepInterval: -1})
+	if errors.Is(err, store.ErrLocked) {
+		fmt.Fprintf(e.stderr, "postfach: the data directory %s is locked by a running postfach, but its admin socket %s does not answer (is the server still starting, or stuck?); try again, or stop that process\n",
+			cfg.DataDir, filepath.Join(cfg.DataDir, admin.SocketName))
+		return exTempFail
+	}
+	if err != nil {
+		fmt.Fprintln(e.stderr, "postfach: open store:", err)
+		return exTempFail
+	}
+	defer st.Close()
+	ops := &admin.Ops{Store: st, Deliverer: smtpserver.NewDeliverer(smtpserver.DelivererOptions{
+		Store:          st,
+		Hostname:       cfg.Hostname,
+		Domains:        cfg.Domains,
+		Postmaster:     cfg.Postmaster,
+		MaxMessageSize: int64(cfg.MaxMessageSize),
+	})}
+	return f(ops)
+}
+
+func passwordFlags(fs *flag.FlagSet) {
+	fs.Bool("password-stdin", false, "read the password from the first line of standard input")
+}
+
+// readPassword gets a new password: the first line of stdin with
+// --password-stdin, else a terminal prompt (twice).
+func readPassword(e *env, fs *flag.FlagSet) (string, error) {
+	if fs.Lookup("password-stdin").Value.String() == "true" {
+		line, err := bufio.NewReader(e.stdin).ReadString('\n')
+		if err != nil && !(errors.Is(err, io.EOF) && line != "") {
+			return "", fmt.Errorf("read password from stdin: %w", err)
+		}
+		pw := strings.TrimRight(line, "\r\n")
+		if pw == "" {
+			return "", errors.New("empty password on stdin")
+		}
+		return pw, nil
+	}
+	f, ok := e.stdin.(*os.File)
+	if !ok || !term.IsTerminal(int(f.Fd())) {
+		return "", errors.New("standard input is not a terminal: use --password-stdin")
+	}
+	fmt.Fprint(e.stderr, "Password: ")
+	p1, err := term.ReadPassword(int(f.Fd()))
+	fmt.Fprintln(e.stderr)
+	if err != nil {
+		return "", fmt.Errorf("read password: %w", err)
+	}
+	fmt.Fprint(e.stderr, "Repeat password: ")
+	p2, err := term.ReadPassword(int(f.Fd()))
+	fmt.Fprintln(e.stderr)
+	if err != nil {
+		return "", fmt.Errorf("read password: %w", err)
+	}
+	if string(p1) != string(p2) {
+		return "", errors.New("the passwords do not match")
+	}
+	if len(p1) == 0 {
+		return "", errors.New("empty password")
+	}
+	return string(p1), nil
+}
+
+// oneAddress checks the positional arguments of the user commands.
+func oneAddress(e *env, fs *flag.FlagSet, args []string, n int) bool {
+	if len(args) != n {
+		fmt.Fprintf(e.stderr, "%s: wrong number of arguments\n", fs.Name())
+		fs.Usage()
+		return false
+	}
+	return true
+}
+
+// adminFail prints an admin error in words for an operator.
+func adminFail(e *env, what string, err error) int {
+	switch {
+	case errors.Is(err, store.ErrNotFound):
+		fmt.Fprintf(e.stderr, "postfach: %s: no such account\n", what)
+	case errors.Is(err, store.ErrExists):
+		fmt.Fprintf(e.stderr, "postfach: %s: the account already exists\n", what)
+	default:
+		fmt.Fprintf(e.stderr, "postfach: %s: %v\n", what, err)
+	}
+	return exitError
+}
+
+func cmdUserAdd(ctx context.Context, e *env, fs *flag.FlagSet, args []string) int {
+	return setPassword(ctx, e, fs, args, true)
+}
+
+func cmdUserPasswd(ctx context.Context, e *env, fs *flag.FlagSet, args []string) int {
+	return setPassword(ctx, e, fs, args, false)
+}
+
+func setPassword(ctx context.Context, e *env, fs *flag.FlagSet, args []string, create bool) int {
+	if !oneAddress(e, fs, args, 1) {
+		return exitUsage
+	}
+	cfg, err := loadConfig(e, fs)
+	if err != nil {
+		fmt.Fprintln(e.stderr, "postfach:", err)
+		return exConfig
+	}
+	name := args[0]
+	if create {
+		if i := strings.LastIndexByte(name, '@'); i > 0 && !cfg.IsLocalDomain(name[i+1:]) {
+			fmt.Fprintf(e.stderr, "postfach: warning: %s is not a local domain (domains = %q); the account can log in but receives no mail\n", name[i+1:], cfg.Domains)
+		}
+	}
+	pw, err := readPassword(e, fs)
+	if err != nil {
+		fmt.Fprintln(e.stderr, "postfach:", err)
+		return exitError
+	}
+	hash, err := auth.HashPassword(pw)
+	if err != nil {
+		fmt.Fprintln(e.stderr, "postfach: hash password:", err)
+		return exitError
+	}
+	return withAPI(e, cfg, func(api admin.API) int {
+		if create {
+			if err := api.UserAdd(ctx, name, hash); err != nil {
+				return adminFail(e, name, err)
+			}
+			fmt.Fprintf(e.stdout, "account %s created\n", name)
+			return exitOK
+		}
+		if err := api.UserPasswd(ctx, name, hash); err != nil {
+			return adminFail(e, name, err)
+		}
+		fmt.Fprintf(e.stdout, "password of %s changed\n", name)
+		return exitOK
+	})
+}
+
+func cmdUserDel(ctx context.Context, e *env, fs *flag.FlagSet, args []string) int {
+	if !oneAddress(e, fs, args, 1) {
+		return exitUsage
+	}
+	cfg, err := loadConfig(e, fs)
+	if err != nil {
+		fmt.Fprintln(e.stderr, "postfach:", err)
+		return exConfig
+	}
+	name := args[0]
+	if fs.Lookup("yes").Value.String() != "true" {
+		f, ok := e.stdin.(*os.File)
+		if !ok || !term.IsTerminal(int(f.Fd())) {
+			fmt.Fprintln(e.stderr, "postfach: user del deletes the account and all its mail; confirm with --yes")
+			return exitError
+		}
+		fmt.Fprintf(e.stderr, "Delete %s and all its mail? Type the address to confirm: ", name)
+		line, _ := bufio.NewReader(f).ReadString('\n')
+		if !strings.EqualFold(strings.TrimSpace(line), name) {
+			fmt.Fprintln(e.stderr, "postfach: not confirmed; nothing deleted")
+			return exitError
+		}
+	}
+	return withAPI(e, cfg, func(api admin.API) int {
+		if err := api.UserDel(ctx, name); err != nil {
+			return adminFail(e, name, err)
+		}
+		fmt.Fprintf(e.stdout, "account %s deleted\n", name)
+		return exitOK
+	})
+}
+
+func cmdUserList(ctx context.Context, e *env, fs *flag.FlagSet, args []string) int {
+	if !oneAddress(e, fs, args, 0) {
+		return exitUsage
+	}
+	cfg, err := loadConfig(e, fs)
+	if err != nil {
+		fmt.Fprintln(e.stderr, "postfach:", err)
+		return exConfig
+	}
+	return withAPI(e, cfg, func(api admin.API) int {
+		users, err := api.UserList(ctx)
+		if err != nil {
+			return adminFail(e, "list", err)
+		}
+		for _, u := range users {
+			line := u.Name
+			for _, k := range config.AccountSettings {
+				if v, ok := u.Settings[k]; ok {
+					line += " " + k + "=" + v
+				}
+			}
+			fmt.Fprintln(e.stdout, line)
+		}
+		return exitOK
+	})
+}
+
+func cmdUserSet(ctx context.Context, e *env, fs *flag.FlagSet, args []string) int {
+	if len(args) == 2 {
+		args = append(args, "")
+	}
+	if !oneAddress(e, fs, args, 3) {
+		return exitUsage
+	}
+	if err := config.ValidateAccountSetting(args[1], args[2]); err != nil {
+		fmt.Fprintln(e.stderr, "postfach:", err)
+		return exitUsage
+	}
+	cfg, err := loadConfig(e, fs)
+	if err != nil {
+		fmt.Fprintln(e.stderr, "postfach:", err)
+		return exConfig
+	}
+	return withAPI(e, cfg, func(api admin.API) int {
+		if err := api.UserSet(ctx, args[0], args[1], args[2]); err != nil {
+			return adminFail(e, args[0], err)
+		}
+		if args[2] == "" {
+			fmt.Fprintf(e.stdout, "%s: %s cleared\n", args[0], args[1])
+		} else {
+			fmt.Fprintf(e.stdout, "%s: %s = %s\n", args[0], args[1], args[2])
+		}
+		return exitOK
+	})
+}
+
+// listFlag collects a repeatable flag.
+type listFlag []string
+
+func (l *listFlag) String() string     { return strings.Join(*l, ",") }
+func (l *listFlag) Set(v string) error { *l = append(*l, v); return nil }
+
+func deliverFlags(fs *flag.FlagSet) {
+	fs.Var(new(listFlag), "to", "recipient address (repeatable)")
+	fs.String("from", "", "envelope sender, for Return-Path (default: none, <>)")
+	fs.String("mailbox", "", "destination mailbox (default INBOX; a missing mailbox falls back to INBOX)")
+}
+
+func cmdDeliver(ctx context.Context, e *env, fs *flag.FlagSet, args []string) int {
+	to := *fs.Lookup("to").Value.(*listFlag)
+	to = append(to, args...) // "deliver alice@example.org" works too
+	if len(to) == 0 {
+		fmt.Fprintln(e.stderr, "postfach deliver: --to ADDRESS is required")
+		return exUsageSysex
+	}
+	cfg, err := loadConfig(e, fs)
+	if err != nil {
+		fmt.Fprintln(e.stderr, "postfach:", err)
+		return exConfig
+	}
+	req := admin.DeliverRequest{To: to, From: fs.Lookup("from").Value.String(), Mailbox: fs.Lookup("mailbox").Value.String()}
+	return withAPI(e, cfg, func(api admin.API) int {
+		res, err := api.Deliver(ctx, req, e.stdin)
+		if err != nil {
+			fmt.Fprintln(e.stderr, "postfach deliver:", err)
+			return deliverExit(err)
+		}
+		code := exitOK
+		for i, msg := range res.Errs {
+			if msg == "" {
+				continue
+			}
+			rerr := admin.ErrorFromCode(msg, res.Codes[i])
+			fmt.Fprintf(e.stderr, "postfach deliver: %s: %s\n", to[i], msg)
+			// The most urgent code wins: a temporary failure makes the MTA
+			// retry, which beats bouncing.
+			if c := deliverExit(rerr); code == exitOK || c == exTempFail {
+				code = c
+			}
+		}
+		return code
+	})
+}
+
+// deliverExit maps a delivery error to a sysexits code.
+func deliverExit(err error) int {
+	switch {
+	case errors.Is(err, smtpserver.ErrUnknownUser), errors.Is(err, smtpserver.ErrNotLocal), errors.Is(err, smtpserver.ErrBadAddress):
+		return exNoUser
+	case errors.Is(err, store.ErrTooBig), errors.Is(err, store.ErrEmptyMessage):
+		return exDataErr
+	case errors.Is(err, admin.ErrInvalid):
+		return exUsageSysex
+	}
+	return exTempFail
+}
+
+func cmdCheck(ctx context.Context, e *env, fs *flag.FlagSet, args []string) int {
+	if !oneAddress(e, fs, args, 0) {
+		return exitUsage
+	}
+	cfg, err := loadConfig(e, fs)
+	if err != nil {
+		fmt.Fprintln(e.stderr, "postfach:", err)
+		return exConfig
+	}
+	if cfg.Path != "" {
+		fmt.Fprintf(e.stdout, "config %s: ok\n", displayPath(cfg.Path))
+	}
+	if _, err := os.Stat(cfg.DataDir); errors.Is(err, os.ErrNotExist) {
+		fmt.Fprintf(e.stdout, "data directory %s does not exist yet: nothing to check\n", cfg.DataDir)
+		return exitOK
+	}
+	return withAPI(e, cfg, func(api admin.API) int {
+		problems, err := api.Check(ctx)
+		if err != nil {
+			fmt.Fprintln(e.stderr, "postfach check:", err)
+			return exitError
+		}
+		if len(problems) == 0 {
+			fmt.Fprintf(e.stdout, "store %s: ok\n", cfg.DataDir)
+			return exitOK
+		}
+		for _, p := range problems {
+			fmt.Fprintf(e.stdout, "problem: account %d mailbox %d: %s\n", p.Account, p.Mailbox, p.What)
+		}
+		fmt.Fprintf(e.stdout, "store %s: %d problem(s)\n", cfg.DataDir, len(problems))
+		return exitError
+	})
+}

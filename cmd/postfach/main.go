@@ -1,0 +1,233 @@
+// Command postfach is a mail server: one central mail store reached by
+// IMAP and POP3, mail in by SMTP and LMTP. Run `postfach help` for the
+// subcommands.
+package main
+
+import (
+	"context"
+		"flag"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"runtime"
+	"runtime/debug"
+	"strings"
+
+	"github.com/postfach/postfach/internal/config"
+)
+
+// version is set at build time with -ldflags "-X main.version=...".
+var version = ""
+
+// Exit codes. deliver uses sysexits(3) codes, as MTAs expect from a
+// delivery agent.
+const (
+	exitOK       = 0
+	exitError    = 1
+	exitUsage    = 2
+	exDataErr    = 65 // EX_DATAERR: empty input, message too big
+	exNoUser     = 67 // EX_NOUSER: unknown recipient
+	exTempFail   = 75 // EX_TEMPFAIL: try again later
+	exConfig     = 78 // EX_CONFIG: bad configuration
+	exUsageSysex = 64 // EX_USAGE
+)
+
+// env is what a command needs from its surroundings, so tests can run
+// commands in-process.
+type env struct {
+	stdin          io.Reader
+	stdout, stderr io.Writer
+	getenv         func(string) string
+}
+
+type command struct {
+	name    string
+	summary string
+	usage   string // argument synopsis after the name
+	run     func(ctx context.Context, e *env, fs *flag.FlagSet, args []string) int
+	flags   func(fs *flag.FlagSet)
+}
+
+func commands() []*command {
+	return []*command{
+		{name: "serve", summary: "run the server until SIGINT/SIGTERM", run: cmdServe},
+		{name: "user add", usage: "ADDRESS", summary: "create an account (password from the terminal or --password-stdin)", run: cmdUserAdd, flags: passwordFlags},
+		{name: "user passwd", usage: "ADDRESS", summary: "change an account's password", run: cmdUserPasswd, flags: passwordFlags},
+		{name: "user del", usage: "ADDRESS", summary: "delete an account and all its mail (asks, or --yes)", run: cmdUserDel, flags: func(fs *flag.FlagSet) {
+			fs.Bool("yes", false, "do not ask for confirmation")
+		}},
+		{name: "user list", summary: "list the accounts", run: cmdUserList},
+		{name: "user set", usage: "ADDRESS KEY [VALUE]", summary: "set a per-account setting (" + strings.Join(config.AccountSettings, ", ") + "); no VALUE clears it", run: cmdUserSet},
+		{name: "deliver", usage: "--to ADDRESS [--from SENDER] [--mailbox NAME]", summary: "deliver one message from standard input (exit codes from sysexits: 0, 65, 67, 75)", run: cmdDeliver, flags: deliverFlags},
+		{name: "check", summary: "check the config and verify the store", run: cmdCheck},
+		{name: "version", summary: "print the version", run: cmdVersion},
+	}
+}
+
+func main() {
+	e := &env{stdin: os.Stdin, stdout: os.Stdout, stderr: os.Stderr, getenv: os.Getenv}
+	os.Exit(run(context.Background(), e, os.Args[1:]))
+}
+
+// run dispatches args (without the program name) and returns the exit code.
+func run(ctx context.Context, e *env, args []string) int {
+	if len(args) == 0 || args[0] == "help" || args[0] == "-h" || args[0] == "--help" || args[0] == "-help" {
+		if len(args) > 1 {
+			return run(ctx, e, append(args[1:], "--help"))
+		}
+		printUsage(e.stdout)
+		if len(args) == 0 {
+			return exitUsage
+		}
+		return exitOK
+	}
+	var cmd *command
+	rest := args
+	for _, c := range commands() {
+		words := strings.Fields(c.name)
+		if len(args) >= len(words) && strings.Join(args[:len(words)], " ") == c.name {
+			cmd, rest = c, args[len(words):]
+			break
+		}
+	}
+	if cmd == nil {
+		if args[0] == "user" {
+			fmt.Fprintln(e.stderr, "postfach user: want one of add, passwd, del, list, set")
+		} else {
+			fmt.Fprintf(e.stderr, "postfach: unknown command %q\n", args[0])
+		}
+		printUsage(e.stderr)
+		return exitUsage
+	}
+	fs := flag.NewFlagSet("postfach "+cmd.name, flag.ContinueOnError)
+	fs.SetOutput(e.stderr)
+	fs.String("config", "", "config file (default: $POSTFACH_CONFIG, else ./postfach.toml if it exists, else built-in defaults)")
+	if cmd.flags != nil {
+		cmd.flags(fs)
+	}
+	fs.Usage = func() {
+		fmt.Fprintf(fs.Output(), "usage: postfach %s [flags] %s\n\n%s\n\nflags:\n", cmd.name, cmd.usage, cmd.summary)
+		fs.PrintDefaults()
+	}
+	for _, a := range rest {
+		if a == "--" {
+			break
+		}
+		if a == "-h" || a == "-help" || a == "--help" {
+			fs.SetOutput(e.stdout)
+			fs.Usage()
+			return exitOK
+		}
+	}
+	positional, err := parseInterspersed(fs, rest)
+	if err != nil {
+		if cmd.name == "deliver" {
+			return exUsageSysex
+		}
+		return exitUsage
+	}
+	return cmd.run(ctx, e, fs, positional)
+}
+
+func printUsage(w io.Writer) {
+	fmt.Fprintln(w, "postfach — a mail server: IMAP and POP3 for every device, SMTP and LMTP in.")
+	fmt.Fprintln(w, "\nusage: postfach COMMAND [flags] [args]\n\ncommands:")
+	for _, c := range commands() {
+		fmt.Fprintf(w, "  %-12s %s\n", c.name, c.summary)
+	}
+	fmt.Fprintln(w, "\nEvery command takes --config FILE and --help. Flags may come before or after arguments.")
+}
+
+// parseInterspersed parses flags wherever they stand among the positional
+// arguments ("user add alice@example.org --password-stdin" and
+// "user add --password-stdin alice@example.org"). "--" ends the flags.
+func parseInterspersed(fs *flag.FlagSet, args []string) ([]string, error) {
+	var flags, positional []string
+	for i := 0; i < len(args); i++ {
+		a := args[i]
+		if a == "--" {
+			positional = append(positional, args[i+1:]...)
+			break
+		}
+		if len(a) < 2 || a[0] != '-' {
+			positional = append(positional, a)
+			continue
+		}
+		flags = append(flags, a)
+		name := strings.TrimLeft(a, "-")
+		if strings.Contains(name, "=") {
+			continue
+		}
+		f := fs.Lookup(name)
+		if f == nil {
+			continue // Parse reports it
+		}
+		if bf, ok := f.Value.(interface{ IsBoolFlag() bool }); ok && bf.IsBoolFlag() {
+			continue
+		}
+		if i+1 < len(args) {
+			flags = append(flags, args[i+1])
+			i++
+		}
+	}
+	if err := fs.Parse(flags); err != nil {
+		return nil, err
+	}
+	return append(positional, fs.Args()...), nil
+}
+
+// loadConfig finds and loads the config: --config, else POSTFACH_CONFIG,
+// else ./postfach.toml if it exists, else the defaults (relative paths
+// against the working directory).
+func loadConfig(e *env, fs *flag.FlagSet) (*config.Config, error) {
+	path := fs.Lookup("config").Value.String()
+	if path == "" {
+		path = e.getenv("POSTFACH_CONFIG")
+	}
+	if path == "" {
+		if _, err := os.Stat("postfach.toml"); err == nil {
+			path = "postfach.toml"
+		}
+	}
+	if path != "" {
+		return config.Load(path)
+	}
+	c := config.Default()
+	wd, err := os.Getwd()
+	if err != nil {
+		return nil, fmt.Errorf("working directory: %w", err)
+	}
+	c.Resolve(wd)
+	return c, nil
+}
+
+func versionString() string {
+	v := version
+	if v == "" {
+		v = "devel"
+		if bi, ok := debug.ReadBuildInfo(); ok && bi.Main.Version != "" && bi.Main.Version != "(devel)" {
+			v = bi.Main.Version
+		}
+	}
+	return fmt.Sprintf("postfach %s (%s %s/%s)", v, runtime.Version(), runtime.GOOS, runtime.GOARCH)
+}
+
+func cmdVersion(ctx context.Context, e *env, fs *flag.FlagSet, args []string) int {
+	if len(args) > 0 {
+		fmt.Fprintln(e.stderr, "postfach version: takes no arguments")
+		return exitUsage
+	}
+	fmt.Fprintln(e.stdout, versionString())
+	return exitOK
+}
+
+// displayPath shortens p relative to the working directory for messages.
+func displayPath(p string) string {
+	if wd, err := os.Getwd(); err == nil {
+		if r, err := filepath.Rel(wd, p); err == nil && !strings.HasPrefix(r, "..") {
+			return r
+		}
+	}
+	return p
+}
