@@ -5,7 +5,7 @@ package main
 
 import (
 	"context"
-		"flag"
+	"flag"
 	"fmt"
 	"io"
 	"os"
