@@ -38,8 +38,16 @@ type Part struct {
 	HeaderStart, BodyStart, End int64
 
 	// Lines is the number of lines of the body (text/* and message/rfc822
-	// parts; body-fld-lines of RFC 9051 §9).
+	// parts; body-fld-lines of RFC 9051 §9): the lines that start in
+	// [BodyStart, End), so a last line without a line ending counts and an
+	// empty body has none. Parse sets it for every part.
 	Lines int64
+
+	// DecodedSize is the size of the body after its transfer encoding is
+	// decoded as NewBinaryReader does (IMAP BINARY.SIZE, RFC 3516 §4.2).
+	// It equals End-BodyStart for identity and unknown encodings and for
+	// multipart and message parts.
+	DecodedSize int64
 
 	// Type and Subtype are lower-case ("text", "plain"); defaults follow
 	// RFC 2045 §5.2: text/plain; charset=us-ascii (message/rfc822 in a
@@ -61,10 +69,22 @@ type Part struct {
 	Location          string   // Content-Location
 
 	// Envelope is set for the root part and for message/rfc822 parts (where
-	// it describes the encapsulated message).
+	// it describes the encapsulated message). The root of an encapsulated
+	// message (Parts[0] of a message/rfc822 part) has it too: for a
+	// message/rfc822 part other than the root, Envelope and
+	// Parts[0].Envelope are the same pointer, while a root that is itself
+	// message/rfc822 keeps its own envelope and the encapsulated one is
+	// only in Parts[0].Envelope. BODYSTRUCTURE should therefore use
+	// Parts[0].Envelope.
 	Envelope *Envelope
 
-	// Parts are the children of a multipart or message/rfc822 part.
+	// Parts are the children of a multipart or message/rfc822 part. A
+	// multipart can have none when it is malformed (no boundary parameter,
+	// no delimiter line, or nested deeper than MaxDepth); RFC 9051 requires
+	// at least one body in BODYSTRUCTURE, so the IMAP layer writes an empty
+	// text/plain part for it, as other servers do. A message/rfc822 part
+	// has none when it is nested too deep or has a transfer encoding other
+	// than 7bit, 8bit or binary (RFC 2046 §5.2.1); it is then opaque.
 	Parts []Part
 }
 
@@ -76,7 +96,11 @@ type Param struct {
 // Envelope is the IMAP ENVELOPE of a message (RFC 9051 §7.5.2). String
 // fields hold the raw header value with leading and trailing whitespace
 // removed and folding undone (RFC 2047 encoded words are not decoded, as
-// the IMAP ENVELOPE requires); "" means the header is absent (NIL).
+// the IMAP ENVELOPE requires); "" means the header is absent (NIL) or
+// empty. Of a repeated field the first is used. Each field is what the
+// message says: Sender and ReplyTo are nil when their headers are absent,
+// and defaulting them to From (RFC 9051 §7.5.2) is the IMAP layer's job.
+// Address lists come from ParseAddressList.
 type Envelope struct {
 	Date      string
 	Subject   string

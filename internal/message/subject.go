@@ -1,0 +1,169 @@
+package message
+
+import (
+	"strings"
+)
+
+// BaseSubject returns the base subject of a Subject header value, as RFC
+// 5256 §2.1 defines it for SORT SUBJECT and THREAD: encoded words are
+// decoded, whitespace is normalised, and "Re:", "Fw:", "Fwd:" (with
+// optional "[blob]"s), leading "[blob]"s, trailing "(fwd)" and the
+// "[fwd: ...]" wrapper are removed. Letter case is kept; callers compare
+// base subjects case-insensitively (i;ascii-casemap, RFC 5256 §2.1 and §3).
+func BaseSubject(subject string) string {
+	// (1) Decode, and turn every run of whitespace into one space.
+	s := collapseSpace(DecodeHeaderValue(subject))
+	for {
+		// (2) Remove trailing subj-trailer: "(fwd)" and whitespace.
+		for {
+			if strings.HasSuffix(s, " ") {
+				s = s[:len(s)-1]
+			} else if len(s) >= 5 && strings.EqualFold(s[len(s)-5:], "(fwd)") {
+				s = s[:len(s)-5]
+			} else {
+				break
+			}
+		}
+		// (5) Repeat (3) and (4) until nothing changes.
+		for {
+			// (3) Remove leading subj-leader: whitespace or
+			// *subj-blob subj-refwd.
+			for {
+				if strings.HasPrefix(s, " ") {
+					s = s[1:]
+				} else if n := leaderLen(s); n > 0 {
+					s = s[n:]
+				} else {
+					break
+				}
+			}
+			// (4) Remove a leading subj-blob if a non-empty subj-base
+			// remains.
+			if n := blobLen(s); n > 0 && strings.TrimLeft(s[n:], " ") != "" {
+				s = s[n:]
+				continue
+			}
+			break
+		}
+		// (6) "[fwd:" subject "]": unwrap and start over at (2).
+		if len(s) >= 6 && strings.EqualFold(s[:5], "[fwd:") && s[len(s)-1] == ']' {
+			s = s[5 : len(s)-1]
+			continue
+		}
+		return s
+	}
+}
+
+// collapseSpace turns tabs, line breaks and runs of spaces into single
+// spaces.
+func collapseSpace(s string) string {
+	var b strings.Builder
+	b.Grow(len(s))
+	space := false
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if c == ' ' || c == '\t' || c == '\r' || c == '\n' {
+			if !space {
+				b.WriteByte(' ')
+			}
+			space = true
+			continue
+		}
+		space = false
+		b.WriteByte(c)
+	}
+	return b.String()
+}
+
+// blobLen returns the length of the subj-blob at the start of s
+// ("[" *BLOBCHAR "]" *WSP, RFC 5256 §5), or 0.
+func blobLen(s string) int {
+	if s == "" || s[0] != '[' {
+		return 0
+	}
+	for i := 1; i < len(s); i++ {
+		switch s[i] {
+		case '[':
+			return 0
+		case ']':
+			i++
+			for i < len(s) && s[i] == ' ' {
+				i++
+			}
+			return i
+		}
+	}
+	return 0
+}
+
+// leaderLen returns the length of the "*subj-blob subj-refwd" at the start
+// of s (RFC 5256 §5: subj-refwd = ("re" / ("fw" ["d"])) *WSP [subj-blob]
+// ":"), or 0.
+func leaderLen(s string) int {
+	i := 0
+	for {
+		n := blobLen(s[i:])
+		if n == 0 {
+			break
+		}
+		i += n
+	}
+	rest := s[i:]
+	switch {
+	case len(rest) >= 2 && strings.EqualFold(rest[:2], "re"):
+		i += 2
+	case len(rest) >= 3 && strings.EqualFold(rest[:3], "fwd"):
+		i += 3
+	case len(rest) >= 2 && strings.EqualFold(rest[:2], "fw"):
+		i += 2
+	default:
+		return 0
+	}
+	for i < len(s) && s[i] == ' ' {
+		i++
+	}
+	i += blobLen(s[i:])
+	if i < len(s) && s[i] == ':' {
+		return i + 1
+	}
+	return 0
+}
+
+// SortDisplay returns the SORT DISPLAYFROM / DISPLAYTO key of an address
+// list (RFC 5957 §2): the decoded display name of the first address, or
+// its addr-spec (mailbox@host) when it has no display name; "" for an
+// empty list. Group markers are skipped. Callers compare keys with
+// i;unicode-casemap.
+func SortDisplay(addrs []Address) string {
+	for _, a := range addrs {
+		if a.IsGroupStart || a.IsGroupEnd {
+			continue
+		}
+		if n := strings.TrimSpace(DecodeHeaderValue(a.Name)); n != "" {
+			return n
+		}
+		return AddrSpec(a)
+	}
+	return ""
+}
+
+// SortMailbox returns the SORT FROM / TO / CC key of an address list (RFC
+// 5256 §3: the addr-mailbox of the first address), or "".
+func SortMailbox(addrs []Address) string {
+	for _, a := range addrs {
+		if a.IsGroupStart || a.IsGroupEnd {
+			continue
+		}
+		return a.Mailbox
+	}
+	return ""
+}
+
+// AddrSpec returns "mailbox@host", or the mailbox alone when the host is
+// empty.
+func AddrSpec(a Address) string {
+	if a.Host == "" {
+		return a.Mailbox
+	}
+	return a.Mailbox + "@" + a.Host
+}
