@@ -327,6 +327,20 @@ type Subscription interface {
 	Close()
 }
 
+// POP3View is what one POP3 client (a device, or the plain maildrop) has
+// finished with in one mailbox.
+type POP3View struct {
+	Device  string
+	Mailbox MailboxID
+	// UIDValidity of the mailbox when Hidden was recorded; a view whose
+	// UIDVALIDITY no longer matches starts afresh.
+	UIDValidity uint32
+	// Hidden are the UIDs the view no longer offers.
+	Hidden   mail.UIDSet
+	Created  time.Time
+	LastUsed time.Time
+}
+
 // Problem is one inconsistency found by Check.
 type Problem struct {
 	Account AccountID
@@ -425,6 +439,20 @@ type Store interface {
 	Expunge(ctx context.Context, acct AccountID, id MailboxID, uids mail.UIDSet, onlyDeleted bool) (*ExpungeResult, error)
 	// OpenBody opens a stored body for reading.
 	OpenBody(ctx context.Context, blobID string) (Body, error)
+
+	// POP3View returns the state of a POP3 view of a mailbox: device ""
+	// is the plain maildrop (its hidden set holds messages deleted in
+	// pop3.delete=hide mode), any other name a per-device view. A view
+	// that does not exist yet is returned empty, with Created zero.
+	POP3View(ctx context.Context, acct AccountID, device string, mailbox MailboxID) (*POP3View, error)
+	// HidePOP3 adds UIDs to a view's hidden set and records the time of
+	// use, creating the view if needed. Durable when it returns.
+	HidePOP3(ctx context.Context, acct AccountID, device string, mailbox MailboxID, uids mail.UIDSet) error
+	// POP3Views lists the account's views of every mailbox.
+	POP3Views(ctx context.Context, acct AccountID) ([]POP3View, error)
+	// ForgetPOP3View removes every view of the device (ErrNotFound if it
+	// has none).
+	ForgetPOP3View(ctx context.Context, acct AccountID, device string) error
 
 	// Subscribe starts receiving the account's events.
 	Subscribe(acct AccountID) Subscription

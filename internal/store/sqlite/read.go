@@ -1,0 +1,223 @@
+package sqlite
+
+import (
+	"bytes"
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/postfach/postfach/internal/blob"
+	"github.com/postfach/postfach/internal/mail"
+	"github.com/postfach/postfach/internal/message"
+	"github.com/postfach/postfach/internal/store"
+)
+
+// UIDs implements store.Store.
+func (s *Store) UIDs(ctx context.Context, acct store.AccountID, id store.MailboxID) (mail.UIDSet, mail.ModSeq, error) {
+	tx, err := s.rdb.BeginTx(ctx, &sql.TxOptions{ReadOnly: true})
+	if err != nil {
+		return nil, 0, fmt.Errorf("read uids: %w", err)
+	}
+	defer tx.Rollback()
+	var modseq mail.ModSeq
+	if err := tx.QueryRowContext(ctx, `SELECT highestmodseq FROM mailboxes WHERE account_id = ? AND id = ?`, acct, id).Scan(&modseq); err != nil {
+		if errors.Is(err, sql.ErrNoRows) {
+			err = store.ErrNotFound
+		}
+		return nil, 0, fmt.Errorf("read uids of mailbox %d: %w", id, err)
+	}
+	rows, err := tx.QueryContext(ctx, `SELECT uid FROM messages WHERE mailbox_id = ? ORDER BY uid`, id)
+	if err != nil {
+		return nil, 0, fmt.Errorf("read uids: %w", err)
+	}
+	defer rows.Close()
+	var set mail.UIDSet
+	for rows.Next() {
+		var u mail.UID
+		if err := rows.Scan(&u); err != nil {
+			return nil, 0, fmt.Errorf("read uids: %w", err)
+		}
+		set = set.Append(u)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, 0, fmt.Errorf("read uids: %w", err)
+	}
+	return set, modseq, nil
+}
+
+const messageCols = `m.uid, m.modseq, m.flags, m.keywords, m.internal_date, m.internal_tz, m.save_date, m.size, m.blob_id, m.email_id, m.pop_uid`
+
+func scanMessage(rows *sql.Rows, withSummary bool) (*store.Message, error) {
+	var m store.Message
+	var bits uint8
+	var kw string
+	var date, saved int64
+	var tz int
+	var sum []byte
+	dest := []any{&m.UID, &m.ModSeq, &bits, &kw, &date, &tz, &saved, &m.Size, &m.BlobID, &m.EmailID, &m.POPUID}
+	if withSummary {
+		dest = append(dest, &sum)
+	}
+	if err := rows.Scan(dest...); err != nil {
+		return nil, err
+	}
+	m.Flags = mail.FlagsFromBits(bits, parseKeywords(kw))
+	m.InternalDate = fromUnixTZ(date, tz)
+	m.SaveDate = time.Unix(saved, 0)
+	if withSummary {
+		m.Summary = new(message.Summary)
+		if err := m.Summary.UnmarshalBinary(sum); err != nil {
+			return nil, fmt.Errorf("message %d: bad summary: %w", m.UID, err)
+		}
+	}
+	return &m, nil
+}
+
+// Messages implements store.Store. It reads chunks of at most 500 rows, each
+// in its own short read, so a slow consumer never pins a database snapshot.
+func (s *Store) Messages(ctx context.Context, acct store.AccountID, id store.MailboxID, uids mail.UIDSet, opt store.ListOptions) func(yield func(*store.Message, error) bool) {
+	return func(yield func(*store.Message, error) bool) {
+		const chunk = 500
+		var owner int
+		err := s.rdb.QueryRowContext(ctx, `SELECT count(*) FROM mailboxes WHERE account_id = ? AND id = ?`, acct, id).Scan(&owner)
+		if err == nil && owner == 0 {
+			err = store.ErrNotFound
+		}
+		if err != nil {
+			yield(nil, fmt.Errorf("list messages of mailbox %d: %w", id, err))
+			return
+		}
+		q := `SELECT ` + messageCols
+		if opt.Summary {
+			q += `, b.summary FROM messages m JOIN blobs b ON b.id = m.blob_id`
+		} else {
+			q += ` FROM messages m`
+		}
+		q += ` WHERE m.mailbox_id = ? AND m.uid BETWEEN ? AND ? AND m.modseq > ? ORDER BY m.uid LIMIT ?`
+		for _, win := range windows(uids) {
+			lo := win.Lo
+			for lo <= win.Hi {
+				batch, n, last, err := s.readChunk(ctx, q, id, lo, win.Hi, opt, chunk, uids)
+				if err != nil {
+					yield(nil, fmt.Errorf("list messages of mailbox %d: %w", id, err))
+					return
+				}
+				for _, m := range batch {
+					if !yield(m, nil) {
+						return
+					}
+				}
+				if n < chunk || last == mail.MaxUID {
+					break
+				}
+				lo = last + 1
+			}
+		}
+	}
+}
+
+func (s *Store) readChunk(ctx context.Context, q string, id store.MailboxID, lo, hi mail.UID, opt store.ListOptions, chunk int, uids mail.UIDSet) ([]*store.Message, int, mail.UID, error) {
+	rows, err := s.rdb.QueryContext(ctx, q, id, lo, hi, opt.ChangedSince, chunk)
+	if err != nil {
+		return nil, 0, 0, err
+	}
+	defer rows.Close()
+	var out []*store.Message
+	n, last := 0, mail.UID(0)
+	for rows.Next() {
+		m, err := scanMessage(rows, opt.Summary)
+		if err != nil {
+			return nil, 0, 0, err
+		}
+		n++
+		last = m.UID
+		if uids.Contains(m.UID) {
+			out = append(out, m)
+		}
+	}
+	return out, n, last, rows.Err()
+}
+
+// Changes implements store.Store, in one read snapshot.
+func (s *Store) Changes(ctx context.Context, acct store.AccountID, id store.MailboxID, since mail.ModSeq) (*store.ChangeSet, error) {
+	tx, err := s.rdb.BeginTx(ctx, &sql.TxOptions{ReadOnly: true})
+	if err != nil {
+		return nil, fmt.Errorf("read changes: %w", err)
+	}
+	defer tx.Rollback()
+	cs := &store.ChangeSet{}
+	var floor mail.ModSeq
+	err = tx.QueryRowContext(ctx, `SELECT highestmodseq, uidnext, vanished_floor FROM mailboxes WHERE account_id = ? AND id = ?`, acct, id).Scan(
+		&cs.HighestModSeq, &cs.UIDNext, &floor)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, fmt.Errorf("changes of mailbox %d: %w", id, store.ErrNotFound)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("changes of mailbox %d: %w", id, err)
+	}
+	cs.VanishedComplete = since >= floor
+	if since >= cs.HighestModSeq {
+		return cs, nil
+	}
+	rows, err := tx.QueryContext(ctx, `SELECT `+messageCols+` FROM messages m WHERE m.mailbox_id = ? AND m.modseq > ? ORDER BY m.uid`, id, since)
+	if err != nil {
+		return nil, fmt.Errorf("changes of mailbox %d: %w", id, err)
+	}
+	for rows.Next() {
+		m, err := scanMessage(rows, false)
+		if err != nil {
+			rows.Close()
+			return nil, fmt.Errorf("changes of mailbox %d: %w", id, err)
+		}
+		cs.Changed = append(cs.Changed, *m)
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("changes of mailbox %d: %w", id, err)
+	}
+	rows, err = tx.QueryContext(ctx, `SELECT uid FROM expunged WHERE mailbox_id = ? AND modseq > ? ORDER BY uid`, id, since)
+	if err != nil {
+		return nil, fmt.Errorf("changes of mailbox %d: %w", id, err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var u mail.UID
+		if err := rows.Scan(&u); err != nil {
+			return nil, fmt.Errorf("changes of mailbox %d: %w", id, err)
+		}
+		cs.Vanished = cs.Vanished.Append(u)
+	}
+	return cs, rows.Err()
+}
+
+type memBody struct {
+	*bytes.Reader
+}
+
+func (memBody) Close() error { return nil }
+
+// OpenBody implements store.Store.
+func (s *Store) OpenBody(ctx context.Context, blobID string) (store.Body, error) {
+	var data []byte
+	var size int64
+	err := s.rdb.QueryRowContext(ctx, `SELECT size, data FROM blobs WHERE id = ?`, blobID).Scan(&size, &data)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, fmt.Errorf("open body %s: %w", blobID, store.ErrNotFound)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("open body %s: %w", blobID, err)
+	}
+	if data != nil {
+		return memBody{bytes.NewReader(data)}, nil
+	}
+	r, err := s.blobs.Open(ctx, blobID)
+	if errors.Is(err, blob.ErrNotFound) {
+		return nil, fmt.Errorf("open body %s: %w", blobID, store.ErrNotFound)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("open body %s: %w", blobID, err)
+	}
+	return r, nil
+}

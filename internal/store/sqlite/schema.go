@@ -1,0 +1,154 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"strconv"
+)
+
+// migrations are applied in order; migrations[i] brings the schema from
+// version i to i+1. Never edit a released migration: append a new one.
+var migrations = []string{
+	// 1: the initial schema.
+	`
+CREATE TABLE meta (
+	key   TEXT PRIMARY KEY,
+	value TEXT NOT NULL
+);
+
+CREATE TABLE accounts (
+	id            INTEGER PRIMARY KEY AUTOINCREMENT, -- never reused
+	name          TEXT NOT NULL,
+	name_key      TEXT NOT NULL UNIQUE, -- lower-case name
+	password_hash TEXT NOT NULL,
+	settings      TEXT NOT NULL DEFAULT '{}', -- JSON object
+	created       INTEGER NOT NULL
+);
+
+CREATE TABLE mailboxes (
+	id             INTEGER PRIMARY KEY AUTOINCREMENT, -- never reused: tombstones keep it
+	account_id     INTEGER NOT NULL REFERENCES accounts(id) ON DELETE CASCADE,
+	name           TEXT NOT NULL,
+	special_use    TEXT NOT NULL DEFAULT '', -- space-separated attributes
+	noselect       INTEGER NOT NULL DEFAULT 0,
+	uidvalidity    INTEGER NOT NULL,
+	uidnext        INTEGER NOT NULL DEFAULT 1,
+	highestmodseq  INTEGER NOT NULL DEFAULT 1,
+	first_recent   INTEGER NOT NULL DEFAULT 1,
+	vanished_floor INTEGER NOT NULL DEFAULT 0, -- tombstones at or below were pruned
+	msg_count      INTEGER NOT NULL DEFAULT 0,
+	unseen_count   INTEGER NOT NULL DEFAULT 0,
+	deleted_count  INTEGER NOT NULL DEFAULT 0,
+	total_size     INTEGER NOT NULL DEFAULT 0,
+	UNIQUE (account_id, name)
+);
+
+CREATE TABLE subscriptions (
+	account_id INTEGER NOT NULL REFERENCES accounts(id) ON DELETE CASCADE,
+	name       TEXT NOT NULL,
+	PRIMARY KEY (account_id, name)
+) WITHOUT ROWID;
+
+-- Bodies: inline data for small ones, else a file in the blob store.
+CREATE TABLE blobs (
+	id      TEXT PRIMARY KEY, -- hex SHA-256 of the body
+	size    INTEGER NOT NULL,
+	data    BLOB,             -- NULL: the body is in the blob store
+	summary BLOB NOT NULL,    -- message.Summary, binary encoded
+	created INTEGER NOT NULL
+);
+
+CREATE TABLE messages (
+	mailbox_id    INTEGER NOT NULL REFERENCES mailboxes(id) ON DELETE CASCADE,
+	uid           INTEGER NOT NULL,
+	modseq        INTEGER NOT NULL,
+	flags         INTEGER NOT NULL, -- system flag bits, mail.Flags.Bits
+	keywords      TEXT NOT NULL DEFAULT '', -- space-separated
+	internal_date INTEGER NOT NULL, -- unix seconds
+	internal_tz   INTEGER NOT NULL, -- zone offset in seconds
+	save_date     INTEGER NOT NULL,
+	size          INTEGER NOT NULL,
+	blob_id       TEXT NOT NULL,
+	email_id      TEXT NOT NULL,
+	pop_uid       TEXT NOT NULL DEFAULT '',
+	PRIMARY KEY (mailbox_id, uid)
+) WITHOUT ROWID;
+CREATE INDEX messages_modseq ON messages (mailbox_id, modseq);
+CREATE INDEX messages_blob ON messages (blob_id);
+
+-- Expunged messages: tombstones for QRESYNC and, for the retention window,
+-- everything needed to recover them.
+CREATE TABLE expunged (
+	mailbox_id    INTEGER NOT NULL,
+	uid           INTEGER NOT NULL,
+	modseq        INTEGER NOT NULL, -- MODSEQ of the expunge
+	expunged_at   INTEGER NOT NULL,
+	account_id    INTEGER NOT NULL,
+	mailbox_name  TEXT NOT NULL,
+	flags         INTEGER NOT NULL,
+	keywords      TEXT NOT NULL,
+	internal_date INTEGER NOT NULL,
+	internal_tz   INTEGER NOT NULL,
+	size          INTEGER NOT NULL,
+	blob_id       TEXT NOT NULL,
+	email_id      TEXT NOT NULL,
+	PRIMARY KEY (mailbox_id, uid)
+) WITHOUT ROWID;
+CREATE INDEX expunged_modseq ON expunged (mailbox_id, modseq);
+CREATE INDEX expunged_blob ON expunged (blob_id);
+CREATE INDEX expunged_at ON expunged (expunged_at);
+
+-- POP3 views: per device (or "" for the plain maildrop), the UIDs it no
+-- longer offers, as a compact UID set string.
+CREATE TABLE pop3_views (
+	account_id  INTEGER NOT NULL REFERENCES accounts(id) ON DELETE CASCADE,
+	device      TEXT NOT NULL,
+	mailbox_id  INTEGER NOT NULL REFERENCES mailboxes(id) ON DELETE CASCADE,
+	uidvalidity INTEGER NOT NULL,
+	hidden      TEXT NOT NULL DEFAULT '',
+	created     INTEGER NOT NULL,
+	last_used   INTEGER NOT NULL,
+	PRIMARY KEY (account_id, device, mailbox_id)
+) WITHOUT ROWID;
+`,
+}
+
+// migrate brings the schema to the newest version in one transaction.
+func migrate(ctx context.Context, db *sql.DB) error {
+	tx, err := db.BeginTx(ctx, nil)
+	if err != nil {
+		return fmt.Errorf("begin migration: %w", err)
+	}
+	defer tx.Rollback()
+	version := 0
+	var exists int
+	if err := tx.QueryRowContext(ctx, `SELECT count(*) FROM sqlite_master WHERE type='table' AND name='meta'`).Scan(&exists); err != nil {
+		return fmt.Errorf("read schema: %w", err)
+	}
+	if exists > 0 {
+		var v string
+		if err := tx.QueryRowContext(ctx, `SELECT value FROM meta WHERE key='schema_version'`).Scan(&v); err != nil {
+			return fmt.Errorf("read schema version: %w", err)
+		}
+		if version, err = strconv.Atoi(v); err != nil {
+			return fmt.Errorf("bad schema version %q", v)
+		}
+	}
+	if version > len(migrations) {
+		return fmt.Errorf("database schema version %d is newer than this postfach (%d): upgrade postfach", version, len(migrations))
+	}
+	if version == len(migrations) {
+		return nil
+	}
+	for i := version; i < len(migrations); i++ {
+		if _, err := tx.ExecContext(ctx, migrations[i]); err != nil {
+			return fmt.Errorf("migrate schema to version %d: %w", i+1, err)
+		}
+	}
+	if _, err := tx.ExecContext(ctx, `INSERT INTO meta (key, value) VALUES ('schema_version', ?)
+		ON CONFLICT (key) DO UPDATE SET value = excluded.value`, strconv.Itoa(len(migrations))); err != nil {
+		return fmt.Errorf("record schema version: %w", err)
+	}
+	return tx.Commit()
+}

@@ -1,0 +1,313 @@
+package sqlite_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/postfach/postfach/internal/store"
+	"github.com/postfach/postfach/internal/store/sqlite"
+	"github.com/postfach/postfach/internal/store/storetest"
+)
+
+func open(t *testing.T, dir string) *sqlite.Store {
+	t.Helper()
+	s, err := sqlite.Open(context.Background(), sqlite.Options{Dir: dir, SweepInterval: -1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
+func TestConformance(t *testing.T) {
+	storetest.Run(t, storetest.Harness{
+		New: func(t *testing.T) store.Store { return open(t, t.TempDir()) },
+		Reopen: func(t *testing.T, s store.Store) store.Store {
+			dir := s.(*sqlite.Store).Dir()
+			if err := s.Close(); err != nil {
+				t.Fatal(err)
+			}
+			return open(t, dir)
+		},
+	})
+}
+
+func TestLock(t *testing.T) {
+	dir := t.TempDir()
+	s := open(t, dir)
+	defer s.Close()
+	_, err := sqlite.Open(context.Background(), sqlite.Options{Dir: dir})
+	if !errors.Is(err, store.ErrLocked) {
+		t.Fatalf("second open: %v, want ErrLocked", err)
+	}
+	fi, err := os.Stat(filepath.Join(dir, "postfach.db"))
+	if err != nil || fi.Mode().Perm() != 0o600 {
+		t.Fatalf("database mode %v, %v", fi.Mode(), err)
+	}
+}
+
+func TestCreatesDataDir(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "new", "data")
+	s := open(t, dir)
+	defer s.Close()
+	fi, err := os.Stat(dir)
+	if err != nil || fi.Mode().Perm() != 0o700 {
+		t.Fatalf("data dir mode %v, %v", fi.Mode(), err)
+	}
+}
+
+// TestGroupCommit checks that concurrent writers share commits.
+func TestGroupCommit(t *testing.T) {
+	var mu sync.Mutex
+	commits, reqs := 0, 0
+	s, err := sqlite.Open(context.Background(), sqlite.Options{Dir: t.TempDir(), SweepInterval: -1,
+		OnCommit: func(d time.Duration, batch int, err error) {
+			mu.Lock()
+			commits++
+			reqs += batch
+			mu.Unlock()
+		}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	ctx := context.Background()
+	a, err := s.CreateAccount(ctx, "a@example.org", "x")
+	if err != nil {
+		t.Fatal(err)
+	}
+	mu.Lock()
+	commits, reqs = 0, 0
+	mu.Unlock()
+	const n = 400
+	var wg sync.WaitGroup
+	for i := range n {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			b, err := s.Stage(ctx, strings.NewReader(storetest.Msg(fmt.Sprint(i), "x")), 0)
+			if err != nil {
+				t.Error(err)
+				return
+			}
+			defer b.Discard()
+			if res, err := s.Deliver(ctx, b, []store.DeliveryTarget{{Account: a.ID}}); err != nil || res[0].Err != nil {
+				t.Error(err, res[0].Err)
+			}
+		}()
+	}
+	wg.Wait()
+	mu.Lock()
+	defer mu.Unlock()
+	if reqs != n {
+		t.Fatalf("%d requests committed, want %d", reqs, n)
+	}
+	if commits >= n {
+		t.Fatalf("%d commits for %d concurrent deliveries: no group commit", commits, n)
+	}
+	t.Logf("%d deliveries in %d commits", n, commits)
+}
+
+// TestSweep checks retention: expunged mail stays until the window has
+// passed, then tombstones and unreferenced bodies go and QRESYNC learns the
+// floor.
+func TestSweep(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	s, err := sqlite.Open(ctx, sqlite.Options{Dir: dir, SweepInterval: -1, Retention: time.Hour})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	a, _ := s.CreateAccount(ctx, "a@example.org", "x")
+	inbox, _ := s.Mailbox(ctx, a.ID, "INBOX")
+	big := "Subject: big\r\n\r\n" + strings.Repeat("0123456789abcdef\r\n", 20000)
+	var ids []string
+	for _, raw := range []string{storetest.Msg("small", "x"), big} {
+		b, err := s.Stage(ctx, strings.NewReader(raw), 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := s.Append(ctx, a.ID, inbox.ID, []store.NewMessage{{Body: b}}); err != nil {
+			t.Fatal(err)
+		}
+		b.Discard()
+		ids = append(ids, b.BlobID())
+	}
+	if _, err := s.Expunge(ctx, a.ID, inbox.ID, nil, false); err != nil {
+		t.Fatal(err)
+	}
+	// Within the window: still recoverable.
+	if err := s.Sweep(ctx, time.Now().Add(30*time.Minute)); err != nil {
+		t.Fatal(err)
+	}
+	for _, id := range ids {
+		if b, err := s.OpenBody(ctx, id); err != nil {
+			t.Fatalf("body swept within retention: %v", err)
+		} else {
+			b.Close()
+		}
+	}
+	cs, _ := s.Changes(ctx, a.ID, inbox.ID, 1)
+	if !cs.VanishedComplete || cs.Vanished.Len() != 2 {
+		t.Fatalf("before expiry: %+v", cs)
+	}
+	// After the window (and the body grace period).
+	if err := s.Sweep(ctx, time.Now().Add(3*time.Hour)); err != nil {
+		t.Fatal(err)
+	}
+	for _, id := range ids {
+		if _, err := s.OpenBody(ctx, id); !errors.Is(err, store.ErrNotFound) {
+			t.Fatalf("body not swept: %v", err)
+		}
+	}
+	if _, err := os.Stat(filepath.Join(dir, "blobs", ids[1][:2], ids[1][2:4], ids[1])); !os.IsNotExist(err) {
+		t.Fatalf("body file still there: %v", err)
+	}
+	cs, _ = s.Changes(ctx, a.ID, inbox.ID, 1)
+	if cs.VanishedComplete {
+		t.Fatal("QRESYNC from before the pruned tombstones claims to be complete")
+	}
+	cs, _ = s.Changes(ctx, a.ID, inbox.ID, cs.HighestModSeq)
+	if !cs.VanishedComplete {
+		t.Fatal("QRESYNC from now is incomplete")
+	}
+	if probs, err := s.Check(ctx); err != nil || len(probs) > 0 {
+		t.Fatalf("check: %v %v", probs, err)
+	}
+}
+
+// TestStartupSweep: a body file left by a crash between its fsync and the
+// metadata commit is removed at the next start.
+func TestStartupSweep(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	s := open(t, dir)
+	big := "Subject: orphan\r\n\r\n" + strings.Repeat("x", 200<<10)
+	b, err := s.Stage(ctx, strings.NewReader(big), 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(dir, "blobs", b.BlobID()[:2], b.BlobID()[2:4], b.BlobID())
+	if _, err := os.Stat(path); err != nil {
+		t.Fatalf("staged body not on disk: %v", err)
+	}
+	os.WriteFile(filepath.Join(dir, "blobs", "tmp", "blob-123"), []byte("partial"), 0o600)
+	s.Close()
+	s = open(t, dir)
+	defer s.Close()
+	if _, err := os.Stat(path); !os.IsNotExist(err) {
+		t.Fatalf("orphan body survived restart: %v", err)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "blobs", "tmp", "blob-123")); !os.IsNotExist(err) {
+		t.Fatal("temporary file survived restart")
+	}
+}
+
+// TestCheckFindsCorruption damages the store behind its back and expects
+// Check to say so.
+func TestCheckFindsCorruption(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	s := open(t, dir)
+	a, _ := s.CreateAccount(ctx, "a@example.org", "x")
+	inbox, _ := s.Mailbox(ctx, a.ID, "INBOX")
+	big := "Subject: big\r\n\r\n" + strings.Repeat("y", 200<<10)
+	b, _ := s.Stage(ctx, strings.NewReader(big), 0)
+	if _, err := s.Append(ctx, a.ID, inbox.ID, []store.NewMessage{{Body: b}}); err != nil {
+		t.Fatal(err)
+	}
+	b.Discard()
+	if probs, err := s.Check(ctx); err != nil || len(probs) != 0 {
+		t.Fatalf("clean store: %v %v", probs, err)
+	}
+	path := filepath.Join(dir, "blobs", b.BlobID()[:2], b.BlobID()[2:4], b.BlobID())
+	if err := os.WriteFile(path, []byte("tampered"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	probs, err := s.Check(ctx)
+	if err != nil || len(probs) == 0 {
+		t.Fatalf("tampered body not found: %v", err)
+	}
+	os.Remove(path)
+	probs, _ = s.Check(ctx)
+	if len(probs) == 0 || !strings.Contains(probs[0].What, "not found") {
+		t.Fatalf("missing body: %+v", probs)
+	}
+	s.Close()
+}
+
+func BenchmarkDeliverParallel(b *testing.B) {
+	ctx := context.Background()
+	s, err := sqlite.Open(ctx, sqlite.Options{Dir: b.TempDir(), SweepInterval: -1})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer s.Close()
+	a, _ := s.CreateAccount(ctx, "a@example.org", "x")
+	raw := storetest.Msg("bench", strings.Repeat("Lorem ipsum dolor sit amet. ", 70))
+	b.SetParallelism(4)
+	b.ResetTimer()
+	b.RunParallel(func(pb *testing.PB) {
+		i := 0
+		for pb.Next() {
+			i++
+			st, err := s.Stage(ctx, strings.NewReader(raw+fmt.Sprint(i)), 0)
+			if err != nil {
+				b.Error(err)
+				return
+			}
+			if _, err := s.Deliver(ctx, st, []store.DeliveryTarget{{Account: a.ID}}); err != nil {
+				b.Error(err)
+			}
+			st.Discard()
+		}
+	})
+}
+
+func BenchmarkSelectFlags100k(b *testing.B) {
+	ctx := context.Background()
+	s, err := sqlite.Open(ctx, sqlite.Options{Dir: b.TempDir(), SweepInterval: -1})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer s.Close()
+	a, _ := s.CreateAccount(ctx, "a@example.org", "x")
+	inbox, _ := s.Mailbox(ctx, a.ID, "INBOX")
+	for i := 0; i < 100; i++ {
+		msgs := make([]store.NewMessage, 1000)
+		for j := range msgs {
+			st, err := s.Stage(ctx, strings.NewReader(storetest.Msg(fmt.Sprint(i*1000+j), "x")), 0)
+			if err != nil {
+				b.Fatal(err)
+			}
+			msgs[j] = store.NewMessage{Body: st}
+		}
+		if _, err := s.Append(ctx, a.ID, inbox.ID, msgs); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.ResetTimer()
+	for b.Loop() {
+		uids, _, err := s.UIDs(ctx, a.ID, inbox.ID)
+		if err != nil {
+			b.Fatal(err)
+		}
+		n := 0
+		for _, err := range s.Messages(ctx, a.ID, inbox.ID, uids, store.ListOptions{}) {
+			if err != nil {
+				b.Fatal(err)
+			}
+			n++
+		}
+		if n != 100000 {
+			b.Fatalf("%d messages", n)
+		}
+	}
+}

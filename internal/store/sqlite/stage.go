@@ -1,0 +1,199 @@
+package sqlite
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"hash"
+	"io"
+	"sync"
+
+	"github.com/postfach/postfach/internal/message"
+	"github.com/postfach/postfach/internal/store"
+)
+
+// staged is a body ready to be appended: inline bytes for small bodies, or
+// a committed file in the blob store (registered in Store.staged so the
+// sweep leaves it alone until Discard).
+type staged struct {
+	s       *Store
+	id      string
+	size    int64
+	inline  []byte
+	sum     *message.Summary
+	sumData []byte
+
+	once sync.Once
+}
+
+var _ store.Staged = (*staged)(nil)
+
+func (b *staged) BlobID() string            { return b.id }
+func (b *staged) Size() int64               { return b.size }
+func (b *staged) Summary() *message.Summary { return b.sum }
+func (b *staged) Discard()                  { b.once.Do(b.release) }
+func (b *staged) release() {
+	if b.inline == nil {
+		b.s.unregisterStaged(b.id)
+	}
+}
+
+// Stage implements store.Store. Bodies up to inlineMax stay in memory and
+// are written with the metadata commit; larger ones stream to a blob file
+// (hashed and parsed on the way) that is durable when Stage returns.
+func (s *Store) Stage(ctx context.Context, r io.Reader, maxSize int64) (store.Staged, error) {
+	limit := int64(-1)
+	if maxSize > 0 {
+		limit = maxSize
+	}
+	h := sha256.New()
+	buf := make([]byte, 0, 4096)
+	// Read up to inlineMax+1 bytes into memory first.
+	for int64(len(buf)) <= inlineMax {
+		if len(buf) == cap(buf) {
+			buf = append(buf, 0)[:len(buf)]
+		}
+		n, err := r.Read(buf[len(buf):cap(buf)])
+		buf = buf[:len(buf)+n]
+		if limit >= 0 && int64(len(buf)) > limit {
+			return nil, store.ErrTooBig
+		}
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			return nil, fmt.Errorf("read message: %w", err)
+		}
+		if err := ctx.Err(); err != nil {
+			return nil, err
+		}
+	}
+	if len(buf) == 0 {
+		return nil, store.ErrEmptyMessage
+	}
+	if int64(len(buf)) <= inlineMax {
+		h.Write(buf)
+		sum, err := message.Parse(bytes.NewReader(buf))
+		if err != nil {
+			return nil, fmt.Errorf("parse message: %w", err)
+		}
+		return s.newStaged(hex.EncodeToString(h.Sum(nil)), int64(len(buf)), buf, sum)
+	}
+	return s.stageLarge(ctx, buf, r, limit, h)
+}
+
+func (s *Store) newStaged(id string, size int64, inline []byte, sum *message.Summary) (*staged, error) {
+	data, err := sum.MarshalBinary()
+	if err != nil {
+		return nil, fmt.Errorf("encode summary: %w", err)
+	}
+	return &staged{s: s, id: id, size: size, inline: inline, sum: sum, sumData: data}, nil
+}
+
+// stageLarge streams a big body into the blob store while hashing and
+// parsing it in one pass.
+func (s *Store) stageLarge(ctx context.Context, head []byte, rest io.Reader, limit int64, h hash.Hash) (store.Staged, error) {
+	bw, err := s.blobs.Create(ctx)
+	if err != nil {
+		return nil, mapErr(fmt.Errorf("stage message: %w", err))
+	}
+	pr, pw := io.Pipe()
+	type parsed struct {
+		sum *message.Summary
+		err error
+	}
+	parseDone := make(chan parsed, 1)
+	go func() {
+		sum, err := message.Parse(pr)
+		// Drain whatever the parser did not read so the writer never blocks.
+		io.Copy(io.Discard, pr)
+		parseDone <- parsed{sum, err}
+	}()
+	mw := io.MultiWriter(h, bw, pw)
+	size, err := copyLimited(ctx, mw, io.MultiReader(bytes.NewReader(head), rest), limit)
+	pw.CloseWithError(err)
+	p := <-parseDone
+	if err != nil {
+		bw.Abort()
+		return nil, mapErr(err)
+	}
+	if p.err != nil {
+		bw.Abort()
+		return nil, fmt.Errorf("parse message: %w", p.err)
+	}
+	id := hex.EncodeToString(h.Sum(nil))
+	s.registerStaged(id)
+	if err := bw.Commit(ctx, id); err != nil {
+		s.unregisterStaged(id)
+		return nil, mapErr(fmt.Errorf("store message body: %w", err))
+	}
+	b, err := s.newStaged(id, size, nil, p.sum)
+	if err != nil {
+		s.unregisterStaged(id)
+		return nil, err
+	}
+	return b, nil
+}
+
+func copyLimited(ctx context.Context, w io.Writer, r io.Reader, limit int64) (int64, error) {
+	buf := make([]byte, 64<<10)
+	var n int64
+	for {
+		if err := ctx.Err(); err != nil {
+			return n, err
+		}
+		m, rerr := r.Read(buf)
+		if m > 0 {
+			n += int64(m)
+			if limit >= 0 && n > limit {
+				return n, store.ErrTooBig
+			}
+			if _, err := w.Write(buf[:m]); err != nil {
+				return n, fmt.Errorf("write message body: %w", err)
+			}
+		}
+		if rerr == io.EOF {
+			return n, nil
+		}
+		if rerr != nil {
+			return n, fmt.Errorf("read message: %w", rerr)
+		}
+	}
+}
+
+func (s *Store) registerStaged(id string) {
+	s.stagedMu.Lock()
+	s.staged[id]++
+	s.stagedMu.Unlock()
+}
+
+func (s *Store) unregisterStaged(id string) {
+	s.stagedMu.Lock()
+	if s.staged[id]--; s.staged[id] <= 0 {
+		delete(s.staged, id)
+	}
+	s.stagedMu.Unlock()
+}
+
+// asStaged checks that a store.Staged came from this store.
+func (s *Store) asStaged(b store.Staged) (*staged, error) {
+	sb, ok := b.(*staged)
+	if !ok || sb.s != s {
+		return nil, errors.New("staged body from another store")
+	}
+	return sb, nil
+}
+
+// insertBlobTx records a body in the blobs table if it is not there yet.
+func insertBlobTx(w *wtx, b *staged, now int64) error {
+	var data any
+	if b.inline != nil {
+		data = b.inline
+	}
+	_, err := w.ExecContext(w.ctx, `INSERT INTO blobs (id, size, data, summary, created) VALUES (?, ?, ?, ?, ?)
+		ON CONFLICT (id) DO NOTHING`, b.id, b.size, data, b.sumData, now)
+	return err
+}

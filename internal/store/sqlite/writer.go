@@ -1,0 +1,148 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"time"
+
+	"github.com/postfach/postfach/internal/store"
+)
+
+// wtx is what a write request sees: the batch's transaction (inside the
+// request's own savepoint) and the events to publish if it commits.
+type wtx struct {
+	*sql.Tx
+	ctx    context.Context
+	events []store.Event
+	origin uint64
+}
+
+// event queues an event for publication after commit.
+func (w *wtx) event(ev store.Event) {
+	ev.Origin = w.origin
+	w.events = append(w.events, ev)
+}
+
+type writeReq struct {
+	ctx    context.Context
+	fn     func(w *wtx) error
+	err    error
+	events []store.Event
+	done   chan struct{}
+}
+
+// write runs fn in the writer goroutine and returns once its changes are
+// durable (or failed). fn must only touch the database through w, keep no
+// state outside it that a rollback would make stale, and not block.
+func (s *Store) write(ctx context.Context, fn func(w *wtx) error) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	req := &writeReq{ctx: ctx, fn: fn, done: make(chan struct{})}
+	select {
+	case s.writeC <- req:
+	case <-s.closing:
+		return store.ErrClosed
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	// Once queued, the request may commit; wait for the outcome even if ctx
+	// ends, so a caller never reports failure for a write that happened.
+	<-req.done
+	return req.err
+}
+
+// writer is the single writer goroutine (see the package doc).
+func (s *Store) writer() {
+	defer s.wg.Done()
+	batch := make([]*writeReq, 0, maxBatch)
+	for {
+		batch = batch[:0]
+		select {
+		case req := <-s.writeC:
+			batch = append(batch, req)
+		case <-s.closing:
+			return
+		}
+	fill:
+		for len(batch) < maxBatch {
+			select {
+			case req := <-s.writeC:
+				batch = append(batch, req)
+			default:
+				break fill
+			}
+		}
+		s.runBatch(batch)
+	}
+}
+
+func (s *Store) runBatch(batch []*writeReq) {
+	start := time.Now()
+	bg := context.Background()
+	tx, err := s.wdb.BeginTx(bg, nil)
+	if err != nil {
+		s.finish(batch, fmt.Errorf("begin transaction: %w", mapErr(err)))
+		return
+	}
+	ok := 0
+	for _, req := range batch {
+		if err := req.ctx.Err(); err != nil {
+			req.err = err
+			continue
+		}
+		if _, err := tx.ExecContext(bg, "SAVEPOINT req"); err != nil {
+			req.err = fmt.Errorf("savepoint: %w", mapErr(err))
+			continue
+		}
+		// The request's own context must not interrupt the shared
+		// connection mid-batch: run it without cancellation.
+		w := &wtx{Tx: tx, ctx: context.WithoutCancel(req.ctx), origin: store.Origin(req.ctx)}
+		if err := req.fn(w); err != nil {
+			req.err = mapErr(err)
+			if _, rerr := tx.ExecContext(bg, "ROLLBACK TO req"); rerr != nil {
+				// The transaction is unusable: fail the whole batch.
+				tx.Rollback()
+				s.finish(batch, fmt.Errorf("rollback to savepoint: %w", rerr))
+				return
+			}
+		} else {
+			req.events = w.events
+			ok++
+		}
+		if _, err := tx.ExecContext(bg, "RELEASE req"); err != nil {
+			tx.Rollback()
+			s.finish(batch, fmt.Errorf("release savepoint: %w", mapErr(err)))
+			return
+		}
+	}
+	err = tx.Commit()
+	if s.onCommit != nil {
+		s.onCommit(time.Since(start), len(batch), err)
+	}
+	if err != nil {
+		// A failed commit (including a failed fsync) fails every request of
+		// the batch; nothing is retried as if it had worked.
+		s.log.Error("store commit failed", "err", err, "batch", len(batch))
+		s.finish(batch, fmt.Errorf("commit: %w", mapErr(err)))
+		return
+	}
+	for _, req := range batch {
+		if req.err == nil {
+			s.hub.Publish(req.events...)
+		}
+		close(req.done)
+	}
+}
+
+// finish fails every request of the batch that has not failed already.
+func (s *Store) finish(batch []*writeReq, err error) {
+	for _, req := range batch {
+		if req.err == nil {
+			req.err = err
+		}
+		req.events = nil
+		close(req.done)
+	}
+}
