@@ -80,7 +80,7 @@ func scanAccount(row interface{ Scan(...any) error }) (*store.Account, error) {
 
 // Account implements store.Store.
 func (s *Store) Account(ctx context.Context, name string) (*store.Account, error) {
-	a, err := scanAccount(s.rdb.QueryRowContext(ctx, `SELECT `+accountCols+` FROM accounts WHERE name_key = ?`, strings.ToLower(name)))
+	a, err := scanAccount(s.queryRow(ctx, `SELECT `+accountCols+` FROM accounts WHERE name_key = ?`, strings.ToLower(name)))
 	if err != nil {
 		return nil, fmt.Errorf("account %q: %w", name, err)
 	}
@@ -89,7 +89,7 @@ func (s *Store) Account(ctx context.Context, name string) (*store.Account, error
 
 // AccountByID implements store.Store.
 func (s *Store) AccountByID(ctx context.Context, id store.AccountID) (*store.Account, error) {
-	a, err := scanAccount(s.rdb.QueryRowContext(ctx, `SELECT `+accountCols+` FROM accounts WHERE id = ?`, id))
+	a, err := scanAccount(s.queryRow(ctx, `SELECT `+accountCols+` FROM accounts WHERE id = ?`, id))
 	if err != nil {
 		return nil, fmt.Errorf("account %d: %w", id, err)
 	}

@@ -60,7 +60,7 @@ func (s *Store) Mailbox(ctx context.Context, acct store.AccountID, name string) 
 	if err != nil {
 		return nil, fmt.Errorf("mailbox %q: %w", name, store.ErrNotFound)
 	}
-	mb, err := scanMailbox(s.rdb.QueryRowContext(ctx, `SELECT `+mailboxCols+` FROM mailboxes m WHERE m.account_id = ? AND m.name = ?`, acct, cname))
+	mb, err := scanMailbox(s.queryRow(ctx, `SELECT `+mailboxCols+` FROM mailboxes m WHERE m.account_id = ? AND m.name = ?`, acct, cname))
 	if err != nil {
 		return nil, fmt.Errorf("mailbox %q: %w", name, err)
 	}
@@ -69,7 +69,7 @@ func (s *Store) Mailbox(ctx context.Context, acct store.AccountID, name string) 
 
 // MailboxByID implements store.Store.
 func (s *Store) MailboxByID(ctx context.Context, acct store.AccountID, id store.MailboxID) (*store.Mailbox, error) {
-	mb, err := scanMailbox(s.rdb.QueryRowContext(ctx, `SELECT `+mailboxCols+` FROM mailboxes m WHERE m.account_id = ? AND m.id = ?`, acct, id))
+	mb, err := scanMailbox(s.queryRow(ctx, `SELECT `+mailboxCols+` FROM mailboxes m WHERE m.account_id = ? AND m.id = ?`, acct, id))
 	if err != nil {
 		return nil, fmt.Errorf("mailbox %d: %w", id, err)
 	}
@@ -341,7 +341,7 @@ func (s *Store) SetSpecialUse(ctx context.Context, acct store.AccountID, id stor
 // by every write, so STATUS costs one row read whatever the mailbox size.
 func (s *Store) Status(ctx context.Context, acct store.AccountID, id store.MailboxID) (*store.Status, error) {
 	st := store.Status{Mailbox: id}
-	err := s.rdb.QueryRowContext(ctx, `SELECT msg_count, unseen_count, deleted_count, total_size, uidnext, uidvalidity, highestmodseq, first_recent
+	err := s.queryRow(ctx, `SELECT msg_count, unseen_count, deleted_count, total_size, uidnext, uidvalidity, highestmodseq, first_recent
 		FROM mailboxes WHERE account_id = ? AND id = ?`, acct, id).Scan(
 		&st.Messages, &st.Unseen, &st.Deleted, &st.Size, &st.UIDNext, &st.UIDValidity, &st.HighestModSeq, &st.FirstRecent)
 	if errors.Is(err, sql.ErrNoRows) {

@@ -81,7 +81,7 @@ func (s *Store) Messages(ctx context.Context, acct store.AccountID, id store.Mai
 	return func(yield func(*store.Message, error) bool) {
 		const chunk = 500
 		var owner int
-		err := s.rdb.QueryRowContext(ctx, `SELECT count(*) FROM mailboxes WHERE account_id = ? AND id = ?`, acct, id).Scan(&owner)
+		err := s.queryRow(ctx, `SELECT count(*) FROM mailboxes WHERE account_id = ? AND id = ?`, acct, id).Scan(&owner)
 		if err == nil && owner == 0 {
 			err = store.ErrNotFound
 		}
@@ -119,7 +119,7 @@ func (s *Store) Messages(ctx context.Context, acct store.AccountID, id store.Mai
 }
 
 func (s *Store) readChunk(ctx context.Context, q string, id store.MailboxID, lo, hi mail.UID, opt store.ListOptions, chunk int, uids mail.UIDSet) ([]*store.Message, int, mail.UID, error) {
-	rows, err := s.rdb.QueryContext(ctx, q, id, lo, hi, opt.ChangedSince, chunk)
+	rows, err := s.query(ctx, q, id, lo, hi, opt.ChangedSince, chunk)
 	if err != nil {
 		return nil, 0, 0, err
 	}
@@ -202,7 +202,7 @@ func (memBody) Close() error { return nil }
 func (s *Store) OpenBody(ctx context.Context, blobID string) (store.Body, error) {
 	var data []byte
 	var size int64
-	err := s.rdb.QueryRowContext(ctx, `SELECT size, data FROM blobs WHERE id = ?`, blobID).Scan(&size, &data)
+	err := s.queryRow(ctx, `SELECT size, data FROM blobs WHERE id = ?`, blobID).Scan(&size, &data)
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, fmt.Errorf("open body %s: %w", blobID, store.ErrNotFound)
 	}

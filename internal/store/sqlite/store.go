@@ -77,11 +77,13 @@ type Store struct {
 	retention time.Duration
 	onCommit  func(time.Duration, int, error)
 
-	wdb   *sql.DB // the writer's single connection; only the writer goroutine uses it
-	rdb   *sql.DB // read-only pool
-	blobs blob.Store
-	hub   *store.Hub
-	lock  *os.File
+	wdb    *sql.DB // the writer's single connection; only the writer goroutine uses it
+	rdb    *sql.DB // read-only pool
+	wstmts *writerStmts
+	rstmts *readerStmts
+	blobs  blob.Store
+	hub    *store.Hub
+	lock   *os.File
 
 	writeC   chan *writeReq
 	closing  chan struct{}
@@ -162,6 +164,8 @@ func Open(ctx context.Context, opt Options) (*Store, error) {
 	s.rdb.SetMaxOpenConns(8)
 	s.rdb.SetMaxIdleConns(8)
 	s.rdb.SetConnMaxIdleTime(5 * time.Minute)
+	s.wstmts = &writerStmts{db: s.wdb, prepared: map[string]*sql.Stmt{}, pending: map[string]bool{}}
+	s.rstmts = &readerStmts{db: s.rdb, m: map[string]*sql.Stmt{}}
 	if err := s.startupSweep(ctx); err != nil {
 		return fail(err)
 	}
@@ -205,6 +209,7 @@ func (s *Store) Close() error {
 	close(s.closing)
 	s.closeMu.Unlock()
 	s.wg.Wait()
+	s.rstmts.close()
 	err := errors.Join(s.rdb.Close(), s.wdb.Close())
 	s.lock.Close()
 	return err

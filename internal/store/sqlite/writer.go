@@ -13,6 +13,7 @@ import (
 // request's own savepoint) and the events to publish if it commits.
 type wtx struct {
 	*sql.Tx
+	stmts  *writerStmts
 	ctx    context.Context
 	events []store.Event
 	origin uint64
@@ -63,6 +64,7 @@ func (s *Store) writer() {
 		case req := <-s.writeC:
 			batch = append(batch, req)
 		case <-s.closing:
+			s.wstmts.close()
 			return
 		}
 	fill:
@@ -98,7 +100,7 @@ func (s *Store) runBatch(batch []*writeReq) {
 		}
 		// The request's own context must not interrupt the shared
 		// connection mid-batch: run it without cancellation.
-		w := &wtx{Tx: tx, ctx: context.WithoutCancel(req.ctx), origin: store.Origin(req.ctx)}
+		w := &wtx{Tx: tx, stmts: s.wstmts, ctx: context.WithoutCancel(req.ctx), origin: store.Origin(req.ctx)}
 		if err := req.fn(w); err != nil {
 			req.err = mapErr(err)
 			if _, rerr := tx.ExecContext(bg, "ROLLBACK TO req"); rerr != nil {
@@ -134,6 +136,7 @@ func (s *Store) runBatch(batch []*writeReq) {
 		}
 		close(req.done)
 	}
+	s.wstmts.prepare(bg)
 }
 
 // finish fails every request of the batch that has not failed already.
