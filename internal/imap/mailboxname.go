@@ -1,0 +1,192 @@
+package imap
+
+import (
+	"strings"
+	"unicode/utf8"
+)
+
+// Mailbox names in postfach are UTF-8 with "/" as the hierarchy separator
+// (RFC 9051 §5.1). INBOX is case-insensitive and always spelled "INBOX",
+// also as the first level of a child ("inbox/x" is "INBOX/x").
+
+// Limits of a mailbox name.
+const (
+	// Separator is the hierarchy separator.
+	Separator = '/'
+	// MaxMailboxNameLen is the longest name in bytes.
+	MaxMailboxNameLen = 1000
+	// MaxMailboxLevelLen is the longest level (between separators) in
+	// bytes.
+	MaxMailboxLevelLen = 255
+	// MaxMailboxDepth is the largest number of levels.
+	MaxMailboxDepth = 32
+)
+
+// MailboxNameError says why a mailbox name was refused. Its text is fit
+// for a NO response (the server adds "[CANNOT]").
+type MailboxNameError struct {
+	Reason string
+}
+
+// Error implements error.
+func (e *MailboxNameError) Error() string { return "invalid mailbox name: " + e.Reason }
+
+func badName(reason string) error { return &MailboxNameError{Reason: reason} }
+
+// DecodeMailbox turns a mailbox argument as the client sent it into a
+// canonical postfach name: it decodes modified UTF-7 unless utf8 is set
+// (UTF8=ACCEPT or IMAP4rev2 enabled, RFC 6855 §3) and then applies
+// CanonicalMailbox. The empty name is refused (commands that allow it,
+// such as LIST and GETMETADATA, test for it first).
+func DecodeMailbox(raw string, utf8Enabled bool) (string, error) {
+	name := raw
+	if !utf8Enabled {
+		var err error
+		if name, err = DecodeMUTF7(raw); err != nil {
+			return "", badName("not valid modified UTF-7")
+		}
+	}
+	return CanonicalMailbox(name)
+}
+
+// CanonicalMailbox validates a UTF-8 mailbox name and returns its canonical
+// form. It refuses empty names and empty levels (a leading, trailing or
+// doubled "/"), invalid UTF-8, control characters (C0, DEL and C1), the
+// levels "." and "..", and names over the length and depth limits. A
+// first level equal to INBOX in any case becomes "INBOX".
+func CanonicalMailbox(name string) (string, error) {
+	if name == "" {
+		return "", badName("empty name")
+	}
+	if len(name) > MaxMailboxNameLen {
+		return "", badName("name too long")
+	}
+	if !utf8.ValidString(name) {
+		return "", badName("not valid UTF-8")
+	}
+	depth := 1
+	levelStart := 0
+	for i, r := range name {
+		switch {
+		case r < 0x20 || r == 0x7f || (r >= 0x80 && r <= 0x9f):
+			return "", badName("control character in name")
+		case r == Separator:
+			if err := checkLevel(name[levelStart:i]); err != nil {
+				return "", err
+			}
+			levelStart = i + 1
+			depth++
+			if depth > MaxMailboxDepth {
+				return "", badName("name too deep")
+			}
+		}
+	}
+	if err := checkLevel(name[levelStart:]); err != nil {
+		return "", err
+	}
+	if len(name) >= 5 && strings.EqualFold(name[:5], "INBOX") && (len(name) == 5 || name[5] == Separator) && name[:5] != "INBOX" {
+		name = "INBOX" + name[5:]
+	}
+	return name, nil
+}
+
+func checkLevel(level string) error {
+	switch {
+	case level == "":
+		return badName("empty hierarchy level")
+	case level == "." || level == "..":
+		return badName(`"." and ".." are not allowed as a level`)
+	case len(level) > MaxMailboxLevelLen:
+		return badName("hierarchy level too long")
+	}
+	return nil
+}
+
+// ValidNewMailbox checks a canonical name for CREATE and RENAME targets:
+// besides CanonicalMailbox's rules it refuses the LIST wildcards "*" and
+// "%" (RFC 9051 §5.1: names with them can not be listed unambiguously).
+func ValidNewMailbox(name string) error {
+	if strings.ContainsAny(name, "*%") {
+		return badName(`"*" and "%" are not allowed in names`)
+	}
+	return nil
+}
+
+// IsInbox reports whether a canonical name is INBOX.
+func IsInbox(name string) bool { return name == "INBOX" }
+
+// ListReference combines the reference and the pattern of LIST or LSUB
+// into one pattern (RFC 9051 §6.3.9: the reference is prefixed to the
+// pattern, unless the pattern is absolute, starting with the separator).
+// Both are UTF-8 (decoded from modified UTF-7 first where needed).
+func ListReference(ref, pattern string) string {
+	if ref == "" || (pattern != "" && pattern[0] == Separator) {
+		return pattern
+	}
+	return ref + pattern
+}
+
+// MatchList reports whether a canonical mailbox name matches a LIST
+// pattern (RFC 9051 §6.3.9): "*" matches any characters, "%" any
+// characters except the separator; everything else matches itself, except
+// that a first level "INBOX" matches case-insensitively. It runs in
+// O(len(pattern)·len(name)) whatever the pattern.
+func MatchList(pattern, name string) bool {
+	inbox := len(name) >= 5 && name[:5] == "INBOX" && (len(name) == 5 || name[5] == Separator)
+	// states[i] reports that pattern[:i] matches the name so far. A
+	// wildcard position may stay while consuming name bytes.
+	var stack [2][64]bool
+	var states, next []bool
+	if n := len(pattern) + 1; n <= len(stack[0]) {
+		states, next = stack[0][:n], stack[1][:n]
+	} else {
+		states, next = make([]bool, n), make([]bool, n)
+	}
+	states[0] = true
+	closeWild(pattern, states)
+	for i := 0; i < len(name); i++ {
+		c := name[i]
+		clear(next)
+		any := false
+		for p := 0; p < len(pattern); p++ {
+			if !states[p] {
+				continue
+			}
+			switch pc := pattern[p]; {
+			case pc == '*':
+				next[p] = true
+				any = true
+			case pc == '%':
+				if c != Separator {
+					next[p] = true
+					any = true
+				}
+			case pc == c || (inbox && i < 5 && upperByte(pc) == c):
+				next[p+1] = true
+				any = true
+			}
+		}
+		if !any {
+			return false
+		}
+		closeWild(pattern, next)
+		states, next = next, states
+	}
+	return states[len(pattern)]
+}
+
+// closeWild lets every active wildcard also match the empty string.
+func closeWild(pattern string, states []bool) {
+	for p := 0; p < len(pattern); p++ {
+		if states[p] && (pattern[p] == '*' || pattern[p] == '%') {
+			states[p+1] = true
+		}
+	}
+}
+
+func upperByte(c byte) byte {
+	if 'a' <= c && c <= 'z' {
+		return c - ('a' - 'A')
+	}
+	return c
+}
