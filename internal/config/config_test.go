@@ -242,3 +242,12 @@ func FuzzParse(f *testing.F) {
 		}
 	})
 }
+
+// TestShippedConfigs keeps the example configs in the repository valid.
+func TestShippedConfigs(t *testing.T) {
+	for _, p := range []string{"../../contrib/systemd/postfach.toml"} {
+		if _, err := Load(p); err != nil {
+			t.Errorf("%s: %v", p, err)
+		}
+	}
+}

@@ -335,3 +335,22 @@ func TestSecondServerOnSameDataDirFails(t *testing.T) {
 		t.Fatalf("second start: %v", err)
 	}
 }
+
+// TestSwaks sends a message the way the README shows.
+func TestSwaks(t *testing.T) {
+	swaks := requireTool(t, "swaks")
+	env := testenv.Start(t, testenv.Options{})
+	env.AddUser("alice@example.org", "pw")
+	host, port, _ := net.SplitHostPort(env.Addr("smtp"))
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	out, err := exec.CommandContext(ctx, swaks, "--server", host, "--port", port, "--from", "bob@example.com",
+		"--to", "alice@example.org", "--header", "Subject: swaks test", "--body", "Hello from swaks.").CombinedOutput()
+	if err != nil {
+		t.Fatalf("swaks: %v\n%s", err, out)
+	}
+	msgs := env.Messages("alice@example.org", "INBOX")
+	if len(msgs) != 1 || !strings.Contains(string(msgs[0]), "Subject: swaks test") || !strings.Contains(string(msgs[0]), "Hello from swaks.") {
+		t.Fatalf("messages: %q", msgs)
+	}
+}

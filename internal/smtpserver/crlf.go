@@ -2,7 +2,7 @@ package smtpserver
 
 import "io"
 
-const crlfChunk = 16 << 10
+const crlfChunk = 4 << 10
 
 // crlfReader converts bare LF line endings to CRLF while streaming; CR and
 // every other byte pass unchanged (messages are stored as delivered, only
