@@ -1,0 +1,61 @@
+// Package pop3server is postfach's POP3 server: RFC 1939 with CAPA
+// (RFC 2449), SASL (RFC 5034), STLS (RFC 2595), the response codes of
+// RFC 2449 §8 and RFC 3206, and PIPELINING, on the same store IMAP uses.
+//
+// # The maildrop
+//
+// The maildrop is the account's INBOX. At login the session takes a
+// snapshot of it (UID, size, body and UIDL of every message offered) and
+// numbers the messages 1..n; the numbers stay fixed for the session, as
+// RFC 1939 §4 requires. Mail that arrives during the session is offered in
+// the next one. A message that another client (IMAP) expunges during the
+// session is noticed through the store's change events before each command;
+// from then on it is treated like a message DELEd in this session that RSET
+// cannot bring back: LIST and UIDL leave it out, STAT does not count it, and
+// RETR, TOP, LIST n, UIDL n and DELE n answer "-ERR message n was removed by
+// another client".
+//
+// Which messages are offered depends on the login:
+//   - "ADDRESS" (the plain maildrop): INBOX minus the plain maildrop's
+//     hidden set (messages DELEd in pop3.delete=hide mode), minus messages
+//     flagged \Deleted when HideDeleted is set.
+//   - "ADDRESS#DEVICE" (a device view, when DeviceViews is on): INBOX minus
+//     that device's hidden set, minus \Deleted messages as above.
+//
+// What DELE does is decided at QUIT (the UPDATE state, RFC 1939 §6): in a
+// device view the DELEd messages join the device's hidden set; on the plain
+// maildrop pop3.delete says expunge (Store.Expunge, the path IMAP uses),
+// trash (Store.Move to the \Trash special-use mailbox; expunge when the
+// account has none) or hide (the plain maildrop's hidden set).
+//
+// # UIDLs
+//
+// A message's UIDL (RFC 1939 §7) is the POPUID stored with it when that is
+// a valid unique-id (1 to 70 characters 0x21..0x7E; a migration keeps the
+// UIDL a message had on its old server), else it is derived from the UID and
+// the UIDVALIDITY of INBOX: 16 upper-case hexadecimal digits, the UID in
+// the first 8 and the UIDVALIDITY in the last 8 (the format Dovecot uses by
+// default, so mail migrated from Dovecot with its UIDs keeps its UIDLs).
+// Neither UID nor UIDVALIDITY ever changes for a message in INBOX, so
+// neither does its UIDL. Should a stored POPUID equal another message's
+// UIDL, the later message (by UID) gets its derived UIDL instead.
+//
+// # Sessions and locks
+//
+// One goroutine per connection runs the session; commands run serially.
+// Seen flags set by RETR are written by a helper goroutine owned by the
+// session, in batches, so a pipelined download does not wait for one
+// commit per message; QUIT waits until every flag is stored before it
+// answers. Server.mu guards the in-use set (one session per maildrop or
+// device view in this process, RFC 2449 §8.1.1 [IN-USE]) and the
+// last-login times for LOGIN-DELAY. No lock is held during network I/O or
+// store calls.
+//
+// # Shutdown
+//
+// Server.Shutdown stops accepting and drains: a session waiting for a
+// command gets "-ERR [SYS/TEMP]" and is closed without entering the UPDATE
+// state; a response being written (a RETR) is finished first. The idle
+// timeout closes a connection without a response and without UPDATE
+// (RFC 1939 §3).
+package pop3server

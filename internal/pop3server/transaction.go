@@ -1,0 +1,196 @@
+package pop3server
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"strconv"
+)
+
+// msgArg parses the single message-number argument of LIST n, UIDL n,
+// RETR, DELE and TOP. A nil message means the response was written (err
+// is then errCloseSession or nil).
+func (x *session) msgArg(cmd command, arg string) (*msg, int, error) {
+	n, valid := parseNumber(arg)
+	if !valid {
+		return nil, 0, x.badCommand("Invalid message number")
+	}
+	m, why := x.md.get(n)
+	if m == nil {
+		x.reply("-ERR %s", why)
+		return nil, n, nil
+	}
+	return m, n, nil
+}
+
+// cmdStat answers STAT (RFC 1939 §5): messages not deleted and their size.
+func (x *session) cmdStat(cmd command) error {
+	if len(cmd.args) != 0 {
+		return x.badCommand("STAT takes no arguments")
+	}
+	n, size := x.md.stat()
+	x.reply("+OK %d %d", n, size)
+	return nil
+}
+
+// cmdList answers LIST [n] (RFC 1939 §5). A size is the message as RETR
+// sends it, before byte-stuffing and without the final "." line (§11).
+func (x *session) cmdList(cmd command) error {
+	if len(cmd.args) > 1 {
+		return x.badCommand("LIST takes at most one message number")
+	}
+	if len(cmd.args) == 1 {
+		m, n, err := x.msgArg(cmd, cmd.args[0])
+		if m != nil {
+			x.reply("+OK %d %d", n, m.size)
+		}
+		return err
+	}
+	n, size := x.md.stat()
+	x.reply("+OK %d %s (%d octets)", n, plural(n, "message", "messages"), size)
+	var buf []byte
+	for i := range x.md.msgs {
+		if m := &x.md.msgs[i]; !m.deleted && !m.gone {
+			buf = strconv.AppendInt(buf[:0], int64(i+1), 10)
+			buf = append(buf, ' ')
+			buf = strconv.AppendInt(buf, m.size, 10)
+			buf = append(buf, '\r', '\n')
+			x.w.Write(buf)
+		}
+	}
+	x.reply(".")
+	return nil
+}
+
+// cmdUidl answers UIDL [n] (RFC 1939 §7).
+func (x *session) cmdUidl(cmd command) error {
+	if len(cmd.args) > 1 {
+		return x.badCommand("UIDL takes at most one message number")
+	}
+	if len(cmd.args) == 1 {
+		m, n, err := x.msgArg(cmd, cmd.args[0])
+		if m != nil {
+			x.reply("+OK %d %s", n, m.uidl)
+		}
+		return err
+	}
+	x.reply("+OK Unique-id listing follows")
+	var buf []byte
+	for i := range x.md.msgs {
+		if m := &x.md.msgs[i]; !m.deleted && !m.gone {
+			buf = strconv.AppendInt(buf[:0], int64(i+1), 10)
+			buf = append(buf, ' ')
+			buf = append(buf, m.uidl...)
+			buf = append(buf, '\r', '\n')
+			x.w.Write(buf)
+		}
+	}
+	x.reply(".")
+	return nil
+}
+
+// cmdDele marks a message deleted; it is removed at QUIT (RFC 1939 §5).
+func (x *session) cmdDele(cmd command) error {
+	if len(cmd.args) != 1 {
+		return x.badCommand("DELE needs one message number")
+	}
+	m, n, err := x.msgArg(cmd, cmd.args[0])
+	if m == nil {
+		return err
+	}
+	m.deleted = true
+	x.reply("+OK Message %d deleted", n)
+	return nil
+}
+
+// cmdNoop answers NOOP (RFC 1939 §5).
+func (x *session) cmdNoop(cmd command) error {
+	if len(cmd.args) != 0 {
+		return x.badCommand("NOOP takes no arguments")
+	}
+	x.reply("+OK")
+	return nil
+}
+
+// cmdRset undeletes the session's DELEs (RFC 1939 §5).
+func (x *session) cmdRset(cmd command) error {
+	if len(cmd.args) != 0 {
+		return x.badCommand("RSET takes no arguments")
+	}
+	x.md.rset()
+	n, size := x.md.stat()
+	x.reply("+OK Maildrop has %d %s (%d octets)", n, plural(n, "message", "messages"), size)
+	return nil
+}
+
+// cmdRetr sends a message (RFC 1939 §5), streamed from the store, and
+// marks it \Seen when the policy says so.
+func (x *session) cmdRetr(cmd command) error {
+	if len(cmd.args) != 1 {
+		return x.badCommand("RETR needs one message number")
+	}
+	m, _, err := x.msgArg(cmd, cmd.args[0])
+	if m == nil {
+		return err
+	}
+	if err := x.sendMessage(m, -1); err != nil {
+		return err
+	}
+	if f := x.s.opt.Metrics.Retrieved; f != nil {
+		f(m.size)
+	}
+	if x.md.seen != nil && !m.seen {
+		m.seen = true
+		x.md.seen.add(m.uid)
+	}
+	return nil
+}
+
+// cmdTop sends the header and the first lines of the body of a message
+// (RFC 1939 §7). It does not mark the message \Seen.
+func (x *session) cmdTop(cmd command) error {
+	if len(cmd.args) != 2 {
+		return x.badCommand("TOP needs a message number and a number of lines")
+	}
+	lines, valid := parseNumber(cmd.args[1])
+	if !valid {
+		return x.badCommand("Invalid number of lines")
+	}
+	m, _, err := x.msgArg(cmd, cmd.args[0])
+	if m == nil {
+		return err
+	}
+	return x.sendMessage(m, lines)
+}
+
+// sendMessage writes "+OK", the message byte-stuffed (all of it for lines
+// < 0, else its header and that many body lines), and the final ".".
+// Once "+OK" is out, a read error can only be reported by closing the
+// connection.
+func (x *session) sendMessage(m *msg, lines int) error {
+	body, err := x.s.opt.Store.OpenBody(context.Background(), m.blob)
+	if err != nil {
+		x.log.Error("open message body failed", "uid", m.uid, "err", err)
+		x.reply("-ERR " + codeSysTemp + "Cannot read the message, try again later")
+		return nil
+	}
+	defer body.Close()
+	if lines < 0 {
+		x.reply("+OK %d octets", m.size)
+	} else {
+		x.reply("+OK Top of message follows")
+	}
+	st := stuffer{w: x.w, bol: true}
+	r := io.NewSectionReader(body, 0, body.Size())
+	if lines < 0 {
+		err = st.copyAll(r)
+	} else {
+		err = st.copyTop(r, lines)
+	}
+	if err != nil {
+		x.log.Error("sending message failed", "uid", m.uid, "err", err)
+		return fmt.Errorf("send message %d: %w", m.uid, err)
+	}
+	st.finish()
+	return nil
+}
