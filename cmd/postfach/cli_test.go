@@ -109,7 +109,7 @@ func TestUserCommands(t *testing.T) {
 				t.Fatalf("add without a terminal: %+v", r)
 			}
 			list := ok(runBin(t, "", "user", "list", "--config", cfg)).stdout
-			if !strings.Contains(list, user+"\n") || !strings.Contains(list, "Bob-"+name+"@example.org\n") {
+			if !strings.Contains(list, user+" inbox=0\n") || !strings.Contains(list, "Bob-"+name+"@example.org inbox=0\n") {
 				t.Fatalf("list: %q", list)
 			}
 			ok(runBin(t, "newsecret\n", "user", "passwd", user, "--password-stdin", "--config", cfg))
@@ -117,7 +117,7 @@ func TestUserCommands(t *testing.T) {
 			if r := runBin(t, "", "user", "set", "--config", cfg, user, "pop3.delete", "shred"); r.code == 0 {
 				t.Fatalf("bad setting accepted: %+v", r)
 			}
-			if list := ok(runBin(t, "", "user", "list", "--config", cfg)).stdout; !strings.Contains(list, user+" pop3.delete=trash") {
+			if list := ok(runBin(t, "", "user", "list", "--config", cfg)).stdout; !strings.Contains(list, user+" inbox=0 pop3.delete=trash") {
 				t.Fatalf("list after set: %q", list)
 			}
 			if r := runBin(t, "", "user", "del", user, "--config", cfg); r.code == 0 || !strings.Contains(r.stderr, "--yes") {

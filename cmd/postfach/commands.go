@@ -273,7 +273,7 @@ func cmdUserList(ctx context.Context, e *env, fs *flag.FlagSet, args []string) i
 			return adminFail(e, "list", err)
 		}
 		for _, u := range users {
-			line := u.Name
+			line := fmt.Sprintf("%s inbox=%d", u.Name, u.Inbox)
 			for _, k := range config.AccountSettings {
 				if v, ok := u.Settings[k]; ok {
 					line += " " + k + "=" + v

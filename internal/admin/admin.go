@@ -21,6 +21,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"strings"
 	"time"
 
@@ -36,7 +37,9 @@ const SocketName = "admin.sock"
 
 // User is one account as listed by UserList.
 type User struct {
-	Name     string            `json:"name"`
+	Name string `json:"name"`
+	// Inbox is the number of messages in INBOX.
+	Inbox    int               `json:"inbox"`
 	Created  time.Time         `json:"created"`
 	Settings map[string]string `json:"settings,omitempty"`
 }
@@ -92,6 +95,11 @@ type Ops struct {
 	// changes and deletions.
 	Auth      *auth.Service
 	Deliverer *smtpserver.Deliverer
+	// Logger, when set, logs deliveries.
+	Logger *slog.Logger
+	// Delivered, when set, is called after each delivery that reached the
+	// store (a metrics hook, as smtpserver.Metrics.Delivered).
+	Delivered func(proto string, ok, failed int, d time.Duration)
 }
 
 var _ API = (*Ops)(nil)
@@ -171,6 +179,11 @@ func (o *Ops) UserList(ctx context.Context) ([]User, error) {
 	out := make([]User, len(accts))
 	for i, a := range accts {
 		out[i] = User{Name: a.Name, Created: a.Created, Settings: a.Settings}
+		if mb, err := o.Store.Mailbox(ctx, a.ID, "INBOX"); err == nil {
+			if st, err := o.Store.Status(ctx, a.ID, mb.ID); err == nil {
+				out[i].Inbox = st.Messages
+			}
+		}
 	}
 	return out, nil
 }
@@ -214,14 +227,30 @@ func (o *Ops) Deliver(ctx context.Context, req DeliverRequest, body io.Reader) (
 		_, _ = io.Copy(io.Discard, body)
 		return res, nil
 	}
+	start := time.Now()
 	dr, err := o.Deliverer.Deliver(ctx, env, body)
 	if err != nil {
+		if o.Logger != nil {
+			o.Logger.Info("message refused", "proto", "local", "from", req.From, "err", err)
+		}
 		return nil, err
 	}
+	ok, failed := 0, 0
 	for j, e := range dr.Errs {
 		if e != nil {
 			res.Errs[idx[j]], res.Codes[idx[j]] = e.Error(), ErrorCode(e)
+			failed++
+		} else {
+			ok++
 		}
+	}
+	took := time.Since(start)
+	if o.Logger != nil {
+		o.Logger.Info("message delivered", "proto", "local", "from", req.From, "rcpts", ok, "failed", failed,
+			"size", dr.Size, "blob", dr.BlobID, "took", took.Round(time.Microsecond))
+	}
+	if o.Delivered != nil {
+		o.Delivered("local", ok, failed, took)
 	}
 	return res, nil
 }

@@ -141,7 +141,7 @@ func Start(ctx context.Context, opt Options) (_ *Server, err error) {
 		MaxMessageSize: int64(cfg.MaxMessageSize),
 		Logger:         log,
 	})
-	s.ops = &admin.Ops{Store: s.st, Auth: s.auth, Deliverer: deliverer}
+	s.ops = &admin.Ops{Store: s.st, Auth: s.auth, Deliverer: deliverer, Logger: log, Delivered: s.m.smtp().Delivered}
 
 	ids := new(netserve.IDs)
 	smtpOpts := func(lmtp bool) smtpserver.Options {
