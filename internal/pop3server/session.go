@@ -271,6 +271,11 @@ func (x *session) dispatch(line []byte) error {
 	if err != nil {
 		return x.badCommand("%s", err.Error())
 	}
+	if cmd.name != "USER" {
+		// PASS must come right after USER (RFC 1939 §7): anything else
+		// forgets the user name.
+		defer func() { x.user = "" }()
+	}
 	h, known, allowed := lookup(cmd.name, x.state)
 	switch {
 	case !known:
@@ -280,11 +285,6 @@ func (x *session) dispatch(line []byte) error {
 			return x.badCommand("Command not valid before login")
 		}
 		return x.badCommand("Command not valid after login")
-	}
-	if cmd.name != "USER" {
-		// PASS must come right after USER (RFC 1939 §7): anything else
-		// forgets the user name.
-		defer func() { x.user = "" }()
 	}
 	if x.state == stateTransaction {
 		if err := x.md.refresh(context.Background()); err != nil {
