@@ -164,8 +164,11 @@ func (p *addrParser) group(out []Address, name string) []Address {
 func (p *addrParser) angleAddr() Address {
 	s := p.s
 	p.i++
-	// Find the end, skipping quoted strings.
-	end := -1
+	// Find the end, skipping quoted strings. Without a '>' (before the next
+	// '<'), the address ends at the first comma: a route's commas only
+	// count inside brackets that close.
+	end, comma := -1, -1
+scan:
 	for j := p.i; j < len(s); j++ {
 		switch s[j] {
 		case '"':
@@ -173,20 +176,22 @@ func (p *addrParser) angleAddr() Address {
 			j = k - 1
 		case '>':
 			end = j
+			break scan
+		case '<':
+			break scan
 		case ',':
-			if end < 0 {
-				end = j
+			if comma < 0 {
+				comma = j
 			}
-		}
-		if end >= 0 {
-			break
 		}
 	}
 	next := end + 1
-	if end < 0 {
+	switch {
+	case end >= 0:
+	case comma >= 0:
+		end, next = comma, comma
+	default:
 		end, next = len(s), len(s)
-	} else if s[end] == ',' {
-		next = end
 	}
 	inner := s[p.i:end]
 	p.i = next

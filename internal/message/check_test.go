@@ -65,7 +65,7 @@ func checkPart(t testing.TB, msg []byte, p *Part, path string, depth int, n *int
 	if p.Type == "" || p.Subtype == "" || strings.ToLower(p.Type) != p.Type || strings.ToLower(p.Subtype) != p.Subtype {
 		t.Fatalf("part %s: bad type %q/%q", path, p.Type, p.Subtype)
 	}
-	if len(p.Parts) == 0 {
+	if len(p.Parts) == 0 && p.Type != "multipart" {
 		if r, err := NewBinaryReader(bytes.NewReader(body), p.Encoding); err == nil {
 			dec, err := io.ReadAll(r)
 			if err != nil {
@@ -77,6 +77,9 @@ func checkPart(t testing.TB, msg []byte, p *Part, path string, depth int, n *int
 		} else if p.DecodedSize != p.End-p.BodyStart {
 			t.Fatalf("part %s: DecodedSize %d for unknown encoding", path, p.DecodedSize)
 		}
+	}
+	if (len(p.Parts) > 0 || p.Type == "multipart") && p.DecodedSize != p.End-p.BodyStart {
+		t.Fatalf("part %s: DecodedSize %d of a container, want %d", path, p.DecodedSize, p.End-p.BodyStart)
 	}
 	isMsg := p.Type == "message" && (p.Subtype == "rfc822" || p.Subtype == "global")
 	if isMsg && len(p.Parts) > 0 {

@@ -160,8 +160,12 @@ func parseParams(v string, i int) []Param {
 			j++
 		}
 		name := strings.ToLower(strings.TrimSpace(v[i:j]))
-		if j >= len(v) || v[j] == ';' || name == "" || strings.ContainsAny(name, " \t\"") {
-			i = j
+		if j >= len(v) || v[j] == ';' {
+			i = j // no "=": not a parameter
+			continue
+		}
+		if name == "" || strings.ContainsAny(name, " \t\"") {
+			i = j + 1 // skip the "=" and read on
 			continue
 		}
 		i = skipCFWS(v, j+1)
@@ -258,7 +262,7 @@ func rfc2231(raw []rawParam) []Param {
 			ext[base] = append(ext[base], section{idx, enc, p.value})
 		}
 	}
-	out := make([]Param, 0, len(names))
+	var out []Param
 	for _, n := range names {
 		if v, ok := assemble(ext[n]); ok {
 			out = append(out, Param{Name: n, Value: v})

@@ -340,12 +340,11 @@ func (p *parser) matchBoundary(line []byte) (k int, closing, ok bool) {
 // that CRLF belongs to the delimiter).
 func (p *parser) boundary(k int, closing bool) {
 	end := p.prevTermStart
-	lines := p.nlines - 1 // lines started before the delimiter line
-	if p.prevLineStart >= 0 && p.prevLineStart >= end {
-		lines-- // the previous line was empty: it starts at end
-	}
 	for len(p.stack)-1 > k {
-		p.closeTop(end, lines, false)
+		// A part can end no earlier than the parts it contains: a child
+		// whose header separator was taken by the delimiter ends at its
+		// BodyStart, after end.
+		end = p.closeTop(end, p.linesBefore(end), false)
 	}
 	f := &p.stack[k]
 	if closing {
@@ -353,6 +352,17 @@ func (p *parser) boundary(k int, closing bool) {
 		f.boundary = nil // RFC 2046 §5.1.1: the epilogue is ignored
 	}
 	p.inBoundary, p.boundFrame, p.boundClose = true, k, closing
+}
+
+// linesBefore returns the number of lines that start before end, for an
+// end at or after the previous line's ending, while a delimiter line is
+// being read.
+func (p *parser) linesBefore(end int64) int64 {
+	n := p.nlines - 1 // lines started before the delimiter line
+	if p.prevLineStart >= 0 && p.prevLineStart >= end {
+		n-- // the previous line was empty: it starts at end
+	}
+	return n
 }
 
 // newChild starts the next body part of multipart frame k after a
@@ -523,7 +533,9 @@ func (p *parser) startLeaf(f *frame) {
 	f.state = stBody
 	k := parseCTE(part.Encoding)
 	f.dec = transferDecoder{kind: k}
-	f.decode = k == cteBase64 || k == cteQP
+	// A multipart is never transfer-encoded (RFC 2046 §5.1.1), even when
+	// it is opaque because malformed.
+	f.decode = (k == cteBase64 || k == cteQP) && part.Type != "multipart"
 	if f.inMessage || part.Type != "text" || part.Disposition == "attachment" {
 		return
 	}
@@ -603,10 +615,11 @@ func (p *parser) endPreview(f *frame) {
 	f.pv = nil
 }
 
-// closeTop ends the innermost open part at end. linesBefore is the number
-// of lines that start before end; atEOF says the message ended (rather
-// than a delimiter).
-func (p *parser) closeTop(end, linesBefore int64, atEOF bool) {
+// closeTop ends the innermost open part at end, or later if its header
+// or body starts later, and returns where it ended. linesBefore is the
+// number of lines that start before end; atEOF says the message ended
+// (rather than a delimiter).
+func (p *parser) closeTop(end, linesBefore int64, atEOF bool) int64 {
 	f := &p.stack[len(p.stack)-1]
 	part := f.part
 	if end < part.HeaderStart {
@@ -645,6 +658,7 @@ func (p *parser) closeTop(end, linesBefore int64, atEOF bool) {
 		}
 	}
 	p.stack = p.stack[:len(p.stack)-1]
+	return end
 }
 
 // finish closes every open part at the end of the message.

@@ -45,8 +45,9 @@ type Part struct {
 
 	// DecodedSize is the size of the body after its transfer encoding is
 	// decoded as NewBinaryReader does (IMAP BINARY.SIZE, RFC 3516 §4.2).
-	// It equals End-BodyStart for identity and unknown encodings and for
-	// multipart and message parts.
+	// It equals End-BodyStart for identity and unknown encodings, for
+	// multipart parts, and for message parts that contain a parsed
+	// message (Parts not empty).
 	DecodedSize int64
 
 	// Type and Subtype are lower-case ("text", "plain"); defaults follow
