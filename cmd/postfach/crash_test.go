@@ -50,6 +50,8 @@ func TestCrash(t *testing.T) {
 		var wg sync.WaitGroup
 		stop := make(chan struct{})
 		counts := make([]int, 8)
+		firstAck := make(chan struct{})
+		var firstOnce sync.Once
 		for w := range 8 {
 			wg.Add(1)
 			seed := rng.Uint64()
@@ -60,12 +62,19 @@ func TestCrash(t *testing.T) {
 					sent[id] = sum
 					if ok {
 						acked[id] = sum
+						firstOnce.Do(func() { close(firstAck) })
 					}
 					mu.Unlock()
 				})
 			}()
 		}
-		// Let deliveries run, then kill in the middle of them.
+		// Let deliveries get going (however loaded the machine), then kill
+		// in the middle of them.
+		select {
+		case <-firstAck:
+		case <-time.After(2 * time.Minute):
+			t.Fatalf("round %d: no delivery acknowledged", round)
+		}
 		time.Sleep(time.Duration(300+rng.IntN(700)) * time.Millisecond)
 		srv.kill()
 		close(stop)
