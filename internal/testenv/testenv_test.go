@@ -43,8 +43,8 @@ func TestRestartKeepsDataAndPorts(t *testing.T) {
 	if msgs := env.Messages("alice@example.org", "INBOX"); len(msgs) != 0 {
 		t.Fatalf("%d messages", len(msgs))
 	}
-	if !strings.Contains(env.Logs(), "imap: not implemented yet") {
-		t.Error("log does not say imap is not implemented")
+	if !strings.Contains(env.Logs(), "msg=listening listener=lmtp") {
+		t.Error("log does not show the lmtp listener")
 	}
 }
 
