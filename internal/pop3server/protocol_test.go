@@ -179,7 +179,7 @@ func TestAuthPlain(t *testing.T) {
 		t.Errorf("AUTH list: %q", m)
 	}
 	c.cmd("AUTH CRAM-MD5", "-ERR")
-	c.cmd("AUTH PLAIN !!!", "-ERR")                                  // not base64
+	c.cmd("AUTH PLAIN !!!", "-ERR")                                   // not base64
 	c.cmd("AUTH PLAIN "+plainResp(testUser, "wrong"), "-ERR [AUTH] ") // wrong password
 	c.cmd("AUTH PLAIN =", "-ERR [AUTH] ")                             // empty response: malformed
 	c.cmd("AUTH PLAIN", "+ ")                                         // no initial response
