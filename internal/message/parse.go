@@ -24,7 +24,7 @@ const (
 	// allows 70 characters; longer ones are accepted up to this length).
 	maxBoundary = 1000
 	// readBufSize is the read buffer; longer lines are handled in pieces.
-	readBufSize = 16 << 10
+	readBufSize = 4 << 10
 )
 
 // Header fields Parse collects. The message fields are collected only in
