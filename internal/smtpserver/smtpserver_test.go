@@ -433,3 +433,39 @@ func TestHeaderSafe(t *testing.T) {
 		t.Errorf("headerSafe kept line breaks: %q", got)
 	}
 }
+
+func FuzzCRLFReader(f *testing.F) {
+	f.Add([]byte("Subject: x\n\nbody\n"))
+	f.Fuzz(func(t *testing.T, in []byte) {
+		out, err := io.ReadAll(newCRLFReader(&oneByteReader{s: string(in)}))
+		if err != nil {
+			t.Fatal(err)
+		}
+		whole, _ := io.ReadAll(newCRLFReader(strings.NewReader(string(in))))
+		if string(whole) != string(out) {
+			t.Fatalf("result depends on read sizes: %q vs %q", out, whole)
+		}
+		for i, b := range out {
+			if b == '\n' && (i == 0 || out[i-1] != '\r') {
+				t.Fatalf("bare LF at %d in %q", i, out)
+			}
+		}
+		// Only CRs before LFs were added: removing every CR that precedes
+		// an LF from both sides gives the same bytes.
+		strip := func(s string) string { return strings.ReplaceAll(s, "\r\n", "\n") }
+		if strip(string(out)) != strip(string(in)) {
+			t.Fatalf("content changed: %q -> %q", in, out)
+		}
+	})
+}
+
+func TestCommandTimeout(t *testing.T) {
+	fs := newFakeStore("alice@example.org")
+	ts := startServer(t, fs, func(o *Options) { o.CommandTimeout = 200 * time.Millisecond })
+	c := dialT(t, ts.addr)
+	c.expect("220 ")
+	c.do("LHLO x", "250 ")
+	// RFC 5321 §4.5.3.2.7: a silent client is disconnected with 421.
+	c.expect("421 4.4.2")
+	c.expectClosed()
+}
