@@ -3,9 +3,11 @@ package message
 import (
 	"bytes"
 	"errors"
+	"io"
 	"os"
 	"path/filepath"
 	"reflect"
+	"runtime"
 	"strings"
 	"testing"
 	"testing/iotest"
@@ -555,5 +557,89 @@ func TestParseFixturesReaders(t *testing.T) {
 		if err != nil || !reflect.DeepEqual(got, want) {
 			t.Errorf("%s: half reader gives a different result (%v)", f, err)
 		}
+	}
+}
+
+func TestParsePreviewChoice(t *testing.T) {
+	tests := []struct{ name, msg, want string }{
+		{"plain wins over earlier html",
+			"Content-Type: multipart/alternative; boundary=b\r\n\r\n--b\r\nContent-Type: text/html\r\n\r\n<b>html</b>\r\n" +
+				"--b\r\nContent-Type: text/plain\r\n\r\nplain\r\n--b--\r\n", "plain"},
+		{"empty plain part is skipped",
+			"Content-Type: multipart/mixed; boundary=b\r\n\r\n--b\r\nContent-Type: text/plain\r\n\r\n  \r\n\r\n" +
+				"--b\r\nContent-Type: text/plain\r\n\r\nsecond\r\n--b--\r\n", "second"},
+		{"only the first non-empty plain part",
+			"Content-Type: multipart/mixed; boundary=b\r\n\r\n--b\r\n\r\none\r\n--b\r\n\r\ntwo\r\n--b--\r\n", "one"},
+		{"html when there is no plain text",
+			"Content-Type: multipart/mixed; boundary=b\r\n\r\n--b\r\nContent-Type: image/png\r\n\r\nxx\r\n" +
+				"--b\r\nContent-Type: text/html\r\n\r\n<p>a&lt;b</p>\r\n--b--\r\n", "a<b"},
+		{"attachments are not previews",
+			"Content-Type: text/plain\r\nContent-Disposition: attachment; filename=a.txt\r\n\r\ntext\r\n", ""},
+		{"no text at all", "Content-Type: application/octet-stream\r\n\r\n\x00\x01\r\n", ""},
+		{"zero-width and control characters dropped",
+			"Content-Type: text/plain; charset=utf-8\r\n\r\n\u200b\u200cHi\u00ad\x07 there\u00a0\u00a0you\r\n", "Hi there you"},
+	}
+	for _, tt := range tests {
+		s := parseChecked(t, []byte(tt.msg))
+		if s.Preview != tt.want {
+			t.Errorf("%s: preview %q, want %q", tt.name, s.Preview, tt.want)
+		}
+	}
+}
+
+// repeatReader yields s n times without holding the result.
+type repeatReader struct {
+	s   string
+	n   int
+	off int
+}
+
+func (r *repeatReader) Read(p []byte) (int, error) {
+	if r.n == 0 {
+		return 0, io.EOF
+	}
+	k := copy(p, r.s[r.off:])
+	r.off += k
+	if r.off == len(r.s) {
+		r.off = 0
+		r.n--
+	}
+	return k, nil
+}
+
+// TestParseBoundedMemory streams a 24 MB message through Parse and checks
+// that what Parse allocates does not grow with the message.
+func TestParseBoundedMemory(t *testing.T) {
+	msg := func(scale int) io.Reader {
+		return io.MultiReader(
+			strings.NewReader("Subject: big\r\nContent-Type: multipart/mixed; boundary=b\r\n\r\n--b\r\n"+
+				"Content-Type: text/plain\r\nContent-Transfer-Encoding: base64\r\n\r\n"),
+			&repeatReader{s: strings.Repeat("QUJD", 19) + "\r\n", n: 100000 * scale},
+			strings.NewReader("--b\r\nContent-Type: application/octet-stream\r\n\r\n"),
+			&repeatReader{s: strings.Repeat("x", 1000), n: 4000 * scale}, // one 4 MB line per scale
+			strings.NewReader("\r\n--b--\r\n"),
+		)
+	}
+	alloc := func(scale int) (uint64, *Summary) {
+		var before, after runtime.MemStats
+		runtime.GC()
+		runtime.ReadMemStats(&before)
+		s, err := Parse(msg(scale))
+		runtime.ReadMemStats(&after)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return after.TotalAlloc - before.TotalAlloc, s
+	}
+	small, _ := alloc(1)
+	big, s := alloc(3)
+	if big > small+64<<10 || big > 1<<20 {
+		t.Errorf("Parse allocated %d bytes for 8 MB and %d for 24 MB", small, big)
+	}
+	if len(s.Root.Parts) != 2 || s.Root.Parts[0].DecodedSize != 300000*57 || s.Root.Parts[1].End-s.Root.Parts[1].BodyStart != 12e6 {
+		t.Errorf("structure %+v", s.Root.Parts)
+	}
+	if s.Preview != strings.Repeat("ABC", 66)+"AB" {
+		t.Errorf("preview %q", s.Preview)
 	}
 }
