@@ -31,20 +31,20 @@ func TestMUTF7(t *testing.T) {
 		}
 	}
 	bad := []string{
-		"&",          // no shift back
-		"&AOk",       // no "-"
-		"&AOk-&AOk-", // adjacent runs must be one
-		"&AGE-",      // printable "a" shifted
-		"&ACY-",      // "&" shifted
-		"&AOl-",      // non-zero padding bits
-		"&AOkA-",     // a whole character of padding
-		"&2D0-",      // lone high surrogate
-		"&3gA-",      // lone low surrogate
-		"&2D0A6Q-",   // high surrogate followed by a non-surrogate
+		"&",           // no shift back
+		"&AOk",        // no "-"
+		"&AOk-&AOk-",  // adjacent runs must be one
+		"&AGE-",       // printable "a" shifted
+		"&ACY-",       // "&" shifted
+		"&AOl-",       // non-zero padding bits
+		"&AOkA-",      // a whole character of padding
+		"&2D0-",       // lone high surrogate
+		"&3gA-",       // lone low surrogate
+		"&2D0A6Q-",    // high surrogate followed by a non-surrogate
 		"caf\xc3\xa9", // raw 8-bit
-		"a\x01b",     // raw control character
-		"&Jjo!-",     // character outside the alphabet in a run
-		"&/Jjo-",     // "/" is not in modified base64
+		"a\x01b",      // raw control character
+		"&Jjo!-",      // character outside the alphabet in a run
+		"&/Jjo-",      // "/" is not in modified base64
 	}
 	for _, s := range bad {
 		if got, err := DecodeMUTF7(s); err == nil {
@@ -59,16 +59,16 @@ func TestMUTF7(t *testing.T) {
 
 func TestCanonicalMailbox(t *testing.T) {
 	good := map[string]string{
-		"INBOX":         "INBOX",
-		"inbox":         "INBOX",
-		"InBoX/Sub/x":   "INBOX/Sub/x",
-		"INBOXES":       "INBOXES",
-		"Inboxes/a":     "Inboxes/a",
-		"Entwürfe":      "Entwürfe",
-		"a b/c.d/e..f":  "a b/c.d/e..f",
-		"x*%":           "x*%",
-		"&":             "&",
-		"日本語/台北":        "日本語/台北",
+		"INBOX":                                 "INBOX",
+		"inbox":                                 "INBOX",
+		"InBoX/Sub/x":                           "INBOX/Sub/x",
+		"INBOXES":                               "INBOXES",
+		"Inboxes/a":                             "Inboxes/a",
+		"Entwürfe":                              "Entwürfe",
+		"a b/c.d/e..f":                          "a b/c.d/e..f",
+		"x*%":                                   "x*%",
+		"&":                                     "&",
+		"日本語/台北":                                "日本語/台北",
 		strings.Repeat("a", MaxMailboxLevelLen): strings.Repeat("a", MaxMailboxLevelLen),
 	}
 	for in, want := range good {
@@ -111,7 +111,7 @@ func TestDecodeMailbox(t *testing.T) {
 		{"inbox/&AOk-t&AOk-", false, "INBOX/été", true},
 		{"Entwürfe", true, "Entwürfe", true},
 		{"Entw&APw-rfe", true, "Entw&APw-rfe", true}, // UTF-8 sessions send names as they are
-		{"Entwürfe", false, "", false},                // 8-bit is not modified UTF-7
+		{"Entwürfe", false, "", false},               // 8-bit is not modified UTF-7
 		{"&AGE-", false, "", false},
 		{"a/&AC8-b", false, "", false}, // "/" shifted is not canonical
 		{"", false, "", false},
