@@ -69,6 +69,15 @@ func (e *Encoder) UTF8() bool { return e.utf8 }
 // §4: the server flushes after every response it sends).
 func (e *Encoder) SetFlushHook(f func() error) { e.flushHook = f }
 
+// ReleaseBuffers drops the Encoder's scratch buffer when it has grown
+// beyond a small size (call it while the session waits, between
+// responses).
+func (e *Encoder) ReleaseBuffers() {
+	if cap(e.scratch) > 1024 {
+		e.scratch = nil
+	}
+}
+
 // Err returns the first write error, if any.
 func (e *Encoder) Err() error { return e.err }
 

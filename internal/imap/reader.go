@@ -141,6 +141,17 @@ func (r *Reader) Reset(br *bufio.Reader) {
 // yet consumed.
 func (r *Reader) Buffered() int { return r.br.Buffered() }
 
+// ReleaseBuffers drops the Reader's own buffers (the line buffer and the
+// literal scratch space) when they have grown beyond a small size, so a
+// session waiting for its next command (IDLE) keeps little memory. Call it
+// only between commands.
+func (r *Reader) ReleaseBuffers() {
+	if cap(r.line) > 1024 {
+		r.line = nil
+	}
+	r.scratch = nil
+}
+
 // run executes a parse function and turns a parse failure into a returned
 // error, resynchronising the stream first.
 func (r *Reader) run(f func()) (err error) {

@@ -50,6 +50,19 @@ func (h *Hub) Subscribers(acct AccountID) int {
 	return len(h.subs[acct])
 }
 
+// Notifier is implemented by subscriptions that can call a function when
+// an event is queued, besides signalling C. A session that waits for its
+// client without a goroutine of its own (IMAP IDLE with its buffers
+// released) uses it to be woken. The function runs on the publisher's
+// goroutine with the hub's lock held: it must be quick and must not call
+// back into the hub or the store.
+type Notifier interface {
+	// SetNotify sets the function (nil removes it).
+	SetNotify(f func())
+}
+
+var _ Notifier = (*hubSub)(nil)
+
 // maxQueued bounds a subscription's queue. Events are hints (the package
 // doc), so when a subscriber falls behind, the oldest EventMessages events of
 // a mailbox can be coalesced without losing information.
@@ -63,6 +76,7 @@ type hubSub struct {
 	mu     sync.Mutex
 	queue  []Event // guarded by mu
 	closed bool    // guarded by mu
+	notify func()  // guarded by mu
 }
 
 func (s *hubSub) push(ev Event) {
@@ -75,11 +89,22 @@ func (s *hubSub) push(ev Event) {
 		s.queue = coalesce(s.queue)
 	}
 	s.queue = append(s.queue, ev)
+	notify := s.notify
 	s.mu.Unlock()
 	select {
 	case s.c <- struct{}{}:
 	default:
 	}
+	if notify != nil {
+		notify()
+	}
+}
+
+// SetNotify implements Notifier.
+func (s *hubSub) SetNotify(f func()) {
+	s.mu.Lock()
+	s.notify = f
+	s.mu.Unlock()
 }
 
 // coalesce keeps, for each mailbox, only the last EventMessages event (it
@@ -114,6 +139,7 @@ func (s *hubSub) Drain() []Event {
 func (s *hubSub) Close() {
 	s.mu.Lock()
 	s.closed = true
+	s.notify = nil
 	s.queue = nil
 	s.mu.Unlock()
 	s.hub.mu.Lock()
