@@ -46,7 +46,7 @@ func (e *Encoder) body(p *message.Part, ext bool, depth int) {
 			e.sep = false // bodies follow each other without SP
 			e.body(&p.Parts[i], ext, depth+1)
 		}
-		e.String(upper(p.Subtype))
+		e.stringUpper(p.Subtype)
 		if ext {
 			e.params(p.Params)
 			e.disposition(p)
@@ -64,25 +64,38 @@ func (e *Encoder) body(p *message.Part, ext bool, depth int) {
 	if sub == "" {
 		sub = "plain"
 	}
-	e.String(upper(typ)).String(upper(sub))
-	params := p.Params
-	if typ == "text" && !hasParam(params, "charset") {
+	e.stringUpper(typ)
+	e.stringUpper(sub)
+	if typ == "text" && !hasParam(p.Params, "charset") {
 		// RFC 2046 §4.1.2: the default charset of text is US-ASCII.
-		params = append(append([]message.Param(nil), params...), message.Param{Name: "charset", Value: "us-ascii"})
+		e.BeginList()
+		for _, q := range p.Params {
+			e.stringUpper(q.Name)
+			e.String(q.Value)
+		}
+		e.String("CHARSET").String("us-ascii")
+		e.EndList()
+	} else {
+		e.params(p.Params)
 	}
-	e.params(params)
 	e.NString(p.ID)
 	e.NString(p.Description)
 	enc := p.Encoding
 	if enc == "" {
 		enc = "7bit"
 	}
-	e.String(upper(enc))
+	e.stringUpper(enc)
 	e.Number64(uint64(max(p.End-p.BodyStart, 0)))
 	switch {
 	case isMessagePart(p):
 		if len(p.Parts) > 0 {
-			e.Envelope(p.Envelope)
+			// The encapsulated message's own envelope; the part's
+			// Envelope differs when the root is message/rfc822.
+			env := p.Parts[0].Envelope
+			if env == nil {
+				env = p.Envelope
+			}
+			e.Envelope(env)
 			e.body(&p.Parts[0], ext, depth+1)
 		} else {
 			e.Envelope(nil)
@@ -119,7 +132,8 @@ func (e *Encoder) params(ps []message.Param) {
 	}
 	e.BeginList()
 	for _, p := range ps {
-		e.String(upper(p.Name)).String(p.Value)
+		e.stringUpper(p.Name)
+		e.String(p.Value)
 	}
 	e.EndList()
 }
@@ -131,7 +145,7 @@ func (e *Encoder) disposition(p *message.Part) {
 		return
 	}
 	e.BeginList()
-	e.String(upper(p.Disposition))
+	e.stringUpper(p.Disposition)
 	e.params(p.DispositionParams)
 	e.EndList()
 }
@@ -161,12 +175,17 @@ func hasParam(ps []message.Param, name string) bool {
 	return false
 }
 
-// upper upper-cases ASCII letters without allocating when there are none.
-func upper(s string) string {
-	for i := 0; i < len(s); i++ {
-		if 'a' <= s[i] && s[i] <= 'z' {
-			return strings.ToUpper(s)
-		}
+// stringUpper writes s upper-cased (ASCII letters) as a string, without
+// allocating in the common case of a short ASCII token.
+func (e *Encoder) stringUpper(s string) {
+	if quoting(s, e.utf8) != asQuoted || strings.ContainsAny(s, "\\\"") {
+		e.String(strings.ToUpper(s))
+		return
 	}
-	return s
+	e.token()
+	e.writeByte('"')
+	for i := 0; i < len(s); i++ {
+		e.writeByte(upperByte(s[i]))
+	}
+	e.writeByte('"')
 }
