@@ -234,4 +234,3 @@ func TestOpenBinary(t *testing.T) {
 		t.Errorf("x-uuencode size: %v", err)
 	}
 }
-
