@@ -263,8 +263,11 @@ func (r *Reader) fetchAtt() FetchItem {
 		it.Section.Part = r.sectionBinary()
 	case "PREVIEW":
 		it.Kind = FetchPreview
-		// RFC 8970 §6: "PREVIEW" [SP "(" preview-mod *(SP preview-mod) ")"]
-		if r.peek() == ' ' && r.pos+1 < len(r.line) && r.line[r.pos+1] == '(' {
+		// RFC 8970 §6: "PREVIEW" [SP "(" preview-mod *(SP preview-mod) ")"].
+		// "FETCH 1 PREVIEW (CHANGEDSINCE 5)" is ambiguous: the list is
+		// taken as preview modifiers only if it starts with one.
+		if r.peek() == ' ' && r.pos+6 <= len(r.line) && r.line[r.pos+1] == '(' &&
+			equalFold(r.line[r.pos+2:r.pos+6], "LAZY") {
 			r.pos += 2
 			for {
 				var b2 [8]byte
