@@ -43,9 +43,8 @@ func (s *stuffer) write(p []byte) {
 	s.bol = p[len(p)-1] == '\n'
 }
 
-// copyAll sends all of r.
-func (s *stuffer) copyAll(r io.Reader) error {
-	buf := make([]byte, copyBufSize)
+// copyAll sends all of r, reading it through buf.
+func (s *stuffer) copyAll(r io.Reader, buf []byte) error {
 	for {
 		n, err := r.Read(buf)
 		s.write(buf[:n])

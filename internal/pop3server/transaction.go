@@ -183,7 +183,10 @@ func (x *session) sendMessage(m *msg, lines int) error {
 	st := stuffer{w: x.w, bol: true}
 	r := io.NewSectionReader(body, 0, body.Size())
 	if lines < 0 {
-		err = st.copyAll(r)
+		if x.copyBuf == nil {
+			x.copyBuf = make([]byte, copyBufSize)
+		}
+		err = st.copyAll(r, x.copyBuf)
 	} else {
 		err = st.copyTop(r, lines)
 	}
