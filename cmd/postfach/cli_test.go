@@ -177,7 +177,10 @@ func TestDeliverExitCodes(t *testing.T) {
 			}
 		})
 	}
-	// Three good deliveries per run, two runs.
+	// Three good deliveries per run, two runs: two to INBOX each.
+	if r := runBin(t, "", "user", "list", "--config", cfg); r.code != 0 || r.stdout != "alice@example.org inbox=4\n" {
+		t.Errorf("user list: %+v", r)
+	}
 	st, err := sqlite.Open(context.Background(), sqlite.Options{Dir: filepath.Join(filepath.Dir(cfg), "data"), SweepInterval: -1})
 	if err != nil {
 		t.Fatal(err)
