@@ -225,11 +225,11 @@ func (s *stream) literal(binary bool) *Literal {
 	a := r.ann
 	if !a.sync && r.opt.LiteralMinus && (a.overflow || a.size > LiteralMinusMax) {
 		// RFC 7888 §5: BAD with TOOBIG for APPEND.
-		failCode(BAD, "TOOBIG", "non-synchronizing literal larger than 4096 bytes")
+		failCode(BAD, CodeTooBig, "non-synchronizing literal larger than 4096 bytes")
 	}
 	if a.overflow || a.size > r.opt.MaxAppend {
 		// RFC 7889 §4: NO [TOOBIG], before the data is sent.
-		failCode(NO, "TOOBIG", "message too big")
+		failCode(NO, CodeTooBig, "message too big")
 	}
 	l := &Literal{Size: a.size, Sync: a.sync, Binary: a.binary || binary, r: r, gen: r.gen}
 	s.lit = l

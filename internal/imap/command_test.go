@@ -430,6 +430,26 @@ func TestReadSASLResponse(t *testing.T) {
 	}
 }
 
+func TestUsesSequenceNumbers(t *testing.T) {
+	for in, want := range map[string]bool{
+		"ALL":                   false,
+		"UID 1:5":               false,
+		"1:5":                   true,
+		"OR SEEN NOT (UID 1 2)": true,
+		"$":                     false,
+		"OR SEEN NOT (UID 1)":   false,
+	} {
+		r, _ := newTestReader("a SEARCH "+in+"\r\n", Options{})
+		cmd, err := r.ReadCommand()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := cmd.(*Search).Key.UsesSequenceNumbers(); got != want {
+			t.Errorf("%s: %v", in, got)
+		}
+	}
+}
+
 func TestSeqSetResolve(t *testing.T) {
 	tests := []struct {
 		in    string

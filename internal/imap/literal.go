@@ -83,10 +83,10 @@ func (r *Reader) checkLiteral(max int64, what string) announcement {
 	a := r.ann
 	if !a.sync && r.opt.LiteralMinus && (a.overflow || a.size > LiteralMinusMax) {
 		// RFC 7888 §5: BAD, with TOOBIG (required for APPEND).
-		failCode(BAD, "TOOBIG", "non-synchronizing literal larger than 4096 bytes")
+		failCode(BAD, CodeTooBig, "non-synchronizing literal larger than 4096 bytes")
 	}
 	if a.overflow || a.size > max {
-		failCode(BAD, "TOOBIG", what+" too big")
+		failCode(BAD, CodeTooBig, what+" too big")
 	}
 	return a
 }

@@ -245,7 +245,7 @@ func (r *Reader) resync() error {
 				// nothing more of this command.
 				r.state = stBoundary
 			case a.overflow || a.size > budget:
-				return &ParseError{Status: BAD, Code: "TOOBIG", Reason: "literal too big to skip", Fatal: true}
+				return &ParseError{Status: BAD, Code: CodeTooBig, Reason: "literal too big to skip", Fatal: true}
 			default:
 				budget -= a.size
 				if _, err := io.CopyN(io.Discard, r.br, a.size); err != nil {
