@@ -79,6 +79,11 @@ type API interface {
 	Deliver(ctx context.Context, req DeliverRequest, body io.Reader) (*DeliverResult, error)
 	// Check verifies the store.
 	Check(ctx context.Context) ([]store.Problem, error)
+	// DeviceList lists an account's POP3 device views.
+	DeviceList(ctx context.Context, name string) ([]Device, error)
+	// DeviceForget removes a device view: the device is offered everything
+	// in INBOX again at its next login. ErrNoDevice if it has none.
+	DeviceForget(ctx context.Context, name, device string) error
 }
 
 // Errors reported by the operations, matched with errors.Is on both sides
@@ -276,6 +281,7 @@ var codes = []struct {
 	{"bad_address", smtpserver.ErrBadAddress},
 	{"invalid", ErrInvalid},
 	{"bad_request", ErrBadRequest},
+	{"no_device", ErrNoDevice},
 }
 
 // ErrorCode returns the wire code of err ("" for nil, "error" for an error

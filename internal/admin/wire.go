@@ -20,12 +20,13 @@ import (
 
 // Request is one admin request on the wire.
 type Request struct {
-	Op       string          `json:"op"` // user.add, user.passwd, user.del, user.list, user.set, deliver, check
+	Op       string          `json:"op"` // user.add, user.passwd, user.del, user.list, user.set, deliver, check, device.list, device.forget
 	Name     string          `json:"name,omitempty"`
 	Hash     string          `json:"hash,omitempty"`
 	Key      string          `json:"key,omitempty"`
 	Value    string          `json:"value,omitempty"`
 	Delivery *DeliverRequest `json:"delivery,omitempty"`
+	Device   string          `json:"device,omitempty"`
 }
 
 // Response is the answer to a Request.
@@ -36,6 +37,7 @@ type Response struct {
 	Users    []User          `json:"users,omitempty"`
 	Problems []store.Problem `json:"problems,omitempty"`
 	Delivery *DeliverResult  `json:"delivery,omitempty"`
+	Devices  []Device        `json:"devices,omitempty"`
 }
 
 // maxRequestLine bounds the JSON request line.
@@ -116,6 +118,10 @@ func (s *Server) handle(conn net.Conn, tc *netserve.Conn) {
 		resp.Delivery, opErr = s.api.Deliver(ctx, *req.Delivery, r)
 	case "check":
 		resp.Problems, opErr = s.api.Check(ctx)
+	case "device.list":
+		resp.Devices, opErr = s.api.DeviceList(ctx, req.Name)
+	case "device.forget":
+		opErr = s.api.DeviceForget(ctx, req.Name, req.Device)
 	default:
 		opErr = fmt.Errorf("%w: unknown op %q", ErrBadRequest, req.Op)
 	}
