@@ -17,8 +17,10 @@ import (
 	"github.com/postfach/postfach/internal/store"
 )
 
-// ErrServerClosed is returned by Serve and ServeTLS after Shutdown.
-var ErrServerClosed = errors.New("pop3server: server closed")
+// ErrServerClosed is returned by Serve and ServeTLS after Shutdown. It is
+// netserve.ErrServerClosed, so a caller composing several servers on
+// netserve checks one value.
+var ErrServerClosed = netserve.ErrServerClosed
 
 // Store is the part of the store the POP3 server uses. store.Store
 // implements it.
@@ -157,6 +159,10 @@ type Server struct {
 	mechs    []string
 	loopback bool // loopback connections count as secure for plaintext auth; tests turn it off
 
+	shutdownOnce sync.Once
+	shutdownDone chan struct{} // closed when the first Shutdown has finished
+	shutdownErr  error         // written before shutdownDone is closed
+
 	mu         sync.Mutex
 	servers    []*netserve.Server        // guarded by mu
 	closing    bool                      // guarded by mu
@@ -168,14 +174,15 @@ type Server struct {
 // New returns a Server.
 func New(opt Options) *Server {
 	s := &Server{
-		opt:       opt,
-		log:       opt.Logger,
-		idle:      opt.IdleTimeout,
-		maxBad:    opt.MaxBadCommands,
-		mechs:     opt.SASLMechanisms,
-		loopback:  true,
-		inUse:     map[maildropKey]bool{},
-		lastLogin: map[maildropKey]time.Time{},
+		opt:          opt,
+		log:          opt.Logger,
+		idle:         opt.IdleTimeout,
+		maxBad:       opt.MaxBadCommands,
+		mechs:        opt.SASLMechanisms,
+		loopback:     true,
+		shutdownDone: make(chan struct{}),
+		inUse:        map[maildropKey]bool{},
+		lastLogin:    map[maildropKey]time.Time{},
 	}
 	if s.log == nil {
 		s.log = slog.New(slog.DiscardHandler)
@@ -253,19 +260,38 @@ func (s *Server) serve(ln net.Listener, implicitTLS bool) error {
 	}
 	s.servers = append(s.servers, ns)
 	s.mu.Unlock()
-	err := ns.Serve(ln)
-	if errors.Is(err, netserve.ErrServerClosed) {
-		return ErrServerClosed
-	}
-	return err
+	return ns.Serve(ln)
 }
+
+// ImplicitTLS adapts a Server for callers that start every listener with
+// Serve(ln): its Serve is the Server's ServeTLS. Serving "pop3" with the
+// Server and "pop3s" with ImplicitTLS{Server} shares one in-use set, so
+// [IN-USE] holds across both listeners.
+type ImplicitTLS struct{ *Server }
+
+// Serve calls ServeTLS.
+func (t ImplicitTLS) Serve(ln net.Listener) error { return t.ServeTLS(ln) }
 
 // Shutdown stops accepting and ends every session: a session waiting for
 // a command gets "-ERR [SYS/TEMP]" at once (no UPDATE state: nothing DELEd
 // is removed), a response being written is finished first. When ctx is
 // done before every session ended, the rest are cut off and ctx's error is
-// returned.
+// returned. Later and concurrent calls wait for the first one (or their
+// own ctx) and return its result.
 func (s *Server) Shutdown(ctx context.Context) error {
+	s.shutdownOnce.Do(func() {
+		s.shutdownErr = s.shutdown(ctx)
+		close(s.shutdownDone)
+	})
+	select {
+	case <-s.shutdownDone:
+		return s.shutdownErr
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+func (s *Server) shutdown(ctx context.Context) error {
 	s.mu.Lock()
 	s.closing = true
 	servers := s.servers

@@ -26,6 +26,7 @@ import (
 	"github.com/postfach/postfach/internal/auth"
 	"github.com/postfach/postfach/internal/config"
 	"github.com/postfach/postfach/internal/netserve"
+	"github.com/postfach/postfach/internal/pop3server"
 	"github.com/postfach/postfach/internal/smtpserver"
 	"github.com/postfach/postfach/internal/store"
 	"github.com/postfach/postfach/internal/store/sqlite"
@@ -95,7 +96,7 @@ func NewLogger(c config.Log, w io.Writer) *slog.Logger {
 // add a case in Start's listener switch.
 func notImplemented(name string) bool {
 	switch name {
-	case "imap", "imaps", "pop3", "pop3s", "submission", "submissions":
+	case "imap", "imaps", "submission", "submissions":
 		return true
 	}
 	return false
@@ -176,6 +177,40 @@ func Start(ctx context.Context, opt Options) (_ *Server, err error) {
 		return tlsCfg, nil
 	}
 
+	// pop3Server is one POP3 server for both POP3 listeners, so that
+	// [IN-USE] holds across them.
+	var pop3 *pop3server.Server
+	pop3Server := func() (*pop3server.Server, error) {
+		if pop3 == nil {
+			tc, err := tlsConfig()
+			if err != nil {
+				return nil, err
+			}
+			pop3 = pop3server.New(pop3server.Options{
+				Store:             s.st,
+				Auth:              s.auth,
+				Hostname:          cfg.Hostname,
+				TLSConfig:         tc,
+				AllowInsecureAuth: cfg.Auth.AllowInsecure,
+				MarkSeen:          cfg.POP3.MarkSeen,
+				HideDeleted:       cfg.POP3.HideDeleted,
+				Delete:            pop3server.DeleteMode(cfg.POP3.Delete),
+				DeviceViews:       cfg.POP3.DeviceViews,
+				IdleTimeout:       cfg.Limits.POP3IdleTimeout.D(),
+				MaxConns:          cfg.Limits.Connections,
+				MaxConnsPerIP:     cfg.Limits.ConnectionsPerIP,
+				IDs:               ids,
+				Logger:            log,
+				Metrics: pop3server.Metrics{
+					ConnOpen:   s.m.connOpen,
+					ConnClose:  s.m.connClose,
+					ConnReject: func(proto, reason string) { s.m.connsRejected.WithLabelValues(proto).Inc() },
+				},
+			})
+		}
+		return pop3, nil
+	}
+
 	// Open every listener first, so a busy port fails the start before
 	// anything is served.
 	for _, l := range cfg.Listen.All() {
@@ -201,7 +236,15 @@ func Start(ctx context.Context, opt Options) (_ *Server, err error) {
 		//   case "imap", "imaps": issue 3 — imapserver.New(...), with
 		//     tlsConfig() for STARTTLS, or for implicit TLS on "imaps"
 		//     (netserve.Options.TLSConfig).
-		//   case "pop3", "pop3s": issue 5 — pop3server.New(...), likewise.
+		case "pop3", "pop3s":
+			p, err := pop3Server()
+			if err != nil {
+				return nil, err
+			}
+			srv = p
+			if l.Name == "pop3s" {
+				srv = pop3server.ImplicitTLS{Server: p}
+			}
 		case "http":
 		default:
 			return nil, fmt.Errorf("listener %s: no server for it", l.Name)
