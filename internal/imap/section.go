@@ -134,22 +134,33 @@ func OpenSection(msg MessageSource, sum *message.Summary, sec *Section, p Partia
 }
 
 // headerFilter streams the header fields a fieldFilter selects, with
-// their continuation lines, and the blank line that ends the header.
+// their continuation lines, and the blank line that ends the header (RFC
+// 9051 §6.4.5). It reads up to that blank line. Its notion of a field is
+// message.ParseHeader's: a line with a valid name before a colon; other
+// lines are kept by .NOT and dropped otherwise.
 type headerFilter struct {
 	br        *bufio.Reader
 	f         *fieldFilter
-	lineStart bool
-	include   bool
+	window    int  // bytes peeked to find a field name
+	lineStart bool // at the start of a line
+	seenField bool // a line that continuation lines belong to was seen
+	include   bool // the current line is part of the output
+	last      bool // the current line is the blank line
 	pending   []byte
 	done      bool
+	crlf      [2]byte
 }
 
-// maxFieldName is how far a field name is looked for; a longer name
-// matches no requested field.
-const maxFieldName = 256
-
 func newHeaderFilter(r io.Reader, f *fieldFilter) *headerFilter {
-	return &headerFilter{br: bufio.NewReaderSize(r, 4096), f: f, lineStart: true}
+	const bufSize = 4096
+	window := 1
+	for _, name := range f.fields {
+		window = max(window, len(name)+1)
+	}
+	// A longer name matches no requested field, so the colon need not
+	// be found beyond the longest requested name (plus some white space).
+	window = min(window+64, bufSize)
+	return &headerFilter{br: bufio.NewReaderSize(r, bufSize), f: f, window: window, lineStart: true, crlf: [2]byte{'\r', '\n'}}
 }
 
 // Read implements io.Reader.
@@ -163,38 +174,40 @@ func (h *headerFilter) Read(p []byte) (int, error) {
 			continue
 		}
 		if h.done {
-			if n > 0 {
-				return n, nil
-			}
-			return 0, io.EOF
+			break
 		}
 		if h.lineStart {
-			b, err := h.br.Peek(1)
+			b, err := h.br.Peek(2)
 			if len(b) == 0 {
-				if err == io.EOF {
-					h.done = true
-					continue
+				if err != io.EOF {
+					return n, err
 				}
-				return n, err
+				h.done = true
+				continue
 			}
-			switch b[0] {
-			case '\r', '\n':
+			switch {
+			case b[0] == '\n' || len(b) == 2 && b[0] == '\r' && b[1] == '\n':
 				// The blank line ending the header.
-				h.include = true
-			case ' ', '\t':
+				h.include, h.last = true, true
+			case (b[0] == ' ' || b[0] == '\t') && h.seenField:
 				// A continuation line belongs to the field before.
 			default:
 				h.include = h.matches()
+				h.seenField = true
 			}
 			h.lineStart = false
 		}
 		chunk, err := h.br.ReadSlice('\n')
-		if h.include {
+		switch {
+		case h.last:
+			h.pending = h.crlf[:] // the blank line, CRLF as in stored messages
+		case h.include:
 			h.pending = chunk
 		}
 		switch err {
 		case nil:
 			h.lineStart = true
+			h.done = h.last
 		case bufio.ErrBufferFull:
 		case io.EOF:
 			h.done = true
@@ -202,19 +215,22 @@ func (h *headerFilter) Read(p []byte) (int, error) {
 			return n, err
 		}
 	}
+	if n == 0 && h.done {
+		return 0, io.EOF
+	}
 	return n, nil
 }
 
 // matches decides whether the field starting at the reader position is
 // selected.
 func (h *headerFilter) matches() bool {
-	b, _ := h.br.Peek(maxFieldName + 1)
+	b, _ := h.br.Peek(h.window)
 	i := bytes.IndexByte(b, ':')
 	if nl := bytes.IndexByte(b, '\n'); nl >= 0 && (i < 0 || nl < i) {
 		i = -1 // no colon on this line: not a field
 	}
 	found := false
-	if i >= 0 {
+	if i > 0 {
 		name := bytes.TrimRight(b[:i], " \t")
 		for _, f := range h.f.fields {
 			if foldEqual(f, name) {

@@ -1,6 +1,7 @@
 package imap
 
 import (
+	"bytes"
 	"errors"
 	"io"
 	"strings"
@@ -233,4 +234,34 @@ func TestOpenBinary(t *testing.T) {
 	if _, err := BinarySize(msg, sum, []uint32{5}); !errors.Is(err, ErrUnknownCTE) {
 		t.Errorf("x-uuencode size: %v", err)
 	}
+}
+
+func FuzzHeaderFilter(f *testing.F) {
+	f.Add([]byte("From: a\r\nTo: b\r\n c\r\nSubject: x\r\n\r\nbody"), "to,subject", false)
+	f.Add([]byte("X:1\r\n\r\n"), "x", true)
+	f.Add([]byte(" lead\r\nNoColon\r\n:x\r\nA : b\r\n\tcont\r\n\nZ: z"), "a,noColon", true)
+	f.Add([]byte("To: x"), "to", false)
+	f.Add([]byte("\r\rA: b\r\n\r"), "a", false)
+	f.Fuzz(func(t *testing.T, hdr []byte, names string, not bool) {
+		var fields []string
+		for _, n := range strings.Split(names, ",") {
+			if validFieldName(n) {
+				fields = append(fields, n)
+			}
+		}
+		// The reference: the message package's in-memory header
+		// parser, which FETCH semantics were specified against.
+		want := message.ParseHeader(hdr).AppendFields(nil, fields, not)
+		var src io.Reader = newHeaderFilter(bytes.NewReader(hdr), &fieldFilter{fields, not})
+		if len(hdr)%2 == 1 {
+			src = iotest.OneByteReader(src)
+		}
+		got, err := io.ReadAll(src)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !bytes.Equal(got, want) {
+			t.Fatalf("header %q fields %q not=%v:\n got %q\nwant %q", hdr, fields, not, got, want)
+		}
+	})
 }
