@@ -61,7 +61,7 @@
 //		if err != nil { ... } // *ParseError as above
 //		if msg == nil { break } // command complete
 //		if msg.Literal.Size > limit || mailboxMissing {
-//			enc.StatusResponse(c.Tag, imap.NO, "TOOBIG", "message too big")
+//			enc.StatusResponse(c.Tag, imap.NO, imap.CodeTooBig, "message too big")
 //			c.Abort() // skips the rest; never invites a sync literal
 //			break
 //		}
@@ -88,7 +88,12 @@
 // from an io.Reader of known size. It also renders ENVELOPE and
 // BODYSTRUCTURE from message.Summary; OpenSection and OpenBinary resolve
 // BODY[section]<partial> and BINARY[part] to a stream of the stored
-// message. Responses are buffered until Flush.
+// message. Responses are buffered until Flush. The Code* constants name
+// the response codes of the RFCs.
+//
+// While a session waits (IDLE), Reader.ReleaseBuffers and
+// Encoder.ReleaseBuffers drop buffers that grew for a big command or
+// response.
 //
 // # Mailbox names
 //
