@@ -38,7 +38,9 @@ type QResync struct {
 }
 
 // Create is CREATE (RFC 9051 §6.3.4) with the USE parameter of
-// CREATE-SPECIAL-USE (RFC 6154 §3).
+// CREATE-SPECIAL-USE (RFC 6154 §3). A Mailbox ending in the separator
+// ("owatagusiam/") declares the intent to create children: strip the "/"
+// before DecodeMailbox.
 type Create struct {
 	CommandBase
 	Mailbox string
@@ -73,6 +75,9 @@ type Rename struct {
 
 // List is LIST (RFC 9051 §6.3.9) with the extensions of LIST-EXTENDED
 // (RFC 5258), LIST-STATUS (RFC 5819) and SPECIAL-USE (RFC 6154).
+// Reference and patterns may be empty and contain the wildcards "*" and
+// "%": decode them with DecodeMUTF7 (IMAP4rev1 sessions), combine them
+// with ListReference and match names with MatchList.
 type List struct {
 	CommandBase
 	Reference string
