@@ -5,6 +5,7 @@ import (
 	"context"
 	"math/rand/v2"
 	"net"
+	"os"
 	"strconv"
 	"strings"
 	"testing"
@@ -22,7 +23,7 @@ import (
 //
 //	go test -run '^$' -bench Retrieve1000 -benchtime 10x ./internal/pop3server/
 func BenchmarkRetrieve1000(b *testing.B) {
-	e := newEnv(b, envOptions{})
+	e := newEnv(b, envOptions{opts: func(o *Options) { o.MarkSeen = os.Getenv("POP3_BENCH_NOSEEN") == "" }})
 	ctx := context.Background()
 	rnd := rand.New(rand.NewPCG(55, 1000))
 	var total int64

@@ -4,10 +4,16 @@ import (
 	"context"
 	"log/slog"
 	"sync"
+	"time"
 
 	"github.com/postfach/postfach/internal/mail"
 	"github.com/postfach/postfach/internal/store"
 )
+
+// seenBatchDelay is how long the seen marker collects UIDs before it
+// stores them: IMAP clients see a retrieved message as read within about
+// this time plus one commit.
+const seenBatchDelay = 5 * time.Millisecond
 
 // seenMarker sets \Seen on retrieved messages from a goroutine of its own,
 // in batches: while one StoreFlags commits, the UIDs of the RETRs that
@@ -21,8 +27,9 @@ type seenMarker struct {
 	origin uint64
 	log    *slog.Logger
 
-	wake chan struct{} // capacity 1: work is waiting
-	done chan struct{} // closed when the goroutine has ended
+	wake    chan struct{} // capacity 1: work is waiting
+	closing chan struct{} // closed by close: stop collecting, store now
+	done    chan struct{} // closed when the goroutine has ended
 
 	mu      sync.Mutex
 	pending mail.UIDSet // guarded by mu
@@ -31,7 +38,7 @@ type seenMarker struct {
 
 func newSeenMarker(st Store, acct store.AccountID, mbox store.MailboxID, origin uint64, log *slog.Logger) *seenMarker {
 	m := &seenMarker{st: st, acct: acct, mbox: mbox, origin: origin, log: log,
-		wake: make(chan struct{}, 1), done: make(chan struct{})}
+		wake: make(chan struct{}, 1), closing: make(chan struct{}), done: make(chan struct{})}
 	go m.loop()
 	return m
 }
@@ -55,6 +62,7 @@ func (m *seenMarker) close() {
 	m.closed = true
 	m.mu.Unlock()
 	if first {
+		close(m.closing)
 		select {
 		case m.wake <- struct{}{}:
 		default:
@@ -68,7 +76,18 @@ func (m *seenMarker) loop() {
 	// Not the connection's context: flags of messages already sent are
 	// stored even when the connection drops or the server drains.
 	ctx := store.WithOrigin(context.Background(), m.origin)
+	timer := time.NewTimer(0)
+	<-timer.C
 	for range m.wake {
+		// Collect for a moment: a download in progress adds a UID every
+		// fraction of a millisecond, and one commit for many of them
+		// leaves the CPU to the download. QUIT (close) cuts it short.
+		timer.Reset(seenBatchDelay)
+		select {
+		case <-timer.C:
+		case <-m.closing:
+			timer.Stop()
+		}
 		m.mu.Lock()
 		uids, closed := m.pending, m.closed
 		m.pending = nil
