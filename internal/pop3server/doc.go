@@ -44,12 +44,19 @@
 //
 // One goroutine per connection runs the session; commands run serially.
 // Seen flags set by RETR are written by a helper goroutine owned by the
-// session, in batches, so a pipelined download does not wait for one
-// commit per message; QUIT waits until every flag is stored before it
-// answers. Server.mu guards the in-use set (one session per maildrop or
+// session, in batches (collected for a few milliseconds), so a download
+// does not wait for one commit per message; QUIT waits until every flag is
+// stored before it answers. Server.mu guards the in-use set (one session per maildrop or
 // device view in this process, RFC 2449 §8.1.1 [IN-USE]) and the
 // last-login times for LOGIN-DELAY. No lock is held during network I/O or
 // store calls.
+//
+// # Listeners
+//
+// Serve takes plain listeners (STLS upgrades a connection when TLSConfig is
+// set), ServeTLS implicit-TLS ones; ImplicitTLS adapts the Server for
+// callers that start every listener with Serve. Both kinds share one Server
+// and so one in-use set.
 //
 // # Shutdown
 //
