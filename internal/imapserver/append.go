@@ -1,0 +1,397 @@
+package imapserver
+
+import (
+	"bufio"
+	"errors"
+	"io"
+	"net/url"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/postfach/postfach/internal/imap"
+	"github.com/postfach/postfach/internal/mail"
+	"github.com/postfach/postfach/internal/message"
+	"github.com/postfach/postfach/internal/store"
+)
+
+// Line endings: message literals are normalised to CRLF on the way into
+// the store (message.NewCRLFReader), as SMTP and LMTP deliveries are, so
+// the parse offsets and every later FETCH see one form. A literal8
+// (BINARY, RFC 3516) is stored exactly as sent: its data may hold bare
+// CR or LF on purpose.
+
+// appendStream is what APPEND and REPLACE share.
+type appendStream interface {
+	Next() (*imap.AppendMessage, error)
+	Abort() error
+}
+
+// cmdAppend: APPEND (RFC 9051 §6.3.12) with MULTIAPPEND (RFC 3502, all or
+// nothing: one store.Append), CATENATE (RFC 4469), UTF8 (RFC 6855 §4) and
+// APPENDUID (RFC 4315 §3).
+func (s *session) cmdAppend(cmd imap.Command) error {
+	c := cmd.(*imap.Append)
+	mb, err := s.lookupMailbox(c.Mailbox, "TRYCREATE")
+	if err != nil {
+		return s.abortStream(c, err)
+	}
+	res, err := s.appendMessages(c, mb, false)
+	if err != nil {
+		return err
+	}
+	s.okCode = "APPENDUID " + itoa64(int64(res.UIDValidity)) + " " + uidList(res.UIDs)
+	if s.sel != nil && s.sel.mb.ID == mb.ID {
+		s.sel.dirty = true
+	}
+	return nil
+}
+
+// abortStream answers a streaming command that is refused before its
+// data was read: the rest is skipped (never inviting a synchronizing
+// literal) and err is the answer.
+func (s *session) abortStream(c appendStream, err error) error {
+	if aerr := c.Abort(); aerr != nil {
+		var pe *imap.ParseError
+		if errors.As(aerr, &pe) {
+			if pe.Fatal {
+				return pe
+			}
+			return err
+		}
+		return &connError{aerr}
+	}
+	return err
+}
+
+// appendMessages reads the messages of an APPEND or REPLACE into staged
+// bodies and appends them in one store call.
+func (s *session) appendMessages(c appendStream, mb *store.Mailbox, single bool) (*store.AppendResult, error) {
+	st := s.srv.opt.Store
+	var msgs []store.NewMessage
+	defer func() {
+		for _, m := range msgs {
+			m.Body.Discard()
+		}
+	}()
+	for {
+		am, err := c.Next()
+		if err != nil {
+			return nil, s.streamError(err)
+		}
+		if am == nil {
+			break
+		}
+		flags, err := storeFlags(am.Flags)
+		if err != nil {
+			return nil, s.abortStream(c, err)
+		}
+		var src io.Reader
+		var cat *catReader
+		if am.Catenate {
+			cat = &catReader{s: s, msg: am}
+			src = cat
+		} else {
+			r, err := am.Literal.Open()
+			if err != nil {
+				return nil, s.streamError(err)
+			}
+			src = r
+			if !am.Literal.Binary {
+				src = message.NewCRLFReader(r)
+			}
+		}
+		staged, err := st.Stage(s.ctx, src, s.srv.maxMsg)
+		if err != nil {
+			if cat != nil && cat.err != nil {
+				err = cat.err
+			}
+			var pe *imap.ParseError
+			var ce *connError
+			if errors.As(err, &pe) || errors.As(err, &ce) {
+				return nil, err
+			}
+			if errors.Is(err, store.ErrTooBig) {
+				err = no("TOOBIG", "Message too big")
+			}
+			return nil, s.abortStream(c, err)
+		}
+		if cat == nil {
+			// Stage read the literal to its end; anything the reader
+			// still holds means the client sent less than announced.
+			if _, err := io.Copy(io.Discard, src); err != nil {
+				staged.Discard()
+				return nil, s.streamError(err)
+			}
+		}
+		msgs = append(msgs, store.NewMessage{Body: staged, Flags: flags, InternalDate: am.Date})
+	}
+	if len(msgs) == 0 {
+		return nil, bad("", "No message")
+	}
+	return st.Append(s.ctx, s.user.Account, mb.ID, msgs)
+}
+
+// streamError classifies an error from reading a streaming command.
+func (s *session) streamError(err error) error {
+	var pe *imap.ParseError
+	if errors.As(err, &pe) {
+		return pe
+	}
+	return &connError{err}
+}
+
+// catReader streams the parts of a CATENATE message (RFC 4469 §5) in
+// order: TEXT parts from the connection, URL parts from stored messages.
+type catReader struct {
+	s      *session
+	msg    *imap.AppendMessage
+	cur    io.Reader
+	closer io.Closer
+	done   bool
+	err    error // the error that ended the stream, for the response
+}
+
+func (c *catReader) Read(p []byte) (int, error) {
+	for {
+		if c.cur != nil {
+			n, err := c.cur.Read(p)
+			if err == io.EOF {
+				c.closeCur()
+				if n > 0 {
+					return n, nil
+				}
+				continue
+			}
+			if err != nil {
+				c.err = &connError{err}
+			}
+			return n, err
+		}
+		if c.done {
+			return 0, io.EOF
+		}
+		part, err := c.msg.NextPart()
+		if err != nil {
+			c.err = c.s.streamError(err)
+			return 0, c.err
+		}
+		if part == nil {
+			c.done = true
+			return 0, io.EOF
+		}
+		if part.Text != nil {
+			r, err := part.Text.Open()
+			if err != nil {
+				c.err = c.s.streamError(err)
+				return 0, c.err
+			}
+			c.cur = r
+			if !part.Text.Binary {
+				c.cur = message.NewCRLFReader(r)
+			}
+			continue
+		}
+		r, closer, err := c.s.openURL(part.URL)
+		if err != nil {
+			// RFC 4469 §5: BADURL names the URL that failed.
+			c.err = no("BADURL "+imap.QuoteString(part.URL, false), "Invalid or unknown message URL")
+			return 0, c.err
+		}
+		c.cur, c.closer = r, closer
+	}
+}
+
+func (c *catReader) closeCur() {
+	if c.closer != nil {
+		c.closer.Close()
+		c.closer = nil
+	}
+	c.cur = nil
+}
+
+// openURL resolves an IMAP URL of a message of this account (RFC 5092):
+// "/mailbox;UIDVALIDITY=n/;UID=m[/;SECTION=x][/;PARTIAL=o.l]", the same
+// with an "imap://server" prefix, or ";UID=m..." relative to the selected
+// mailbox.
+func (s *session) openURL(raw string) (io.Reader, io.Closer, error) {
+	u := raw
+	if len(u) > 7 && strings.EqualFold(u[:7], "imap://") {
+		rest := u[7:]
+		i := strings.IndexByte(rest, '/')
+		if i < 0 {
+			return nil, nil, errBadURL
+		}
+		u = rest[i:]
+	}
+	parts := strings.Split(u, "/;")
+	var mbName string
+	var uidValidity uint64
+	hasMailbox := false
+	if strings.HasPrefix(parts[0], "/") {
+		hasMailbox = true
+		head := parts[0][1:]
+		if i := strings.Index(strings.ToUpper(head), ";UIDVALIDITY="); i >= 0 {
+			var err error
+			if uidValidity, err = strconv.ParseUint(head[i+len(";UIDVALIDITY="):], 10, 32); err != nil {
+				return nil, nil, errBadURL
+			}
+			head = head[:i]
+		}
+		name, err := url.PathUnescape(head)
+		if err != nil {
+			return nil, nil, errBadURL
+		}
+		mbName = name
+		parts = parts[1:]
+	} else if strings.HasPrefix(parts[0], ";") {
+		parts[0] = parts[0][1:]
+	} else {
+		return nil, nil, errBadURL
+	}
+	var uid uint64
+	var section string
+	var partial imap.Partial
+	for _, p := range parts {
+		k, val, ok := strings.Cut(p, "=")
+		if !ok {
+			return nil, nil, errBadURL
+		}
+		var err error
+		switch strings.ToUpper(k) {
+		case "UID":
+			uid, err = strconv.ParseUint(val, 10, 32)
+		case "SECTION":
+			section, err = url.PathUnescape(val)
+		case "PARTIAL":
+			o, l, _ := strings.Cut(val, ".")
+			partial.Offset, err = strconv.ParseInt(o, 10, 64)
+			if err == nil && l != "" {
+				partial.Count, err = strconv.ParseInt(l, 10, 64)
+			}
+		default:
+			err = errBadURL
+		}
+		if err != nil {
+			return nil, nil, errBadURL
+		}
+	}
+	if uid == 0 {
+		return nil, nil, errBadURL
+	}
+	st := s.srv.opt.Store
+	var mb *store.Mailbox
+	if hasMailbox {
+		name, err := imap.CanonicalMailbox(mbName)
+		if err != nil {
+			return nil, nil, errBadURL
+		}
+		if mb, err = st.Mailbox(s.ctx, s.user.Account, name); err != nil {
+			return nil, nil, errBadURL
+		}
+	} else if s.sel != nil {
+		mb = &s.sel.mb
+	} else {
+		return nil, nil, errBadURL
+	}
+	if uidValidity != 0 && uint32(uidValidity) != mb.UIDValidity {
+		return nil, nil, errBadURL
+	}
+	sec := imap.Section{}
+	if section != "" {
+		var err error
+		if sec, err = parseSection(section); err != nil {
+			return nil, nil, errBadURL
+		}
+	}
+	var msg *store.Message
+	for m, err := range st.Messages(s.ctx, s.user.Account, mb.ID, mail.NewUIDSet(mail.UID(uid)), store.ListOptions{Summary: section != ""}) {
+		if err != nil {
+			return nil, nil, err
+		}
+		msg = m
+	}
+	if msg == nil {
+		return nil, nil, errBadURL
+	}
+	body, err := st.OpenBody(s.ctx, msg.BlobID)
+	if err != nil {
+		return nil, nil, err
+	}
+	sum := msg.Summary
+	if sum == nil {
+		sum = emptySummary
+	}
+	r, _, err := imap.OpenSection(body, sum, &sec, partial)
+	if err != nil {
+		body.Close()
+		return nil, nil, err
+	}
+	return r, body, nil
+}
+
+var errBadURL = errors.New("bad url")
+
+// parseSection parses a section specification ("1.2.HEADER") with the
+// wire parser, as the section of a FETCH item.
+func parseSection(spec string) (imap.Section, error) {
+	if strings.ContainsAny(spec, "\r\n{") {
+		return imap.Section{}, errBadURL
+	}
+	line := "x FETCH 1 BODY.PEEK[" + spec + "]\r\n"
+	r := imap.NewReader(bufio.NewReader(strings.NewReader(line)), nil, imap.Options{})
+	cmd, err := r.ReadCommand()
+	if err != nil {
+		return imap.Section{}, err
+	}
+	f, ok := cmd.(*imap.Fetch)
+	if !ok || len(f.Items) != 1 || f.Items[0].Kind != imap.FetchBodySection {
+		return imap.Section{}, errBadURL
+	}
+	return f.Items[0].Section, nil
+}
+
+// cmdReplace: REPLACE and UID REPLACE (RFC 8508): APPEND of one message,
+// then the expunge of the replaced one. The APPENDUID goes in an
+// untagged OK before the EXPUNGE (or VANISHED).
+func (s *session) cmdReplace(cmd imap.Command) error {
+	c := cmd.(*imap.Replace)
+	v := s.sel
+	var target mail.UID
+	switch {
+	case c.UID && c.Target == imap.Star:
+		target = v.uids.Max()
+	case c.UID:
+		if v.uids.Contains(mail.UID(c.Target)) {
+			target = mail.UID(c.Target)
+		}
+	case c.Target == imap.Star:
+		target = v.uidAt(v.n)
+	case int(c.Target) <= v.n:
+		target = v.uidAt(int(c.Target))
+	default:
+		return s.abortStream(c, errBadSeq)
+	}
+	if target == 0 || v.expunged.Contains(target) {
+		return s.abortStream(c, no("NONEXISTENT", "No such message"))
+	}
+	if v.readOnly {
+		return s.abortStream(c, no("READ-ONLY", "Mailbox is read-only"))
+	}
+	mb, err := s.lookupMailbox(c.Mailbox, "TRYCREATE")
+	if err != nil {
+		return s.abortStream(c, err)
+	}
+	res, err := s.appendMessages(c, mb, true)
+	if err != nil {
+		return err
+	}
+	s.enc.Untagged().Atom(imap.OK).Code("APPENDUID " + itoa64(int64(res.UIDValidity)) + " " + uidList(res.UIDs)).Text("Replacement appended").End()
+	if _, err := s.srv.opt.Store.Expunge(s.ctx, s.user.Account, v.mb.ID, mail.NewUIDSet(target), false); err != nil {
+		return err
+	}
+	v.dirty = true
+	return nil
+}
+
+var _ = time.Time{}

@@ -1,0 +1,462 @@
+package imapserver
+
+import (
+	"errors"
+	"slices"
+	"strings"
+
+	"github.com/postfach/postfach/internal/imap"
+	"github.com/postfach/postfach/internal/store"
+)
+
+// mailboxName decodes a mailbox argument (modified UTF-7 unless UTF-8 is
+// enabled) into a canonical postfach name.
+func (s *session) mailboxName(raw string) (string, error) {
+	return imap.DecodeMailbox(raw, s.utf8)
+}
+
+// lookupMailbox finds a mailbox by its client-side name. A missing or
+// \Noselect mailbox is NO [NONEXISTENT] (or code, when given: TRYCREATE
+// for APPEND, COPY and MOVE, RFC 9051 §6.3.12).
+func (s *session) lookupMailbox(raw, missingCode string) (*store.Mailbox, error) {
+	name, err := s.mailboxName(raw)
+	if err != nil {
+		return nil, err
+	}
+	mb, err := s.srv.opt.Store.Mailbox(s.ctx, s.user.Account, name)
+	if errors.Is(err, store.ErrNotFound) || err == nil && mb.NoSelect {
+		if missingCode == "" {
+			missingCode = "NONEXISTENT"
+		}
+		return nil, no(missingCode, "No such mailbox")
+	}
+	return mb, err
+}
+
+// validSpecialUse reports whether a is a special-use attribute postfach
+// knows (RFC 6154 §2).
+func validSpecialUse(a string) bool {
+	switch a {
+	case store.UseAll, store.UseArchive, store.UseDrafts, store.UseFlagged, store.UseJunk, store.UseSent, store.UseTrash:
+		return true
+	}
+	return false
+}
+
+// cmdCreate: RFC 9051 §6.3.4, with USE (RFC 6154 §3). Missing parent
+// levels are created too.
+func (s *session) cmdCreate(cmd imap.Command) error {
+	c := cmd.(*imap.Create)
+	raw := c.Mailbox
+	// RFC 9051 §6.3.4: a trailing separator declares the intent to
+	// create children; the name is created without it.
+	if len(raw) > 1 && raw[len(raw)-1] == imap.Separator {
+		raw = raw[:len(raw)-1]
+	}
+	name, err := s.mailboxName(raw)
+	if err != nil {
+		return err
+	}
+	if err := imap.ValidNewMailbox(name); err != nil {
+		return err
+	}
+	if imap.IsInbox(name) {
+		return no("ALREADYEXISTS", "INBOX always exists")
+	}
+	for _, u := range c.SpecialUse {
+		if !validSpecialUse(u) {
+			// RFC 6154 §3: USEATTR for attributes the server does not
+			// support.
+			return no("USEATTR", "Unsupported special-use attribute")
+		}
+	}
+	st := s.srv.opt.Store
+	for i := 0; i < len(name); i++ {
+		if name[i] != imap.Separator {
+			continue
+		}
+		parent := name[:i]
+		if imap.IsInbox(parent) {
+			continue
+		}
+		if _, err := st.CreateMailbox(s.ctx, s.user.Account, parent, nil); err != nil && !errors.Is(err, store.ErrExists) {
+			return err
+		}
+	}
+	_, err = st.CreateMailbox(s.ctx, s.user.Account, name, c.SpecialUse)
+	return err
+}
+
+// cmdDelete: RFC 9051 §6.3.5. A mailbox with children loses its messages
+// and becomes \Noselect; a \Noselect one with children cannot be deleted
+// (NO [HASCHILDREN]).
+func (s *session) cmdDelete(cmd imap.Command) error {
+	c := cmd.(*imap.Delete)
+	name, err := s.mailboxName(c.Mailbox)
+	if err != nil {
+		return err
+	}
+	if imap.IsInbox(name) {
+		return no("CANNOT", "INBOX cannot be deleted")
+	}
+	mb, err := s.srv.opt.Store.Mailbox(s.ctx, s.user.Account, name)
+	if err != nil {
+		return err
+	}
+	return s.srv.opt.Store.DeleteMailbox(s.ctx, s.user.Account, mb.ID)
+}
+
+// cmdRename: RFC 9051 §6.3.6. Renaming INBOX moves its messages to the
+// new mailbox (the store does it); missing parents of the new name are
+// created.
+func (s *session) cmdRename(cmd imap.Command) error {
+	c := cmd.(*imap.Rename)
+	from, err := s.mailboxName(c.From)
+	if err != nil {
+		return err
+	}
+	to, err := s.mailboxName(c.To)
+	if err != nil {
+		return err
+	}
+	if err := imap.ValidNewMailbox(to); err != nil {
+		return err
+	}
+	if imap.IsInbox(to) {
+		return no("ALREADYEXISTS", "INBOX already exists")
+	}
+	st := s.srv.opt.Store
+	if _, err := st.Mailbox(s.ctx, s.user.Account, from); err != nil {
+		return err
+	}
+	if _, err := st.Mailbox(s.ctx, s.user.Account, to); err == nil {
+		return no("ALREADYEXISTS", "Mailbox already exists")
+	}
+	if strings.HasPrefix(to, from+"/") {
+		return no("CANNOT", "Cannot rename a mailbox into itself")
+	}
+	for i := 0; i < len(to); i++ {
+		if to[i] != imap.Separator {
+			continue
+		}
+		parent := to[:i]
+		if imap.IsInbox(parent) {
+			continue
+		}
+		if _, err := st.CreateMailbox(s.ctx, s.user.Account, parent, nil); err != nil && !errors.Is(err, store.ErrExists) {
+			return err
+		}
+	}
+	return st.RenameMailbox(s.ctx, s.user.Account, from, to)
+}
+
+// cmdSubscribe: RFC 9051 §6.3.7. The name need not exist.
+func (s *session) cmdSubscribe(cmd imap.Command) error {
+	name, err := s.mailboxName(cmd.(*imap.Subscribe).Mailbox)
+	if err != nil {
+		return err
+	}
+	return s.srv.opt.Store.SetSubscribed(s.ctx, s.user.Account, name, true)
+}
+
+// cmdUnsubscribe: RFC 9051 §6.3.8.
+func (s *session) cmdUnsubscribe(cmd imap.Command) error {
+	name, err := s.mailboxName(cmd.(*imap.Unsubscribe).Mailbox)
+	if err != nil {
+		return err
+	}
+	return s.srv.opt.Store.SetSubscribed(s.ctx, s.user.Account, name, false)
+}
+
+// cmdNamespace: RFC 9051 §6.3.10 (RFC 2342): one personal namespace.
+func (s *session) cmdNamespace(imap.Command) error {
+	e := s.enc
+	e.Untagged().Atom("NAMESPACE").BeginList().BeginList().String("").String("/").EndList().EndList().Nil().Nil().End()
+	return nil
+}
+
+// listEntry is one name a LIST or LSUB may report.
+type listEntry struct {
+	name       string
+	mb         *store.Mailbox // nil for a name that is not a mailbox
+	subscribed bool
+	children   bool
+	subChild   bool // has a subscribed descendant (RECURSIVEMATCH)
+}
+
+// listEntries collects every mailbox, every subscribed name and every
+// implied parent, sorted by name.
+func (s *session) listEntries(withSubs bool) ([]*listEntry, error) {
+	st := s.srv.opt.Store
+	mbs, err := st.Mailboxes(s.ctx, s.user.Account)
+	if err != nil {
+		return nil, err
+	}
+	byName := make(map[string]*listEntry, len(mbs))
+	var out []*listEntry
+	add := func(name string) *listEntry {
+		e := byName[name]
+		if e == nil {
+			e = &listEntry{name: name}
+			byName[name] = e
+			out = append(out, e)
+		}
+		return e
+	}
+	for i := range mbs {
+		e := add(mbs[i].Name)
+		e.mb = &mbs[i]
+		e.subscribed = mbs[i].Subscribed
+	}
+	if withSubs {
+		subs, err := st.Subscriptions(s.ctx, s.user.Account)
+		if err != nil {
+			return nil, err
+		}
+		for _, n := range subs {
+			add(n).subscribed = true
+		}
+	}
+	// Parents: mark children, and add levels that are not mailboxes.
+	names := make([]string, 0, len(out))
+	for _, e := range out {
+		names = append(names, e.name)
+	}
+	for _, n := range names {
+		sub := byName[n].subscribed
+		for i := len(n) - 1; i > 0; i-- {
+			if n[i] != imap.Separator {
+				continue
+			}
+			p := add(n[:i])
+			p.children = true
+			if sub {
+				p.subChild = true
+			}
+		}
+	}
+	slices.SortFunc(out, func(a, b *listEntry) int { return strings.Compare(a.name, b.name) })
+	return out, nil
+}
+
+// cmdList: RFC 9051 §6.3.9 with LIST-EXTENDED (RFC 5258), LIST-STATUS
+// (RFC 5819) and SPECIAL-USE (RFC 6154).
+func (s *session) cmdList(cmd imap.Command) error {
+	c := cmd.(*imap.List)
+	e := s.enc
+	ref, err := s.decodePattern(c.Reference)
+	if err != nil {
+		return err
+	}
+	if len(c.Patterns) == 1 && c.Patterns[0] == "" && !c.Extended {
+		// RFC 9051 §6.3.9: the hierarchy delimiter and root.
+		e.Untagged().Atom("LIST").BeginList().Atom(`\Noselect`).EndList().String("/").String("").End()
+		return nil
+	}
+	var pats []string
+	for _, p := range c.Patterns {
+		if p == "" {
+			continue
+		}
+		dp, err := s.decodePattern(p)
+		if err != nil {
+			return err
+		}
+		pats = append(pats, imap.ListReference(ref, dp))
+	}
+	sel, ret := c.Select, c.Return
+	needSubs := sel.Subscribed || ret.Subscribed
+	entries, err := s.listEntries(needSubs)
+	if err != nil {
+		return err
+	}
+	for _, en := range entries {
+		matched := false
+		for _, p := range pats {
+			if imap.MatchList(p, en.name) {
+				matched = true
+				break
+			}
+		}
+		if !matched {
+			continue
+		}
+		childInfo := false
+		switch {
+		case sel.Subscribed:
+			if !en.subscribed {
+				if !(sel.RecursiveMatch && en.subChild) {
+					continue
+				}
+				childInfo = true
+			}
+		case sel.SpecialUse:
+			if en.mb == nil || len(en.mb.SpecialUse) == 0 {
+				continue
+			}
+		default:
+			// A level that is not a mailbox but has children is listed
+			// as \Noselect / \NonExistent (RFC 9051 §6.3.9); a
+			// subscription to a name that does not exist is not.
+			if en.mb == nil && !en.children {
+				continue
+			}
+		}
+		s.writeListEntry("LIST", en, needSubs, childInfo)
+		if ret.Status != 0 && en.mb != nil && !en.mb.NoSelect {
+			if err := s.writeStatus(en.mb, ret.Status); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// writeListEntry writes "* LIST (attrs) "/" name [(CHILDINFO ...)]".
+func (s *session) writeListEntry(kind string, en *listEntry, showSub, childInfo bool) {
+	e := s.enc
+	e.Untagged().Atom(kind).BeginList()
+	switch {
+	case en.mb == nil && kind == "LIST" && !en.subscribed:
+		// RFC 5258 §3: a level that is not a mailbox.
+		if s.rev2 {
+			e.Atom(`\NonExistent`)
+		} else {
+			e.Atom(`\Noselect`)
+		}
+	case en.mb == nil && kind == "LIST":
+		e.Atom(`\NonExistent`)
+	case en.mb == nil, en.mb.NoSelect:
+		e.Atom(`\Noselect`)
+	}
+	if kind == "LIST" {
+		// RFC 3348, RFC 5258 §3.4: children attributes.
+		if en.children {
+			e.Atom(`\HasChildren`)
+		} else if en.mb != nil {
+			e.Atom(`\HasNoChildren`)
+		}
+		if showSub && en.subscribed {
+			e.Atom(`\Subscribed`)
+		}
+		if en.mb != nil {
+			// RFC 6154 §2.
+			for _, u := range en.mb.SpecialUse {
+				e.Atom(u)
+			}
+		}
+	}
+	e.EndList().String("/").Mailbox(en.name)
+	if childInfo {
+		e.BeginList().String("CHILDINFO").BeginList().String("SUBSCRIBED").EndList().EndList()
+	}
+	e.End()
+}
+
+// decodePattern decodes a LIST reference or pattern from modified UTF-7
+// (unless UTF-8 is enabled). Wildcards pass through unchanged.
+func (s *session) decodePattern(p string) (string, error) {
+	if s.utf8 || p == "" {
+		return p, nil
+	}
+	d, err := imap.DecodeMUTF7(p)
+	if err != nil {
+		return "", bad("", "Invalid modified UTF-7 in mailbox pattern")
+	}
+	return d, nil
+}
+
+// cmdLsub: RFC 3501 §6.3.9 (IMAP4rev1 only, still served).
+func (s *session) cmdLsub(cmd imap.Command) error {
+	c := cmd.(*imap.Lsub)
+	ref, err := s.decodePattern(c.Reference)
+	if err != nil {
+		return err
+	}
+	if c.Pattern == "" {
+		s.enc.Untagged().Atom("LSUB").BeginList().Atom(`\Noselect`).EndList().String("/").String("").End()
+		return nil
+	}
+	pat, err := s.decodePattern(c.Pattern)
+	if err != nil {
+		return err
+	}
+	pat = imap.ListReference(ref, pat)
+	entries, err := s.listEntries(true)
+	if err != nil {
+		return err
+	}
+	for _, en := range entries {
+		if !imap.MatchList(pat, en.name) {
+			continue
+		}
+		if !en.subscribed {
+			// RFC 3501 §6.3.9: with "%", a parent of a subscribed
+			// name is listed as \Noselect.
+			if !(strings.HasSuffix(pat, "%") && en.subChild) {
+				continue
+			}
+			en = &listEntry{name: en.name}
+		}
+		s.writeListEntry("LSUB", en, false, false)
+	}
+	return nil
+}
+
+// cmdStatus: RFC 9051 §6.3.11, with STATUS=SIZE (RFC 8438), HIGHESTMODSEQ
+// (RFC 7162 §3.1.6) and APPENDLIMIT (RFC 7889).
+func (s *session) cmdStatus(cmd imap.Command) error {
+	c := cmd.(*imap.Status)
+	mb, err := s.lookupMailbox(c.Mailbox, "")
+	if err != nil {
+		return err
+	}
+	if c.Items.Has(imap.StatusHighestModSeq) {
+		s.condstore = true // RFC 7162 §3.1: a CONDSTORE-enabling command
+	}
+	return s.writeStatus(mb, c.Items)
+}
+
+// writeStatus writes "* STATUS name (items)".
+func (s *session) writeStatus(mb *store.Mailbox, items imap.StatusItems) error {
+	st, err := s.srv.opt.Store.Status(s.ctx, s.user.Account, mb.ID)
+	if err != nil {
+		return err
+	}
+	e := s.enc
+	e.Untagged().Atom("STATUS").Mailbox(mb.Name).BeginList()
+	if items.Has(imap.StatusMessages) {
+		e.Atom("MESSAGES").Number(uint32(st.Messages))
+	}
+	if items.Has(imap.StatusRecent) {
+		// Messages not yet claimed as \Recent by a session (RFC 3501).
+		recent := 0
+		if st.FirstRecent > 0 && st.UIDNext > st.FirstRecent {
+			recent = min(st.Messages, int(st.UIDNext-st.FirstRecent))
+		}
+		e.Atom("RECENT").Number(uint32(recent))
+	}
+	if items.Has(imap.StatusUIDNext) {
+		e.Atom("UIDNEXT").Number(uint32(st.UIDNext))
+	}
+	if items.Has(imap.StatusUIDValidity) {
+		e.Atom("UIDVALIDITY").Number(st.UIDValidity)
+	}
+	if items.Has(imap.StatusUnseen) {
+		e.Atom("UNSEEN").Number(uint32(st.Unseen))
+	}
+	if items.Has(imap.StatusDeleted) {
+		e.Atom("DELETED").Number(uint32(st.Deleted))
+	}
+	if items.Has(imap.StatusSize) {
+		e.Atom("SIZE").Number64(uint64(st.Size))
+	}
+	if items.Has(imap.StatusHighestModSeq) {
+		e.Atom("HIGHESTMODSEQ").Number64(uint64(st.HighestModSeq))
+	}
+	if items.Has(imap.StatusAppendLimit) {
+		e.Atom("APPENDLIMIT").Number64(uint64(s.srv.maxMsg))
+	}
+	e.EndList().End()
+	return nil
+}

@@ -1,0 +1,211 @@
+package imapserver
+
+import (
+	"github.com/postfach/postfach/internal/imap"
+	"github.com/postfach/postfach/internal/mail"
+	"github.com/postfach/postfach/internal/store"
+)
+
+// permanentFlags are the flags a client may store; \* allows keywords
+// (RFC 9051 §7.1 PERMANENTFLAGS).
+const permanentFlags = `PERMANENTFLAGS (\Answered \Flagged \Deleted \Seen \Draft \*)`
+
+// cmdSelect: SELECT and EXAMINE (RFC 9051 §6.3.2, §6.3.3), with the
+// CONDSTORE (RFC 7162 §3.1.8) and QRESYNC (§3.2.5) parameters.
+func (s *session) cmdSelect(cmd imap.Command) error {
+	c := cmd.(*imap.Select)
+	if c.QResync != nil && !s.qresync {
+		// RFC 7162 §3.2.5: QRESYNC must be enabled first.
+		return bad("CLIENTBUG", "QRESYNC is not enabled")
+	}
+	if s.sel != nil {
+		// RFC 9051 §6.3.2, RFC 7162 §3.2.11: the previous mailbox is
+		// closed (without expunge) before the new one is opened.
+		s.sel = nil
+		s.state = stateAuth
+		if s.qresync || s.rev2 {
+			s.enc.Untagged().Atom(imap.OK).Code("CLOSED").Text("Previous mailbox closed").End()
+		}
+	}
+	s.saved = nil
+	mb, err := s.lookupMailbox(c.Mailbox, "")
+	if err != nil {
+		return err
+	}
+	if c.CondStore {
+		s.condstore = true
+	}
+	st := s.srv.opt.Store
+	acct := s.user.Account
+	if s.sub != nil {
+		// Events up to now are covered by the snapshot below.
+		for _, ev := range s.sub.Drain() {
+			if ev.Kind == store.EventAccountDeleted {
+				s.gone = true
+			} else if ev.Mailbox != mb.ID {
+				s.event(ev)
+			}
+		}
+	}
+	uids, modseq, err := st.UIDs(s.ctx, acct, mb.ID)
+	if err != nil {
+		return err
+	}
+	v := &selected{mb: *mb, readOnly: c.ReadOnly(), uids: uids, n: uids.Len(), modseq: modseq}
+	v.uidNext = max(mb.UIDNext, uids.Max()+1)
+	v.uidHigh = max(uids.Max(), v.uidNext-1)
+	if !s.rev2 && !v.readOnly {
+		// RFC 3501 §2.3.1.2: this session is the first to see messages
+		// not yet claimed.
+		first, err := st.ClaimRecent(s.ctx, acct, mb.ID)
+		if err != nil {
+			return err
+		}
+		if r := uids.Intersect(mail.UIDSet{{Lo: max(first, 1), Hi: mail.MaxUID}}); !r.IsEmpty() {
+			v.firstRecent = r.Min()
+		}
+	}
+	e := s.enc
+	// RFC 9051 §6.3.2 and RFC 3501 §6.3.1: the required responses.
+	e.Untagged().Atom("FLAGS").Flags(mail.Flags{`\Answered`, `\Flagged`, `\Deleted`, `\Seen`, `\Draft`}).End()
+	e.Untagged().Atom(imap.OK).Code(permanentFlags).Text("Flags permitted").End()
+	e.Untagged().Number(uint32(v.n)).Atom("EXISTS").End()
+	if !s.rev2 {
+		e.Untagged().Number(uint32(v.recentCount())).Atom("RECENT").End()
+	} else {
+		e.Untagged().Atom("LIST").BeginList().EndList().String("/").Mailbox(mb.Name).End()
+	}
+	e.Untagged().Atom(imap.OK).Code("UIDVALIDITY " + itoa64(int64(mb.UIDValidity))).Text("UIDs valid").End()
+	e.Untagged().Atom(imap.OK).Code("UIDNEXT " + itoa64(int64(v.uidNext))).Text("Predicted next UID").End()
+	// RFC 7162 §3.1.2: every mailbox has MODSEQ; never NOMODSEQ.
+	e.Untagged().Atom(imap.OK).Code("HIGHESTMODSEQ " + itoa64(int64(modseq))).Text("Highest").End()
+	s.sel = v
+	s.state = stateSelected
+	if q := c.QResync; q != nil && q.UIDValidity == mb.UIDValidity {
+		if err := s.qresyncSelect(q); err != nil {
+			return err
+		}
+	}
+	if v.readOnly {
+		s.okCode = "READ-ONLY"
+	} else {
+		s.okCode = "READ-WRITE"
+	}
+	s.okText = c.Name + " completed"
+	return nil
+}
+
+// qresyncSelect reports what changed since the client's MODSEQ (RFC 7162
+// §3.2.5): VANISHED (EARLIER) for expunged UIDs, then FETCH for changed
+// messages. The work grows with the changes, not with the mailbox.
+func (s *session) qresyncSelect(q *imap.QResync) error {
+	v := s.sel
+	st := s.srv.opt.Store
+	cs, err := st.Changes(s.ctx, s.user.Account, v.mb.ID, q.ModSeq)
+	if err != nil {
+		return err
+	}
+	known := q.KnownUIDs
+	if known == nil {
+		known = mail.UIDSet{{Lo: 1, Hi: max(v.uidNext, 2) - 1}}
+	}
+	var vanished mail.UIDSet
+	if cs.VanishedComplete {
+		vanished = cs.Vanished.Intersect(known)
+	} else {
+		// RFC 7162 §3.2.5.2: tombstones older than the client's MODSEQ
+		// are gone, so report every known UID that no longer exists.
+		// The sequence match data narrows it: where the client's
+		// message number still maps to the same UID, nothing below it
+		// was expunged.
+		floor := mail.UID(0)
+		if q.MatchSeqs != nil {
+			seqs, uidl := q.MatchSeqs.UIDs(), q.MatchUIDs.UIDs()
+			for i := range seqs {
+				if i < len(uidl) && v.uidAt(int(seqs[i])) == uidl[i] {
+					floor = uidl[i]
+				}
+			}
+		}
+		vanished = known.Diff(v.uids)
+		if floor > 0 {
+			vanished = vanished.Intersect(mail.UIDSet{{Lo: floor + 1, Hi: mail.MaxUID}})
+		}
+	}
+	// Only UIDs that are not in the view: a message expunged after the
+	// view's snapshot is reported later, with its sequence number.
+	vanished = vanished.Diff(v.uids)
+	vanished = vanished.Intersect(mail.UIDSet{{Lo: 1, Hi: max(v.uidNext, 2) - 1}})
+	if !vanished.IsEmpty() {
+		s.enc.Untagged().Atom("VANISHED").BeginList().Atom("EARLIER").EndList().UIDSet(vanished).End()
+	}
+	c := seqCursor{v: v}
+	for i := range cs.Changed {
+		m := &cs.Changed[i]
+		if q.KnownUIDs != nil && !q.KnownUIDs.Contains(m.UID) && m.UID <= q.KnownUIDs.Max() {
+			continue
+		}
+		seq := c.seq(m.UID)
+		if seq == 0 {
+			continue
+		}
+		s.writeFlagsFetch(seq, m.UID, m.Flags, m.ModSeq, true)
+	}
+	return nil
+}
+
+// cmdClose: RFC 9051 §6.4.1. Messages with \Deleted are expunged without
+// EXPUNGE responses (not in a read-only mailbox).
+func (s *session) cmdClose(cmd imap.Command) error {
+	v := s.sel
+	s.sel = nil
+	s.state = stateAuth
+	s.saved = nil
+	if !v.readOnly {
+		if _, err := s.srv.opt.Store.Expunge(s.ctx, s.user.Account, v.mb.ID, nil, true); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// cmdUnselect: RFC 3691, RFC 9051 §6.4.2: close without expunge.
+func (s *session) cmdUnselect(imap.Command) error {
+	s.sel = nil
+	s.state = stateAuth
+	s.saved = nil
+	return nil
+}
+
+// cmdCheck: RFC 3501 §6.4.1. Every write is durable when acknowledged, so
+// CHECK only reports updates.
+func (s *session) cmdCheck(imap.Command) error { return nil }
+
+// cmdExpunge: EXPUNGE (RFC 9051 §6.4.3) and UID EXPUNGE (§6.4.9, RFC
+// 4315 §2.1). The EXPUNGE (or VANISHED) responses are sent by the sync
+// that precedes the tagged OK.
+func (s *session) cmdExpunge(cmd imap.Command) error {
+	c := cmd.(*imap.Expunge)
+	v := s.sel
+	if v.readOnly {
+		return no("READ-ONLY", "Mailbox is read-only")
+	}
+	var uids mail.UIDSet
+	if c.UID {
+		var err error
+		if uids, err = s.resolve(c.UIDs, true); err != nil {
+			return err
+		}
+		if uids.IsEmpty() {
+			return nil
+		}
+	}
+	res, err := s.srv.opt.Store.Expunge(s.ctx, s.user.Account, v.mb.ID, uids, true)
+	if err != nil {
+		return err
+	}
+	if !res.UIDs.IsEmpty() {
+		v.dirty = true
+	}
+	return nil
+}

@@ -1,0 +1,255 @@
+package imapserver
+
+import (
+	"bufio"
+	"context"
+	"crypto/tls"
+	"errors"
+	"log/slog"
+	"net"
+	"net/netip"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/postfach/postfach/internal/auth"
+	"github.com/postfach/postfach/internal/imap"
+	"github.com/postfach/postfach/internal/netserve"
+	"github.com/postfach/postfach/internal/store"
+)
+
+// ErrServerClosed is returned by Serve and ServeTLS after Shutdown.
+var ErrServerClosed = errors.New("imapserver: server closed")
+
+// Authenticator checks credentials. *auth.Service implements it.
+type Authenticator interface {
+	Login(ctx context.Context, c auth.Credentials) (*auth.Principal, error)
+	NewSASL(mech string, remote netip.Addr, service string) (auth.SASL, error)
+}
+
+var _ Authenticator = (*auth.Service)(nil)
+
+// failureRecorder is implemented by authenticators that count failures
+// decided outside Login (a SASL response that is not base64).
+type failureRecorder interface {
+	RecordFailure(remote netip.Addr)
+}
+
+// Metrics are optional hooks; any may be nil.
+type Metrics struct {
+	// ConnOpen, ConnClose and ConnReject count connections ("imap" or
+	// "imaps").
+	ConnOpen   func(proto string)
+	ConnClose  func(proto string)
+	ConnReject func(proto, reason string)
+	// Login counts login attempts by result: "ok", "failed", "temp_fail".
+	Login func(result string)
+	// Command is called after every command with its name and status
+	// ("OK", "NO", "BAD").
+	Command func(name, status string)
+}
+
+// MailboxEventHook receives the store events of mailboxes other than the
+// selected one (and account-level events), for extensions that report
+// them (NOTIFY, RFC 5465, comes later). It runs on the session goroutine
+// at the points where the session may send unsolicited responses; what it
+// writes with the Encoder goes to the client before the command's tagged
+// response (or at once during IDLE).
+type MailboxEventHook func(enc *imap.Encoder, ev store.Event)
+
+// Options configures a Server.
+type Options struct {
+	// Store holds the mail; Auth checks logins. Both are required.
+	Store store.Store
+	Auth  Authenticator
+	// SASLMechanisms are offered by AUTHENTICATE; nil means
+	// auth.Mechanisms().
+	SASLMechanisms []string
+	// Hostname is named in the greeting.
+	Hostname string
+	// TLSConfig enables STARTTLS on Serve listeners, and is required by
+	// ServeTLS (implicit TLS, "imaps").
+	TLSConfig *tls.Config
+	// AllowInsecureAuth permits LOGIN and AUTHENTICATE on connections
+	// without TLS from other hosts than loopback (RFC 9051 §11.1 and
+	// RFC 8314: off by default; LOGINDISABLED is advertised then).
+	AllowInsecureAuth bool
+	// MaxMessageSize is the largest message APPEND accepts (APPENDLIMIT,
+	// RFC 7889); 0 means 64 MiB.
+	MaxMessageSize int64
+	// IdleTimeout ends a session that sends nothing for this long (RFC
+	// 9051 §5.4 asks for at least 30 minutes); 0 means 30 minutes.
+	IdleTimeout time.Duration
+	// MaxBadCommands ends a session after this many BAD responses in a
+	// row; 0 means 20.
+	MaxBadCommands int
+	// MaxConns and MaxConnsPerIP limit connections (0: no limit); a client
+	// over a limit gets "* BYE" and is disconnected.
+	MaxConns, MaxConnsPerIP int
+	// IDs numbers connections across the servers of one process.
+	IDs     *netserve.IDs
+	Logger  *slog.Logger
+	Metrics Metrics
+	// OtherMailboxEvent, when set, receives events of mailboxes other
+	// than the selected one (see MailboxEventHook).
+	OtherMailboxEvent MailboxEventHook
+}
+
+// Server is an IMAP server (IMAP4rev2, RFC 9051, and IMAP4rev1, RFC 3501,
+// on one port). Use New, then Serve (plain, with STARTTLS) or ServeTLS
+// (implicit TLS) for each listener, and Shutdown once.
+type Server struct {
+	opt         Options
+	log         *slog.Logger
+	idle        time.Duration
+	maxBad      int
+	maxMsg      int64
+	mechs       []string
+	loopbackSec bool // loopback connections count as secure for plaintext auth; tests turn it off
+
+	sessionIDs atomic.Uint64
+
+	// Buffers of sessions that wait for their client are given back to
+	// these pools, so an idle session keeps only a few hundred bytes.
+	readers sync.Pool // *bufio.Reader
+	writers sync.Pool // *bufio.Writer
+
+	mu      sync.Mutex
+	servers []*netserve.Server // guarded by mu
+	closing bool               // guarded by mu
+}
+
+// Buffer sizes of a session while it works.
+const (
+	readBufSize  = 8 << 10
+	writeBufSize = 32 << 10
+)
+
+// New returns a Server.
+func New(opt Options) *Server {
+	s := &Server{
+		opt:         opt,
+		log:         opt.Logger,
+		idle:        opt.IdleTimeout,
+		maxBad:      opt.MaxBadCommands,
+		maxMsg:      opt.MaxMessageSize,
+		mechs:       opt.SASLMechanisms,
+		loopbackSec: true,
+	}
+	if s.log == nil {
+		s.log = slog.New(slog.DiscardHandler)
+	}
+	if s.idle <= 0 {
+		s.idle = 30 * time.Minute
+	}
+	if s.maxBad <= 0 {
+		s.maxBad = 20
+	}
+	if s.maxMsg <= 0 {
+		s.maxMsg = 64 << 20
+	}
+	if s.mechs == nil {
+		s.mechs = auth.Mechanisms()
+	}
+	s.readers.New = func() any { return bufio.NewReaderSize(nil, readBufSize) }
+	s.writers.New = func() any { return bufio.NewWriterSize(nil, writeBufSize) }
+	return s
+}
+
+// Serve accepts plain connections (STARTTLS upgrades them when TLSConfig
+// is set) on ln until Shutdown, then returns ErrServerClosed.
+func (s *Server) Serve(ln net.Listener) error { return s.serve(ln, false) }
+
+// ServeTLS accepts implicit-TLS connections ("imaps", RFC 8314) on ln
+// until Shutdown, then returns ErrServerClosed. Options.TLSConfig must be
+// set.
+func (s *Server) ServeTLS(ln net.Listener) error {
+	if s.opt.TLSConfig == nil {
+		ln.Close()
+		return errors.New("imapserver: ServeTLS without TLSConfig")
+	}
+	return s.serve(ln, true)
+}
+
+func (s *Server) serve(ln net.Listener, implicitTLS bool) error {
+	proto := "imap"
+	var tlsConf *tls.Config
+	if implicitTLS {
+		proto, tlsConf = "imaps", s.opt.TLSConfig
+	}
+	m := s.opt.Metrics
+	hook := func(f func(string)) func() {
+		if f == nil {
+			return nil
+		}
+		return func() { f(proto) }
+	}
+	ns := netserve.NewServer(netserve.ServerOptions{
+		Options: netserve.Options{
+			Proto:         proto,
+			Logger:        s.log,
+			MaxConns:      s.opt.MaxConns,
+			MaxConnsPerIP: s.opt.MaxConnsPerIP,
+			// RFC 9051 §7.1.5: BYE when the server refuses a connection.
+			BusyReply: "* BYE [UNAVAILABLE] Too many connections, try again later\r\n",
+			TLSConfig: tlsConf,
+			IDs:       s.opt.IDs,
+			OnOpen:    hook(m.ConnOpen),
+			OnClose:   hook(m.ConnClose),
+			OnReject: func(reason string) {
+				if m.ConnReject != nil {
+					m.ConnReject(proto, reason)
+				}
+			},
+		},
+		Handler: func(conn net.Conn, tc *netserve.Conn) {
+			newSession(s, conn, tc, implicitTLS).run()
+		},
+	})
+	s.mu.Lock()
+	if s.closing {
+		s.mu.Unlock()
+		ln.Close()
+		return ErrServerClosed
+	}
+	s.servers = append(s.servers, ns)
+	s.mu.Unlock()
+	err := ns.Serve(ln)
+	if errors.Is(err, netserve.ErrServerClosed) {
+		return ErrServerClosed
+	}
+	return err
+}
+
+// Shutdown stops accepting and ends every session: a session waiting for
+// a command (or in IDLE) gets "* BYE" at once; a command in progress is
+// finished first, then the session says BYE. When ctx is done before every
+// session ended, the rest are cut off and ctx's error is returned.
+func (s *Server) Shutdown(ctx context.Context) error {
+	s.mu.Lock()
+	s.closing = true
+	servers := s.servers
+	s.mu.Unlock()
+	var wg sync.WaitGroup
+	errs := make([]error, len(servers))
+	for i, ns := range servers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			errs[i] = ns.Shutdown(ctx)
+		}()
+	}
+	wg.Wait()
+	return errors.Join(errs...)
+}
+
+// remoteAddr returns the client's IP, or the zero Addr for a non-TCP
+// connection.
+func remoteAddr(c net.Conn) netip.Addr {
+	if ta, ok := c.RemoteAddr().(*net.TCPAddr); ok {
+		if a, ok := netip.AddrFromSlice(ta.IP); ok {
+			return a.Unmap()
+		}
+	}
+	return netip.Addr{}
+}

@@ -1,0 +1,368 @@
+package imapserver
+
+import (
+	"errors"
+	"slices"
+	"strconv"
+
+	"github.com/postfach/postfach/internal/imap"
+	"github.com/postfach/postfach/internal/mail"
+	"github.com/postfach/postfach/internal/store"
+)
+
+// selected is a session's view of its selected mailbox (RFC 9051 §5.1.2):
+// the UIDs it has announced to the client, in order, so a message's
+// sequence number is its position; and the MODSEQ of the store it has
+// caught up to. UIDs are kept as ranges, so a large mailbox with few gaps
+// costs a few bytes.
+type selected struct {
+	mb       store.Mailbox
+	readOnly bool
+
+	// uids are the messages the client knows. Messages expunged in the
+	// store but not yet reported (expunged) are still in it: they keep
+	// their sequence numbers until an EXPUNGE or VANISHED may be sent.
+	uids mail.UIDSet
+	n    int // uids.Len()
+	// expunged are UIDs gone from the store and not yet reported.
+	expunged mail.UIDSet
+	// modseq is the HIGHESTMODSEQ the view has caught up to.
+	modseq mail.ModSeq
+	// uidHigh is the largest UID the view has seen (a UID above it is a
+	// new message); uidNext is the UIDNEXT last reported.
+	uidHigh mail.UID
+	uidNext mail.UID
+	// firstRecent is the first UID that is \Recent in this session (RFC
+	// 3501 only); 0 when no message is recent here.
+	firstRecent mail.UID
+	// dirty reports an event for this mailbox beyond modseq.
+	dirty bool
+	// own are the flag changes this session made and already reported
+	// (or, for .SILENT, must not report): a change with that MODSEQ to
+	// one of those UIDs is not sent again as unsolicited FETCH.
+	own []ownChange
+}
+
+type ownChange struct {
+	modseq mail.ModSeq
+	uids   mail.UIDSet
+}
+
+// isOwn reports whether a change was made and reported by this session.
+func (v *selected) isOwn(m *store.Message) bool {
+	for _, o := range v.own {
+		if o.modseq == m.ModSeq && o.uids.Contains(m.UID) {
+			return true
+		}
+	}
+	return false
+}
+
+func (v *selected) addOwn(modseq mail.ModSeq, uids mail.UIDSet) {
+	if modseq != 0 && !uids.IsEmpty() {
+		v.own = append(v.own, ownChange{modseq, uids})
+	}
+}
+
+// recent reports whether uid is \Recent in this session.
+func (v *selected) recent(uid mail.UID) bool {
+	return v.firstRecent != 0 && uid >= v.firstRecent
+}
+
+// seqsToUIDs maps a normalised set of sequence numbers (as a UIDSet of
+// numbers, all ≤ n) to the UIDs at those positions.
+func (v *selected) seqsToUIDs(seqs mail.UIDSet) mail.UIDSet {
+	var out mail.UIDSet
+	i, base := 0, 0 // base: messages in v.uids[:i]
+	for _, sr := range seqs {
+		lo, hi := int(sr.Lo), int(sr.Hi)
+		for lo <= hi && i < len(v.uids) {
+			r := v.uids[i]
+			rlen := int(r.Hi-r.Lo) + 1
+			if lo > base+rlen {
+				base += rlen
+				i++
+				continue
+			}
+			end := min(hi, base+rlen)
+			out = append(out, mail.UIDRange{Lo: r.Lo + mail.UID(lo-base-1), Hi: r.Lo + mail.UID(end-base-1)})
+			lo = end + 1
+		}
+	}
+	return out
+}
+
+// seqOf returns the sequence number of uid, or 0.
+func (v *selected) seqOf(uid mail.UID) uint32 {
+	c := seqCursor{v: v}
+	return c.seq(uid)
+}
+
+// uidAt returns the UID at sequence number seq (1-based), or 0.
+func (v *selected) uidAt(seq int) mail.UID {
+	base := 0
+	for _, r := range v.uids {
+		rlen := int(r.Hi-r.Lo) + 1
+		if seq <= base+rlen {
+			return r.Lo + mail.UID(seq-base-1)
+		}
+		base += rlen
+	}
+	return 0
+}
+
+// seqCursor finds sequence numbers for ascending UIDs in one pass.
+type seqCursor struct {
+	v    *selected
+	i    int
+	base int
+}
+
+// seq returns the sequence number of uid (which must not be below the
+// previous call's), or 0 when uid is not in the view.
+func (c *seqCursor) seq(uid mail.UID) uint32 {
+	u := c.v.uids
+	for c.i < len(u) && u[c.i].Hi < uid {
+		c.base += int(u[c.i].Hi-u[c.i].Lo) + 1
+		c.i++
+	}
+	if c.i < len(u) && u[c.i].Lo <= uid {
+		return uint32(c.base + int(uid-u[c.i].Lo) + 1)
+	}
+	return 0
+}
+
+// errBadSeq answers sequence numbers beyond the mailbox (RFC 9051 §9
+// seq-number: BAD, with CLIENTBUG as RFC 5530 suggests for client errors).
+var errBadSeq = bad("CLIENTBUG", "Invalid message sequence number")
+
+// resolve turns the sequence set of a command into UIDs of the view: by
+// sequence number, or by UID for UID commands (UIDs not in the view are
+// dropped, RFC 9051 §6.4.9). "$" is the saved SEARCHRES result.
+func (s *session) resolve(set imap.SeqSet, uid bool) (mail.UIDSet, error) {
+	v := s.sel
+	saved := s.saved.Intersect(v.uids)
+	if uid {
+		star := uint32(v.uids.Max())
+		if star == 0 {
+			star = uint32(max(v.uidNext, 1) - 1)
+		}
+		all := imap.SeqSet{Ranges: set.Ranges}.Resolve(star, nil)
+		out := all.Intersect(v.uids)
+		if set.Saved {
+			out = out.Union(saved)
+		}
+		return out, nil
+	}
+	if len(set.Ranges) > 0 {
+		if v.n == 0 {
+			return nil, errBadSeq
+		}
+		if set.Max() > uint32(v.n) {
+			return nil, errBadSeq
+		}
+	}
+	seqs := imap.SeqSet{Ranges: set.Ranges}.Resolve(uint32(v.n), nil)
+	out := v.seqsToUIDs(seqs)
+	if set.Saved {
+		out = out.Union(saved)
+	}
+	return out, nil
+}
+
+// sync brings the client up to date at a point where unsolicited
+// responses are allowed: it applies queued store events, reports new
+// messages (EXISTS), flag changes by others (FETCH) and, when allowed,
+// expunges (EXPUNGE, or VANISHED with QRESYNC).
+func (s *session) sync(allowExpunge bool) error {
+	if s.sub != nil {
+		for _, ev := range s.sub.Drain() {
+			s.event(ev)
+		}
+	}
+	v := s.sel
+	if v == nil {
+		return nil
+	}
+	if v.dirty {
+		if err := s.catchUp(); err != nil {
+			return err
+		}
+	}
+	if allowExpunge && !v.expunged.IsEmpty() {
+		s.reportExpunged()
+	}
+	if err := s.enc.Err(); err != nil {
+		return &connError{err}
+	}
+	return nil
+}
+
+// event applies one store event: a change of the selected mailbox makes
+// the view dirty; others go to the hook for other mailboxes.
+func (s *session) event(ev store.Event) {
+	v := s.sel
+	switch ev.Kind {
+	case store.EventAccountDeleted:
+		s.gone = true
+		return
+	case store.EventMessages, store.EventMailboxDeleted:
+		if v != nil && ev.Mailbox == v.mb.ID {
+			if ev.Kind == store.EventMailboxDeleted || ev.ModSeq > v.modseq {
+				v.dirty = true
+			}
+			return
+		}
+	case store.EventMailboxRenamed:
+		if v != nil && ev.Mailbox == v.mb.ID {
+			v.mb.Name = ev.Name
+			return
+		}
+	}
+	if h := s.srv.opt.OtherMailboxEvent; h != nil {
+		h(s.enc, ev)
+	}
+}
+
+// catchUp reads what changed since the view's MODSEQ (store.Changes is
+// the source of truth; events only say that something did) and reports
+// it.
+func (s *session) catchUp() error {
+	v := s.sel
+	v.dirty = false
+	cs, err := s.srv.opt.Store.Changes(s.ctx, s.user.Account, v.mb.ID, v.modseq)
+	if errors.Is(err, store.ErrNotFound) {
+		// The mailbox was deleted: every message is gone.
+		v.expunged = slices.Clone(v.uids)
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	vanished := cs.Vanished.Intersect(v.uids)
+	if !cs.VanishedComplete {
+		// Tombstones were pruned: compare UID lists (RFC 7162 §3.2.5.2).
+		cur, _, err := s.srv.opt.Store.UIDs(s.ctx, s.user.Account, v.mb.ID)
+		if err != nil {
+			return err
+		}
+		vanished = v.uids.Diff(cur)
+	}
+	v.expunged = v.expunged.Union(vanished)
+	var added mail.UIDSet
+	for i := range cs.Changed {
+		m := &cs.Changed[i]
+		switch {
+		case m.UID > v.uidHigh:
+			added = added.Append(m.UID)
+		case v.expunged.Contains(m.UID) || !v.uids.Contains(m.UID) || v.isOwn(m):
+		default:
+			s.writeFlagsFetch(0, m.UID, m.Flags, m.ModSeq, true)
+		}
+	}
+	v.own = v.own[:0]
+	v.modseq = max(v.modseq, cs.HighestModSeq)
+	v.uidNext = max(v.uidNext, cs.UIDNext)
+	if !added.IsEmpty() {
+		v.uids = v.uids.Union(added)
+		v.n += added.Len()
+		v.uidHigh = added.Max()
+		s.enc.Untagged().Number(uint32(v.n)).Atom("EXISTS").End()
+		if !s.rev2 && !v.readOnly {
+			// RFC 3501 §7.3.2: the first session to see a message
+			// sees it as \Recent.
+			first, err := s.srv.opt.Store.ClaimRecent(s.ctx, s.user.Account, v.mb.ID)
+			if err == nil {
+				claimed := added.Intersect(mail.UIDSet{{Lo: max(first, 1), Hi: mail.MaxUID}})
+				if !claimed.IsEmpty() && (v.firstRecent == 0 || claimed.Min() < v.firstRecent) {
+					v.firstRecent = claimed.Min()
+				}
+			}
+			s.enc.Untagged().Number(uint32(v.recentCount())).Atom("RECENT").End()
+		}
+	}
+	return nil
+}
+
+// recentCount returns the number of \Recent messages of the view.
+func (v *selected) recentCount() int {
+	if v.firstRecent == 0 {
+		return 0
+	}
+	return v.uids.Intersect(mail.UIDSet{{Lo: v.firstRecent, Hi: mail.MaxUID}}).Len()
+}
+
+// writeFlagsFetch writes "* seq FETCH (UID u FLAGS (...) [MODSEQ (m)])"
+// for a flag change. seq 0 means look it up. UID is always included
+// (RFC 7162 §3.1 requires it for CONDSTORE sessions; it never hurts).
+func (s *session) writeFlagsFetch(seq uint32, uid mail.UID, fl mail.Flags, modseq mail.ModSeq, withFlags bool) {
+	v := s.sel
+	if seq == 0 {
+		seq = v.seqOf(uid)
+		if seq == 0 {
+			return
+		}
+	}
+	e := s.enc
+	e.Untagged().Number(seq).Atom("FETCH").BeginList()
+	e.Atom("UID").Number(uint32(uid))
+	if withFlags {
+		e.Atom("FLAGS")
+		s.writeFlags(fl, uid)
+	}
+	if s.condstore {
+		e.Atom("MODSEQ").BeginList().Number64(uint64(modseq)).EndList()
+	}
+	e.EndList().End()
+}
+
+// writeFlags writes a flag list, with \Recent for IMAP4rev1 sessions
+// where the message is recent.
+func (s *session) writeFlags(fl mail.Flags, uid mail.UID) {
+	e := s.enc
+	e.BeginList()
+	for _, f := range fl {
+		e.Atom(f)
+	}
+	if s.sel != nil && s.sel.recent(uid) {
+		e.Atom(`\Recent`)
+	}
+	e.EndList()
+}
+
+// reportExpunged sends the pending expunges: one VANISHED for QRESYNC
+// sessions (RFC 7162 §3.2.10), else EXPUNGE responses (RFC 9051 §7.5.1),
+// highest sequence number first so none shifts the next.
+func (s *session) reportExpunged() {
+	v := s.sel
+	gone := v.expunged.Intersect(v.uids)
+	v.expunged = nil
+	if gone.IsEmpty() {
+		return
+	}
+	if s.qresync {
+		s.enc.Untagged().Atom("VANISHED").UIDSet(gone).End()
+	} else {
+		seqs := make([]uint32, 0, min(gone.Len(), 1<<16))
+		c := seqCursor{v: v}
+		for _, r := range gone {
+			for u := r.Lo; ; u++ {
+				if q := c.seq(u); q != 0 {
+					seqs = append(seqs, q)
+				}
+				if u == r.Hi {
+					break
+				}
+			}
+		}
+		slices.Reverse(seqs)
+		for _, q := range seqs {
+			s.enc.Untagged().Number(q).Atom("EXPUNGE").End()
+		}
+	}
+	v.uids = v.uids.Diff(gone)
+	v.n = v.uids.Len()
+	s.saved = s.saved.Diff(gone)
+}
+
+func itoa64(n int64) string { return strconv.FormatInt(n, 10) }
