@@ -35,6 +35,12 @@ const testPassword = "correct horse battery"
 
 func newTestServer(t testing.TB, edit ...func(*Options)) *testServer {
 	t.Helper()
+	return newTestServerWith(t, nil, edit...)
+}
+
+// newTestServerWith also lets the test adjust the Server before it serves.
+func newTestServerWith(t testing.TB, srvEdit func(*Server), edit ...func(*Options)) *testServer {
+	t.Helper()
 	ctx := context.Background()
 	dir := t.TempDir()
 	st, err := sqlite.Open(ctx, sqlite.Options{Dir: dir, SweepInterval: -1})
@@ -55,6 +61,9 @@ func newTestServer(t testing.TB, edit ...func(*Options)) *testServer {
 		f(&opt)
 	}
 	srv := New(opt)
+	if srvEdit != nil {
+		srvEdit(srv)
+	}
 	ts := &testServer{t: t, st: st, srv: srv, tlsConf: tlsConf}
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -229,23 +238,37 @@ func (c *client) expect(cmd string, want ...string) {
 	}
 }
 
-// equalLines compares transcripts; a want line ending in "…" matches any
-// line with that prefix.
+// equalLines compares transcripts; "…" in a want line matches any text.
 func equalLines(got, want []string) bool {
 	if len(got) != len(want) {
 		return false
 	}
 	for i := range got {
-		w := want[i]
-		if p, ok := strings.CutSuffix(w, "…"); ok {
-			if !strings.HasPrefix(got[i], p) {
-				return false
-			}
-			continue
-		}
-		if got[i] != w {
+		if !matchLine(got[i], want[i]) {
 			return false
 		}
+	}
+	return true
+}
+
+func matchLine(got, want string) bool {
+	parts := strings.Split(want, "…")
+	if len(parts) == 1 {
+		return got == want
+	}
+	if !strings.HasPrefix(got, parts[0]) {
+		return false
+	}
+	rest := got[len(parts[0]):]
+	for i, p := range parts[1:] {
+		if i == len(parts)-2 {
+			return strings.HasSuffix(rest, p)
+		}
+		j := strings.Index(rest, p)
+		if j < 0 {
+			return false
+		}
+		rest = rest[j+len(p):]
 	}
 	return true
 }

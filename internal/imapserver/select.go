@@ -61,9 +61,7 @@ func (s *session) cmdSelect(cmd imap.Command) error {
 		if err != nil {
 			return err
 		}
-		if r := uids.Intersect(mail.UIDSet{{Lo: max(first, 1), Hi: mail.MaxUID}}); !r.IsEmpty() {
-			v.firstRecent = r.Min()
-		}
+		v.recentUIDs = uids.Intersect(mail.UIDSet{{Lo: max(first, 1), Hi: mail.MaxUID}})
 	}
 	e := s.enc
 	// RFC 9051 §6.3.2 and RFC 3501 §6.3.1: the required responses.

@@ -22,8 +22,7 @@ func TestGreetingCapabilityLogin(t *testing.T) {
 }
 
 func TestLoginDisabledWithoutTLS(t *testing.T) {
-	ts := newTestServer(t)
-	ts.srv.loopbackSec = false
+	ts := newTestServerWith(t, func(s *Server) { s.loopbackSec = false })
 	ts.addUser("alice@example.org")
 	c := ts.dial()
 	lines := c.ok("a1 CAPABILITY")

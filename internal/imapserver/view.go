@@ -32,9 +32,9 @@ type selected struct {
 	// new message); uidNext is the UIDNEXT last reported.
 	uidHigh mail.UID
 	uidNext mail.UID
-	// firstRecent is the first UID that is \Recent in this session (RFC
-	// 3501 only); 0 when no message is recent here.
-	firstRecent mail.UID
+	// recent are the UIDs that are \Recent in this session (RFC 3501
+	// only).
+	recentUIDs mail.UIDSet
 	// dirty reports an event for this mailbox beyond modseq.
 	dirty bool
 	// own are the flag changes this session made and already reported
@@ -66,7 +66,7 @@ func (v *selected) addOwn(modseq mail.ModSeq, uids mail.UIDSet) {
 
 // recent reports whether uid is \Recent in this session.
 func (v *selected) recent(uid mail.UID) bool {
-	return v.firstRecent != 0 && uid >= v.firstRecent
+	return v.recentUIDs.Contains(uid)
 }
 
 // seqsToUIDs maps a normalised set of sequence numbers (as a UIDSet of
@@ -274,9 +274,7 @@ func (s *session) catchUp() error {
 			first, err := s.srv.opt.Store.ClaimRecent(s.ctx, s.user.Account, v.mb.ID)
 			if err == nil {
 				claimed := added.Intersect(mail.UIDSet{{Lo: max(first, 1), Hi: mail.MaxUID}})
-				if !claimed.IsEmpty() && (v.firstRecent == 0 || claimed.Min() < v.firstRecent) {
-					v.firstRecent = claimed.Min()
-				}
+				v.recentUIDs = v.recentUIDs.Union(claimed)
 			}
 			s.enc.Untagged().Number(uint32(v.recentCount())).Atom("RECENT").End()
 		}
@@ -286,10 +284,7 @@ func (s *session) catchUp() error {
 
 // recentCount returns the number of \Recent messages of the view.
 func (v *selected) recentCount() int {
-	if v.firstRecent == 0 {
-		return 0
-	}
-	return v.uids.Intersect(mail.UIDSet{{Lo: v.firstRecent, Hi: mail.MaxUID}}).Len()
+	return v.recentUIDs.Intersect(v.uids).Len()
 }
 
 // writeFlagsFetch writes "* seq FETCH (UID u FLAGS (...) [MODSEQ (m)])"
@@ -362,6 +357,7 @@ func (s *session) reportExpunged() {
 	}
 	v.uids = v.uids.Diff(gone)
 	v.n = v.uids.Len()
+	v.recentUIDs = v.recentUIDs.Diff(gone)
 	s.saved = s.saved.Diff(gone)
 }
 
