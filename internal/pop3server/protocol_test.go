@@ -569,7 +569,7 @@ func TestShutdown(t *testing.T) {
 // UPDATE (RFC 1939 §3).
 func TestIdleTimeout(t *testing.T) {
 	t.Parallel()
-	e := newEnv(t, envOptions{opts: func(o *Options) { o.IdleTimeout = 200 * time.Millisecond }})
+	e := newEnv(t, envOptions{opts: func(o *Options) { o.IdleTimeout = 2 * time.Second }})
 	e.deliver(msgA)
 	c := e.login(testUser)
 	c.cmd("DELE 1", "+OK")

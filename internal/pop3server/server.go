@@ -116,8 +116,8 @@ type Options struct {
 	MarkSeen bool
 	// HideDeleted leaves messages flagged \Deleted out of the maildrop.
 	HideDeleted bool
-	// Delete is what DELE does on the plain maildrop; "" means
-	// DeleteExpunge. The account setting "pop3.delete" overrides it.
+	// Delete is what DELE does on the plain maildrop; "" (or an unknown
+	// value) means DeleteExpunge. The account setting "pop3.delete" overrides it.
 	Delete DeleteMode
 	// DeviceViews enables "ADDRESS#DEVICE" logins (per-device views).
 	DeviceViews bool
@@ -196,7 +196,10 @@ func New(opt Options) *Server {
 	if s.mechs == nil {
 		s.mechs = auth.Mechanisms()
 	}
-	if s.opt.Delete == "" {
+	if !s.opt.Delete.Valid() {
+		if s.opt.Delete != "" {
+			s.log.Warn("pop3: unknown delete mode, using expunge", "delete", string(s.opt.Delete))
+		}
 		s.opt.Delete = DeleteExpunge
 	}
 	return s
