@@ -1,22 +1,213 @@
 package imapserver
 
-import "github.com/postfach/postfach/internal/imap"
+import (
+	"errors"
 
-// searchCapabilities lists the search-related capabilities; empty until
-// the evaluator is wired in.
-const searchCapabilities = ""
+	"github.com/postfach/postfach/internal/imap"
+	"github.com/postfach/postfach/internal/imapsearch"
+	"github.com/postfach/postfach/internal/mail"
+	"github.com/postfach/postfach/internal/message"
+	"github.com/postfach/postfach/internal/store"
+)
 
-// cmdSearch: SEARCH and UID SEARCH (RFC 9051 §6.4.4).
+// searchCapabilities lists the capabilities the search evaluator
+// (internal/imapsearch) provides. CONTEXT=SORT and CONTEXT=SEARCH are not
+// listed: their UPDATE/CONTEXT return options are not implemented.
+const searchCapabilities = " ESEARCH SEARCHRES SORT SORT=DISPLAY ESORT THREAD=ORDEREDSUBJECT THREAD=REFERENCES SAVEDATE WITHIN"
+
+// searchSource loads a message's summary and body for a search, on
+// demand.
+type searchSource struct {
+	s    *session
+	m    *store.Message
+	body store.Body
+}
+
+func (src *searchSource) Summary() (*message.Summary, error) {
+	if src.m.Summary == nil {
+		return nil, errors.New("summary not loaded")
+	}
+	return src.m.Summary, nil
+}
+
+func (src *searchSource) Body() (imap.MessageSource, error) {
+	if src.body == nil {
+		b, err := src.s.srv.opt.Store.OpenBody(src.s.ctx, src.m.BlobID)
+		if err != nil {
+			return nil, err
+		}
+		src.body = b
+	}
+	return src.body, nil
+}
+
+func (src *searchSource) close() {
+	if src.body != nil {
+		src.body.Close()
+		src.body = nil
+	}
+}
+
+// compileSearch compiles a search program for the selected mailbox.
+func (s *session) compileSearch(key imap.SearchKey, charset string) (*imapsearch.Program, error) {
+	v := s.sel
+	prog, err := imapsearch.Compile(key, imapsearch.Options{
+		Charset:     charset,
+		NumMessages: uint32(v.n),
+		MaxUID:      v.uids.Max(),
+		Saved:       s.saved.Intersect(v.uids),
+	})
+	if errors.Is(err, imapsearch.ErrBadCharset) {
+		// RFC 9051 §6.4.4: NO [BADCHARSET] lists what is supported.
+		return nil, no(imapsearch.BadCharsetCode, "Unsupported charset")
+	}
+	if err != nil {
+		return nil, bad("", "Invalid search")
+	}
+	if prog.HasModSeq() {
+		s.condstore = true // RFC 7162 §3.1: CONDSTORE-enabling
+	}
+	return prog, nil
+}
+
+// runSearch evaluates prog over the view and calls found for every
+// matching message, in UID order. withSummary loads parse results even
+// when the program does not need them (SORT, THREAD).
+func (s *session) runSearch(prog *imapsearch.Program, withSummary bool, found func(seq uint32, m *store.Message)) error {
+	v := s.sel
+	opt := store.ListOptions{Summary: withSummary || prog.Need() >= imapsearch.NeedSummary}
+	cur := seqCursor{v: v}
+	var sm imapsearch.Message
+	src := &searchSource{s: s}
+	for m, err := range s.srv.opt.Store.Messages(s.ctx, s.user.Account, v.mb.ID, v.uids, opt) {
+		if err != nil {
+			return err
+		}
+		seq := cur.seq(m.UID)
+		if seq == 0 || v.expunged.Contains(m.UID) {
+			continue
+		}
+		src.m = m
+		sm = imapsearch.Message{Seq: seq, Meta: m, Recent: v.recent(m.UID), Source: src}
+		ok, err := prog.Match(s.ctx, &sm)
+		src.close()
+		if err != nil {
+			return err
+		}
+		if ok {
+			found(seq, m)
+		}
+	}
+	return nil
+}
+
+// cmdSearch: SEARCH and UID SEARCH (RFC 9051 §6.4.4), with ESEARCH (RFC
+// 4731), SEARCHRES (RFC 5182) and MODSEQ (RFC 7162 §3.1.5). IMAP4rev2
+// sessions always get ESEARCH (RFC 9051 §7.3.4).
 func (s *session) cmdSearch(cmd imap.Command) error {
-	return bad("", "SEARCH not available yet")
+	c := cmd.(*imap.Search)
+	prog, err := s.compileSearch(c.Key, c.Charset)
+	if err != nil {
+		return err
+	}
+	var results []imapsearch.Result
+	err = s.runSearch(prog, false, func(seq uint32, m *store.Message) {
+		results = append(results, imapsearch.Result{Seq: seq, UID: m.UID, ModSeq: m.ModSeq})
+	})
+	if err != nil {
+		return err
+	}
+	return s.writeSearchResults(c.Base(), "SEARCH", c.Return, results, false, prog.HasModSeq())
 }
 
-// cmdSort: SORT (RFC 5256).
+// writeSearchResults writes an ESEARCH response (RETURN given, or
+// IMAP4rev2) or a SEARCH/SORT response, and saves the result for "$".
+func (s *session) writeSearchResults(b *imap.CommandBase, name string, ret imap.SearchReturn, results []imapsearch.Result, sorted, withModSeq bool) error {
+	if ret.Given || s.rev2 && name == "SEARCH" {
+		es, err := imapsearch.Shape(ret, results, b.UID, sorted, withModSeq)
+		if err != nil {
+			return bad("", "PARTIAL cannot be combined with ALL")
+		}
+		if es.Save {
+			s.saved = es.Saved
+		}
+		return es.Write(s.enc, b.Tag)
+	}
+	nums := make([]uint32, len(results))
+	for i, r := range results {
+		if b.UID {
+			nums[i] = uint32(r.UID)
+		} else {
+			nums[i] = r.Seq
+		}
+	}
+	var modseq mail.ModSeq
+	if withModSeq {
+		modseq = imapsearch.HighestModSeq(results)
+	}
+	return imapsearch.WriteSearch(s.enc, name, nums, modseq)
+}
+
+// sortItems searches and returns the matching messages as SORT/THREAD
+// items.
+func (s *session) sortItems(key imap.SearchKey, charset string, withSummary bool) ([]imapsearch.Item, *imapsearch.Program, error) {
+	prog, err := s.compileSearch(key, charset)
+	if err != nil {
+		return nil, nil, err
+	}
+	var items []imapsearch.Item
+	err = s.runSearch(prog, withSummary, func(seq uint32, m *store.Message) {
+		items = append(items, imapsearch.Item{Seq: seq, UID: m.UID, InternalDate: m.InternalDate, Size: m.Size, Summary: m.Summary})
+	})
+	return items, prog, err
+}
+
+// cmdSort: SORT and UID SORT (RFC 5256 §3, RFC 5957 SORT=DISPLAY), with
+// the RETURN options of ESORT (RFC 5267 §3).
 func (s *session) cmdSort(cmd imap.Command) error {
-	return bad("", "SORT not available yet")
+	c := cmd.(*imap.Sort)
+	items, prog, err := s.sortItems(c.Key, c.Charset, imapsearch.SortNeedsSummary(c.Criteria))
+	if err != nil {
+		return err
+	}
+	imapsearch.Sort(items, c.Criteria)
+	results := make([]imapsearch.Result, len(items))
+	for i, it := range items {
+		results[i] = imapsearch.Result{Seq: it.Seq, UID: it.UID}
+	}
+	if prog.HasModSeq() {
+		// MODSEQ of the results: read again, cheaply (metadata only).
+		ms := map[mail.UID]mail.ModSeq{}
+		var set mail.UIDSet
+		for _, it := range items {
+			set = set.Append(it.UID)
+		}
+		for m, err := range s.srv.opt.Store.Messages(s.ctx, s.user.Account, s.sel.mb.ID, set, store.ListOptions{}) {
+			if err != nil {
+				return err
+			}
+			ms[m.UID] = m.ModSeq
+		}
+		for i := range results {
+			results[i].ModSeq = ms[results[i].UID]
+		}
+	}
+	return s.writeSearchResults(c.Base(), "SORT", c.Return, results, true, prog.HasModSeq())
 }
 
-// cmdThread: THREAD (RFC 5256).
+// cmdThread: THREAD and UID THREAD (RFC 5256 §3).
 func (s *session) cmdThread(cmd imap.Command) error {
-	return bad("", "THREAD not available yet")
+	c := cmd.(*imap.Thread)
+	if c.Algorithm != imapsearch.ThreadOrderedSubject && c.Algorithm != imapsearch.ThreadReferences {
+		return bad("", "Unsupported threading algorithm")
+	}
+	items, _, err := s.sortItems(c.Key, c.Charset, true)
+	if err != nil {
+		return err
+	}
+	threads, err := imapsearch.BuildThreads(items, c.Algorithm)
+	if err != nil {
+		return bad("", "Unsupported threading algorithm")
+	}
+	return imapsearch.WriteThread(s.enc, threads, c.UID)
 }

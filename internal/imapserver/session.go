@@ -499,7 +499,7 @@ type aborter interface{ Abort() error }
 func (s *session) execute(cmd imap.Command) error {
 	b := cmd.Base()
 	c, ok := commands[b.Name]
-	if !ok || (b.Name == "SORT" || b.Name == "THREAD") && searchCapabilities == "" {
+	if !ok {
 		return s.refuseUnread(cmd, &statusError{imap.BAD, "", "Command not supported"})
 	}
 	if c.states&(1<<s.state) == 0 {
