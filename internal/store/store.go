@@ -454,6 +454,17 @@ type Store interface {
 	// has none).
 	ForgetPOP3View(ctx context.Context, acct AccountID, device string) error
 
+	// Metadata returns the account's annotations (RFC 5464) of a mailbox,
+	// or of the server when mailbox is 0, keyed by entry name
+	// ("/private/comment"). Entries of a mailbox follow it through renames
+	// and go with it when it is deleted.
+	Metadata(ctx context.Context, acct AccountID, mailbox MailboxID) (map[string][]byte, error)
+	// SetMetadata sets entries (a nil value deletes one) atomically and
+	// publishes EventMetadata. When the account would then hold more than
+	// maxEntries entries or more than maxBytes bytes of values (for limits
+	// > 0), nothing changes and the error wraps ErrOverQuota.
+	SetMetadata(ctx context.Context, acct AccountID, mailbox MailboxID, entries map[string][]byte, maxEntries int, maxBytes int64) error
+
 	// Subscribe starts receiving the account's events.
 	Subscribe(acct AccountID) Subscription
 

@@ -187,6 +187,9 @@ func (s *Store) DeleteMailbox(ctx context.Context, acct store.AccountID, id stor
 		} else if _, err := w.ExecContext(w.ctx, `DELETE FROM mailboxes WHERE id = ?`, id); err != nil {
 			return err
 		}
+		if _, err := w.ExecContext(w.ctx, `DELETE FROM metadata WHERE account_id = ? AND mailbox_id = ?`, acct, id); err != nil {
+			return err
+		}
 		w.event(store.Event{Account: acct, Mailbox: id, Kind: store.EventMailboxDeleted, Name: mb.Name})
 		return nil
 	})

@@ -112,6 +112,16 @@ CREATE TABLE pop3_views (
 	PRIMARY KEY (account_id, device, mailbox_id)
 ) WITHOUT ROWID;
 `,
+	// 2: METADATA (RFC 5464) annotations.
+	`
+CREATE TABLE metadata (
+	account_id INTEGER NOT NULL REFERENCES accounts(id) ON DELETE CASCADE,
+	mailbox_id INTEGER NOT NULL, -- 0: the server
+	name       TEXT NOT NULL,
+	value      BLOB NOT NULL,
+	PRIMARY KEY (account_id, mailbox_id, name)
+) WITHOUT ROWID;
+`,
 }
 
 // migrate brings the schema to the newest version in one transaction.

@@ -503,3 +503,48 @@ func testPOP3Views(t *testing.T, h Harness) {
 		t.Fatal("view of a deleted mailbox carried over")
 	}
 }
+
+func testMetadata(t *testing.T, h Harness) {
+	s := newStore(t, h)
+	a, inbox := account(t, s, "a@example.org")
+	b, _ := account(t, s, "b@example.org")
+	sub := s.Subscribe(a.ID)
+	defer sub.Close()
+	ok(t, s.SetMetadata(ctx, a.ID, 0, map[string][]byte{"/private/comment": []byte("server note")}, 0, 0))
+	ok(t, s.SetMetadata(ctx, a.ID, inbox.ID, map[string][]byte{"/shared/comment": []byte("inbox"), "/private/x": {}}, 0, 0))
+	waitEvent(t, sub, func(ev store.Event) bool { return ev.Kind == store.EventMetadata && ev.Mailbox == inbox.ID })
+	srv := must[map[string][]byte](t)(s.Metadata(ctx, a.ID, 0))
+	if string(srv["/private/comment"]) != "server note" || len(srv) != 1 {
+		t.Fatalf("server metadata %v", srv)
+	}
+	mb := must[map[string][]byte](t)(s.Metadata(ctx, a.ID, inbox.ID))
+	if string(mb["/shared/comment"]) != "inbox" || mb["/private/x"] == nil || len(mb) != 2 {
+		t.Fatalf("mailbox metadata %v", mb)
+	}
+	if other := must[map[string][]byte](t)(s.Metadata(ctx, b.ID, 0)); len(other) != 0 {
+		t.Fatal("metadata leaked across accounts")
+	}
+	_, err := s.Metadata(ctx, b.ID, inbox.ID)
+	wantErr(t, err, store.ErrNotFound)
+	wantErr(t, s.SetMetadata(ctx, b.ID, inbox.ID, map[string][]byte{"/private/x": []byte("y")}, 0, 0), store.ErrNotFound)
+	// Deleting an entry, and limits that leave everything unchanged.
+	ok(t, s.SetMetadata(ctx, a.ID, inbox.ID, map[string][]byte{"/private/x": nil}, 0, 0))
+	wantErr(t, s.SetMetadata(ctx, a.ID, inbox.ID, map[string][]byte{"/private/y": []byte("1"), "/private/z": []byte("2")}, 3, 0), store.ErrOverQuota)
+	wantErr(t, s.SetMetadata(ctx, a.ID, inbox.ID, map[string][]byte{"/private/big": make([]byte, 100)}, 0, 50), store.ErrOverQuota)
+	mb = must[map[string][]byte](t)(s.Metadata(ctx, a.ID, inbox.ID))
+	if len(mb) != 1 {
+		t.Fatalf("after refused changes: %v", mb)
+	}
+	// Entries follow renames and go with deleted mailboxes.
+	box := must[*store.Mailbox](t)(s.CreateMailbox(ctx, a.ID, "Box", nil))
+	ok(t, s.SetMetadata(ctx, a.ID, box.ID, map[string][]byte{"/private/comment": []byte("c")}, 0, 0))
+	ok(t, s.RenameMailbox(ctx, a.ID, "Box", "Box2"))
+	if m := must[map[string][]byte](t)(s.Metadata(ctx, a.ID, box.ID)); string(m["/private/comment"]) != "c" {
+		t.Fatal("metadata lost by rename")
+	}
+	ok(t, s.DeleteMailbox(ctx, a.ID, box.ID))
+	box3 := must[*store.Mailbox](t)(s.CreateMailbox(ctx, a.ID, "Box2", nil))
+	if m := must[map[string][]byte](t)(s.Metadata(ctx, a.ID, box3.ID)); len(m) != 0 {
+		t.Fatal("metadata of a deleted mailbox came back")
+	}
+}

@@ -54,6 +54,7 @@ func Run(t *testing.T, h Harness) {
 		{"UIDsNeverReused", testUIDsNeverReused},
 		{"ClaimRecent", testClaimRecent},
 		{"POP3Views", testPOP3Views},
+		{"Metadata", testMetadata},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
