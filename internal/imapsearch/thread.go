@@ -291,10 +291,12 @@ func references(items []Item) []*Thread {
 		for k := c.first; k != nil; k = k.next {
 			c.kids = append(c.kids, k)
 		}
-		c.first, c.last, c.prev, c.next = nil, nil, nil, nil
 		if !c.dummy() {
 			c.key = infos[c.item]
 		}
+	}
+	for _, c := range all {
+		c.first, c.last, c.prev, c.next = nil, nil, nil, nil
 	}
 
 	// (2) The messages without parent are the children of the root.
