@@ -40,10 +40,10 @@ func TestPatternMatchString(t *testing.T) {
 		{"abc", "", false},
 		{"abc", "xxABCxx", true},
 		{"ABC", "xxabcxx", true},
-		{"aab", "aaab", true},     // needs the failure function
-		{"abab", "ababab", true},  // overlapping
-		{"abac", "ababac", true},  // partial match restart
-		{"aaa", "aa", false},      // too short
+		{"aab", "aaab", true},    // needs the failure function
+		{"abab", "ababab", true}, // overlapping
+		{"abac", "ababac", true}, // partial match restart
+		{"aaa", "aa", false},     // too short
 		{"Straße", "STRAßE", true},
 		{"straße", "strasse", false},
 		{"ΣΊΣΥΦΟΣ", "σίσυφος", true},

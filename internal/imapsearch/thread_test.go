@@ -278,7 +278,9 @@ func TestThreadErrorsAndEdges(t *testing.T) {
 }
 
 func TestAppendThreadsNormalizes(t *testing.T) {
-	m := func(n uint32, kids ...*Thread) *Thread { return &Thread{Seq: n, UID: mail.UID(100 + n), Children: kids} }
+	m := func(n uint32, kids ...*Thread) *Thread {
+		return &Thread{Seq: n, UID: mail.UID(100 + n), Children: kids}
+	}
 	dummy := func(kids ...*Thread) *Thread { return &Thread{Children: kids} }
 	tests := []struct {
 		in   []*Thread
