@@ -22,6 +22,9 @@ type Item struct {
 	InternalDate time.Time
 	// Size is RFC822.SIZE.
 	Size int64
+	// ModSeq is carried along for the caller (ESORT's MODSEQ result, RFC
+	// 4731 §3.2); sorting and threading do not use it.
+	ModSeq mail.ModSeq
 	// Summary is the parse result; it may be nil only when the criteria
 	// need none (see SortNeedsSummary). A nil Summary sorts as a message
 	// without any header.
