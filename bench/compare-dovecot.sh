@@ -1,0 +1,406 @@
+#!/usr/bin/env bash
+# Side-by-side benchmark of postfach and Dovecot on this machine (issue 6).
+#
+#   sudo bench/compare-dovecot.sh [--quick] [--out DIR] [--only LIST]
+#
+# Installs Debian's dovecot-imapd, dovecot-pop3d and dovecot-lmtpd if missing,
+# builds postfach and postfach-bench, starts a private Dovecot (config:
+# bench/dovecot/dovecot.conf.in) and postfach on loopback ports with the same
+# users and the same generated corpus, runs every load against both, one after
+# the other, and prints a table of both figures and their ratio. Results go to
+# DIR (default bench/results/DATE): results.jsonl, report.md, run.log.
+#
+# --quick   smaller loads, about 3 minutes, for development
+# --only    comma-separated subset of: mixed,login,lmtp,pop3,idle,idle-tls,
+#           idle-compress,hibernate
+#
+# It needs root (a system user for Dovecot's mail, Dovecot's privilege
+# separation, the inotify limit), uses only 127.0.0.1, removes everything it
+# created on exit (also on failure or Ctrl-C) and restores the sysctl it raised.
+# It is not part of CI: run it on demand.
+set -euo pipefail
+
+ROOT=$(cd "$(dirname "$0")/.." && pwd)
+QUICK=0
+OUT=""
+ONLY="mixed,login,lmtp,pop3,idle,idle-tls,idle-compress,hibernate"
+while [ $# -gt 0 ]; do
+	case "$1" in
+	--quick) QUICK=1 ;;
+	--out) OUT=$2; shift ;;
+	--only) ONLY=$2; shift ;;
+	-h|--help) sed -n '2,20p' "$0"; exit 0 ;;
+	*) echo "compare-dovecot.sh: unknown argument $1" >&2; exit 2 ;;
+	esac
+	shift
+done
+want() { [[ ",$ONLY," == *",$1,"* ]]; }
+
+[ "$(id -u)" = 0 ] || { echo "compare-dovecot.sh: run as root" >&2; exit 2; }
+
+# Sizes. The full run takes 15-20 minutes, --quick about 3.
+if [ $QUICK = 1 ]; then
+	IMAP_USERS=10 PER_USER=40 POP_MSGS=200 IDLE_USERS=20 IDLE_CONNS=400 IDLE_TLS_CONNS=100
+	MIXED_CLIENTS=10 MIXED_SECS=6s LOGIN_SECS=4s LMTP_SECS=4s POP_REPEATS=3 PUSHES=20 CORPUS=200
+	WARMUP=1s BUDGET=300
+else
+	IMAP_USERS=50 PER_USER=100 POP_MSGS=1000 IDLE_USERS=100 IDLE_CONNS=10000 IDLE_TLS_CONNS=1000
+	MIXED_CLIENTS=50 MIXED_SECS=30s LOGIN_SECS=20s LMTP_SECS=20s POP_REPEATS=5 PUSHES=200 CORPUS=500
+	WARMUP=3s BUDGET=1500
+fi
+LMTP_USERS=16
+PASSWORD=benchpass
+DOMAIN=bench.test
+
+# Loopback ports: Dovecot 2xxxx, postfach 3xxxx.
+DC_IMAP=21143 DC_IMAPS=21993 DC_POP3=21110 DC_LMTP=22424
+PF_IMAP=31143 PF_IMAPS=31993 PF_POP3=31110 PF_LMTP=32424 PF_HTTP=38080
+
+log() { printf '%s %s\n' "$(date +%T)" "$*" >&2; }
+die() { log "error: $*"; exit 1; }
+
+RUN=$(mktemp -d /tmp/postfach-bench.XXXXXX)
+chmod 755 "$RUN"
+PF_PID=""
+DC_MASTER=""
+WATCHDOG=""
+OLD_INOTIFY_INSTANCES=""
+OLD_INOTIFY_WATCHES=""
+if [ -z "$OUT" ]; then
+	OUT="$ROOT/bench/results/$(date +%Y%m%d-%H%M%S)"
+	[ $QUICK = 1 ] && OUT="$OUT-quick"
+fi
+mkdir -p "$OUT"
+RESULTS="$OUT/results.jsonl"
+: >"$RESULTS"
+exec > >(tee "$OUT/run.log") 2>&1
+
+stop_postfach() {
+	if [ -n "$PF_PID" ] && kill -0 "$PF_PID" 2>/dev/null; then
+		kill -TERM "$PF_PID" 2>/dev/null || true
+		for _ in $(seq 100); do kill -0 "$PF_PID" 2>/dev/null || break; sleep 0.1; done
+		kill -KILL "$PF_PID" 2>/dev/null || true
+		wait "$PF_PID" 2>/dev/null || true
+	fi
+	PF_PID=""
+}
+
+# descendants PID: every process below PID.
+descendants() {
+	local all
+	all=$(ps -eo pid=,ppid=)
+	local queue=("$1") out=()
+	while [ ${#queue[@]} -gt 0 ]; do
+		local p=${queue[0]}
+		queue=("${queue[@]:1}")
+		for c in $(awk -v p="$p" '$2 == p { print $1 }' <<<"$all"); do
+			out+=("$c")
+			queue+=("$c")
+		done
+	done
+	echo "${out[@]}"
+}
+
+stop_dovecot() {
+	if [ -n "$DC_MASTER" ] && kill -0 "$DC_MASTER" 2>/dev/null; then
+		local kids
+		kids=$(descendants "$DC_MASTER")
+		kill -TERM "$DC_MASTER" 2>/dev/null || true
+		for _ in $(seq 150); do kill -0 "$DC_MASTER" 2>/dev/null || break; sleep 0.2; done
+		kill -KILL "$DC_MASTER" 2>/dev/null || true
+		# The master ends its children; any left over are ended by PID.
+		for _ in $(seq 50); do
+			local alive=0
+			for k in $kids; do kill -0 "$k" 2>/dev/null && alive=1; done
+			[ $alive = 0 ] && break
+			sleep 0.2
+		done
+		for k in $kids; do kill -KILL "$k" 2>/dev/null || true; done
+	fi
+	DC_MASTER=""
+}
+
+cleanup() {
+	local rc=$?
+	set +e
+	if [ -n "$WATCHDOG" ]; then
+		pkill -P "$WATCHDOG" 2>/dev/null # its sleep
+		kill "$WATCHDOG" 2>/dev/null
+	fi
+	[ -s "$RUN/watchdog" ] && log "stopped: $(cat "$RUN/watchdog")"
+	stop_postfach
+	stop_dovecot
+	[ -n "$OLD_INOTIFY_INSTANCES" ] && echo "$OLD_INOTIFY_INSTANCES" >/proc/sys/fs/inotify/max_user_instances
+	[ -n "$OLD_INOTIFY_WATCHES" ] && echo "$OLD_INOTIFY_WATCHES" >/proc/sys/fs/inotify/max_user_watches
+	cp -f "$RUN/dovecot.log" "$OUT/dovecot.log" 2>/dev/null
+	cp -f "$RUN/postfach.log" "$OUT/postfach.log" 2>/dev/null
+	rm -rf "$RUN"
+	log "cleaned up (exit $rc); results in $OUT"
+	exit $rc
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+# The whole run is bounded: a watchdog ends it (through the trap) if a
+# step hangs.
+# (bash runs the trap only after the foreground command, so the watchdog
+# also stops the running measurement, a child "timeout" of this shell.)
+( sleep "$BUDGET"; echo "time budget of ${BUDGET}s used up" >"$RUN/watchdog"
+  kill -TERM $$; pkill -TERM -P $$ -x timeout ) </dev/null >/dev/null 2>&1 &
+WATCHDOG=$!
+
+# --- prerequisites ----------------------------------------------------------
+need_pkgs=()
+for p in imap pop3 lmtp; do
+	[ -x /usr/lib/dovecot/$p ] || need_pkgs+=("dovecot-${p}d")
+done
+command -v openssl >/dev/null || need_pkgs+=(openssl)
+if [ ${#need_pkgs[@]} -gt 0 ]; then
+	log "installing ${need_pkgs[*]}"
+	apt-get update -qq
+	DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need_pkgs[@]}" >/dev/null
+fi
+command -v go >/dev/null || die "Go is needed to build postfach"
+doveadm pw -l | grep -qw ARGON2ID || die "this Dovecot build lacks ARGON2ID (doveadm pw -l)"
+
+for p in $DC_IMAP $DC_IMAPS $DC_POP3 $DC_LMTP $PF_IMAP $PF_IMAPS $PF_POP3 $PF_LMTP $PF_HTTP; do
+	if (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null; then die "port $p is in use"; fi
+done
+
+log "building postfach and postfach-bench"
+mkdir -p "$RUN/bin"
+(cd "$ROOT" && go build -o "$RUN/bin/postfach" ./cmd/postfach && go build -o "$RUN/bin/postfach-bench" ./cmd/postfach-bench)
+BENCH="$RUN/bin/postfach-bench"
+PF="$RUN/bin/postfach"
+
+# Limits for 10,000 connections: open files (this shell, hence both servers
+# and the tool), and one inotify instance per idling Dovecot imap process.
+ulimit -n "$(ulimit -Hn)"
+OLD_INOTIFY_INSTANCES=$(cat /proc/sys/fs/inotify/max_user_instances)
+OLD_INOTIFY_WATCHES=$(cat /proc/sys/fs/inotify/max_user_watches)
+echo 40000 >/proc/sys/fs/inotify/max_user_instances
+[ "$OLD_INOTIFY_WATCHES" -lt 400000 ] && echo 400000 >/proc/sys/fs/inotify/max_user_watches
+[ "$(ulimit -n)" -ge $((IDLE_CONNS + 500)) ] || log "warning: open file limit $(ulimit -n) is low for $IDLE_CONNS connections"
+
+# --- the machine --------------------------------------------------------------
+{
+	echo "## machine"
+	lscpu | grep -E '^(Model name|CPU\(s\)|Thread|Core|Socket|CPU max MHz|L2|L3)' || true
+	free -m | head -2
+	df -h "$RUN" | tail -1
+	uname -r
+	echo "dovecot $(dovecot --version)"
+	go version
+	echo "postfach $(cd "$ROOT" && git rev-parse --short HEAD)$(cd "$ROOT" && git diff --quiet HEAD -- . 2>/dev/null || echo '+dirty')"
+	uptime
+} | tee "$OUT/machine.txt"
+
+# --- users and corpus -----------------------------------------------------------
+# Groups of accounts, the same on both servers:
+#   bench1..N  IMAP mixed and login (PER_USER messages each)
+#   pop1       the POP3 maildrop (POP_MSGS messages)
+#   sink1..16  LMTP delivery targets
+#   idle1..N   IDLE sessions (5 messages each)
+ACCOUNT_GROUPS=("bench $IMAP_USERS" "pop 1" "sink $LMTP_USERS" "idle $IDLE_USERS")
+
+MAIL_USER=pfbench
+if ! id "$MAIL_USER" >/dev/null 2>&1; then
+	log "creating system user $MAIL_USER for Dovecot's mail"
+	useradd --system --user-group --no-create-home --home-dir /nonexistent --shell /usr/sbin/nologin "$MAIL_USER"
+fi
+MAIL_UID=$(id -u "$MAIL_USER")
+MAIL_GID=$(id -g "$MAIL_USER")
+
+log "writing Dovecot's passwd-file (argon2id, postfach's parameters)"
+: >"$RUN/users"
+for g in "${ACCOUNT_GROUPS[@]}"; do
+	set -- $g
+	"$BENCH" passwd-file --users "$1%d@$DOMAIN" --count "$2" --password "$PASSWORD" >>"$RUN/users"
+done
+chmod 644 "$RUN/users"
+
+mkdir -p "$RUN/mail" "$RUN/tls" "$RUN/state"
+chown "$MAIL_USER:$MAIL_USER" "$RUN/mail"
+openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 7 \
+	-subj "/CN=bench.localhost" -keyout "$RUN/tls/key.pem" -out "$RUN/tls/cert.pem" 2>/dev/null
+chmod 600 "$RUN/tls/key.pem"
+
+# --- servers ----------------------------------------------------------------------
+wait_port() { # port seconds
+	for _ in $(seq $(($2 * 10))); do
+		if (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; then return 0; fi
+		sleep 0.1
+	done
+	return 1
+}
+
+start_dovecot() { # hibernate-timeout
+	sed -e "s|@RUN@|$RUN|g" -e "s|@MAIL_USER@|$MAIL_USER|g" -e "s|@MAIL_GROUP@|$MAIL_USER|g" \
+		-e "s|@MAIL_UID@|$MAIL_UID|g" -e "s|@MAIL_GID@|$MAIL_GID|g" \
+		-e "s|@IMAP_PORT@|$DC_IMAP|g" -e "s|@IMAPS_PORT@|$DC_IMAPS|g" -e "s|@POP3_PORT@|$DC_POP3|g" \
+		-e "s|@LMTP_PORT@|$DC_LMTP|g" -e "s|@HIBERNATE_TIMEOUT@|$1|g" \
+		"$ROOT/bench/dovecot/dovecot.conf.in" >"$RUN/dovecot.conf"
+	dovecot -c "$RUN/dovecot.conf" || die "dovecot did not start (see $RUN/dovecot.log)"
+	for _ in $(seq 50); do [ -s "$RUN/run/master.pid" ] && break; sleep 0.1; done
+	DC_MASTER=$(cat "$RUN/run/master.pid")
+	wait_port $DC_IMAP 10 && wait_port $DC_LMTP 10 || die "dovecot is not listening"
+	log "dovecot started (master $DC_MASTER, imap_hibernate_timeout=$1)"
+}
+
+cat >"$RUN/postfach.toml" <<EOF
+data_dir = "$RUN/postfach-data"
+hostname = "bench.localhost"
+domains = ["$DOMAIN"]
+max_message_size = "50MiB"
+[listen]
+imap = "127.0.0.1:$PF_IMAP"
+imaps = "127.0.0.1:$PF_IMAPS"
+pop3 = "127.0.0.1:$PF_POP3"
+pop3s = ""
+lmtp = "127.0.0.1:$PF_LMTP"
+smtp = ""
+submission = ""
+submissions = ""
+http = "127.0.0.1:$PF_HTTP"
+[limits]
+connections = 15000
+connections_per_ip = 15000
+[log]
+level = "warn"
+EOF
+
+start_postfach() {
+	"$PF" serve --config "$RUN/postfach.toml" >>"$RUN/postfach.log" 2>&1 &
+	PF_PID=$!
+	wait_port $PF_LMTP 30 || die "postfach is not listening (see $RUN/postfach.log)"
+	log "postfach started (pid $PF_PID)"
+}
+
+# Is there an IMAP (POP3) server on the port? postfach's may not exist yet.
+speaks() { # port greeting-prefix
+	local line
+	line=$( (exec 3<>"/dev/tcp/127.0.0.1/$1" && timeout 5 head -n1 <&3) 2>/dev/null || true)
+	[[ "$line" == "$2"* ]]
+}
+
+start_dovecot 0
+start_postfach
+
+log "creating the accounts on postfach"
+for g in "${ACCOUNT_GROUPS[@]}"; do
+	set -- $g
+	for i in $(seq "$2"); do echo "$1$i@$DOMAIN"; done
+done | xargs -P 2 -I{} sh -c "printf '%s\n' '$PASSWORD' | '$PF' user add --config '$RUN/postfach.toml' --password-stdin {} >/dev/null" \
+	|| die "postfach user add failed"
+
+PF_HAS_IMAP=0 PF_HAS_POP3=0
+speaks $PF_IMAP "* OK" && PF_HAS_IMAP=1
+speaks $PF_POP3 "+OK" && PF_HAS_POP3=1
+log "postfach IMAP: $([ $PF_HAS_IMAP = 1 ] && echo yes || echo 'not available yet'), POP3: $([ $PF_HAS_POP3 = 1 ] && echo yes || echo 'not available yet')"
+
+CORPUS_DIR="$RUN/corpus"
+"$BENCH" corpus --count $CORPUS --out "$CORPUS_DIR" | tee "$OUT/corpus.txt"
+C=(--corpus "$CORPUS_DIR")
+
+load_all() { # label lmtp-port
+	local args=(--addr "127.0.0.1:$2" --label "$1" --quiet --json "$RESULTS" "${C[@]}" --password $PASSWORD)
+	"$BENCH" load "${args[@]}" --users "bench%d@$DOMAIN" --count $IMAP_USERS --per-user $PER_USER --conns 4 | grep -v '^{'
+	"$BENCH" load "${args[@]}" --users "pop%d@$DOMAIN" --count 1 --per-user $POP_MSGS --conns 1 | grep -v '^{'
+	"$BENCH" load "${args[@]}" --users "idle%d@$DOMAIN" --count $IDLE_USERS --per-user 5 --conns 4 | grep -v '^{'
+}
+log "loading the same corpus into both servers"
+load_all postfach $PF_LMTP
+load_all dovecot $DC_LMTP
+
+# run LABEL WORKLOAD ARGS...: one measurement, its table to the log, its
+# JSON line to results.jsonl. A failed run is logged and the script goes on.
+run() {
+	local label=$1 workload=$2
+	shift 2
+	local pids=(--pid "$PF_PID")
+	[ "$label" = dovecot ] && pids=(--pid "$DC_MASTER" --pid-tree)
+	timeout 900 "$BENCH" "$workload" --label "$label" --json "$RESULTS" "${pids[@]}" "$@" | grep -v '^{' \
+		|| log "warning: $workload against $label failed"
+}
+
+# both CASE WORKLOAD ARGS...: the same load against postfach, then Dovecot.
+# IMAP and POP3 loads are skipped on postfach until its server exists.
+both() {
+	local case=$1 workload=$2
+	shift 2
+	local proto=imap
+	case "$workload" in pop3) proto=pop3 ;; lmtp) proto=lmtp ;; esac
+	local pfaddr dcaddr
+	case "$proto" in
+	imap) pfaddr=$PF_IMAP dcaddr=$DC_IMAP ;;
+	pop3) pfaddr=$PF_POP3 dcaddr=$DC_POP3 ;;
+	lmtp) pfaddr=$PF_LMTP dcaddr=$DC_LMTP ;;
+	esac
+	for a in "$@"; do [ "$a" = --tls ] && { pfaddr=$PF_IMAPS; dcaddr=$DC_IMAPS; }; done
+	local skip=0
+	[ $proto = imap ] && [ $PF_HAS_IMAP = 0 ] && skip=1
+	[ $proto = pop3 ] && [ $PF_HAS_POP3 = 0 ] && skip=1
+	if [ $skip = 1 ]; then
+		log "skipping $case on postfach: no $proto server yet"
+	else
+		run postfach "$workload" --case "$case" --addr "127.0.0.1:$pfaddr" "$@"
+	fi
+	run dovecot "$workload" --case "$case" --addr "127.0.0.1:$dcaddr" "$@"
+}
+
+BU=(--users "bench%d@$DOMAIN" --count $IMAP_USERS --password $PASSWORD)
+if want mixed; then
+	both "imap-mixed-c$MIXED_CLIENTS" imap-mixed "${BU[@]}" "${C[@]}" --clients $MIXED_CLIENTS --duration $MIXED_SECS --warmup $WARMUP
+	both "imap-mixed-c$MIXED_CLIENTS-logout" imap-mixed "${BU[@]}" "${C[@]}" --clients $MIXED_CLIENTS --duration $MIXED_SECS --warmup $WARMUP --logout-each-cycle
+fi
+if want login; then
+	both imap-login imap-login "${BU[@]}" --clients 16 --duration $LOGIN_SECS --warmup $WARMUP
+fi
+if want lmtp; then
+	for c in 4 32; do
+		both "lmtp-c$c" lmtp --users "sink%d@$DOMAIN" --count $LMTP_USERS "${C[@]}" --conns $c --duration $LMTP_SECS --warmup $WARMUP
+	done
+fi
+if want pop3; then
+	both "pop3-$POP_MSGS" pop3 --user "pop1@$DOMAIN" --password $PASSWORD --repeats $POP_REPEATS
+fi
+
+# IDLE: each case starts on freshly restarted servers, so sessions left
+# from the previous case (Dovecot keeps reusable imap processes) do not
+# count, and postfach's RSS baseline is its own.
+IU=(--users "idle%d@$DOMAIN" --count $IDLE_USERS --password $PASSWORD --dial-concurrency 32 --settle 8s)
+idle_case() { # case conns extra-args...
+	local case=$1 n=$2
+	shift 2
+	stop_postfach; start_postfach
+	stop_dovecot; start_dovecot 0
+	if [ $PF_HAS_IMAP = 1 ]; then
+		run postfach idle --case "$case" --addr "127.0.0.1:$([[ " $* " == *" --tls "* ]] && echo $PF_IMAPS || echo $PF_IMAP)" \
+			"${IU[@]}" --conns "$n" --mem-metric rss-growth --lmtp "127.0.0.1:$PF_LMTP" "$@"
+	else
+		log "skipping $case on postfach: no imap server yet"
+	fi
+	run dovecot idle --case "$case" --addr "127.0.0.1:$([[ " $* " == *" --tls "* ]] && echo $DC_IMAPS || echo $DC_IMAP)" \
+		"${IU[@]}" --conns "$n" --mem-metric pss-total --lmtp "127.0.0.1:$DC_LMTP" "$@"
+}
+want idle && idle_case "idle-$IDLE_CONNS" $IDLE_CONNS --pushes $PUSHES
+want idle-tls && idle_case "idle-$IDLE_TLS_CONNS-tls" $IDLE_TLS_CONNS --tls --pushes 0
+want idle-compress && idle_case "idle-$IDLE_TLS_CONNS-compress" $IDLE_TLS_CONNS --compress --pushes 0
+if want hibernate; then
+	stop_dovecot
+	start_dovecot 5s
+	run dovecot idle --case "idle-$IDLE_CONNS-hibernate" --addr "127.0.0.1:$DC_IMAP" "${IU[@]}" \
+		--conns $IDLE_CONNS --mem-metric pss-total --lmtp "127.0.0.1:$DC_LMTP" --pushes $PUSHES
+fi
+
+# --- the table -------------------------------------------------------------------
+TARGETS=(
+	--target "imap-mixed-c50:commands_per_s:ratio>=2"
+	--target "imap-login:logins_per_s:ratio>=2"
+	--target "lmtp-c4:msgs_per_s:ratio>=5"
+	--target "lmtp-c32:msgs_per_s:ratio>=10"
+	--target "pop3-1000:retrieve_median_s:ratio>=2"
+	--target "idle-10000:mem_per_conn_kib:value<=8"
+	--target "idle-10000:push_p99:value<=50"
+)
+"$BENCH" report --json "$RESULTS" "${TARGETS[@]}" | tee "$OUT/report.md"

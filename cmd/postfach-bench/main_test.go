@@ -1,0 +1,109 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+
+	"github.com/postfach/postfach/internal/auth"
+	"github.com/postfach/postfach/internal/bench"
+	"github.com/postfach/postfach/internal/testenv"
+)
+
+func runCmd(t *testing.T, args ...string) (int, string, string) {
+	t.Helper()
+	var out, errb bytes.Buffer
+	code := run(context.Background(), args, &out, &errb)
+	return code, out.String(), errb.String()
+}
+
+func TestUsage(t *testing.T) {
+	if code, out, _ := runCmd(t, "help"); code != 0 || !strings.Contains(out, "imap-mixed") {
+		t.Fatalf("help: %d %q", code, out)
+	}
+	if code, _, _ := runCmd(t); code != 2 {
+		t.Fatalf("no command: exit %d", code)
+	}
+	if code, _, errs := runCmd(t, "nosuch"); code != 2 || !strings.Contains(errs, "unknown command") {
+		t.Fatalf("unknown command: %d %q", code, errs)
+	}
+	if code, _, errs := runCmd(t, "idle", "--mem-metric", "vsz"); code != 1 || !strings.Contains(errs, "--mem-metric") {
+		t.Fatalf("bad flag value: %d %q", code, errs)
+	}
+	if code, _, _ := runCmd(t, "lmtp", "stray"); code != 1 {
+		t.Fatalf("stray argument: exit %d", code)
+	}
+	if code, _, _ := runCmd(t, "pop3", "--help"); code != 0 {
+		t.Fatalf("--help: exit %d", code)
+	}
+}
+
+func TestCorpusCommand(t *testing.T) {
+	dir := t.TempDir()
+	code, out, errs := runCmd(t, "corpus", "--count", "12", "--seed", "3", "--out", dir)
+	if code != 0 || !strings.Contains(out, "12 messages") {
+		t.Fatalf("corpus: %d %q %q", code, out, errs)
+	}
+	files, _ := filepath.Glob(filepath.Join(dir, "*.eml"))
+	if len(files) != 12 {
+		t.Fatalf("%d files", len(files))
+	}
+	want, _ := bench.GenerateMessage(3, 11)
+	got, err := os.ReadFile(filepath.Join(dir, "000011.eml"))
+	if err != nil || !bytes.Equal(got, want) {
+		t.Fatalf("file 11 differs from GenerateMessage(3, 11): %v", err)
+	}
+}
+
+func TestPasswdFile(t *testing.T) {
+	code, out, errs := runCmd(t, "passwd-file", "--users", "a%d@x.test", "--first", "5", "--count", "2", "--password", "s3cret")
+	if code != 0 {
+		t.Fatalf("passwd-file: %d %q", code, errs)
+	}
+	lines := strings.Split(strings.TrimSpace(out), "\n")
+	if len(lines) != 2 || !strings.HasPrefix(lines[0], "a5@x.test:{ARGON2ID}$argon2id$") || !strings.HasPrefix(lines[1], "a6@x.test:") {
+		t.Fatalf("lines %q", lines)
+	}
+	hash := strings.TrimPrefix(strings.Split(lines[0], ":")[1], "{ARGON2ID}")
+	if ok, err := auth.VerifyPassword(hash, "s3cret"); !ok || err != nil {
+		t.Fatalf("hash does not verify: %v", err)
+	}
+	if ok, _ := auth.VerifyPassword(hash, "wrong"); ok {
+		t.Fatal("wrong password verifies")
+	}
+}
+
+// TestAgainstPostfach runs load, lmtp and report against the real postfach
+// server (internal/testenv) on loopback.
+func TestAgainstPostfach(t *testing.T) {
+	env := testenv.Start(t, testenv.Options{})
+	for _, u := range []string{"b1@example.org", "b2@example.org"} {
+		env.AddUser(u, "pw")
+	}
+	jsonPath := filepath.Join(t.TempDir(), "results.jsonl")
+	common := []string{"--addr", env.Addr("lmtp"), "--users", "b%d@example.org", "--count", "2", "--corpus-size", "8", "--json", jsonPath, "--quiet"}
+	code, out, errs := runCmd(t, append([]string{"load", "--per-user", "3", "--label", "postfach"}, common...)...)
+	if code != 0 || !strings.Contains(out, "messages") {
+		t.Fatalf("load: %d\n%s\n%s", code, out, errs)
+	}
+	code, out, errs = runCmd(t, append([]string{"lmtp", "--conns", "2", "--duration", "500ms", "--warmup", "0s", "--label", "postfach", "--case", "lmtp-test", "--pid", strconv.Itoa(os.Getpid())}, common...)...)
+	if code != 0 || !strings.Contains(out, "msgs_per_s") || !strings.Contains(out, "server CPU") {
+		t.Fatalf("lmtp: %d\n%s\n%s", code, out, errs)
+	}
+	// The same case for a second label, so the report compares.
+	code, _, errs = runCmd(t, append([]string{"lmtp", "--conns", "1", "--duration", "300ms", "--warmup", "0s", "--label", "other", "--case", "lmtp-test"}, common...)...)
+	if code != 0 {
+		t.Fatalf("lmtp: %d %s", code, errs)
+	}
+	code, out, errs = runCmd(t, "report", "--json", jsonPath, "--b", "other", "--target", "lmtp-test:msgs_per_s:ratio>=0.01")
+	if code != 0 || !strings.Contains(out, "| lmtp-test | msgs_per_s |") || !strings.Contains(out, "| yes |") {
+		t.Fatalf("report: %d\n%s\n%s", code, out, errs)
+	}
+	if code, _, _ := runCmd(t, "report", "--json", jsonPath, "--target", "bad"); code != 1 {
+		t.Fatalf("bad target: exit %d", code)
+	}
+}
