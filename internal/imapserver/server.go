@@ -114,6 +114,10 @@ type Server struct {
 	readers sync.Pool // *bufio.Reader
 	writers sync.Pool // *bufio.Writer
 
+	shutdownOnce sync.Once
+	shutdownDone chan struct{} // closed when the first Shutdown has finished
+	shutdownErr  error         // written before shutdownDone is closed
+
 	mu      sync.Mutex
 	servers []*netserve.Server // guarded by mu
 	closing bool               // guarded by mu
@@ -128,13 +132,14 @@ const (
 // New returns a Server.
 func New(opt Options) *Server {
 	s := &Server{
-		opt:         opt,
-		log:         opt.Logger,
-		idle:        opt.IdleTimeout,
-		maxBad:      opt.MaxBadCommands,
-		maxMsg:      opt.MaxMessageSize,
-		mechs:       opt.SASLMechanisms,
-		loopbackSec: true,
+		opt:          opt,
+		log:          opt.Logger,
+		idle:         opt.IdleTimeout,
+		maxBad:       opt.MaxBadCommands,
+		maxMsg:       opt.MaxMessageSize,
+		mechs:        opt.SASLMechanisms,
+		loopbackSec:  true,
+		shutdownDone: make(chan struct{}),
 	}
 	if s.log == nil {
 		s.log = slog.New(slog.DiscardHandler)
@@ -221,11 +226,34 @@ func (s *Server) serve(ln net.Listener, implicitTLS bool) error {
 	return err
 }
 
+// ImplicitTLS adapts a Server for callers that start every listener with
+// Serve(ln): its Serve is the Server's ServeTLS. Serving "imap" with the
+// Server and "imaps" with ImplicitTLS{Server} shares one Server.
+type ImplicitTLS struct{ *Server }
+
+// Serve calls ServeTLS.
+func (t ImplicitTLS) Serve(ln net.Listener) error { return t.ServeTLS(ln) }
+
 // Shutdown stops accepting and ends every session: a session waiting for
 // a command (or in IDLE) gets "* BYE" at once; a command in progress is
 // finished first, then the session says BYE. When ctx is done before every
-// session ended, the rest are cut off and ctx's error is returned.
+// session ended, the rest are cut off and ctx's error is returned. Later
+// and concurrent calls wait for the first one (or their own ctx) and
+// return its result.
 func (s *Server) Shutdown(ctx context.Context) error {
+	s.shutdownOnce.Do(func() {
+		s.shutdownErr = s.shutdown(ctx)
+		close(s.shutdownDone)
+	})
+	select {
+	case <-s.shutdownDone:
+		return s.shutdownErr
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+func (s *Server) shutdown(ctx context.Context) error {
 	s.mu.Lock()
 	s.closing = true
 	servers := s.servers

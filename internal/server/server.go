@@ -25,6 +25,7 @@ import (
 	"github.com/postfach/postfach/internal/admin"
 	"github.com/postfach/postfach/internal/auth"
 	"github.com/postfach/postfach/internal/config"
+	"github.com/postfach/postfach/internal/imapserver"
 	"github.com/postfach/postfach/internal/netserve"
 	"github.com/postfach/postfach/internal/pop3server"
 	"github.com/postfach/postfach/internal/smtpserver"
@@ -96,7 +97,7 @@ func NewLogger(c config.Log, w io.Writer) *slog.Logger {
 // add a case in Start's listener switch.
 func notImplemented(name string) bool {
 	switch name {
-	case "imap", "imaps", "submission", "submissions":
+	case "submission", "submissions":
 		return true
 	}
 	return false
@@ -211,6 +212,36 @@ func Start(ctx context.Context, opt Options) (_ *Server, err error) {
 		return pop3, nil
 	}
 
+	// imapServer is one IMAP server for both IMAP listeners.
+	var imapSrv *imapserver.Server
+	imapServer := func() (*imapserver.Server, error) {
+		if imapSrv == nil {
+			tc, err := tlsConfig()
+			if err != nil {
+				return nil, err
+			}
+			imapSrv = imapserver.New(imapserver.Options{
+				Store:             s.st,
+				Auth:              s.auth,
+				Hostname:          cfg.Hostname,
+				TLSConfig:         tc,
+				AllowInsecureAuth: cfg.Auth.AllowInsecure,
+				MaxMessageSize:    int64(cfg.MaxMessageSize),
+				IdleTimeout:       cfg.Limits.IMAPIdleTimeout.D(),
+				MaxConns:          cfg.Limits.Connections,
+				MaxConnsPerIP:     cfg.Limits.ConnectionsPerIP,
+				IDs:               ids,
+				Logger:            log,
+				Metrics: imapserver.Metrics{
+					ConnOpen:   s.m.connOpen,
+					ConnClose:  s.m.connClose,
+					ConnReject: func(proto, reason string) { s.m.connsRejected.WithLabelValues(proto).Inc() },
+				},
+			})
+		}
+		return imapSrv, nil
+	}
+
 	// Open every listener first, so a busy port fails the start before
 	// anything is served.
 	for _, l := range cfg.Listen.All() {
@@ -231,11 +262,15 @@ func Start(ctx context.Context, opt Options) (_ *Server, err error) {
 				return nil, err
 			}
 			srv = smtpserver.New(o)
-		// Plug-in point for the other protocols (remove the name from
-		// notImplemented too):
-		//   case "imap", "imaps": issue 3 — imapserver.New(...), with
-		//     tlsConfig() for STARTTLS, or for implicit TLS on "imaps"
-		//     (netserve.Options.TLSConfig).
+		case "imap", "imaps":
+			p, err := imapServer()
+			if err != nil {
+				return nil, err
+			}
+			srv = p
+			if l.Name == "imaps" {
+				srv = imapserver.ImplicitTLS{Server: p}
+			}
 		case "pop3", "pop3s":
 			p, err := pop3Server()
 			if err != nil {
@@ -308,6 +343,7 @@ func (s *Server) serve(name string, f func() error) {
 		defer s.wg.Done()
 		err := f()
 		if err == nil || errors.Is(err, smtpserver.ErrServerClosed) || errors.Is(err, netserve.ErrServerClosed) ||
+			errors.Is(err, imapserver.ErrServerClosed) ||
 			errors.Is(err, http.ErrServerClosed) {
 			return
 		}

@@ -87,7 +87,8 @@ func (e *Env) start() {
 	for _, l := range []struct {
 		name string
 		p    *string
-	}{{"lmtp", &e.Config.Listen.LMTP}, {"smtp", &e.Config.Listen.SMTP}, {"http", &e.Config.Listen.HTTP}} {
+	}{{"lmtp", &e.Config.Listen.LMTP}, {"smtp", &e.Config.Listen.SMTP}, {"http", &e.Config.Listen.HTTP},
+		{"imap", &e.Config.Listen.IMAP}, {"imaps", &e.Config.Listen.IMAPS}} {
 		if a := srv.Addr(l.name); a != "" {
 			*l.p = a
 		}
