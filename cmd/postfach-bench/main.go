@@ -266,6 +266,7 @@ func runLMTP(ctx context.Context, fs *flag.FlagSet, args []string, out io.Writer
 	dur := fs.Duration("duration", 20*time.Second, "measured duration")
 	warm := fs.Duration("warmup", 2*time.Second, "unmeasured warmup")
 	rcpts := fs.Int("rcpts", 1, "recipients per message")
+	maxSize := fs.Int("max-size", 0, "use only corpus messages of at most this many bytes (0: all)")
 	from := fs.String("from", "bench@bench.localhost", "envelope sender")
 	if err := parse(fs, args); err != nil {
 		return err
@@ -279,7 +280,7 @@ func runLMTP(ctx context.Context, fs *flag.FlagSet, args []string, out io.Writer
 		return err
 	}
 	res, err := bench.RunLMTP(ctx, bench.LMTPOptions{Common: bc, Users: u.toBench(), Conns: *conns, Duration: *dur, Warmup: *warm,
-		Rcpts: *rcpts, Corpus: corpus, From: *from})
+		Rcpts: *rcpts, Corpus: corpus, MaxSize: *maxSize, From: *from})
 	if eerr := c.emit(out, res); eerr != nil && err == nil {
 		err = eerr
 	}

@@ -87,6 +87,18 @@ func (c *Corpus) WriteDir(dir string) error {
 	return nil
 }
 
+// Smaller returns the messages of at most max bytes, in order.
+func (c *Corpus) Smaller(max int) *Corpus {
+	out := &Corpus{Seed: c.Seed}
+	for i, m := range c.Msgs {
+		if len(m) <= max {
+			out.Msgs = append(out.Msgs, m)
+			out.Kinds = append(out.Kinds, c.Kinds[i])
+		}
+	}
+	return out
+}
+
 // PrepareSMTP encodes every message for LMTP DATA once (see SMTPData).
 func (c *Corpus) PrepareSMTP() {
 	if c.smtp != nil {

@@ -311,6 +311,13 @@ func TestRunLMTPAndPopulate(t *testing.T) {
 	if m, _ := res.Metric("msgs_per_s"); m.Value <= 0 {
 		t.Fatalf("no deliveries: %+v", res)
 	}
+	// Only small messages: fine; none small enough: an error.
+	if _, err := RunLMTP(context.Background(), LMTPOptions{Common: Common{Addr: ms.lmtpAddr}, Users: users, Conns: 1, Duration: 100 * time.Millisecond, Corpus: corpus, MaxSize: 10000}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := RunLMTP(context.Background(), LMTPOptions{Common: Common{Addr: ms.lmtpAddr}, Users: users, Conns: 1, Duration: 100 * time.Millisecond, Corpus: corpus, MaxSize: 10}); err == nil {
+		t.Fatal("want an error when no message fits --max-size")
+	}
 	// Unknown recipients: nothing counts as delivered.
 	res, err = RunLMTP(context.Background(), LMTPOptions{Common: Common{Addr: ms.lmtpAddr}, Users: Users{Format: "nobody%d@x.test", Count: 2}, Conns: 1, Duration: 100 * time.Millisecond, Corpus: corpus})
 	if err == nil {

@@ -20,6 +20,9 @@ type LMTPOptions struct {
 	// Rcpts is the number of recipients per message (default 1).
 	Rcpts  int
 	Corpus *Corpus
+	// MaxSize, when > 0, restricts the messages to those of at most
+	// MaxSize bytes (the fsync-bound case of small mail).
+	MaxSize int
 	// From is the envelope sender.
 	From string
 }
@@ -35,8 +38,17 @@ func RunLMTP(ctx context.Context, o LMTPOptions) (*Result, error) {
 		return nil, fmt.Errorf("need conns >= 1, a duration and a corpus")
 	}
 	o.Rcpts = max(o.Rcpts, 1)
+	if o.MaxSize > 0 {
+		o.Corpus = o.Corpus.Smaller(o.MaxSize)
+		if len(o.Corpus.Msgs) == 0 {
+			return nil, fmt.Errorf("no corpus message of at most %d bytes", o.MaxSize)
+		}
+	}
 	o.Corpus.PrepareSMTP()
 	res := o.newResult("lmtp", fmt.Sprintf("lmtp-c%d", o.Conns))
+	if o.MaxSize > 0 {
+		res.Params["max_size"] = o.MaxSize
+	}
 	res.Params["conns"] = o.Conns
 	res.Params["rcpts"] = o.Rcpts
 	res.Params["users"] = o.Users.Count
