@@ -1,0 +1,85 @@
+package imapserver
+
+import (
+	"bytes"
+	"io"
+	"log/slog"
+	"net"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+)
+
+// lockedBuffer collects the server log across goroutines.
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuffer) takeString() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	s := l.b.String()
+	l.b.Reset()
+	return s
+}
+
+// FuzzSession feeds fuzzed command streams to a real session (after LOGIN
+// and SELECT) over loopback: the server must answer, end the session when
+// the client closes, never panic and never hang.
+func FuzzSession(f *testing.F) {
+	for _, seed := range []string{
+		"a1 NOOP\r\n",
+		"a1 FETCH 1:* (FLAGS BODY.PEEK[1.HEADER.FIELDS (SUBJECT)]<0.10> BINARY[1] BODYSTRUCTURE ENVELOPE)\r\n",
+		"a1 STORE 1 +FLAGS (\\Seen)\r\na2 EXPUNGE\r\n",
+		"a1 APPEND INBOX {5+}\r\nhello\r\na2 SEARCH OR SEEN TEXT hello\r\n",
+		"a1 APPEND INBOX CATENATE (URL \"/INBOX/;UID=1/;SECTION=TEXT\" TEXT {3+}\r\nabc)\r\n",
+		"a1 UID FETCH 1:* (FLAGS) (CHANGEDSINCE 1 VANISHED)\r\n",
+		"a1 ENABLE QRESYNC\r\n",
+		"a1 IDLE\r\nDONE\r\n",
+		"a1 LIST (SUBSCRIBED RECURSIVEMATCH) \"\" * RETURN (STATUS (MESSAGES SIZE))\r\n",
+		"a1 SORT (REVERSE SUBJECT) UTF-8 ALL\r\na2 THREAD REFERENCES UTF-8 ALL\r\n",
+		"a1 MOVE 1 Trash\r\na2 COPY 1:* Archive\r\na3 REPLACE 1 INBOX {2+}\r\nhi\r\n",
+		"a1 CREATE x/y\r\na2 RENAME x z\r\na3 DELETE z\r\n",
+		"a1 APPEND INBOX {10}\r\n",
+		"{99999999999999999999}\r\n",
+		"a1 SELECT INBOX (QRESYNC (1 1 1:5 (1:2 1:2)))\r\n",
+	} {
+		f.Add([]byte(seed))
+	}
+	logs := &lockedBuffer{}
+	ts := newTestServer(f, func(o *Options) {
+		o.Logger = slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelWarn}))
+		o.MaxMessageSize = 1 << 16
+	})
+	acct := ts.addUser("alice@example.org")
+	for i := range 3 {
+		ts.deliver(acct, "INBOX", msg("fuzz "+string(rune('a'+i)), "some text"))
+	}
+	f.Fuzz(func(t *testing.T, data []byte) {
+		c, err := net.Dial("tcp", ts.addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		c.SetDeadline(time.Now().Add(20 * time.Second))
+		go func() {
+			io.WriteString(c, "L1 LOGIN alice@example.org \""+testPassword+"\"\r\nL2 SELECT INBOX\r\n")
+			c.Write(data)
+			c.(*net.TCPConn).CloseWrite()
+		}()
+		if _, err := io.Copy(io.Discard, c); err != nil {
+			t.Fatalf("session did not end: %v", err)
+		}
+		if l := logs.takeString(); strings.Contains(l, "panic") {
+			t.Fatalf("server panicked:\n%s", l)
+		}
+	})
+}
