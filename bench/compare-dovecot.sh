@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Side-by-side benchmark of postfach and Dovecot on this machine (issue 6).
 #
-#   sudo bench/compare-dovecot.sh [--quick] [--out DIR] [--only LIST]
+#   sudo bench/compare-dovecot.sh [--quick] [--out DIR] [--only LIST] [--worktree]
 #
 # Installs Debian's dovecot-imapd, dovecot-pop3d and dovecot-lmtpd if missing,
 # builds postfach and postfach-bench, starts a private Dovecot (config:
@@ -10,9 +10,10 @@
 # the other, and prints a table of both figures and their ratio. Results go to
 # DIR (default bench/results/DATE): results.jsonl, report.md, run.log.
 #
-# --quick   smaller loads, about 3 minutes, for development
-# --only    comma-separated subset of: mixed,login,lmtp,pop3,idle,idle-tls,
-#           idle-compress,hibernate
+# --quick     smaller loads, about 3 minutes, for development
+# --only      comma-separated subset of: mixed,login,lmtp,pop3,idle,idle-tls,
+#             idle-compress,hibernate
+# --worktree  build from the working tree instead of the last commit (HEAD)
 #
 # It needs root (a system user for Dovecot's mail, Dovecot's privilege
 # separation, the inotify limit), uses only 127.0.0.1, removes everything it
@@ -24,12 +25,14 @@ ROOT=$(cd "$(dirname "$0")/.." && pwd)
 QUICK=0
 OUT=""
 ONLY="mixed,login,lmtp,pop3,idle,idle-tls,idle-compress,hibernate"
+WORKTREE=0
 while [ $# -gt 0 ]; do
 	case "$1" in
 	--quick) QUICK=1 ;;
 	--out) OUT=$2; shift ;;
 	--only) ONLY=$2; shift ;;
-	-h|--help) sed -n '2,20p' "$0"; exit 0 ;;
+	--worktree) WORKTREE=1 ;;
+	-h|--help) sed -n '2,21p' "$0"; exit 0 ;;
 	*) echo "compare-dovecot.sh: unknown argument $1" >&2; exit 2 ;;
 	esac
 	shift
@@ -52,9 +55,10 @@ LMTP_USERS=16
 PASSWORD=benchpass
 DOMAIN=bench.test
 
-# Loopback ports: Dovecot 2xxxx, postfach 3xxxx.
-DC_IMAP=21143 DC_IMAPS=21993 DC_POP3=21110 DC_LMTP=22424
-PF_IMAP=31143 PF_IMAPS=31993 PF_POP3=31110 PF_LMTP=32424 PF_HTTP=38080
+# Loopback ports: Dovecot 21xxx, postfach 23xxx; below the ephemeral range
+# (32768-60999), so the load's own client sockets cannot take them.
+DC_IMAP=21143 DC_IMAPS=21993 DC_POP3=21110 DC_LMTP=21424
+PF_IMAP=23143 PF_IMAPS=23993 PF_POP3=23110 PF_LMTP=23424 PF_HTTP=23080
 
 log() { printf '%s %s\n' "$(date +%T)" "$*" >&2; }
 die() { log "error: $*"; exit 1; }
@@ -167,9 +171,19 @@ for p in $DC_IMAP $DC_IMAPS $DC_POP3 $DC_LMTP $PF_IMAP $PF_IMAPS $PF_POP3 $PF_LM
 	if (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null; then die "port $p is in use"; fi
 done
 
-log "building postfach and postfach-bench"
-mkdir -p "$RUN/bin"
-(cd "$ROOT" && go build -o "$RUN/bin/postfach" ./cmd/postfach && go build -o "$RUN/bin/postfach-bench" ./cmd/postfach-bench)
+# Build from a snapshot of HEAD: the figures belong to a commit, and
+# half-finished edits in a shared working tree cannot break the build.
+mkdir -p "$RUN/bin" "$RUN/src"
+if [ $WORKTREE = 1 ]; then
+	SRC=$ROOT
+	VERSION="$(git -C "$ROOT" rev-parse --short HEAD)+worktree"
+else
+	git -C "$ROOT" archive HEAD | tar -x -C "$RUN/src"
+	SRC=$RUN/src
+	VERSION=$(git -C "$ROOT" rev-parse --short HEAD)
+fi
+log "building postfach and postfach-bench ($VERSION)"
+(cd "$SRC" && go build -o "$RUN/bin/postfach" ./cmd/postfach && go build -o "$RUN/bin/postfach-bench" ./cmd/postfach-bench)
 BENCH="$RUN/bin/postfach-bench"
 PF="$RUN/bin/postfach"
 
@@ -191,7 +205,7 @@ echo 40000 >/proc/sys/fs/inotify/max_user_instances
 	uname -r
 	echo "dovecot $(dovecot --version)"
 	go version
-	echo "postfach $(cd "$ROOT" && git rev-parse --short HEAD)$(cd "$ROOT" && git diff --quiet HEAD -- . 2>/dev/null || echo '+dirty')"
+	echo "postfach $VERSION"
 	uptime
 } | tee "$OUT/machine.txt"
 
@@ -239,7 +253,7 @@ start_dovecot() { # hibernate-timeout
 		-e "s|@MAIL_UID@|$MAIL_UID|g" -e "s|@MAIL_GID@|$MAIL_GID|g" \
 		-e "s|@IMAP_PORT@|$DC_IMAP|g" -e "s|@IMAPS_PORT@|$DC_IMAPS|g" -e "s|@POP3_PORT@|$DC_POP3|g" \
 		-e "s|@LMTP_PORT@|$DC_LMTP|g" -e "s|@HIBERNATE_TIMEOUT@|$1|g" \
-		"$ROOT/bench/dovecot/dovecot.conf.in" >"$RUN/dovecot.conf"
+		"$SRC/bench/dovecot/dovecot.conf.in" >"$RUN/dovecot.conf"
 	dovecot -c "$RUN/dovecot.conf" || die "dovecot did not start (see $RUN/dovecot.log)"
 	for _ in $(seq 50); do [ -s "$RUN/run/master.pid" ] && break; sleep 0.1; done
 	DC_MASTER=$(cat "$RUN/run/master.pid")

@@ -323,6 +323,7 @@ func runIdle(ctx context.Context, fs *flag.FlagSet, args []string, out io.Writer
 	from := fs.String("from", "bench@bench.localhost", "envelope sender of the pushes")
 	pushTimeout := fs.Duration("push-timeout", 10*time.Second, "how long a session may take to see a push")
 	pushBudget := fs.Duration("push-budget", 90*time.Second, "bound on the whole push phase")
+	warm := fs.Bool("warm", true, "open and close one session per user before the memory baseline (one-time costs are not per session)")
 	if err := parse(fs, args); err != nil {
 		return err
 	}
@@ -335,7 +336,7 @@ func runIdle(ctx context.Context, fs *flag.FlagSet, args []string, out io.Writer
 	}
 	res, err := bench.RunIdle(ctx, bench.IdleOptions{Common: bc, Users: u.toBench(), Conns: *conns, DialConcurrency: *conc,
 		Compress: *compress, Settle: *settle, MemMetric: *memMetric, Pushes: *pushes, LMTPAddr: *lmtp, From: *from,
-		PushTimeout: *pushTimeout, PushBudget: *pushBudget})
+		PushTimeout: *pushTimeout, PushBudget: *pushBudget, Warm: *warm})
 	if eerr := c.emit(out, res); eerr != nil && err == nil {
 		err = eerr
 	}

@@ -68,7 +68,7 @@ func RunLMTP(ctx context.Context, o LMTPOptions) (*Result, error) {
 	clock := startCPU(o.Procs)
 	rec := runWorkers(o.Conns, from, until, func(i int, rec *Recorder) {
 		err := lmtpWorker(wctx, &o, i, rec, &pipelining, &delivered, from, until)
-		if err != nil && wctx.Err() == nil {
+		if err != nil && time.Now().Before(until) {
 			mu.Lock()
 			if first == nil {
 				first = err

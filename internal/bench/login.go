@@ -39,7 +39,7 @@ func RunIMAPLogin(ctx context.Context, o LoginOptions) (*Result, error) {
 		user := o.Users.Name(i)
 		for n := 0; wctx.Err() == nil; n++ {
 			if err := loginOnce(wctx, &o, rec, user); err != nil {
-				if first == nil && wctx.Err() == nil {
+				if first == nil && time.Now().Before(until) {
 					first = fmt.Errorf("%s: %w", user, err)
 				}
 				sleepCtx(wctx, 20*time.Millisecond)

@@ -94,7 +94,7 @@ func RunIMAPMixed(ctx context.Context, o MixedOptions) (*Result, error) {
 	var firstErr error
 	errc := make(chan error, o.Clients)
 	rec := runWorkers(o.Clients, from, until, func(i int, rec *Recorder) {
-		w := &mixedWorker{o: &o, rec: rec, user: o.Users.Name(i), appendable: appendable,
+		w := &mixedWorker{o: &o, rec: rec, user: o.Users.Name(i), appendable: appendable, until: until,
 			rng: rand.New(rand.NewPCG(o.Seed, uint64(i)))}
 		if err := w.run(wctx); err != nil {
 			errc <- err
@@ -132,6 +132,7 @@ type mixedWorker struct {
 	user       string
 	appendable [][]byte
 	rng        *rand.Rand
+	until      time.Time
 	c          *IMAPClient
 	uids       []uint32
 	created    bool
@@ -145,7 +146,7 @@ func (w *mixedWorker) run(ctx context.Context) error {
 	var first error
 	for ctx.Err() == nil {
 		if err := w.cycle(ctx); err != nil {
-			if first == nil && ctx.Err() == nil {
+			if first == nil && time.Now().Before(w.until) {
 				first = fmt.Errorf("%s: %w", w.user, err)
 			}
 			if w.c != nil {

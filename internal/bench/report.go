@@ -111,12 +111,19 @@ func startCPU(procs *ProcSet) *cpuClock {
 // stop fills r's CPU figures.
 func (c *cpuClock) stop(r *Result) {
 	wall := time.Since(c.wall).Seconds()
+	// Below a second, tick-granular /proc figures say nothing per second.
+	cores := func(s float64) float64 {
+		if wall < 1 {
+			return 0
+		}
+		return s / wall
+	}
 	self := (selfCPU() - c.self).Seconds()
-	r.ClientCPU = CPUUsage{Seconds: self, Cores: self / wall}
+	r.ClientCPU = CPUUsage{Seconds: self, Cores: cores(self)}
 	if c.procs != nil && !c.procs.Empty() {
 		if s, err := c.procs.CPU(); err == nil {
 			d := (s - c.server).Seconds()
-			r.ServerCPU = &CPUUsage{Seconds: d, Cores: d / wall}
+			r.ServerCPU = &CPUUsage{Seconds: d, Cores: cores(d)}
 		}
 	}
 }
