@@ -8,10 +8,22 @@ import (
 	"github.com/postfach/postfach/internal/store"
 )
 
+// idling is an IDLE command in progress.
+type idling struct {
+	base imap.CommandBase
+	stop func() // ends the watcher goroutine, if any
+}
+
+// errIdling tells finish that IDLE has started: its tagged response comes
+// when the client sends DONE.
+var errIdling = errors.New("idling")
+
 // cmdIdle: IDLE (RFC 9051 §6.3.13, RFC 2177). Updates are pushed as soon
 // as the store publishes an event: the event's notify function interrupts
 // the session's blocked read (see waker), so an idle session needs no
-// goroutine besides its own, and holds no buffers while it waits.
+// goroutine besides its own and holds no buffers while it waits. The
+// waiting itself happens in the session's main loop (idleWait), where the
+// goroutine's stack is shallow and can shrink.
 func (s *session) cmdIdle(cmd imap.Command) error {
 	if err := s.sync(true); err != nil {
 		return err
@@ -22,43 +34,50 @@ func (s *session) cmdIdle(cmd imap.Command) error {
 	s.wake.mu.Lock()
 	s.wake.woken = false
 	s.wake.mu.Unlock()
-	stop := s.watchWithoutNotifier()
-	defer stop()
-	// RFC 9051 §6.3.13: the client may stay in IDLE for a long time; the
-	// idle timeout still applies (clients re-issue IDLE every 29 min).
-	s.setBusy(false)
-	for {
-		err := s.wait(true)
-		if errors.Is(err, errWake) {
-			if err := s.sync(true); err != nil {
-				return err
-			}
-			if err := s.flush(); err != nil {
-				return &connError{err}
-			}
-			if s.gone {
-				return errLogout
-			}
-			continue
+	s.idle = &idling{base: *cmd.Base(), stop: s.watchWithoutNotifier()}
+	return errIdling
+}
+
+// idleStep handles the end of one wait in IDLE (run calls s.wait(true)
+// itself, so the goroutine's stack is shallow while it waits and can
+// shrink): store events are pushed, DONE answers the IDLE command. A
+// non-nil error ends the session (after its response or BYE was
+// written).
+func (s *session) idleStep(err error) error {
+	if errors.Is(err, errWake) {
+		if err := s.sync(true); err != nil {
+			return err
 		}
-		if err != nil {
-			s.readFailed(err)
+		if err := s.flush(); err != nil {
+			return err
+		}
+		if s.gone {
+			_ = s.enc.StatusResponse("", imap.BYE, "", "Account removed, closing connection")
+			_ = s.flush()
 			return errLogout
 		}
-		break
+		return nil
+	}
+	id := s.idle
+	id.stop()
+	s.idle = nil
+	if err != nil {
+		s.readFailed(err)
+		return errLogout
 	}
 	s.setBusy(true)
 	_ = s.conn.SetReadDeadline(time.Now().Add(s.srv.idle))
-	err := s.r.ReadDone()
+	err = s.r.ReadDone()
 	var pe *imap.ParseError
 	switch {
 	case errors.As(err, &pe):
-		return bad("", "Expected DONE")
+		err = bad("", "Expected DONE")
 	case err != nil:
 		return &connError{err}
+	default:
+		s.okCode, s.okText = "", "IDLE terminated"
 	}
-	s.okText = "IDLE terminated"
-	return nil
+	return s.finish(&id.base, err)
 }
 
 // watchWithoutNotifier wakes the session on events when the store's

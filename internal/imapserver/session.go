@@ -78,6 +78,8 @@ type session struct {
 
 	bad  int // consecutive BAD responses
 	gone bool
+	// idle is the IDLE command in progress, waited for in run.
+	idle *idling
 
 	// ok is the tagged OK a handler asks for (code and text); empty means
 	// "<NAME> completed".
@@ -214,6 +216,20 @@ func (s *session) run() {
 	}
 	s.enc.Untagged().Atom(imap.OK).Code("CAPABILITY " + s.capabilities()).Text(host + " IMAP server ready").End()
 	for {
+		if s.idle != nil {
+			// RFC 9051 §6.3.13: the idle timeout still applies in IDLE
+			// (clients re-issue IDLE every 29 minutes).
+			s.setBusy(false)
+			if err := s.idleStep(s.wait(true)); err != nil {
+				if !errors.Is(err, errLogout) {
+					s.log.Debug("session ended", "err", err)
+				}
+				_ = s.flush()
+				return
+			}
+			s.setBusy(false)
+			continue
+		}
 		if err := s.waitInput(); err != nil {
 			s.readFailed(err)
 			return
@@ -558,6 +574,8 @@ func (s *session) finish(b *imap.CommandBase, err error) error {
 	case errors.Is(err, errResponded):
 		s.count(b.Name, imap.OK)
 		return nil
+	case errors.Is(err, errIdling):
+		return s.enc.Err()
 	case errors.As(err, &ce):
 		return err
 	case errors.As(err, &pe):

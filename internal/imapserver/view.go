@@ -269,6 +269,10 @@ func (s *session) catchUp() error {
 		v.uidHigh = added.Max()
 		s.enc.Untagged().Number(uint32(v.n)).Atom("EXISTS").End()
 		if !s.rev2 && !v.readOnly {
+			if s.idle != nil {
+				// Push the news before the write that claims \Recent.
+				_ = s.flush()
+			}
 			// RFC 3501 §7.3.2: the first session to see a message
 			// sees it as \Recent.
 			first, err := s.srv.opt.Store.ClaimRecent(s.ctx, s.user.Account, v.mb.ID)

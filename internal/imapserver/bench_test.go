@@ -1,0 +1,259 @@
+package imapserver
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"fmt"
+	"io"
+	"net"
+	"runtime"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/postfach/postfach/internal/mail"
+	"github.com/postfach/postfach/internal/store"
+)
+
+// fill appends n small messages to the account's INBOX, 1000 per commit.
+func (ts *testServer) fill(b testing.TB, acct store.AccountID, n int) {
+	ctx := context.Background()
+	mb, err := ts.st.Mailbox(ctx, acct, "INBOX")
+	if err != nil {
+		b.Fatal(err)
+	}
+	for done := 0; done < n; {
+		batch := min(1000, n-done)
+		msgs := make([]store.NewMessage, batch)
+		for i := range msgs {
+			body := fmt.Sprintf("From: a@example.org\r\nSubject: message %d\r\nMessage-ID: <%d@bench>\r\n\r\nbody %d\r\n", done+i, done+i, done+i)
+			staged, err := ts.st.Stage(ctx, strings.NewReader(body), 0)
+			if err != nil {
+				b.Fatal(err)
+			}
+			var fl mail.Flags
+			if i%3 == 0 {
+				fl = mail.Flags{mail.FlagSeen}
+			}
+			msgs[i] = store.NewMessage{Body: staged, Flags: fl}
+		}
+		if _, err := ts.st.Append(ctx, acct, mb.ID, msgs); err != nil {
+			b.Fatal(err)
+		}
+		for _, m := range msgs {
+			m.Body.Discard()
+		}
+		done += batch
+	}
+}
+
+// rawRun sends a command and reads responses up to its tagged one,
+// returning the number of bytes read.
+func rawRun(b testing.TB, w io.Writer, r *bufio.Reader, tag, cmd string) int {
+	if _, err := io.WriteString(w, tag+" "+cmd+"\r\n"); err != nil {
+		b.Fatal(err)
+	}
+	n := 0
+	for {
+		line, err := r.ReadSlice('\n')
+		n += len(line)
+		if err == bufio.ErrBufferFull {
+			continue
+		}
+		if err != nil {
+			b.Fatal(err)
+		}
+		if bytes.HasPrefix(line, []byte(tag+" ")) {
+			if !bytes.HasPrefix(line, []byte(tag+" OK")) {
+				b.Fatalf("%s: %s", cmd, line)
+			}
+			return n
+		}
+		// A literal: skip its data.
+		if i := bytes.LastIndexByte(line, '{'); i >= 0 && bytes.HasSuffix(line, []byte("}\r\n")) {
+			var size int64
+			fmt.Sscanf(string(line[i:]), "{%d}", &size)
+			m, err := io.CopyN(io.Discard, r, size)
+			if err != nil {
+				b.Fatal(err)
+			}
+			n += int(m)
+		}
+	}
+}
+
+func benchLogin(b testing.TB, ts *testServer) (net.Conn, *bufio.Reader) {
+	c, err := net.Dial("tcp", ts.addr)
+	if err != nil {
+		b.Fatal(err)
+	}
+	r := bufio.NewReaderSize(c, 64<<10)
+	if _, err := r.ReadString('\n'); err != nil {
+		b.Fatal(err)
+	}
+	rawRun(b, c, r, "L", "LOGIN alice@example.org \""+testPassword+"\"")
+	return c, r
+}
+
+// BenchmarkSelectFetchFlags100k: SELECT a 100,000-message INBOX and
+// UID FETCH 1:* (FLAGS), as a client that resyncs without CONDSTORE does.
+func BenchmarkSelectFetchFlags100k(b *testing.B) {
+	ts := newTestServer(b)
+	acct := ts.addUser("alice@example.org")
+	ts.fill(b, acct, 100000)
+	c, r := benchLogin(b, ts)
+	defer c.Close()
+	b.ResetTimer()
+	var bytesRead int
+	for i := 0; i < b.N; i++ {
+		rawRun(b, c, r, "s", "SELECT INBOX")
+		bytesRead = rawRun(b, c, r, "f", "UID FETCH 1:* (FLAGS)")
+	}
+	b.ReportMetric(float64(bytesRead), "fetch-bytes")
+}
+
+// BenchmarkFetch20MB: FETCH BODY.PEEK[] of a 20 MB message. B/op shows
+// that the body streams: the whole process allocates far less than the
+// message per fetch.
+func BenchmarkFetch20MB(b *testing.B) {
+	ts := newTestServer(b, func(o *Options) { o.MaxMessageSize = 64 << 20 })
+	acct := ts.addUser("alice@example.org")
+	ctx := context.Background()
+	var big bytes.Buffer
+	big.WriteString("From: a@example.org\r\nSubject: big\r\nContent-Type: application/octet-stream\r\n\r\n")
+	line := strings.Repeat("0123456789abcdef", 4) + "\r\n"
+	for big.Len() < 20<<20 {
+		big.WriteString(line)
+	}
+	staged, err := ts.st.Stage(ctx, bytes.NewReader(big.Bytes()), 0)
+	if err != nil {
+		b.Fatal(err)
+	}
+	mb, _ := ts.st.Mailbox(ctx, acct, "INBOX")
+	if _, err := ts.st.Append(ctx, acct, mb.ID, []store.NewMessage{{Body: staged}}); err != nil {
+		b.Fatal(err)
+	}
+	staged.Discard()
+	size := big.Len()
+	big = bytes.Buffer{}
+	c, r := benchLogin(b, ts)
+	defer c.Close()
+	rawRun(b, c, r, "s", "SELECT INBOX")
+	runtime.GC()
+	b.SetBytes(int64(size))
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		rawRun(b, c, r, "f", "FETCH 1 BODY.PEEK[]")
+	}
+}
+
+// BenchmarkIdlePush measures the time from a delivery's commit (store
+// Append returns) to the EXISTS arriving at a client in IDLE, for an
+// IMAP4rev1 session (which then claims \Recent, one more write) and an
+// IMAP4rev2 one. Deliveries are spaced so each measures one push.
+func BenchmarkIdlePush(b *testing.B) {
+	for _, rev := range []string{"rev1", "rev2"} {
+		b.Run(rev, func(b *testing.B) {
+			ts := newTestServer(b)
+			acct := ts.addUser("alice@example.org")
+			c, r := benchLogin(b, ts)
+			defer c.Close()
+			if rev == "rev2" {
+				rawRun(b, c, r, "e", "ENABLE IMAP4rev2")
+			}
+			rawRun(b, c, r, "s", "SELECT INBOX")
+			io.WriteString(c, "i IDLE\r\n")
+			if l, _ := r.ReadString('\n'); !strings.HasPrefix(l, "+ ") {
+				b.Fatalf("IDLE: %q", l)
+			}
+			ctx := context.Background()
+			mb, _ := ts.st.Mailbox(ctx, acct, "INBOX")
+			var total time.Duration
+			b.ResetTimer()
+			for i := 0; i < b.N; i++ {
+				b.StopTimer()
+				time.Sleep(5 * time.Millisecond)
+				staged, err := ts.st.Stage(ctx, strings.NewReader("Subject: push\r\n\r\nx\r\n"), 0)
+				if err != nil {
+					b.Fatal(err)
+				}
+				b.StartTimer()
+				if _, err := ts.st.Append(ctx, acct, mb.ID, []store.NewMessage{{Body: staged}}); err != nil {
+					b.Fatal(err)
+				}
+				committed := time.Now()
+				for {
+					l, err := r.ReadString('\n')
+					if err != nil {
+						b.Fatal(err)
+					}
+					if strings.HasSuffix(l, " EXISTS\r\n") {
+						break
+					}
+				}
+				total += time.Since(committed)
+				staged.Discard()
+			}
+			b.ReportMetric(float64(total.Microseconds())/float64(b.N), "µs-commit-to-client")
+		})
+	}
+}
+
+// BenchmarkIdleMemory opens 2,000 sessions that log in, select INBOX and
+// IDLE, and reports the Go heap and stack growth per session. The clients
+// run in the same process (one net.Conn each, no goroutine, no buffer),
+// so the figure slightly over-counts the server's cost.
+func BenchmarkIdleMemory(b *testing.B) {
+	const n = 2000
+	ts := newTestServer(b)
+	ts.addUser("alice@example.org")
+	for i := 0; i < 50; i++ {
+		ts.deliver(1, "INBOX", msg(fmt.Sprintf("m%d", i), "x"))
+	}
+	for i := 0; i < b.N; i++ {
+		before := memInUse()
+		conns := make([]net.Conn, 0, n)
+		buf := make([]byte, 4096)
+		for range n {
+			c, err := net.Dial("tcp", ts.addr)
+			if err != nil {
+				b.Fatal(err)
+			}
+			io.WriteString(c, "L LOGIN alice@example.org \""+testPassword+"\"\r\ns SELECT INBOX\r\ni IDLE\r\n")
+			var got []byte
+			for !bytes.Contains(got, []byte("\r\n+ idling\r\n")) {
+				k, err := c.Read(buf)
+				if err != nil {
+					b.Fatal(err)
+				}
+				got = append(got, buf[:k]...)
+			}
+			conns = append(conns, c)
+		}
+		time.Sleep(200 * time.Millisecond)
+		var ms0 runtime.MemStats
+		runtime.ReadMemStats(&ms0)
+		after := memInUse()
+		var ms runtime.MemStats
+		runtime.ReadMemStats(&ms)
+		b.ReportMetric(float64(after-before)/n, "bytes/idle-session")
+		b.ReportMetric(float64(ms.StackInuse)/n, "stack-bytes/session")
+		b.ReportMetric(float64(runtime.NumGoroutine())/n, "goroutines/session")
+		for _, c := range conns {
+			c.Close()
+		}
+	}
+}
+
+// memInUse returns heap and stack bytes in use after a few collections
+// (each may halve a goroutine stack that is mostly unused).
+func memInUse() int64 {
+	for range 12 {
+		runtime.GC()
+	}
+	var m runtime.MemStats
+	runtime.ReadMemStats(&m)
+	return int64(m.HeapInuse + m.StackInuse)
+}
