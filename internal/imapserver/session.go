@@ -601,7 +601,7 @@ func (s *session) finish(b *imap.CommandBase, err error) error {
 			text = "UID " + text
 		}
 	}
-	if status != imap.BAD && s.state == stateSelected {
+	if status != imap.BAD && s.sub != nil {
 		if serr := s.sync(expungeAllowed(b)); serr != nil {
 			var ce *connError
 			if errors.As(serr, &ce) {
