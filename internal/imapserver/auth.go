@@ -64,7 +64,7 @@ func (s *session) cmdStartTLS(cmd imap.Command) error {
 	}
 	s.conn = tc
 	s.in, s.out = tc, tc
-	s.src = pendingReader{r: tc}
+	s.src = pendingReader{r: tc, s: s}
 	s.br.Reset(&s.src)
 	s.r.Reset(s.br)
 	s.bw.Reset(deadlineWriter{s})

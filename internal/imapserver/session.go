@@ -109,10 +109,14 @@ func (w *waker) notify() {
 }
 
 // pendingReader returns the bytes read while waiting for the client, then
-// reads from r.
+// reads from r. Before a read from the connection, which may block, it
+// flushes the responses written so far: a client may wait for them
+// before it sends the rest (a partial line, an empty line after a
+// pipelined command).
 type pendingReader struct {
 	pending []byte
 	r       io.Reader
+	s       *session
 }
 
 func (p *pendingReader) Read(b []byte) (int, error) {
@@ -120,6 +124,11 @@ func (p *pendingReader) Read(b []byte) (int, error) {
 		n := copy(b, p.pending)
 		p.pending = p.pending[n:]
 		return n, nil
+	}
+	if s := p.s; s != nil && s.bw != nil && s.bw.Buffered() > 0 {
+		if err := s.enc.Flush(); err != nil {
+			return 0, err
+		}
 	}
 	return p.r.Read(b)
 }
@@ -143,7 +152,7 @@ func newSession(srv *Server, conn net.Conn, tc *netserve.Conn, implicitTLS bool)
 		s.log = tc.Logger()
 	}
 	s.in, s.out = conn, conn
-	s.src.r = s.in
+	s.src.r, s.src.s = s.in, s
 	s.wake.conn = conn
 	s.acquire()
 	s.r = imap.NewReader(s.br, s.continuation, imap.Options{MaxAppend: srv.maxMsg})

@@ -1,0 +1,59 @@
+// Package imapserver is postfach's IMAP server: IMAP4rev2 (RFC 9051) and
+// IMAP4rev1 (RFC 3501) on one port, with the extensions listed in
+// docs/imap.md, over the store contract (internal/store). The wire syntax
+// is internal/imap; SEARCH, SORT and THREAD are evaluated by
+// internal/imapsearch.
+//
+// # Shape
+//
+// New(Options) returns a Server; Serve(ln) serves a plain listener (with
+// STARTTLS), ServeTLS(ln) an implicit-TLS one, Shutdown(ctx) says BYE to
+// every session. Connections come through internal/netserve (limits,
+// draining, panic recovery, per-connection logger).
+//
+// One goroutine per connection reads a command, runs it and writes the
+// responses; commands of one session never run concurrently. The
+// dispatch table (session.go) lists each command's handler and the states
+// it is allowed in; handlers return errors and one function, mapError,
+// turns them into NO/BAD responses with generic text and response codes.
+// Files follow the command groups: auth.go (any state, not
+// authenticated), mailbox.go (folders), select.go (SELECT, CLOSE,
+// EXPUNGE, QRESYNC), fetch.go, store.go (STORE, COPY, MOVE), append.go
+// (APPEND, CATENATE, REPLACE), search.go, idle.go.
+//
+// # The selected mailbox
+//
+// A session keeps its own view of the selected mailbox (view.go): the UIDs
+// it has announced, as ranges (a message's sequence number is its
+// position), and the MODSEQ it has caught up to. Store events are hints:
+// when one says the mailbox changed beyond that MODSEQ, the session asks
+// store.Changes and reports what changed at the next point the RFC allows
+// (RFC 9051 §7.5.1, §5.5): new messages and flag changes before any
+// tagged response, expunges only when no command that works on sequence
+// numbers (FETCH, STORE, SEARCH, SORT, THREAD, COPY) is being answered.
+// Until then an expunged message keeps its sequence number. The
+// session's own flag changes are answered in the command's own response
+// and never repeated (store.WithOrigin tags its writes; the view
+// remembers the MODSEQ and UIDs of each own change).
+//
+// # Waiting
+//
+// A session waiting for its client flushes, gives its read and write
+// buffers back to the server's pools and reads into a 64-byte array; the
+// buffers are taken again when bytes arrive. In IDLE the store's event
+// publisher wakes the session through the subscription's notify function
+// (store.Notifier), which moves the blocked read's deadline into the past;
+// the wait happens from the session's main loop, so the goroutine's stack
+// is shallow and shrinks. An idle session therefore costs a few KiB and no
+// extra goroutine.
+//
+// # Concurrency and locking
+//
+// All session state belongs to the session goroutine, except session.wake,
+// whose mutex guards the waiting/woken flags shared with the store's
+// publisher; the notify function only sets a flag and a read deadline and
+// never calls back into the store. No lock is held during network I/O.
+// Store calls use a context that is not cancelled by a shutdown, so a
+// command in progress finishes (and its write is acknowledged) before the
+// session says BYE. The package has no mutable package-level state.
+package imapserver
