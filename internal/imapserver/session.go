@@ -274,6 +274,7 @@ func (s *session) run() {
 
 // parseError answers a command the Reader refused; false ends the session.
 func (s *session) parseError(pe *imap.ParseError) bool {
+	s.log.Debug("bad command", "status", pe.Status, "reason", pe.Reason)
 	_ = s.enc.ErrorResponse(pe)
 	if pe.Fatal {
 		_ = s.flush()

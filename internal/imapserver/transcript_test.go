@@ -90,4 +90,14 @@ func TestMailboxCommands(t *testing.T) {
 	c.expect("d3 ENABLE UTF8=ACCEPT", "* ENABLED UTF8=ACCEPT", "d3 OK ENABLE completed")
 	c.expect(`d4 LIST "" "Ä*"`, `* LIST (\HasNoChildren) "/" "Äpfel"`, "d4 OK LIST completed")
 	c.expect(`d5 STATUS "Äpfel" (MESSAGES UNSEEN UIDVALIDITY HIGHESTMODSEQ APPENDLIMIT DELETED)`, `* STATUS "Äpfel" (MESSAGES 0 UIDVALIDITY …`, "d5 OK STATUS completed")
+	// RENAME INBOX moves its messages and leaves INBOX empty (RFC 9051 §6.3.6).
+	c.expect("e1 APPEND INBOX {3+}\r\nabc", "e1 OK [APPENDUID … 1] APPEND completed")
+	c.expect("e2 RENAME INBOX Old", "e2 OK RENAME completed")
+	c.expect("e3 STATUS INBOX (MESSAGES)", "* STATUS INBOX (MESSAGES 0)", "e3 OK STATUS completed")
+	c.expect("e4 STATUS Old (MESSAGES)", "* STATUS Old (MESSAGES 1)", "e4 OK STATUS completed")
+	c.expect("e5 SELECT Nosuch", "e5 NO [NONEXISTENT] No such mailbox")
+	c.expect("e6 STATUS Nosuch (MESSAGES)", "e6 NO [NONEXISTENT] No such mailbox")
+	c.expect("e7 SELECT work", "e7 NO [NONEXISTENT] No such mailbox")
+	c.expect("e8 CREATE trailing/", "e8 OK CREATE completed")
+	c.expect(`e9 LIST "" trailing`, `* LIST (\HasNoChildren) "/" trailing`, "e9 OK LIST completed")
 }

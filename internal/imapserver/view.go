@@ -141,7 +141,10 @@ var errBadSeq = bad("CLIENTBUG", "Invalid message sequence number")
 // dropped, RFC 9051 §6.4.9). "$" is the saved SEARCHRES result.
 func (s *session) resolve(set imap.SeqSet, uid bool) (mail.UIDSet, error) {
 	v := s.sel
-	saved := s.saved.Intersect(v.uids)
+	var saved mail.UIDSet
+	if set.Saved {
+		saved = s.saved.Intersect(v.uids)
+	}
 	if uid {
 		star := uint32(v.uids.Max())
 		if star == 0 {
