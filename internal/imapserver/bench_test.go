@@ -257,3 +257,54 @@ func memInUse() int64 {
 	runtime.ReadMemStats(&m)
 	return int64(m.HeapInuse + m.StackInuse)
 }
+
+// BenchmarkQResync100k is issue 4's scenario 6: a device offline through
+// 1,000 changes (900 flag changes, 100 expunges) in a 100,000-message
+// mailbox resyncs in one QRESYNC SELECT. It reports the time and the
+// bytes of the SELECT response.
+func BenchmarkQResync100k(b *testing.B) {
+	ts := newTestServer(b)
+	acct := ts.addUser("alice@example.org")
+	ts.fill(b, acct, 100000)
+	c, r := benchLogin(b, ts)
+	defer c.Close()
+	rawRun(b, c, r, "e", "ENABLE QRESYNC")
+	io.WriteString(c, "s SELECT INBOX\r\n")
+	var uv, hms string
+	for {
+		l, err := r.ReadString('\n')
+		if err != nil {
+			b.Fatal(err)
+		}
+		if v, ok := strings.CutPrefix(l, "* OK [UIDVALIDITY "); ok {
+			uv, _, _ = strings.Cut(v, "]")
+		}
+		if v, ok := strings.CutPrefix(l, "* OK [HIGHESTMODSEQ "); ok {
+			hms, _, _ = strings.Cut(v, "]")
+		}
+		if strings.HasPrefix(l, "s OK") {
+			break
+		}
+	}
+	// The changes, made by another device.
+	o, or := benchLogin(b, ts)
+	defer o.Close()
+	rawRun(b, o, or, "s", "SELECT INBOX")
+	for i := 0; i < 900; i++ {
+		rawRun(b, o, or, "f", fmt.Sprintf("UID STORE %d +FLAGS.SILENT (\\Flagged)", 1+i*111))
+	}
+	for i := 0; i < 100; i++ {
+		rawRun(b, o, or, "d", fmt.Sprintf("UID STORE %d +FLAGS.SILENT (\\Deleted)", 50+i*997))
+	}
+	rawRun(b, o, or, "x", "EXPUNGE")
+	rawRun(b, c, r, "u", "UNSELECT")
+	b.ResetTimer()
+	var n int
+	for i := 0; i < b.N; i++ {
+		n = rawRun(b, c, r, "q", "SELECT INBOX (QRESYNC ("+uv+" "+hms+"))")
+		b.StopTimer()
+		rawRun(b, c, r, "u", "UNSELECT")
+		b.StartTimer()
+	}
+	b.ReportMetric(float64(n), "response-bytes")
+}
