@@ -84,6 +84,8 @@ type session struct {
 	// ok is the tagged OK a handler asks for (code and text); empty means
 	// "<NAME> completed".
 	okCode, okText string
+	// condstoreBefore is condstore before the current command.
+	condstoreBefore bool
 
 	wake waker
 }
@@ -541,6 +543,7 @@ func (s *session) execute(cmd imap.Command) error {
 		return s.refuseUnread(cmd, &statusError{imap.BAD, "", text})
 	}
 	s.okCode, s.okText = "", ""
+	s.condstoreBefore = s.condstore
 	err := c.h(s, cmd)
 	return s.finish(b, err)
 }
@@ -619,6 +622,12 @@ func (s *session) finish(b *imap.CommandBase, err error) error {
 			}
 			s.log.Warn("sync with store failed", "err", serr)
 		}
+	}
+	if s.condstore && !s.condstoreBefore && s.sel != nil && b.Name != "SELECT" && b.Name != "EXAMINE" {
+		// RFC 7162 §3.1: the first CONDSTORE-enabling command in the
+		// selected state reports the mailbox's HIGHESTMODSEQ.
+		s.enc.Untagged().Atom(imap.OK).Code("HIGHESTMODSEQ " + itoa64(int64(s.sel.modseq))).Text("Highest").End()
+		s.condstoreBefore = true
 	}
 	if status == imap.BAD {
 		s.count(b.Name, status)
