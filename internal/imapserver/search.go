@@ -157,7 +157,7 @@ func (s *session) sortItems(key imap.SearchKey, charset string, withSummary bool
 	}
 	var items []imapsearch.Item
 	err = s.runSearch(prog, withSummary, func(seq uint32, m *store.Message) {
-		items = append(items, imapsearch.Item{Seq: seq, UID: m.UID, InternalDate: m.InternalDate, Size: m.Size, Summary: m.Summary})
+		items = append(items, imapsearch.Item{Seq: seq, UID: m.UID, ModSeq: m.ModSeq, InternalDate: m.InternalDate, Size: m.Size, Summary: m.Summary})
 	})
 	return items, prog, err
 }
@@ -173,24 +173,7 @@ func (s *session) cmdSort(cmd imap.Command) error {
 	imapsearch.Sort(items, c.Criteria)
 	results := make([]imapsearch.Result, len(items))
 	for i, it := range items {
-		results[i] = imapsearch.Result{Seq: it.Seq, UID: it.UID}
-	}
-	if prog.HasModSeq() {
-		// MODSEQ of the results: read again, cheaply (metadata only).
-		ms := map[mail.UID]mail.ModSeq{}
-		var set mail.UIDSet
-		for _, it := range items {
-			set = set.Append(it.UID)
-		}
-		for m, err := range s.srv.opt.Store.Messages(s.ctx, s.user.Account, s.sel.mb.ID, set, store.ListOptions{}) {
-			if err != nil {
-				return err
-			}
-			ms[m.UID] = m.ModSeq
-		}
-		for i := range results {
-			results[i].ModSeq = ms[results[i].UID]
-		}
+		results[i] = imapsearch.Result{Seq: it.Seq, UID: it.UID, ModSeq: it.ModSeq}
 	}
 	return s.writeSearchResults(c.Base(), "SORT", c.Return, results, true, prog.HasModSeq())
 }
