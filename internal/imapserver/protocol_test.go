@@ -158,3 +158,27 @@ func TestConnectionLimit(t *testing.T) {
 	}
 	a.expect("a1 NOOP", "a1 OK NOOP completed")
 }
+
+func TestAccountDeletedEndsSessions(t *testing.T) {
+	ts := newTestServer(t)
+	acct := ts.addUser("alice@example.org")
+	a := ts.login("alice@example.org")
+	a.ok("a1 SELECT INBOX")
+	b := ts.login("alice@example.org")
+	b.send("b1 IDLE")
+	b.expectLine("+ idling")
+	if err := ts.st.DeleteAccount(context.Background(), acct); err != nil {
+		t.Fatal(err)
+	}
+	b.expectLine("* BYE Account removed, closing connection")
+	a.send("a2 NOOP")
+	for {
+		l := a.line()
+		if l == "* BYE Account removed, closing connection" {
+			break
+		}
+	}
+	if _, err := a.r.ReadString('\n'); err == nil {
+		t.Fatal("session goes on after its account was deleted")
+	}
+}
