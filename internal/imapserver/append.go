@@ -42,7 +42,7 @@ func (s *session) cmdAppend(cmd imap.Command) error {
 	}
 	s.okCode = "APPENDUID " + itoa64(int64(res.UIDValidity)) + " " + uidList(res.UIDs)
 	if s.sel != nil && s.sel.mb.ID == mb.ID {
-		s.sel.dirty = true
+		s.sel.need(res.ModSeq)
 	}
 	return nil
 }
@@ -387,10 +387,14 @@ func (s *session) cmdReplace(cmd imap.Command) error {
 		return err
 	}
 	s.enc.Untagged().Atom(imap.OK).Code("APPENDUID " + itoa64(int64(res.UIDValidity)) + " " + uidList(res.UIDs)).Text("Replacement appended").End()
-	if _, err := s.srv.opt.Store.Expunge(s.ctx, s.user.Account, v.mb.ID, mail.NewUIDSet(target), false); err != nil {
+	if mb.ID == v.mb.ID {
+		v.need(res.ModSeq)
+	}
+	ex, err := s.srv.opt.Store.Expunge(s.ctx, s.user.Account, v.mb.ID, mail.NewUIDSet(target), false)
+	if err != nil {
 		return err
 	}
-	v.dirty = true
+	v.need(ex.ModSeq)
 	return nil
 }
 

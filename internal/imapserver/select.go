@@ -203,7 +203,7 @@ func (s *session) cmdExpunge(cmd imap.Command) error {
 		return err
 	}
 	if !res.UIDs.IsEmpty() {
-		v.dirty = true
+		v.need(res.ModSeq)
 	}
 	return nil
 }

@@ -108,6 +108,7 @@ type Server struct {
 	loopbackSec bool // loopback connections count as secure for plaintext auth; tests turn it off
 
 	sessionIDs atomic.Uint64
+	changes    changesCache
 
 	// Buffers of sessions that wait for their client are given back to
 	// these pools, so an idle session keeps only a few hundred bytes.

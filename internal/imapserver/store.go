@@ -158,13 +158,13 @@ func (s *session) copyMove(set imap.SeqSet, mailbox string, uid, move bool) erro
 		code = "COPYUID " + itoa64(int64(res.UIDValidity)) + " " + uidList(res.Source) + " " + uidList(res.Dest)
 	}
 	if dst.ID == v.mb.ID {
-		v.dirty = true
+		v.need(res.DestModSeq)
 	}
 	if move {
 		if code != "" {
 			s.enc.Untagged().Atom(imap.OK).Code(code).Text("Moved").End()
 		}
-		v.dirty = true
+		v.need(res.ExpungeModSeq)
 		return nil
 	}
 	s.okCode = code

@@ -35,8 +35,10 @@ type selected struct {
 	// recent are the UIDs that are \Recent in this session (RFC 3501
 	// only).
 	recentUIDs mail.UIDSet
-	// dirty reports an event for this mailbox beyond modseq.
-	dirty bool
+	// dirty reports an event for this mailbox beyond modseq; wantModSeq
+	// is the highest MODSEQ such events announced.
+	dirty      bool
+	wantModSeq mail.ModSeq
 	// own are the flag changes this session made and already reported
 	// (or, for .SILENT, must not report): a change with that MODSEQ to
 	// one of those UIDs is not sent again as unsolicited FETCH.
@@ -46,6 +48,13 @@ type selected struct {
 type ownChange struct {
 	modseq mail.ModSeq
 	uids   mail.UIDSet
+}
+
+// need marks the view as behind the store up to modseq (after a write of
+// this session that the client must hear about).
+func (v *selected) need(modseq mail.ModSeq) {
+	v.dirty = true
+	v.wantModSeq = max(v.wantModSeq, modseq)
 }
 
 // isOwn reports whether a change was made and reported by this session.
@@ -187,7 +196,9 @@ func (s *session) sync(allowExpunge bool) error {
 	if v == nil {
 		return nil
 	}
-	if v.dirty {
+	// A shared answer may cover less than an event announced; then ask
+	// once more.
+	for i := 0; v.dirty && i < 2; i++ {
 		if err := s.catchUp(); err != nil {
 			return err
 		}
@@ -213,6 +224,7 @@ func (s *session) event(ev store.Event) {
 		if v != nil && ev.Mailbox == v.mb.ID {
 			if ev.Kind == store.EventMailboxDeleted || ev.ModSeq > v.modseq {
 				v.dirty = true
+				v.wantModSeq = max(v.wantModSeq, ev.ModSeq)
 			}
 			return
 		}
@@ -233,7 +245,7 @@ func (s *session) event(ev store.Event) {
 func (s *session) catchUp() error {
 	v := s.sel
 	v.dirty = false
-	cs, err := s.srv.opt.Store.Changes(s.ctx, s.user.Account, v.mb.ID, v.modseq)
+	cs, err := s.srv.changes.get(s.ctx, s.srv.opt.Store, s.user.Account, v.mb.ID, v.modseq, v.wantModSeq)
 	if errors.Is(err, store.ErrNotFound) {
 		// The mailbox was deleted: every message is gone.
 		v.expunged = slices.Clone(v.uids)
@@ -266,6 +278,9 @@ func (s *session) catchUp() error {
 	v.own = v.own[:0]
 	v.modseq = max(v.modseq, cs.HighestModSeq)
 	v.uidNext = max(v.uidNext, cs.UIDNext)
+	if v.modseq < v.wantModSeq {
+		v.dirty = true
+	}
 	if !added.IsEmpty() {
 		v.uids = v.uids.Union(added)
 		v.n += added.Len()
