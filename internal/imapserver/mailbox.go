@@ -6,6 +6,7 @@ import (
 	"strings"
 
 	"github.com/postfach/postfach/internal/imap"
+	"github.com/postfach/postfach/internal/mail"
 	"github.com/postfach/postfach/internal/store"
 )
 
@@ -429,10 +430,18 @@ func (s *session) writeStatus(mb *store.Mailbox, items imap.StatusItems) error {
 		e.Atom("MESSAGES").Number(uint32(st.Messages))
 	}
 	if items.Has(imap.StatusRecent) {
-		// Messages not yet claimed as \Recent by a session (RFC 3501).
+		// Messages not yet claimed as \Recent by a session (RFC 3501):
+		// those from the first unclaimed UID on, counted by reading only
+		// them.
 		recent := 0
-		if st.FirstRecent > 0 && st.UIDNext > st.FirstRecent {
-			recent = min(st.Messages, int(st.UIDNext-st.FirstRecent))
+		if st.UIDNext > st.FirstRecent {
+			unclaimed := mail.UIDSet{{Lo: max(st.FirstRecent, 1), Hi: mail.MaxUID}}
+			for _, err := range s.srv.opt.Store.Messages(s.ctx, s.user.Account, mb.ID, unclaimed, store.ListOptions{}) {
+				if err != nil {
+					return err
+				}
+				recent++
+			}
 		}
 		e.Atom("RECENT").Number(uint32(recent))
 	}

@@ -69,3 +69,16 @@ func TestPanicEndsOnlyThatSession(t *testing.T) {
 	b.expect("b1 SELECT INBOX", "* FLAGS …", "* OK [PERMANENTFLAGS …", "* 0 EXISTS", "* 0 RECENT", "* OK [UIDVALIDITY …",
 		"* OK [UIDNEXT 1] Predicted next UID", "* OK [HIGHESTMODSEQ …", "b1 OK [READ-WRITE] SELECT completed")
 }
+
+func TestStatusRecent(t *testing.T) {
+	ts := newTestServer(t)
+	acct := ts.addUser("alice@example.org")
+	ts.deliver(acct, "INBOX", msg("one", "1"))
+	c := ts.login("alice@example.org")
+	c.expect("a1 STATUS INBOX (MESSAGES RECENT)", "* STATUS INBOX (MESSAGES 1 RECENT 1)", "a1 OK STATUS completed")
+	c.ok("a2 SELECT INBOX") // claims it
+	ts.deliver(acct, "INBOX", msg("two", "2"))
+	ts.deliver(acct, "INBOX", msg("three", "3"))
+	other := ts.login("alice@example.org")
+	other.expect("b1 STATUS INBOX (MESSAGES RECENT)", "* STATUS INBOX (MESSAGES 3 RECENT 2)", "b1 OK STATUS completed")
+}
