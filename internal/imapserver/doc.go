@@ -31,7 +31,10 @@
 // (RFC 9051 §7.5.1, §5.5): new messages and flag changes before any
 // tagged response, expunges only when no command that works on sequence
 // numbers (FETCH, STORE, SEARCH, SORT, THREAD, COPY) is being answered.
-// Until then an expunged message keeps its sequence number. The
+// Until then an expunged message keeps its sequence number. Sessions of
+// one mailbox that wake for the same event share one store.Changes answer
+// (changes.go), but only an answer that covers the MODSEQ the events
+// announced. The
 // session's own flag changes are answered in the command's own response
 // and never repeated (store.WithOrigin tags its writes; the view
 // remembers the MODSEQ and UIDs of each own change).
