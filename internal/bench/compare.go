@@ -171,6 +171,8 @@ func Compare(w io.Writer, results []Result, a, b string, targets []Target) {
 				switch {
 				case t.Kind == "ratio>=" && haveRatio:
 					met = verdict(ratio >= t.N)
+				case t.Kind == "value<=" && okA && ma.Value < 0:
+					met = "invalid (negative)"
 				case t.Kind == "value<=" && okA:
 					met = verdict(ma.Value <= t.N)
 				case t.Kind == "value>=" && okA:

@@ -38,6 +38,7 @@ func TestCompare(t *testing.T) {
 		mk("postfach", "login", Metric{"logins_per_s", 100, "login/s", Higher}),
 		mk("dovecot", "login", Metric{"logins_per_s", 80, "login/s", Higher}),
 		mk("dovecot", "idle", Metric{"mem_per_conn_kib", 600, "KiB", Lower}),
+		mk("postfach", "idle-neg", Metric{"mem_per_conn_kib", -3, "KiB", Lower}),
 		{Bench: "idle", Case: "compress", Label: "postfach", Unsupported: "COMPRESS=DEFLATE: unsupported"},
 		mk("dovecot", "compress", Metric{"mem_per_conn_kib", 900, "KiB", Lower}),
 	}
@@ -60,6 +61,7 @@ func TestCompare(t *testing.T) {
 		{"mixed", "commands_per_s", "ratio>=", 2},
 		{"login", "logins_per_s", "ratio>=", 2},
 		{"idle", "mem_per_conn_kib", "value<=", 8},
+		{"idle-neg", "mem_per_conn_kib", "value<=", 8},
 	})
 	table := out.String()
 	for _, want := range []string{
@@ -68,6 +70,7 @@ func TestCompare(t *testing.T) {
 		"| login | logins_per_s | 100.0 login/s | 80.00 login/s | 1.25× | ≥ 2× | **no** |",
 		"| idle | mem_per_conn_kib | — | 600.0 KiB | — | ≤ 8 | not measured |",
 		"| compress | mem_per_conn_kib | unsupported | 900.0 KiB | — |  |  |",
+		"| idle-neg | mem_per_conn_kib | -3.00 KiB | — | — | ≤ 8 | invalid (negative) |",
 	} {
 		if !strings.Contains(table, want) {
 			t.Errorf("table lacks %q:\n%s", want, table)

@@ -50,6 +50,9 @@ type IdleOptions struct {
 	// PushBudget bounds the whole push phase (0: no bound), so a server
 	// that misses its pushes cannot stretch a run to Pushes*PushTimeout.
 	PushBudget time.Duration
+	// MemWait bounds each wait for a stable memory reading (0: one
+	// minute).
+	MemWait time.Duration
 	// Warm opens and closes one IDLE session per user before the memory
 	// baseline, so one-time costs (caches, pools, per-account state) are
 	// not charged to the sessions.
@@ -105,6 +108,9 @@ func RunIdle(ctx context.Context, o IdleOptions) (*Result, error) {
 	if o.MemMetric == "" {
 		o.MemMetric = MemRSSGrowth
 	}
+	if o.MemWait <= 0 {
+		o.MemWait = time.Minute
+	}
 	limit, err := RaiseFileLimit()
 	if err != nil {
 		return nil, err
@@ -141,11 +147,14 @@ func RunIdle(ctx context.Context, o IdleOptions) (*Result, error) {
 			}
 			return res, fmt.Errorf("warm-up: %w", err)
 		}
-		sleepCtx(ctx, time.Second)
 		if haveProcs {
-			if before, err = o.Procs.Memory(); err != nil {
+			// The warm-up's garbage (an argon2id check allocates tens of
+			// MB) must be returned before the baseline is taken.
+			t := time.Now()
+			if before, err = stableMemory(ctx, o.Procs, o.MemWait); err != nil {
 				return nil, fmt.Errorf("read server memory: %w", err)
 			}
+			res.Params["baseline_wait_s"] = time.Since(t).Round(time.Second).Seconds()
 		}
 	}
 	clock := startCPU(o.Procs)
@@ -235,16 +244,21 @@ func RunIdle(ctx context.Context, o IdleOptions) (*Result, error) {
 	o.progressf("idle %s: %d sessions idling after %.1f s; settling %s", o.Label, n, setup.Seconds(), o.Settle)
 	sleepCtx(ctx, o.Settle)
 	if haveProcs {
-		after, err := o.Procs.Memory()
+		t := time.Now()
+		after, err := stableMemory(ctx, o.Procs, o.MemWait)
 		if err != nil {
 			return nil, fmt.Errorf("read server memory: %w", err)
 		}
+		res.Params["after_wait_s"] = time.Since(t).Round(time.Second).Seconds()
 		per := func(kib int64) float64 { return float64(kib) / float64(n) }
 		res.Params["mem_baseline"] = before
 		res.Params["mem_after"] = after
 		rssGrowth := per(after.RSS - before.RSS)
 		pssTotal := per(after.PSS)
 		res.AddMetric("rss_growth_per_conn_kib", rssGrowth, "KiB", Info)
+		if cold, ok := res.Params["mem_cold"].(Mem); ok && o.Warm {
+			res.AddMetric("rss_growth_over_cold_per_conn_kib", per(after.RSS-cold.RSS), "KiB", Info)
+		}
 		res.AddMetric("pss_growth_per_conn_kib", per(after.PSS-before.PSS), "KiB", Info)
 		res.AddMetric("pss_total_per_conn_kib", pssTotal, "KiB", Info)
 		head := rssGrowth
@@ -263,6 +277,34 @@ func RunIdle(ctx context.Context, o IdleOptions) (*Result, error) {
 	clock.stop(res)
 	res.Seconds = time.Since(start).Seconds()
 	return res, nil
+}
+
+// stableMemory reads the memory of p every second until the summed RSS
+// of three readings in a row stays within 1 % (or 256 KiB), or maxWait
+// has passed: a garbage-collected server returns freed memory to the
+// system over seconds, and a reading taken too early charges that
+// garbage to whatever is measured.
+func stableMemory(ctx context.Context, p *ProcSet, maxWait time.Duration) (Mem, error) {
+	deadline := time.Now().Add(maxWait)
+	var last [3]int64
+	for n := 0; ; n++ {
+		m, err := p.Memory()
+		if err != nil {
+			return m, err
+		}
+		last[n%3] = m.RSS
+		if n >= 2 {
+			lo := min(last[0], last[1], last[2])
+			hi := max(last[0], last[1], last[2])
+			if hi-lo <= max(hi/100, 256) {
+				return m, nil
+			}
+		}
+		if time.Now().After(deadline) || ctx.Err() != nil {
+			return m, nil
+		}
+		sleepCtx(ctx, time.Second)
+	}
 }
 
 // warmIdle opens one IDLE session per user, ends it (DONE, LOGOUT) and
