@@ -323,7 +323,7 @@ func runIdle(ctx context.Context, fs *flag.FlagSet, args []string, out io.Writer
 	from := fs.String("from", "bench@bench.localhost", "envelope sender of the pushes")
 	pushTimeout := fs.Duration("push-timeout", 10*time.Second, "how long a session may take to see a push")
 	pushBudget := fs.Duration("push-budget", 90*time.Second, "bound on the whole push phase")
-	warm := fs.Bool("warm", true, "open and close one session per user before the memory baseline (one-time costs are not per session)")
+	warm := fs.Bool("warm", false, "open and close one session per user before the memory baseline (excludes one-time costs, but a garbage-collected server may keep the warm-up's garbage in its RSS)")
 	if err := parse(fs, args); err != nil {
 		return err
 	}

@@ -55,7 +55,11 @@ type IdleOptions struct {
 	MemWait time.Duration
 	// Warm opens and closes one IDLE session per user before the memory
 	// baseline, so one-time costs (caches, pools, per-account state) are
-	// not charged to the sessions.
+	// not charged to the sessions. Off, the baseline is the server before
+	// the first session: a conservative figure, since a garbage-collected
+	// server keeps the warm-up's garbage (an argon2id check allocates
+	// about 19 MiB) in its RSS until a collection and the scavenger
+	// return it, which an idle server may not do for minutes.
 	Warm bool
 }
 
