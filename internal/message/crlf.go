@@ -2,10 +2,10 @@ package message
 
 import "io"
 
-// NewCRLFReader returns a reader that passes r through with every line
-// ending made CRLF: a bare LF becomes CRLF, a CR not followed by LF becomes
-// CRLF, and CRLF stays as it is. It streams; memory use is constant. Mail
-// from pipes and from some clients uses bare LF, while the store holds
+// NewCRLFReader returns a reader that passes r through with every bare LF
+// made CRLF; CRLF stays as it is, and every other byte, a CR not followed by
+// LF included, is kept as delivered. It streams; memory use is constant.
+// Mail from pipes and from some clients uses bare LF, while the store holds
 // messages in the CRLF form the protocols use (RFC 5322 §2.1).
 func NewCRLFReader(r io.Reader) io.Reader {
 	return &crlfReader{r: r}
@@ -16,7 +16,7 @@ type crlfReader struct {
 	in     []byte
 	out    []byte // converted bytes not yet returned
 	pos    int
-	prevCR bool // the last byte converted was a CR, whose LF is not yet written
+	prevCR bool // the last byte passed through was a CR
 	err    error
 }
 
@@ -26,12 +26,6 @@ func (c *crlfReader) Read(p []byte) (int, error) {
 	}
 	for c.pos >= len(c.out) {
 		if c.err != nil {
-			if c.prevCR {
-				c.prevCR = false
-				c.out = append(c.out[:0], '\n')
-				c.pos = 0
-				break
-			}
 			return 0, c.err
 		}
 		if c.in == nil {
@@ -50,22 +44,11 @@ func (c *crlfReader) Read(p []byte) (int, error) {
 
 func (c *crlfReader) convert(dst, src []byte) []byte {
 	for _, b := range src {
-		if c.prevCR {
-			c.prevCR = false
-			dst = append(dst, '\n')
-			if b == '\n' {
-				continue
-			}
-		}
-		switch b {
-		case '\r':
+		if b == '\n' && !c.prevCR {
 			dst = append(dst, '\r')
-			c.prevCR = true
-		case '\n':
-			dst = append(dst, '\r', '\n')
-		default:
-			dst = append(dst, b)
 		}
+		dst = append(dst, b)
+		c.prevCR = b == '\r'
 	}
 	return dst
 }

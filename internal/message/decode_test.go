@@ -100,11 +100,11 @@ func TestNewCRLFReader(t *testing.T) {
 		{"a", "a"},
 		{"a\nb\n", "a\r\nb\r\n"},
 		{"a\r\nb\r\n", "a\r\nb\r\n"},
-		{"a\rb\r", "a\r\nb\r\n"},
-		{"\r\r\n\n", "\r\n\r\n\r\n"},
-		{"mixed\r\nlf\ncr\rend", "mixed\r\nlf\r\ncr\r\nend"},
+		{"a\rb\r", "a\rb\r"},
+		{"\r\r\n\n", "\r\r\n\r\n"},
+		{"mixed\r\nlf\ncr\rend", "mixed\r\nlf\r\ncr\rend"},
 		{"\n\n", "\r\n\r\n"},
-		{"\r", "\r\n"},
+		{"\r", "\r"},
 	}
 	for _, tt := range tests {
 		for _, wrap := range []func(io.Reader) io.Reader{
@@ -125,7 +125,7 @@ func TestNewCRLFReader(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := strings.Repeat("line\r\n", 5000) + strings.Repeat("x\r\n", 3000)
+	want := strings.Repeat("line\r\n", 5000) + strings.Repeat("x\r", 3000)
 	if !bytes.Equal(got, []byte(want)) {
 		t.Errorf("large input converted wrongly")
 	}

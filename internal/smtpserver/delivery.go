@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/postfach/postfach/internal/mail"
+	"github.com/postfach/postfach/internal/message"
 	"github.com/postfach/postfach/internal/store"
 )
 
@@ -166,7 +167,7 @@ func (d *Deliverer) Deliver(ctx context.Context, env *Envelope, body io.Reader) 
 	}
 	lr := &limitReader{r: body, n: d.opt.MaxMessageSize}
 	header := d.traceHeaders(env, time.Now())
-	staged, err := d.opt.Store.Stage(ctx, io.MultiReader(strings.NewReader(header), newCRLFReader(lr)), 0)
+	staged, err := d.opt.Store.Stage(ctx, io.MultiReader(strings.NewReader(header), message.NewCRLFReader(lr)), 0)
 	if lr.tooBig {
 		if staged != nil {
 			staged.Discard()

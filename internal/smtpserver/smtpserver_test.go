@@ -394,69 +394,10 @@ func TestShutdownGoodbye(t *testing.T) {
 	ts.done <- ErrServerClosed // for the cleanup's check
 }
 
-func TestCRLFReader(t *testing.T) {
-	tests := []struct{ in, want string }{
-		{"", ""},
-		{"a\nb\n", "a\r\nb\r\n"},
-		{"a\r\nb\r\n", "a\r\nb\r\n"},
-		{"a\rb\n", "a\rb\r\n"},
-		{"\n\n", "\r\n\r\n"},
-		{"x\r", "x\r"},
-		{strings.Repeat("y\n", 20000), strings.Repeat("y\r\n", 20000)},
-	}
-	for _, tt := range tests {
-		// One byte at a time, so CR and LF fall into separate reads.
-		got, err := io.ReadAll(newCRLFReader(&oneByteReader{s: tt.in}))
-		if err != nil || string(got) != tt.want {
-			t.Errorf("crlf(%q) = %q, %v", tt.in[:min(len(tt.in), 20)], string(got)[:min(len(got), 20)], err)
-		}
-		got, _ = io.ReadAll(newCRLFReader(strings.NewReader(tt.in)))
-		if string(got) != tt.want {
-			t.Errorf("crlf(%q) in one read differs", tt.in[:min(len(tt.in), 20)])
-		}
-	}
-}
-
-type oneByteReader struct{ s string }
-
-func (r *oneByteReader) Read(p []byte) (int, error) {
-	if r.s == "" {
-		return 0, io.EOF
-	}
-	p[0] = r.s[0]
-	r.s = r.s[1:]
-	return 1, nil
-}
-
 func TestHeaderSafe(t *testing.T) {
 	if got := headerSafe("evil\r\nBcc: x"); strings.ContainsAny(got, "\r\n ") {
 		t.Errorf("headerSafe kept line breaks: %q", got)
 	}
-}
-
-func FuzzCRLFReader(f *testing.F) {
-	f.Add([]byte("Subject: x\n\nbody\n"))
-	f.Fuzz(func(t *testing.T, in []byte) {
-		out, err := io.ReadAll(newCRLFReader(&oneByteReader{s: string(in)}))
-		if err != nil {
-			t.Fatal(err)
-		}
-		whole, _ := io.ReadAll(newCRLFReader(strings.NewReader(string(in))))
-		if string(whole) != string(out) {
-			t.Fatalf("result depends on read sizes: %q vs %q", out, whole)
-		}
-		for i, b := range out {
-			if b == '\n' && (i == 0 || out[i-1] != '\r') {
-				t.Fatalf("bare LF at %d in %q", i, out)
-			}
-		}
-		// Only CRs before LFs were added: removing every CR that precedes
-		// an LF from both sides gives the same bytes.
-		strip := func(s string) string { return strings.ReplaceAll(s, "\r\n", "\n") }
-		if strip(string(out)) != strip(string(in)) {
-			t.Fatalf("content changed: %q -> %q", in, out)
-		}
-	})
 }
 
 func TestCommandTimeout(t *testing.T) {
