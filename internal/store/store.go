@@ -281,6 +281,10 @@ type Event struct {
 	// Origin is the value of WithOrigin in the context of the call that
 	// caused the event, so a session can recognise its own changes.
 	Origin uint64
+	// Entries are the annotation names an EventMetadata changed (RFC 5464
+	// entry names, such as "/private/comment"), set or removed; nil when
+	// the backend does not say which (readers then assume any).
+	Entries []string
 }
 
 // EventKind says what an Event is about.

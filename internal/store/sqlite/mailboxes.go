@@ -331,7 +331,9 @@ func (s *Store) SetSpecialUse(ctx context.Context, acct store.AccountID, id stor
 		if n, _ := res.RowsAffected(); n == 0 {
 			return store.ErrNotFound
 		}
-		w.event(store.Event{Account: acct, Mailbox: id, Kind: store.EventMetadata})
+		// RFC 6154 §4: the special-use attributes are the mailbox's
+		// /private/specialuse annotation.
+		w.event(store.Event{Account: acct, Mailbox: id, Kind: store.EventMetadata, Entries: []string{"/private/specialuse"}})
 		return nil
 	})
 	if err != nil {

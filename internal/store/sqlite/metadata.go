@@ -3,6 +3,7 @@ package sqlite
 import (
 	"context"
 	"fmt"
+	"slices"
 
 	"github.com/postfach/postfach/internal/store"
 )
@@ -66,7 +67,12 @@ func (s *Store) SetMetadata(ctx context.Context, acct store.AccountID, mailbox s
 		if maxEntries > 0 && n > maxEntries || maxBytes > 0 && total > maxBytes {
 			return store.ErrOverQuota
 		}
-		w.event(store.Event{Account: acct, Mailbox: mailbox, Kind: store.EventMetadata})
+		names := make([]string, 0, len(entries))
+		for name := range entries {
+			names = append(names, name)
+		}
+		slices.Sort(names)
+		w.event(store.Event{Account: acct, Mailbox: mailbox, Kind: store.EventMetadata, Entries: names})
 		return nil
 	})
 	if err != nil {
