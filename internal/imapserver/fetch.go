@@ -101,6 +101,14 @@ func (s *session) cmdFetch(cmd imap.Command) error {
 	}
 	cur := seqCursor{v: v}
 	var failed error
+	var returned int
+	defer func() {
+		bodies := 0
+		if hasMessageText(c.Items) {
+			bodies = returned
+		}
+		s.traceFetch(c, returned, bodies)
+	}()
 	for m, err := range st.Messages(s.ctx, acct, v.mb.ID, uids, opt) {
 		if err != nil {
 			return err
@@ -109,6 +117,7 @@ func (s *session) cmdFetch(cmd imap.Command) error {
 		if seq == 0 || v.expunged.Contains(m.UID) {
 			continue
 		}
+		returned++
 		if err := s.writeFetch(seq, m, c, p, seenChanged.Contains(m.UID)); err != nil {
 			var ce *connError
 			if errors.As(err, &ce) {

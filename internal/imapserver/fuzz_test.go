@@ -51,6 +51,10 @@ func FuzzSession(f *testing.F) {
 		"a1 APPEND INBOX {10}\r\n",
 		"{99999999999999999999}\r\n",
 		"a1 SELECT INBOX (QRESYNC (1 1 1:5 (1:2 1:2)))\r\n",
+		"a1 NOTIFY SET STATUS (selected (MessageNew (UID BODY.PEEK[]) MessageExpunge FlagChange)) (personal (MessageNew MessageExpunge MailboxName SubscriptionChange MailboxMetadataChange ServerMetadataChange))\r\na2 APPEND Sent {2+}\r\nhi\r\na3 NOTIFY NONE\r\n",
+		"a1 SETMETADATA INBOX (/private/comment {3+}\r\nabc /shared/x NIL)\r\na2 GETMETADATA (MAXSIZE 2 DEPTH infinity) INBOX (/private /shared)\r\n",
+		"a1 COMPRESS DEFLATE\r\n\x02\x08\x0c\xf0\x0f\x00\x00\xff\xff",
+		"a1 STATUS INBOX (MAILBOXID)\r\na2 FETCH 1 (EMAILID THREADID)\r\na3 SEARCH EMAILID x\r\n",
 	} {
 		f.Add([]byte(seed))
 	}

@@ -2,6 +2,7 @@ package imapserver
 
 import (
 	"bufio"
+	"compress/flate"
 	"context"
 	"crypto/tls"
 	"fmt"
@@ -134,6 +135,9 @@ type client struct {
 	t testing.TB
 	c net.Conn
 	r *bufio.Reader
+	// fw compresses what the client sends after COMPRESS DEFLATE (see
+	// compressed).
+	fw *flate.Writer
 }
 
 func (ts *testServer) dial() *client {
@@ -162,6 +166,15 @@ func (ts *testServer) login(user string) *client {
 
 func (c *client) send(s string) {
 	c.t.Helper()
+	if c.fw != nil {
+		if _, err := io.WriteString(c.fw, s+"\r\n"); err != nil {
+			c.t.Fatal(err)
+		}
+		if err := c.fw.Flush(); err != nil {
+			c.t.Fatal(err)
+		}
+		return
+	}
 	if _, err := io.WriteString(c.c, s+"\r\n"); err != nil {
 		c.t.Fatal(err)
 	}

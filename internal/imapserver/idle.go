@@ -45,18 +45,7 @@ func (s *session) cmdIdle(cmd imap.Command) error {
 // written).
 func (s *session) idleStep(err error) error {
 	if errors.Is(err, errWake) {
-		if err := s.sync(true); err != nil {
-			return err
-		}
-		if err := s.flush(); err != nil {
-			return err
-		}
-		if s.gone {
-			_ = s.enc.StatusResponse("", imap.BYE, "", "Account removed, closing connection")
-			_ = s.flush()
-			return errLogout
-		}
-		return nil
+		return s.pushWake()
 	}
 	id := s.idle
 	id.stop()

@@ -84,8 +84,19 @@ func (s *session) cmdCreate(cmd imap.Command) error {
 			return err
 		}
 	}
-	_, err = st.CreateMailbox(s.ctx, s.user.Account, name, c.SpecialUse)
-	return err
+	mb, err := st.CreateMailbox(s.ctx, s.user.Account, name, c.SpecialUse)
+	if err != nil {
+		return err
+	}
+	// RFC 8474 §4.1.
+	s.okCode = "MAILBOXID (" + mailboxObjectID(mb.ID) + ")"
+	return nil
+}
+
+// mailboxObjectID is the MAILBOXID of a mailbox (RFC 8474 §4): stable
+// across renames, never reused (store IDs are not).
+func mailboxObjectID(id store.MailboxID) string {
+	return "M" + itoa64(int64(id))
 }
 
 // cmdDelete: RFC 9051 §6.3.5. A mailbox with children loses its messages
@@ -465,6 +476,10 @@ func (s *session) writeStatus(mb *store.Mailbox, items imap.StatusItems) error {
 	}
 	if items.Has(imap.StatusAppendLimit) {
 		e.Atom("APPENDLIMIT").Number64(uint64(s.srv.maxMsg))
+	}
+	if items.Has(imap.StatusMailboxID) {
+		// RFC 8474 §4.3.
+		e.Atom("MAILBOXID").BeginList().Atom(mailboxObjectID(mb.ID)).EndList()
 	}
 	e.EndList().End()
 	return nil

@@ -19,7 +19,7 @@ func TestSelectFetchStore(t *testing.T) {
 		"* 2 RECENT",
 		"* OK [UIDVALIDITY …",
 		"* OK [UIDNEXT 3] Predicted next UID",
-		"* OK [HIGHESTMODSEQ …",
+		"* OK [HIGHESTMODSEQ …", "* OK [MAILBOXID …",
 		"a1 OK [READ-WRITE] SELECT completed")
 	c.expect("a2 FETCH 1:* (FLAGS UID RFC822.SIZE INTERNALDATE)",
 		`* 1 FETCH (FLAGS (\Recent) UID 1 RFC822.SIZE 156 INTERNALDATE " 1-Mar-2024 10:00:00 +0000")`,
@@ -60,7 +60,7 @@ func TestSelectFetchStore(t *testing.T) {
 		"* 0 RECENT",
 		"* OK [UIDVALIDITY …",
 		"* OK [UIDNEXT 3] Predicted next UID",
-		"* OK [HIGHESTMODSEQ …",
+		"* OK [HIGHESTMODSEQ …", "* OK [MAILBOXID …",
 		"c3 OK [READ-ONLY] EXAMINE completed")
 	c.expect(`c4 STORE 1 +FLAGS (\Seen)`, "c4 NO [READ-ONLY] Mailbox is read-only")
 	c.expect("c5 FETCH 1 BODY[TEXT]", "* 1 FETCH (BODY[TEXT] {7}\r\nhello\r\n)", "c5 OK FETCH completed")
@@ -91,7 +91,7 @@ func TestCopyMoveAppend(t *testing.T) {
 		`* LIST () "/" INBOX`,
 		"* OK [UIDVALIDITY …",
 		"* OK [UIDNEXT 5] Predicted next UID",
-		"* OK [HIGHESTMODSEQ …",
+		"* OK [HIGHESTMODSEQ …", "* OK [MAILBOXID …",
 	}) {
 		t.Fatalf("rev2 select:\n%s", strings.Join(lines, "\n"))
 	}
@@ -119,7 +119,7 @@ func TestCopyMoveAppend(t *testing.T) {
 		"b7 OK [APPENDUID … 3] APPEND completed")
 	c.expect("b8 APPEND Drafts CATENATE (URL \"/INBOX/;UID=99\")", `b8 NO [BADURL "/INBOX/;UID=99"] Invalid or unknown message URL`)
 	c.expect("b9 NOOP", "b9 OK NOOP completed")
-	c.expect("c1 EXAMINE Drafts", "* OK [CLOSED] Previous mailbox closed", "* FLAGS …", "* OK [PERMANENTFLAGS …", "* 3 EXISTS", `* LIST () "/" Drafts`, "* OK [UIDVALIDITY …", "* OK [UIDNEXT 4] Predicted next UID", "* OK [HIGHESTMODSEQ …", "c1 OK [READ-ONLY] EXAMINE completed")
+	c.expect("c1 EXAMINE Drafts", "* OK [CLOSED] Previous mailbox closed", "* FLAGS …", "* OK [PERMANENTFLAGS …", "* 3 EXISTS", `* LIST () "/" Drafts`, "* OK [UIDVALIDITY …", "* OK [UIDNEXT 4] Predicted next UID", "* OK [HIGHESTMODSEQ …", "* OK [MAILBOXID …", "c1 OK [READ-ONLY] EXAMINE completed")
 	c.expect("c2 FETCH 3 BODY.PEEK[]", "* 3 FETCH (BODY[] {27}\r\nSubject: combined\r\n\r\nbody\r\n)", "c2 OK FETCH completed")
 	// UNSELECT keeps \Deleted messages.
 	c.ok("c3 SELECT Drafts")

@@ -26,7 +26,7 @@ func TestRev1AndRev2(t *testing.T) {
 	r2 := ts.login("alice@example.org")
 	r2.expect("b1 ENABLE IMAP4rev2", "* ENABLED IMAP4rev2", "b1 OK ENABLE completed")
 	r2.expect("b2 SELECT INBOX", "* FLAGS …", "* OK [PERMANENTFLAGS …", "* 2 EXISTS", `* LIST () "/" INBOX`,
-		"* OK [UIDVALIDITY …", "* OK [UIDNEXT 3] Predicted next UID", "* OK [HIGHESTMODSEQ …", "b2 OK [READ-WRITE] SELECT completed")
+		"* OK [UIDVALIDITY …", "* OK [UIDNEXT 3] Predicted next UID", "* OK [HIGHESTMODSEQ …", "* OK [MAILBOXID …", "b2 OK [READ-WRITE] SELECT completed")
 	r2.expect("b3 SEARCH ALL", `* ESEARCH (TAG "b3") ALL 1:2`, "b3 OK SEARCH completed")
 	r2.expect("b4 UID SEARCH SUBJECT nothing", `* ESEARCH (TAG "b4") UID`, "b4 OK UID SEARCH completed")
 	r2.expect("b5 FETCH 1 (FLAGS SAVEDATE)", `* 1 FETCH (FLAGS () SAVEDATE "…")`, "b5 OK FETCH completed")
@@ -68,7 +68,7 @@ func TestPanicEndsOnlyThatSession(t *testing.T) {
 		t.Fatal("connection still open after panic")
 	}
 	b.expect("b1 SELECT INBOX", "* FLAGS …", "* OK [PERMANENTFLAGS …", "* 0 EXISTS", "* 0 RECENT", "* OK [UIDVALIDITY …",
-		"* OK [UIDNEXT 1] Predicted next UID", "* OK [HIGHESTMODSEQ …", "b1 OK [READ-WRITE] SELECT completed")
+		"* OK [UIDNEXT 1] Predicted next UID", "* OK [HIGHESTMODSEQ …", "* OK [MAILBOXID …", "b1 OK [READ-WRITE] SELECT completed")
 }
 
 func TestStatusRecent(t *testing.T) {

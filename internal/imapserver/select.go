@@ -77,6 +77,8 @@ func (s *session) cmdSelect(cmd imap.Command) error {
 	e.Untagged().Atom(imap.OK).Code("UIDNEXT " + itoa64(int64(v.uidNext))).Text("Predicted next UID").End()
 	// RFC 7162 §3.1.2: every mailbox has MODSEQ; never NOMODSEQ.
 	e.Untagged().Atom(imap.OK).Code("HIGHESTMODSEQ " + itoa64(int64(modseq))).Text("Highest").End()
+	// RFC 8474 §4.2.
+	e.Untagged().Atom(imap.OK).Code("MAILBOXID (" + mailboxObjectID(mb.ID) + ")").Text("Ok").End()
 	s.sel = v
 	s.state = stateSelected
 	if q := c.QResync; q != nil && q.UIDValidity == mb.UIDValidity {

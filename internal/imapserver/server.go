@@ -2,9 +2,11 @@ package imapserver
 
 import (
 	"bufio"
+	"compress/flate"
 	"context"
 	"crypto/tls"
 	"errors"
+	"io"
 	"log/slog"
 	"net"
 	"net/netip"
@@ -91,8 +93,20 @@ type Options struct {
 	Logger  *slog.Logger
 	Metrics Metrics
 	// OtherMailboxEvent, when set, receives events of mailboxes other
-	// than the selected one (see MailboxEventHook).
+	// than the selected one (see MailboxEventHook). NOTIFY (RFC 5465) is
+	// built in and does not need it.
 	OtherMailboxEvent MailboxEventHook
+
+	// Postmaster is the address of the server's administrator, given to
+	// clients as the /shared/admin server annotation (RFC 5464 §3.2.1.1,
+	// as a mailto: URL); "" leaves the entry out.
+	Postmaster string
+	// METADATA (RFC 5464) limits: the largest value of one annotation
+	// (0: 64 KiB), the most annotations of one account (0: 1,000) and
+	// their total value bytes (0: 1 MiB).
+	MetadataMaxValue   int
+	MetadataMaxEntries int
+	MetadataMaxBytes   int64
 }
 
 // Server is an IMAP server (IMAP4rev2, RFC 9051, and IMAP4rev1, RFC 3501,
@@ -114,6 +128,19 @@ type Server struct {
 	// these pools, so an idle session keeps only a few hundred bytes.
 	readers sync.Pool // *bufio.Reader
 	writers sync.Pool // *bufio.Writer
+	// deflaters holds the compressors of COMPRESS=DEFLATE sessions while
+	// they wait (compress.go).
+	deflaters sync.Pool // *flate.Writer
+
+	// metaMaxValue, metaMaxEntries and metaMaxBytes are the METADATA
+	// limits (Options, with defaults).
+	metaMaxValue   int
+	metaMaxEntries int
+	metaMaxBytes   int64
+	// notifyMax bounds the NOTIFY notifications one session collects
+	// before it reports them; beyond it the session gets
+	// [NOTIFICATIONOVERFLOW] (notify.go). Tests lower it.
+	notifyMax int
 
 	shutdownOnce sync.Once
 	shutdownDone chan struct{} // closed when the first Shutdown has finished
@@ -156,6 +183,21 @@ func New(opt Options) *Server {
 	}
 	if s.mechs == nil {
 		s.mechs = auth.Mechanisms()
+	}
+	s.metaMaxValue, s.metaMaxEntries, s.metaMaxBytes = opt.MetadataMaxValue, opt.MetadataMaxEntries, opt.MetadataMaxBytes
+	if s.metaMaxValue <= 0 {
+		s.metaMaxValue = 64 << 10
+	}
+	if s.metaMaxEntries <= 0 {
+		s.metaMaxEntries = 1000
+	}
+	if s.metaMaxBytes <= 0 {
+		s.metaMaxBytes = 1 << 20
+	}
+	s.notifyMax = defaultNotifyMax
+	s.deflaters.New = func() any {
+		w, _ := flate.NewWriter(io.Discard, deflateLevel) // the level is valid
+		return w
 	}
 	s.readers.New = func() any { return bufio.NewReaderSize(nil, readBufSize) }
 	s.writers.New = func() any { return bufio.NewWriterSize(nil, writeBufSize) }

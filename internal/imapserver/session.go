@@ -88,6 +88,13 @@ type session struct {
 	condstoreBefore bool
 
 	wake waker
+	// waitUntil is the idle deadline of the current wait for the client.
+	waitUntil time.Time
+
+	// comp is set after COMPRESS DEFLATE (compress.go); notify after
+	// NOTIFY (notify.go). Both are nil for most sessions.
+	comp   *compression
+	notify *notifyState
 }
 
 // waker lets the store's event publisher interrupt a session that waits
@@ -127,7 +134,7 @@ func (p *pendingReader) Read(b []byte) (int, error) {
 		p.pending = p.pending[n:]
 		return n, nil
 	}
-	if s := p.s; s != nil && s.bw != nil && s.bw.Buffered() > 0 {
+	if s := p.s; s != nil && s.bw != nil && (s.bw.Buffered() > 0 || s.comp != nil && s.comp.out.dirty) {
 		if err := s.enc.Flush(); err != nil {
 			return 0, err
 		}
@@ -197,6 +204,9 @@ func (s *session) release() {
 		s.bw.Reset(nil)
 		s.srv.writers.Put(s.bw)
 		s.bw = nil
+	}
+	if s.comp != nil {
+		s.comp.out.release()
 	}
 	s.r.ReleaseBuffers()
 	s.enc.ReleaseBuffers()
@@ -333,12 +343,54 @@ var errWake = errors.New("woken by store event")
 // buffered it first flushes the responses and gives the buffers back to
 // the pools, and reads the first bytes into a small array; the buffers
 // are taken again when data has arrived. This keeps a waiting session
-// small.
+// small. A session with NOTIFY (RFC 5465) is woken by store events while
+// it waits and reports them at once.
 func (s *session) waitInput() error {
-	return s.wait(false)
+	if !s.notifying() {
+		return s.wait(false)
+	}
+	stop := s.watchWithoutNotifier()
+	defer stop()
+	for {
+		err := s.wait(true)
+		if !errors.Is(err, errWake) {
+			return err
+		}
+		if err := s.pushWake(); err != nil {
+			return err
+		}
+	}
 }
 
-func (s *session) wait(idle bool) error {
+// pushWake reports store events while the session waits for its client:
+// in IDLE, or with NOTIFY between commands. It leaves the buffers
+// released.
+func (s *session) pushWake() error {
+	s.acquire()
+	var err error
+	if s.idle != nil {
+		err = s.sync(true)
+	} else {
+		err = s.syncBetween()
+	}
+	if err == nil {
+		err = s.flush()
+	}
+	if err != nil {
+		return err
+	}
+	if s.gone {
+		_ = s.enc.StatusResponse("", imap.BYE, "", "Account removed, closing connection")
+		_ = s.flush()
+		return errLogout
+	}
+	s.release()
+	return nil
+}
+
+// wait waits for input (see waitInput). When interruptible (IDLE, NOTIFY),
+// a store event ends the wait with errWake.
+func (s *session) wait(interruptible bool) error {
 	if s.br != nil && s.br.Buffered() > 0 {
 		return nil
 	}
@@ -347,8 +399,9 @@ func (s *session) wait(idle bool) error {
 	}
 	s.release()
 	deadline := time.Now().Add(s.srv.idle)
+	s.waitUntil = deadline
 	for {
-		if idle {
+		if interruptible {
 			s.wake.mu.Lock()
 			if s.wake.woken {
 				s.wake.woken = false
@@ -364,7 +417,7 @@ func (s *session) wait(idle bool) error {
 		}
 		n, err := s.in.Read(s.small[:])
 		woken := false
-		if idle {
+		if interruptible {
 			s.wake.mu.Lock()
 			s.wake.waiting = false
 			woken = s.wake.woken
@@ -378,6 +431,12 @@ func (s *session) wait(idle bool) error {
 		}
 		if err == nil {
 			continue
+		}
+		if s.comp != nil {
+			// The inflater handled wakes below itself (deflateIn.fill);
+			// its errors are final.
+			s.acquire()
+			return err
 		}
 		if woken && errors.Is(err, os.ErrDeadlineExceeded) && (s.tc == nil || !s.tc.Draining()) {
 			continue // the loop top reports the wake
@@ -416,6 +475,9 @@ func (s *session) cleanup() {
 	if s.br != nil || s.bw != nil {
 		s.release()
 	}
+	if s.comp != nil {
+		s.comp.out.release()
+	}
 }
 
 // secure reports whether plaintext authentication is allowed on this
@@ -453,6 +515,12 @@ func (s *session) capabilities() string {
 		" UNAUTHENTICATE REPLACE APPENDLIMIT=")
 	b.WriteString(itoa64(s.srv.maxMsg))
 	b.WriteString(searchCapabilities)
+	// RFC 5465, RFC 5464, RFC 8474.
+	b.WriteString(" NOTIFY METADATA METADATA-SERVER OBJECTID")
+	if s.state != stateNotAuth && s.comp == nil {
+		// RFC 4978 §3: after authentication, once.
+		b.WriteString(" COMPRESS=DEFLATE")
+	}
 	return b.String()
 }
 
@@ -516,6 +584,11 @@ var commands = map[string]command{
 	"COPY":     {(*session).cmdCopy, inSelected},
 	"MOVE":     {(*session).cmdMove, inSelected},
 	"REPLACE":  {(*session).cmdReplace, inSelected},
+	// Extensions valid in the authenticated and selected states.
+	"COMPRESS":    {(*session).cmdCompress, inLoggedIn},
+	"NOTIFY":      {(*session).cmdNotify, inLoggedIn},
+	"GETMETADATA": {(*session).cmdGetMetadata, inLoggedIn},
+	"SETMETADATA": {(*session).cmdSetMetadata, inLoggedIn},
 }
 
 // aborter is implemented by the streaming commands (APPEND, REPLACE),
@@ -544,6 +617,7 @@ func (s *session) execute(cmd imap.Command) error {
 	}
 	s.okCode, s.okText = "", ""
 	s.condstoreBefore = s.condstore
+	s.trace(cmd)
 	err := c.h(s, cmd)
 	return s.finish(b, err)
 }

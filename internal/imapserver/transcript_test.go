@@ -46,13 +46,13 @@ func TestMailboxCommands(t *testing.T) {
 		`* LIST (\HasNoChildren \Sent) "/" Sent`,
 		`* LIST (\HasNoChildren \Trash) "/" Trash`,
 		"a2 OK LIST completed")
-	c.expect("a3 CREATE work/projects/x", "a3 OK CREATE completed")
+	c.expect("a3 CREATE work/projects/x", "a3 OK [MAILBOXID …] CREATE completed")
 	c.expect("a4 CREATE work", "a4 NO [ALREADYEXISTS] Mailbox already exists")
 	c.expect("a5 CREATE inbox", "a5 NO [ALREADYEXISTS] INBOX always exists")
 	c.expect(`a6 LIST "" work/%`, `* LIST (\HasChildren) "/" work/projects`, "a6 OK LIST completed")
 	c.expect(`a7 LIST "work/" *`, `* LIST (\HasChildren) "/" work/projects`, `* LIST (\HasNoChildren) "/" work/projects/x`, "a7 OK LIST completed")
 	c.expect("a8 CREATE a//b", "a8 NO [CANNOT] Invalid mailbox name: empty hierarchy level")
-	c.expect("a9 CREATE Memos (USE (\\Drafts))", "a9 OK CREATE completed")
+	c.expect("a9 CREATE Memos (USE (\\Drafts))", "a9 OK [MAILBOXID …] CREATE completed")
 	c.expect("a10 CREATE Other (USE (\\Important))", "a10 NO [USEATTR] Unsupported special-use attribute")
 	c.expect(`a11 LIST (SPECIAL-USE) "" *`,
 		`* LIST (\HasNoChildren \Archive) "/" Archive`,
@@ -85,7 +85,7 @@ func TestMailboxCommands(t *testing.T) {
 	c.expect("c8 UNSUBSCRIBE gone", "c8 OK UNSUBSCRIBE completed")
 	c.expect("c9 NAMESPACE", `* NAMESPACE (("" "/")) NIL NIL`, "c9 OK NAMESPACE completed")
 	// Modified UTF-7 for rev1, UTF-8 after ENABLE UTF8=ACCEPT.
-	c.expect("d1 CREATE &AMQ-pfel", "d1 OK CREATE completed")
+	c.expect("d1 CREATE &AMQ-pfel", "d1 OK [MAILBOXID …] CREATE completed")
 	c.expect(`d2 LIST "" &AMQ-*`, `* LIST (\HasNoChildren) "/" &AMQ-pfel`, "d2 OK LIST completed")
 	c.expect("d3 ENABLE UTF8=ACCEPT", "* ENABLED UTF8=ACCEPT", "d3 OK ENABLE completed")
 	c.expect(`d4 LIST "" "Ä*"`, `* LIST (\HasNoChildren) "/" "Äpfel"`, "d4 OK LIST completed")
@@ -98,6 +98,6 @@ func TestMailboxCommands(t *testing.T) {
 	c.expect("e5 SELECT Nosuch", "e5 NO [NONEXISTENT] No such mailbox")
 	c.expect("e6 STATUS Nosuch (MESSAGES)", "e6 NO [NONEXISTENT] No such mailbox")
 	c.expect("e7 SELECT work", "e7 NO [NONEXISTENT] No such mailbox")
-	c.expect("e8 CREATE trailing/", "e8 OK CREATE completed")
+	c.expect("e8 CREATE trailing/", "e8 OK [MAILBOXID …] CREATE completed")
 	c.expect(`e9 LIST "" trailing`, `* LIST (\HasNoChildren) "/" trailing`, "e9 OK LIST completed")
 }

@@ -185,15 +185,35 @@ func (s *session) resolve(set imap.SeqSet, uid bool) (mail.UIDSet, error) {
 // sync brings the client up to date at a point where unsolicited
 // responses are allowed: it applies queued store events, reports new
 // messages (EXISTS), flag changes by others (FETCH) and, when allowed,
-// expunges (EXPUNGE, or VANISHED with QRESYNC).
+// expunges (EXPUNGE, or VANISHED with QRESYNC), and the NOTIFY
+// notifications of other mailboxes.
 func (s *session) sync(allowExpunge bool) error {
+	return s.syncPoint(allowExpunge, false)
+}
+
+// syncBetween is sync for a NOTIFY session between commands (RFC 5465
+// §6.1): the selected mailbox is reported only with the selected filter
+// (expunges included), not with selected-delayed.
+func (s *session) syncBetween() error {
+	return s.syncPoint(true, true)
+}
+
+func (s *session) syncPoint(allowExpunge, between bool) error {
 	if s.sub != nil {
 		for _, ev := range s.sub.Drain() {
 			s.event(ev)
 		}
 	}
+	if s.notify != nil {
+		if err := s.notifyReport(); err != nil {
+			return err
+		}
+	}
 	v := s.sel
-	if v == nil {
+	if v == nil || between && (s.notify == nil || s.notify.delayed) {
+		if err := s.enc.Err(); err != nil {
+			return &connError{err}
+		}
 		return nil
 	}
 	// A shared answer may cover less than an event announced; then ask
@@ -213,16 +233,21 @@ func (s *session) sync(allowExpunge bool) error {
 }
 
 // event applies one store event: a change of the selected mailbox makes
-// the view dirty; others go to the hook for other mailboxes.
+// the view dirty (unless NOTIFY says the client does not want others'
+// changes of it); NOTIFY collects what it reports; the rest goes to the
+// hook for other mailboxes.
 func (s *session) event(ev store.Event) {
 	v := s.sel
+	if s.notify != nil {
+		s.notify.collect(s, ev)
+	}
 	switch ev.Kind {
 	case store.EventAccountDeleted:
 		s.gone = true
 		return
 	case store.EventMessages, store.EventMailboxDeleted:
 		if v != nil && ev.Mailbox == v.mb.ID {
-			if ev.Kind == store.EventMailboxDeleted || ev.ModSeq > v.modseq {
+			if ev.Kind == store.EventMailboxDeleted || ev.ModSeq > v.modseq && s.wantsSelected() {
 				v.dirty = true
 				v.wantModSeq = max(v.wantModSeq, ev.ModSeq)
 			}
@@ -265,12 +290,13 @@ func (s *session) catchUp() error {
 	}
 	v.expunged = v.expunged.Union(vanished)
 	var added mail.UIDSet
+	flags := s.reportsFlags()
 	for i := range cs.Changed {
 		m := &cs.Changed[i]
 		switch {
 		case m.UID > v.uidHigh:
 			added = added.Append(m.UID)
-		case v.expunged.Contains(m.UID) || !v.uids.Contains(m.UID) || v.isOwn(m):
+		case v.expunged.Contains(m.UID) || !v.uids.Contains(m.UID) || v.isOwn(m) || !flags:
 		default:
 			s.writeFlagsFetch(0, m.UID, m.Flags, m.ModSeq, true)
 		}
@@ -299,6 +325,12 @@ func (s *session) catchUp() error {
 				v.recentUIDs = v.recentUIDs.Union(claimed)
 			}
 			s.enc.Untagged().Number(uint32(v.recentCount())).Atom("RECENT").End()
+		}
+		if n := s.notify; n != nil && n.sel != nil && len(n.sel.fetch) > 0 {
+			// RFC 5465 §5.2: the fetch attributes of MessageNew.
+			if err := s.fetchNew(added, n.sel.fetch); err != nil {
+				return err
+			}
 		}
 	}
 	return nil
