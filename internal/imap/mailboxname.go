@@ -34,19 +34,43 @@ func (e *MailboxNameError) Error() string { return "invalid mailbox name: " + e.
 func badName(reason string) error { return &MailboxNameError{Reason: reason} }
 
 // DecodeMailbox turns a mailbox argument as the client sent it into a
-// canonical postfach name: it decodes modified UTF-7 unless utf8 is set
-// (UTF8=ACCEPT or IMAP4rev2 enabled, RFC 6855 §3) and then applies
+// canonical postfach name: it decodes it with DecodeName and then applies
 // CanonicalMailbox. The empty name is refused (commands that allow it,
 // such as LIST and GETMETADATA, test for it first).
 func DecodeMailbox(raw string, utf8Enabled bool) (string, error) {
-	name := raw
-	if !utf8Enabled {
-		var err error
-		if name, err = DecodeMUTF7(raw); err != nil {
-			return "", badName("not valid modified UTF-7")
-		}
+	name, err := DecodeName(raw, utf8Enabled)
+	if err != nil {
+		return "", err
 	}
 	return CanonicalMailbox(name)
+}
+
+// DecodeName decodes a mailbox name or LIST pattern as the client sent
+// it: as UTF-8 when utf8Enabled (UTF8=ACCEPT or IMAP4rev2 enabled, RFC
+// 6855 §3), else as modified UTF-7 (RFC 3501 §5.1.3). One exception: a
+// name with 8-bit characters that is valid UTF-8 is taken as UTF-8 even
+// when UTF-8 was not enabled, with "&-" meaning "&" as in modified UTF-7.
+// Modified UTF-7 is 7-bit, so such a name cannot mean anything else, and
+// clients that take IMAP4rev2 in the capability list as leave to send
+// UTF-8 without ENABLE (go-imap v2's client does) keep working with
+// non-ASCII folders.
+func DecodeName(raw string, utf8Enabled bool) (string, error) {
+	if utf8Enabled {
+		return raw, nil
+	}
+	for i := 0; i < len(raw); i++ {
+		if raw[i] >= 0x80 {
+			if !utf8.ValidString(raw) {
+				return "", badName("not valid UTF-8")
+			}
+			return strings.ReplaceAll(raw, "&-", "&"), nil
+		}
+	}
+	name, err := DecodeMUTF7(raw)
+	if err != nil {
+		return "", badName("not valid modified UTF-7")
+	}
+	return name, nil
 }
 
 // CanonicalMailbox validates a UTF-8 mailbox name and returns its canonical

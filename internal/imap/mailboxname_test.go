@@ -111,7 +111,9 @@ func TestDecodeMailbox(t *testing.T) {
 		{"inbox/&AOk-t&AOk-", false, "INBOX/été", true},
 		{"Entwürfe", true, "Entwürfe", true},
 		{"Entw&APw-rfe", true, "Entw&APw-rfe", true}, // UTF-8 sessions send names as they are
-		{"Entwürfe", false, "", false},               // 8-bit is not modified UTF-7
+		{"Entwürfe", false, "Entwürfe", true},        // 8-bit can only be meant as UTF-8 (go-imap v2 sends it so)
+		{"Büro &- Co", false, "Büro & Co", true},     // ... with "&" escaped as in modified UTF-7
+		{"Caf\xe9", false, "", false},                // neither modified UTF-7 nor UTF-8
 		{"&AGE-", false, "", false},
 		{"a/&AC8-b", false, "", false}, // "/" shifted is not canonical
 		{"", false, "", false},

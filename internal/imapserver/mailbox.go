@@ -365,13 +365,13 @@ func (s *session) writeListEntry(kind string, en *listEntry, showSub, childInfo 
 	e.End()
 }
 
-// decodePattern decodes a LIST reference or pattern from modified UTF-7
-// (unless UTF-8 is enabled). Wildcards pass through unchanged.
+// decodePattern decodes a LIST reference or pattern like a mailbox name
+// (imap.DecodeName). Wildcards pass through unchanged.
 func (s *session) decodePattern(p string) (string, error) {
-	if s.utf8 || p == "" {
+	if p == "" {
 		return p, nil
 	}
-	d, err := imap.DecodeMUTF7(p)
+	d, err := imap.DecodeName(p, s.utf8)
 	if err != nil {
 		return "", bad("", "Invalid modified UTF-7 in mailbox pattern")
 	}
