@@ -323,6 +323,8 @@ func runIdle(ctx context.Context, fs *flag.FlagSet, args []string, out io.Writer
 	from := fs.String("from", "bench@bench.localhost", "envelope sender of the pushes")
 	pushTimeout := fs.Duration("push-timeout", 10*time.Second, "how long a session may take to see a push")
 	pushBudget := fs.Duration("push-budget", 90*time.Second, "bound on the whole push phase")
+	metricsURL := fs.String("metrics-url", "", "the server's Prometheus endpoint with Go runtime metrics (postfach: http://HTTP-LISTENER/metrics): live heap and stacks per session")
+	gcWait := fs.Duration("gc-wait", 0, "with --metrics-url: wait up to this long for the server's next garbage collection before reading memory (Go forces one every 2 minutes)")
 	warm := fs.Bool("warm", false, "open and close one session per user before the memory baseline (excludes one-time costs, but a garbage-collected server may keep the warm-up's garbage in its RSS)")
 	if err := parse(fs, args); err != nil {
 		return err
@@ -336,7 +338,7 @@ func runIdle(ctx context.Context, fs *flag.FlagSet, args []string, out io.Writer
 	}
 	res, err := bench.RunIdle(ctx, bench.IdleOptions{Common: bc, Users: u.toBench(), Conns: *conns, DialConcurrency: *conc,
 		Compress: *compress, Settle: *settle, MemMetric: *memMetric, Pushes: *pushes, LMTPAddr: *lmtp, From: *from,
-		PushTimeout: *pushTimeout, PushBudget: *pushBudget, Warm: *warm})
+		PushTimeout: *pushTimeout, PushBudget: *pushBudget, Warm: *warm, MetricsURL: *metricsURL, GCWait: *gcWait})
 	if eerr := c.emit(out, res); eerr != nil && err == nil {
 		err = eerr
 	}

@@ -107,3 +107,31 @@ func TestAgainstPostfach(t *testing.T) {
 		t.Fatalf("bad target: exit %d", code)
 	}
 }
+
+// TestIMAPAgainstPostfach runs the IMAP workloads against the real server:
+// a short mixed run and IDLE sessions with pushes and Go memory figures.
+func TestIMAPAgainstPostfach(t *testing.T) {
+	env := testenv.Start(t, testenv.Options{})
+	for _, u := range []string{"i1@example.org", "i2@example.org"} {
+		env.AddUser(u, "pw")
+	}
+	users := []string{"--users", "i%d@example.org", "--count", "2", "--password", "pw", "--quiet"}
+	code, out, errs := runCmd(t, append([]string{"load", "--addr", env.Addr("lmtp"), "--per-user", "5", "--corpus-size", "10"}, users...)...)
+	if code != 0 {
+		t.Fatalf("load: %d\n%s\n%s", code, out, errs)
+	}
+	code, out, errs = runCmd(t, append([]string{"imap-mixed", "--addr", env.Addr("imap"), "--clients", "2", "--duration", "500ms", "--warmup", "0s", "--corpus-size", "10"}, users...)...)
+	if code != 0 || !strings.Contains(out, "fetch-envelope") {
+		t.Fatalf("imap-mixed: %d\n%s\n%s", code, out, errs)
+	}
+	code, out, errs = runCmd(t, append([]string{"idle", "--addr", env.Addr("imap"), "--conns", "6", "--pushes", "4", "--lmtp", env.Addr("lmtp"),
+		"--pid", strconv.Itoa(os.Getpid()), "--metrics-url", "http://" + env.Addr("http") + "/metrics", "--settle", "0s"}, users...)...)
+	if code != 0 {
+		t.Fatalf("idle: %d\n%s\n%s", code, out, errs)
+	}
+	for _, want := range []string{"push_samples        12", "go_stack_per_conn_kib", "mem_per_conn_kib"} {
+		if !strings.Contains(strings.Join(strings.Fields(out), " "), strings.Join(strings.Fields(want), " ")) {
+			t.Errorf("idle output lacks %q:\n%s", want, out)
+		}
+	}
+}

@@ -193,15 +193,16 @@ func Compare(w io.Writer, results []Result, a, b string, targets []Target) {
 			if r == nil {
 				continue
 			}
-			srv := "—"
+			cli, srv := fmt.Sprintf("%.2f", r.ClientCPU.Cores), "—"
 			if r.ServerCPU != nil {
 				srv = fmt.Sprintf("%.2f", r.ServerCPU.Cores)
 			}
 			notes := strings.Join(r.Notes, "; ")
 			if r.Unsupported != "" {
 				notes = "unsupported: " + r.Unsupported
+				cli, srv = "—", "—"
 			}
-			fmt.Fprintf(w, "| %s | %s | %.2f | %s | %s |\n", c, r.Label, r.ClientCPU.Cores, srv, strings.ReplaceAll(notes, "|", "/"))
+			fmt.Fprintf(w, "| %s | %s | %s | %s | %s |\n", c, r.Label, cli, srv, strings.ReplaceAll(notes, "|", "/"))
 		}
 	}
 }

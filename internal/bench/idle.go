@@ -53,6 +53,15 @@ type IdleOptions struct {
 	// MemWait bounds each wait for a stable memory reading (0: one
 	// minute).
 	MemWait time.Duration
+	// MetricsURL, when set, is the server's Prometheus endpoint with Go
+	// runtime metrics: the live heap and the goroutine stacks per session
+	// are reported beside RSS.
+	MetricsURL string
+	// GCWait, with MetricsURL, waits up to this long after the settle
+	// for the server's next garbage collection before reading memory, so
+	// garbage from the logins is not counted as live (Go collects an idle
+	// heap at least every two minutes).
+	GCWait time.Duration
 	// Warm opens and closes one IDLE session per user before the memory
 	// baseline, so one-time costs (caches, pools, per-account state) are
 	// not charged to the sessions. Off, the baseline is the server before
@@ -161,6 +170,12 @@ func RunIdle(ctx context.Context, o IdleOptions) (*Result, error) {
 			res.Params["baseline_wait_s"] = time.Since(t).Round(time.Second).Seconds()
 		}
 	}
+	var goBefore GoMem
+	if o.MetricsURL != "" {
+		if goBefore, err = ReadGoMem(ctx, o.MetricsURL); err != nil {
+			return nil, err
+		}
+	}
 	clock := startCPU(o.Procs)
 	events := make(chan idleEvent, 2*o.Conns+16)
 	sessions := make([]*idleSession, o.Conns)
@@ -247,6 +262,28 @@ func RunIdle(ctx context.Context, o IdleOptions) (*Result, error) {
 	}
 	o.progressf("idle %s: %d sessions idling after %.1f s; settling %s", o.Label, n, setup.Seconds(), o.Settle)
 	sleepCtx(ctx, o.Settle)
+	if o.MetricsURL != "" {
+		goAfter, err := ReadGoMem(ctx, o.MetricsURL)
+		if err != nil {
+			return nil, err
+		}
+		if o.GCWait > 0 {
+			o.progressf("idle %s: waiting up to %s for the server's next garbage collection", o.Label, o.GCWait)
+			var collected bool
+			t := time.Now()
+			if goAfter, collected, err = waitGC(ctx, o.MetricsURL, goAfter, o.GCWait); err != nil {
+				return nil, err
+			}
+			res.Params["gc_after_setup"] = collected
+			res.Params["gc_wait_s"] = time.Since(t).Round(time.Second).Seconds()
+		}
+		per := func(a, b float64) float64 { return (a - b) / 1024 / float64(n) }
+		res.Params["go_before"] = goBefore
+		res.Params["go_after"] = goAfter
+		res.AddMetric("go_live_heap_per_conn_kib", per(goAfter.HeapAlloc, goBefore.HeapAlloc), "KiB", Info)
+		res.AddMetric("go_heap_inuse_per_conn_kib", per(goAfter.HeapInuse, goBefore.HeapInuse), "KiB", Info)
+		res.AddMetric("go_stack_per_conn_kib", per(goAfter.StackInuse, goBefore.StackInuse), "KiB", Info)
+	}
 	if haveProcs {
 		t := time.Now()
 		after, err := stableMemory(ctx, o.Procs, o.MemWait)
