@@ -26,14 +26,14 @@ import (
 //
 // The inflater cannot give its state back: the client's compressor may
 // refer to anything in the last 32 KiB it sent, so a compressed session
-// keeps a flate reader (its 32 KiB window and Huffman tables, about 43
-// KiB) for as long as it lives. docs/benchmarks.md has the measured
+// keeps its inflater (inflate.go: the 32 KiB window and small code
+// tables) for as long as it lives. docs/benchmarks.md has the measured
 // figures.
 //
 // Waiting. The uncompressed session waits for its client with a read
 // whose deadline the store's event publisher moves into the past to wake
-// it (see waker). A flate reader cannot survive that: an error from the
-// source, a timeout included, is permanent for it. So the compressed
+// it (see waker). An inflater in the middle of a block cannot survive
+// that: an error from its source is permanent for it. So the compressed
 // input does its blocking read below the inflater (deflateIn.fill), and
 // when that read is woken for a push (IDLE or NOTIFY), it runs the push
 // right there and reads on; the inflater never sees the interruption.
@@ -46,7 +46,7 @@ const deflateLevel = flate.BestSpeed
 type compression struct {
 	in  *deflateIn
 	out *deflateOut
-	fr  io.ReadCloser // the inflater over in
+	fr  *inflater // over in
 }
 
 // deflateOut compresses what the session writes. fw is taken from the
@@ -95,8 +95,7 @@ func (w rawConnWriter) Write(p []byte) (int, error) { return w.s.conn.Write(p) }
 
 // deflateIn is the compressed byte source under the inflater: a small
 // buffer over the connection, with the bytes of the client's compressed
-// stream that were read before COMPRESS took effect first. It implements
-// io.ByteReader, so flate.NewReader adds no buffer of its own.
+// stream that were read before COMPRESS took effect first.
 type deflateIn struct {
 	s    *session
 	pre  []byte
@@ -120,6 +119,9 @@ func (d *deflateIn) ReadByte() (byte, error) {
 	d.r++
 	return c, nil
 }
+
+// Buffered implements byteSource.
+func (d *deflateIn) Buffered() int { return len(d.pre) + d.w - d.r }
 
 func (d *deflateIn) Read(p []byte) (int, error) {
 	if len(p) == 0 {
@@ -235,7 +237,7 @@ func (s *session) cmdCompress(cmd imap.Command) error {
 	pre = append(pre, s.src.pending...)
 	in := &deflateIn{s: s, pre: pre}
 	comp := &compression{in: in, out: &deflateOut{s: s}}
-	comp.fr = flate.NewReader(in)
+	comp.fr = newInflater(in)
 	s.comp = comp
 	s.in = comp.fr
 	s.out = comp.out
