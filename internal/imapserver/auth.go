@@ -184,7 +184,7 @@ func (s *session) cmdUnauthenticate(imap.Command) error {
 		s.sub = nil
 	}
 	s.user = nil
-	s.notify = nil
+	s.setNotify(nil)
 	s.state = stateNotAuth
 	s.rev2, s.utf8, s.condstore, s.qresync = false, false, false, false
 	s.enc.SetUTF8(false)

@@ -3,6 +3,7 @@ package imapserver
 import (
 	"bufio"
 	"bytes"
+	"compress/flate"
 	"context"
 	"fmt"
 	"io"
@@ -151,22 +152,48 @@ func BenchmarkFetch20MB(b *testing.B) {
 
 // BenchmarkIdlePush measures the time from a delivery's commit (store
 // Append returns) to the EXISTS arriving at a client in IDLE, for an
-// IMAP4rev1 session (which then claims \Recent, one more write) and an
-// IMAP4rev2 one. Deliveries are spaced so each measures one push.
+// IMAP4rev1 session (which then claims \Recent, one more write), an
+// IMAP4rev2 one, one over COMPRESS=DEFLATE, and a NOTIFY session that
+// waits between commands (not in IDLE). Deliveries are spaced so each
+// measures one push.
 func BenchmarkIdlePush(b *testing.B) {
-	for _, rev := range []string{"rev1", "rev2"} {
-		b.Run(rev, func(b *testing.B) {
+	for _, mode := range []string{"rev1", "rev2", "rev2-compress", "rev2-notify"} {
+		b.Run(mode, func(b *testing.B) {
 			ts := newTestServer(b)
 			acct := ts.addUser("alice@example.org")
 			c, r := benchLogin(b, ts)
 			defer c.Close()
-			if rev == "rev2" {
-				rawRun(b, c, r, "e", "ENABLE IMAP4rev2")
+			var w io.Writer = c
+			var flush func()
+			if mode != "rev1" {
+				rawRun(b, w, r, "e", "ENABLE IMAP4rev2")
 			}
-			rawRun(b, c, r, "s", "SELECT INBOX")
-			io.WriteString(c, "i IDLE\r\n")
-			if l, _ := r.ReadString('\n'); !strings.HasPrefix(l, "+ ") {
-				b.Fatalf("IDLE: %q", l)
+			if mode == "rev2-compress" {
+				rawRun(b, w, r, "z", "COMPRESS DEFLATE")
+				fw, _ := flate.NewWriter(c, flate.BestSpeed)
+				w, flush = fw, func() { fw.Flush() }
+				r = bufio.NewReaderSize(flate.NewReader(c), 64<<10)
+			}
+			cmd := func(tag, line string) {
+				io.WriteString(w, tag+" "+line+"\r\n")
+				if flush != nil {
+					flush()
+				}
+				for {
+					l, err := r.ReadString('\n')
+					if err != nil {
+						b.Fatal(err)
+					}
+					if strings.HasPrefix(l, tag+" ") || strings.HasPrefix(l, "+ ") {
+						return
+					}
+				}
+			}
+			cmd("s", "SELECT INBOX")
+			if mode == "rev2-notify" {
+				cmd("n", "NOTIFY SET (selected (MessageNew MessageExpunge))")
+			} else {
+				cmd("i", "IDLE")
 			}
 			ctx := context.Background()
 			mb, _ := ts.st.Mailbox(ctx, acct, "INBOX")
@@ -202,39 +229,64 @@ func BenchmarkIdlePush(b *testing.B) {
 }
 
 // BenchmarkIdleMemory opens 2,000 sessions that log in, select INBOX and
-// IDLE, and reports the Go heap and stack growth per session. The clients
-// run in the same process (one net.Conn each, no goroutine, no buffer),
-// so the figure slightly over-counts the server's cost.
+// wait, and reports the Go heap and stack growth per session: in IDLE;
+// with NOTIFY between commands; in IDLE over COMPRESS=DEFLATE. The clients
+// run in the same process (one net.Conn each, no goroutine, no buffer;
+// the compressing clients share one compressor and keep no inflater), so
+// the figure slightly over-counts the server's cost.
 func BenchmarkIdleMemory(b *testing.B) {
+	for _, mode := range []string{"idle", "notify", "compress-idle"} {
+		b.Run(mode, func(b *testing.B) { benchIdleMemory(b, mode) })
+	}
+}
+
+func benchIdleMemory(b *testing.B, mode string) {
 	const n = 2000
 	ts := newTestServer(b)
 	ts.addUser("alice@example.org")
 	for i := 0; i < 50; i++ {
 		ts.deliver(1, "INBOX", msg(fmt.Sprintf("m%d", i), "x"))
 	}
+	fw, _ := flate.NewWriter(io.Discard, flate.BestSpeed)
 	for i := 0; i < b.N; i++ {
 		before := memInUse()
 		conns := make([]net.Conn, 0, n)
 		buf := make([]byte, 4096)
-		for range n {
-			c, err := net.Dial("tcp", ts.addr)
-			if err != nil {
-				b.Fatal(err)
-			}
-			io.WriteString(c, "L LOGIN alice@example.org \""+testPassword+"\"\r\ns SELECT INBOX\r\ni IDLE\r\n")
+		readUntil := func(r io.Reader, want string) {
 			var got []byte
-			for !bytes.Contains(got, []byte("\r\n+ idling\r\n")) {
-				k, err := c.Read(buf)
+			for !bytes.Contains(got, []byte(want)) {
+				k, err := r.Read(buf)
 				if err != nil {
 					b.Fatal(err)
 				}
 				got = append(got, buf[:k]...)
 			}
+		}
+		for range n {
+			c, err := net.Dial("tcp", ts.addr)
+			if err != nil {
+				b.Fatal(err)
+			}
+			login := "L LOGIN alice@example.org \"" + testPassword + "\"\r\n"
+			switch mode {
+			case "idle":
+				io.WriteString(c, login+"s SELECT INBOX\r\ni IDLE\r\n")
+				readUntil(c, "\r\n+ idling\r\n")
+			case "notify":
+				io.WriteString(c, login+"s SELECT INBOX\r\nn NOTIFY SET (selected (MessageNew MessageExpunge)) (personal (MessageNew MessageExpunge))\r\n")
+				readUntil(c, "\r\nn OK NOTIFY completed\r\n")
+			case "compress-idle":
+				io.WriteString(c, login+"z COMPRESS DEFLATE\r\n")
+				readUntil(c, "\r\nz OK DEFLATE active\r\n")
+				fw.Reset(c)
+				io.WriteString(fw, "s SELECT INBOX\r\ni IDLE\r\n")
+				fw.Flush()
+				readUntil(flate.NewReader(c), "\r\n+ idling\r\n")
+			}
 			conns = append(conns, c)
 		}
+		fw.Reset(io.Discard)
 		time.Sleep(200 * time.Millisecond)
-		var ms0 runtime.MemStats
-		runtime.ReadMemStats(&ms0)
 		after := memInUse()
 		var ms runtime.MemStats
 		runtime.ReadMemStats(&ms)

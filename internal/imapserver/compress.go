@@ -88,6 +88,21 @@ func (d *deflateOut) release() {
 	}
 }
 
+// inflateReader is the session's input after COMPRESS. When the inflater
+// needs new input it waits for it here, not deep inside the inflater, so
+// the goroutine's stack is shallow (and shrinks) while the session waits;
+// deflateIn.fill handles wakes either way.
+type inflateReader struct{ c *compression }
+
+func (r inflateReader) Read(p []byte) (int, error) {
+	if r.c.in.Buffered() == 0 && r.c.fr.drained() {
+		if err := r.c.in.fill(); err != nil {
+			return 0, err
+		}
+	}
+	return r.c.fr.Read(p)
+}
+
 // rawConnWriter writes compressed bytes to the connection (plain or TLS).
 type rawConnWriter struct{ s *session }
 
@@ -239,7 +254,7 @@ func (s *session) cmdCompress(cmd imap.Command) error {
 	comp := &compression{in: in, out: &deflateOut{s: s}}
 	comp.fr = newInflater(in)
 	s.comp = comp
-	s.in = comp.fr
+	s.in = inflateReader{comp}
 	s.out = comp.out
 	s.src = pendingReader{r: s.in, s: s}
 	s.br.Reset(&s.src)

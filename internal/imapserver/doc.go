@@ -19,7 +19,9 @@
 // Files follow the command groups: auth.go (any state, not
 // authenticated), mailbox.go (folders), select.go (SELECT, CLOSE,
 // EXPUNGE, QRESYNC), fetch.go, store.go (STORE, COPY, MOVE), append.go
-// (APPEND, CATENATE, REPLACE), search.go, idle.go.
+// (APPEND, CATENATE, REPLACE), search.go, idle.go, notify.go (NOTIFY),
+// metadata.go (GETMETADATA, SETMETADATA), compress.go and inflate.go
+// (COMPRESS=DEFLATE), trace.go (the debug-level protocol trace).
 //
 // # The selected mailbox
 //
@@ -48,11 +50,22 @@
 // (store.Notifier), which moves the blocked read's deadline into the past;
 // the wait happens from the session's main loop, so the goroutine's stack
 // is shallow and shrinks. An idle session therefore costs a few KiB and no
-// extra goroutine.
+// extra goroutine. A session with NOTIFY waits the same way between
+// commands and reports what the events say as soon as they arrive
+// (pushWake), not only in IDLE.
+//
+// After COMPRESS=DEFLATE the input is decoded by the package's own
+// inflater (inflate.go), which returns a command as soon as it is
+// decoded, whichever flush the client used. Its source (deflateIn) does
+// the blocking read: a wake while the session waits is handled right
+// there (the push runs, the read goes on), because an error would break
+// the inflater's stream. The compressor is taken from a pool for each
+// burst of output and given back, flushed, before the session waits.
 //
 // # Concurrency and locking
 //
-// All session state belongs to the session goroutine, except session.wake,
+// All session state belongs to the session goroutine (NOTIFY's
+// configuration and what it collected included), except session.wake,
 // whose mutex guards the waiting/woken flags shared with the store's
 // publisher; the notify function only sets a flag and a read deadline and
 // never calls back into the store. No lock is held during network I/O.

@@ -38,14 +38,19 @@ func (s *session) cmdIdle(cmd imap.Command) error {
 	return errIdling
 }
 
-// idleStep handles the end of one wait in IDLE (run calls s.wait(true)
-// itself, so the goroutine's stack is shallow while it waits and can
-// shrink): store events are pushed, DONE answers the IDLE command. A
-// non-nil error ends the session (after its response or BYE was
-// written).
+// idleStep handles the end of one wait in IDLE, or of a NOTIFY session
+// between commands (run calls s.wait(true) itself, so the goroutine's
+// stack is shallow while it waits and can shrink): store events are
+// pushed, DONE answers the IDLE command. A non-nil error ends the session
+// (after its response or BYE was written).
 func (s *session) idleStep(err error) error {
 	if errors.Is(err, errWake) {
 		return s.pushWake()
+	}
+	if s.idle == nil {
+		// NOTIFY between commands: the connection ended or timed out.
+		s.readFailed(err)
+		return errLogout
 	}
 	id := s.idle
 	id.stop()

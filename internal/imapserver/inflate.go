@@ -26,7 +26,7 @@ type inflater struct {
 	copyLen    int  // bytes left of a back-reference being copied
 	copyDist   int
 
-	win   [windowSize]byte
+	win   *[windowSize]byte // allocated on its own: exactly 32 KiB
 	wpos  int
 	total int // bytes decoded, up to windowSize (valid distances)
 
@@ -59,7 +59,13 @@ const (
 var errCorrupt = errors.New("deflate: corrupt input")
 
 func newInflater(src byteSource) *inflater {
-	return &inflater{src: src}
+	return &inflater{src: src, win: new([windowSize]byte)}
+}
+
+// drained reports whether everything decoded has been returned and no
+// input bits are pending, so the next Read needs new input.
+func (f *inflater) drained() bool {
+	return f.copyLen == 0 && f.nb == 0 && f.err == nil
 }
 
 // huffman is a canonical Huffman code (RFC 1951 §3.2.2) for bit-by-bit

@@ -92,6 +92,21 @@ type notifyState struct {
 	pending  []store.Event
 	seen     map[store.MailboxID]bool
 	overflow bool
+	// stopWatch ends the goroutine that wakes the session for a store
+	// whose subscriptions cannot call a function (see
+	// watchWithoutNotifier); a no-op for the built-in stores.
+	stopWatch func()
+}
+
+// setNotify replaces the session's NOTIFY state (nil: none).
+func (s *session) setNotify(n *notifyState) {
+	if old := s.notify; old != nil && old.stopWatch != nil {
+		old.stopWatch()
+	}
+	if n != nil && n.active() {
+		n.stopWatch = s.watchWithoutNotifier()
+	}
+	s.notify = n
 }
 
 // notifyStatus is what a STATUS notification reports.
@@ -238,7 +253,7 @@ func (s *session) cmdNotify(cmd imap.Command) error {
 	if old := s.notify; old != nil {
 		n.status = old.status
 	}
-	s.notify = n
+	s.setNotify(n)
 	if v := s.sel; v != nil {
 		// Changes of the selected mailbox that the previous
 		// configuration left unreported are reported now, as the new
@@ -310,7 +325,7 @@ func (s *session) notifyReport() error {
 		// RFC 5465 §5.8: the server gives up and NOTIFY is off, as after
 		// NOTIFY NONE, until the client sets it again.
 		s.enc.Untagged().Atom(imap.OK).Code("NOTIFICATIONOVERFLOW").Text("Too many notifications, NOTIFY is off").End()
-		s.notify = &notifyState{status: n.status}
+		s.setNotify(&notifyState{status: n.status})
 		s.log.Info("notify overflow")
 		return nil
 	}

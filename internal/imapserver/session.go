@@ -237,21 +237,24 @@ func (s *session) run() {
 	}
 	s.enc.Untagged().Atom(imap.OK).Code("CAPABILITY " + s.capabilities()).Text(host + " IMAP server ready").End()
 	for {
-		if s.idle != nil {
-			// RFC 9051 §6.3.13: the idle timeout still applies in IDLE
-			// (clients re-issue IDLE every 29 minutes).
+		if s.idle != nil || s.notifying() {
+			// IDLE, or NOTIFY (RFC 5465) between commands: store events
+			// wake the wait. RFC 9051 §6.3.13: the idle timeout still
+			// applies in IDLE (clients re-issue IDLE every 29 minutes).
 			s.setBusy(false)
-			if err := s.idleStep(s.wait(true)); err != nil {
-				if !errors.Is(err, errLogout) {
-					s.log.Debug("session ended", "err", err)
+			err := s.wait(true)
+			if s.idle != nil || err != nil {
+				if err := s.idleStep(err); err != nil {
+					if !errors.Is(err, errLogout) {
+						s.log.Debug("session ended", "err", err)
+					}
+					_ = s.flush()
+					return
 				}
-				_ = s.flush()
-				return
+				s.setBusy(false)
+				continue
 			}
-			s.setBusy(false)
-			continue
-		}
-		if err := s.waitInput(); err != nil {
+		} else if err := s.waitInput(); err != nil {
 			s.readFailed(err)
 			return
 		}
@@ -336,30 +339,18 @@ func (s *session) handshake(tc *tls.Conn) bool {
 	return true
 }
 
-// errWake is returned by waitInput in IDLE when store events arrived.
+// errWake is returned by wait(true) (IDLE, NOTIFY) when store events
+// arrived.
 var errWake = errors.New("woken by store event")
 
 // waitInput waits until the client sends something. When nothing is
 // buffered it first flushes the responses and gives the buffers back to
 // the pools, and reads the first bytes into a small array; the buffers
 // are taken again when data has arrived. This keeps a waiting session
-// small. A session with NOTIFY (RFC 5465) is woken by store events while
-// it waits and reports them at once.
+// small. (Sessions in IDLE or with NOTIFY wait in run with wait(true):
+// store events wake them.)
 func (s *session) waitInput() error {
-	if !s.notifying() {
-		return s.wait(false)
-	}
-	stop := s.watchWithoutNotifier()
-	defer stop()
-	for {
-		err := s.wait(true)
-		if !errors.Is(err, errWake) {
-			return err
-		}
-		if err := s.pushWake(); err != nil {
-			return err
-		}
-	}
+	return s.wait(false)
 }
 
 // pushWake reports store events while the session waits for its client:
@@ -468,6 +459,7 @@ func (s *session) readFailed(err error) {
 
 // cleanup ends the session's subscription.
 func (s *session) cleanup() {
+	s.setNotify(nil)
 	if s.sub != nil {
 		s.sub.Close()
 		s.sub = nil
