@@ -142,6 +142,14 @@ func (s *session) wantsSelected() bool {
 	return s.notify == nil || s.notify.selectedEvents()&evMessageNew != 0
 }
 
+// pushesSelected reports whether the selected mailbox's changes are
+// reported between commands: only with the selected filter (not
+// selected-delayed) and its message events (RFC 5465 §6.1).
+func (s *session) pushesSelected() bool {
+	n := s.notify
+	return n != nil && !n.delayed && n.selectedEvents()&evMessageExpunge != 0
+}
+
 // reportsFlags reports whether others' flag changes in the selected
 // mailbox are reported.
 func (s *session) reportsFlags() bool {

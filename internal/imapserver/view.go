@@ -193,7 +193,7 @@ func (s *session) sync(allowExpunge bool) error {
 
 // syncBetween is sync for a NOTIFY session between commands (RFC 5465
 // §6.1): the selected mailbox is reported only with the selected filter
-// (expunges included), not with selected-delayed.
+// (expunges included), not with selected-delayed or without either.
 func (s *session) syncBetween() error {
 	return s.syncPoint(true, true)
 }
@@ -210,7 +210,7 @@ func (s *session) syncPoint(allowExpunge, between bool) error {
 		}
 	}
 	v := s.sel
-	if v == nil || between && (s.notify == nil || s.notify.delayed) {
+	if v == nil || between && !s.pushesSelected() {
 		if err := s.enc.Err(); err != nil {
 			return &connError{err}
 		}
