@@ -53,7 +53,8 @@ type Metrics struct {
 
 // MailboxEventHook receives the store events of mailboxes other than the
 // selected one (and account-level events), for extensions that report
-// them (NOTIFY, RFC 5465, comes later). It runs on the session goroutine
+// them (NOTIFY, RFC 5465, is built in and does not use it). It runs on
+// the session goroutine
 // at the points where the session may send unsolicited responses; what it
 // writes with the Encoder goes to the client before the command's tagged
 // response (or at once during IDLE).
