@@ -17,6 +17,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/BurntSushi/toml"
 )
@@ -42,6 +43,9 @@ type Config struct {
 	// Postmaster names the account that receives mail for postmaster@ every
 	// local domain (RFC 5321 §4.5.1); "" means the first account created.
 	Postmaster string `toml:"postmaster"`
+	// Retention is how long expunged and deleted mail stays recoverable,
+	// and how long QRESYNC can tell exactly what vanished.
+	Retention Duration `toml:"retention"`
 
 	Listen Listen `toml:"listen"`
 	TLS    TLS    `toml:"tls"`
@@ -132,6 +136,7 @@ func Default() *Config {
 		Hostname:       host,
 		Domains:        []string{"localhost"},
 		MaxMessageSize: 50 << 20,
+		Retention:      Duration(30 * 24 * time.Hour),
 		Listen: Listen{
 			IMAP:        "127.0.0.1:1143",
 			IMAPS:       "127.0.0.1:1993",
@@ -306,6 +311,9 @@ func (c *Config) Validate() error {
 	}
 	if c.MaxMessageSize < 1024 {
 		bad("max_message_size", "must be at least 1KiB")
+	}
+	if c.Retention.D() < time.Hour {
+		bad("retention", "must be at least 1h")
 	}
 	if c.Postmaster != "" && !validAddress(c.Postmaster) {
 		bad("postmaster", "%q is not an address (want an account name such as \"admin@example.org\")", c.Postmaster)

@@ -60,6 +60,11 @@ allow_insecure = true
 				t.Errorf("got %v %v", c.MaxMessageSize, c.Limits.SMTPDataTimeout)
 			}
 		}},
+		{name: "retention in days", in: "retention = \"7d\"\n", check: func(t *testing.T, c *Config) {
+			if c.Retention.D() != 7*24*time.Hour {
+				t.Errorf("retention %v", c.Retention)
+			}
+		}},
 		{name: "pop3", in: "[pop3]\ndelete = \"trash\"\nmark_seen = false\n", check: func(t *testing.T, c *Config) {
 			if c.POP3.Delete != "trash" || c.POP3.MarkSeen || !c.POP3.HideDeleted {
 				t.Errorf("got %+v", c.POP3)
@@ -83,6 +88,8 @@ allow_insecure = true
 		{name: "bad domain", in: "domains = [\"exa mple.org\"]\n", wantErr: "not a valid domain", line: 1},
 		{name: "no domains", in: "domains = []\n", wantErr: "at least one", line: 1},
 		{name: "bad postmaster", in: "postmaster = \"nobody\"\n", wantErr: "postmaster", line: 1},
+		{name: "short retention", in: "\nretention = \"10m\"\n", wantErr: "retention: must be at least 1h", line: 2},
+		{name: "bad days", in: "retention = \"1.5d\"\n", wantErr: "invalid duration", line: 1},
 		{name: "syntax error", in: "a = = 1\n", wantErr: "test.toml:1", line: 1},
 	}
 	for _, tt := range tests {

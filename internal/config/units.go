@@ -71,14 +71,23 @@ func (z Size) String() string {
 }
 
 // Duration is a time span written as a Go duration string: "5m", "30s",
-// "1h30m".
+// "1h30m", or a whole number of days: "30d".
 type Duration time.Duration
 
 // UnmarshalText implements encoding.TextUnmarshaler.
 func (d *Duration) UnmarshalText(b []byte) error {
-	v, err := time.ParseDuration(strings.TrimSpace(string(b)))
+	str := strings.TrimSpace(string(b))
+	var v time.Duration
+	var err error
+	if days, ok := strings.CutSuffix(str, "d"); ok {
+		var n int64
+		n, err = strconv.ParseInt(days, 10, 32)
+		v = time.Duration(n) * 24 * time.Hour
+	} else {
+		v, err = time.ParseDuration(str)
+	}
 	if err != nil {
-		return fmt.Errorf("invalid duration %q: want a duration such as \"5m\" or \"30s\"", string(b))
+		return fmt.Errorf("invalid duration %q: want a duration such as \"5m\", \"30s\" or \"30d\"", string(b))
 	}
 	if v < 0 {
 		return fmt.Errorf("invalid duration %q: must not be negative", string(b))

@@ -123,7 +123,8 @@ func Start(ctx context.Context, opt Options) (_ *Server, err error) {
 		}
 	}()
 
-	s.sqlSt, err = sqlite.Open(ctx, sqlite.Options{Dir: cfg.DataDir, Logger: log.With("component", "store"), OnCommit: s.m.onCommit})
+	s.sqlSt, err = sqlite.Open(ctx, sqlite.Options{Dir: cfg.DataDir, Logger: log.With("component", "store"),
+		Retention: cfg.Retention.D(), OnCommit: s.m.onCommit})
 	if errors.Is(err, store.ErrLocked) {
 		return nil, fmt.Errorf("data directory %s is in use by another postfach process: %w", cfg.DataDir, err)
 	}
@@ -227,6 +228,7 @@ func Start(ctx context.Context, opt Options) (_ *Server, err error) {
 				TLSConfig:         tc,
 				AllowInsecureAuth: cfg.Auth.AllowInsecure,
 				MaxMessageSize:    int64(cfg.MaxMessageSize),
+				Postmaster:        "postmaster@" + cfg.Domains[0],
 				IdleTimeout:       cfg.Limits.IMAPIdleTimeout.D(),
 				MaxConns:          cfg.Limits.Connections,
 				MaxConnsPerIP:     cfg.Limits.ConnectionsPerIP,
