@@ -10,7 +10,7 @@
 # the other, and prints a table of both figures and their ratio. Results go to
 # DIR (default bench/results/DATE): results.jsonl, report.md, run.log.
 #
-# --quick     smaller loads, about 3 minutes, for development
+# --quick     smaller loads, 3-4 minutes, for development
 # --only      comma-separated subset of: mixed,login,lmtp,pop3,idle,idle-tls,
 #             idle-compress,hibernate
 # --worktree  build from the working tree instead of the last commit (HEAD)
@@ -41,7 +41,7 @@ want() { [[ ",$ONLY," == *",$1,"* ]]; }
 
 [ "$(id -u)" = 0 ] || { echo "compare-dovecot.sh: run as root" >&2; exit 2; }
 
-# Sizes. The full run takes about 20 minutes, --quick about 4.
+# Sizes. The full run takes about 20 minutes, --quick 3-4.
 if [ $QUICK = 1 ]; then
 	IMAP_USERS=10 PER_USER=40 POP_MSGS=200 IDLE_USERS=20 IDLE_CONNS=400 IDLE_TLS_CONNS=100 IDLE_HIB_CONNS=400
 	MIXED_CLIENTS=10 MIXED_SECS=6s LOGOUT_SECS=6s LOGIN_SECS=4s LMTP_SECS=4s POP_REPEATS=3 PUSHES=20 CORPUS=200

@@ -62,7 +62,7 @@ func (c *Common) progressf(format string, args ...any) {
 }
 
 func (c *Common) newResult(bench, defCase string) *Result {
-	r := &Result{Bench: bench, Case: c.Case, Label: c.Label, Addr: c.Addr, Time: time.Now().UTC(), Params: map[string]any{}}
+	r := &Result{Bench: bench, Case: c.Case, Label: c.Label, Addr: c.Addr, Time: time.Now().UTC(), Params: map[string]any{}, Metrics: []Metric{}}
 	if r.Case == "" {
 		r.Case = defCase
 	}
