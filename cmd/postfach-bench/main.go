@@ -412,9 +412,13 @@ func runPasswdFile(_ context.Context, fs *flag.FlagSet, args []string, out io.Wr
 	return nil
 }
 
+// listFlag is a repeatable string flag.
 type listFlag []string
 
-func (l *listFlag) String() string     { return strings.Join(*l, ",") }
+// String implements flag.Value.
+func (l *listFlag) String() string { return strings.Join(*l, ",") }
+
+// Set implements flag.Value: each use appends.
 func (l *listFlag) Set(v string) error { *l = append(*l, v); return nil }
 
 func runReport(_ context.Context, fs *flag.FlagSet, args []string, out io.Writer) error {

@@ -62,6 +62,7 @@ func ParseTarget(s string) (Target, error) {
 	return Target{}, fmt.Errorf("target %q: want ratio>=N, value<=N or value>=N", s)
 }
 
+// String renders the goal as in the report ("≥ 2×", "≤ 8").
 func (t Target) String() string {
 	switch t.Kind {
 	case "ratio>=":

@@ -193,7 +193,20 @@ func RunIdle(ctx context.Context, o IdleOptions) (*Result, error) {
 			}
 		}
 		wg.Wait()
-		readers.Wait()
+		// A reader may be blocked handing over an event nobody waits for
+		// any more: drain until all have returned.
+		done := make(chan struct{})
+		go func() {
+			readers.Wait()
+			close(done)
+		}()
+		for {
+			select {
+			case <-events:
+			case <-done:
+				return
+			}
+		}
 	}()
 
 	o.progressf("idle %s: opening %d sessions (%d at a time)", o.Label, o.Conns, o.DialConcurrency)

@@ -6,7 +6,6 @@ import (
 	"compress/flate"
 	"context"
 	"crypto/tls"
-	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -69,9 +68,6 @@ const (
 	NO  Status = "NO"
 	BAD Status = "BAD"
 )
-
-// ErrBye is returned when the server sends an untagged BYE and closes.
-var ErrBye = errors.New("server said BYE")
 
 // maxLine bounds one logical IMAP response line (literals excluded).
 const maxLine = 1 << 20
@@ -494,6 +490,7 @@ type storedDeflate struct {
 	buf []byte
 }
 
+// Write sends p as stored blocks and a sync marker in one write.
 func (s *storedDeflate) Write(p []byte) (int, error) {
 	s.buf = s.buf[:0]
 	for rest := p; len(rest) > 0; {
