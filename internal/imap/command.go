@@ -118,6 +118,7 @@ var commandTable = map[string]parseFunc{
 	"SEARCH":         parseSearch,
 	"SORT":           parseSort,
 	"THREAD":         parseThread,
+	"CANCELUPDATE":   parseCancelUpdate,
 }
 
 // uidCommands are the commands that take the UID prefix.

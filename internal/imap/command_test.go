@@ -229,12 +229,24 @@ func TestReadCommandGood(t *testing.T) {
 		{"a SEARCH RETURN () ALL\r\n", &Search{CommandBase: base("a", "SEARCH"), Return: SearchReturn{Given: true}, Key: SearchKey{Op: SearchAll}}},
 		{"a SEARCH RETURN (PARTIAL -1:-100 COUNT) ALL\r\n", &Search{CommandBase: base("a", "SEARCH"), Return: SearchReturn{Given: true, Count: true, Partial: &PartialRange{-100, -1}}, Key: SearchKey{Op: SearchAll}}},
 		{"a SEARCH RETURN (PARTIAL 1:500) ALL\r\n", &Search{CommandBase: base("a", "SEARCH"), Return: SearchReturn{Given: true, Partial: &PartialRange{1, 500}}, Key: SearchKey{Op: SearchAll}}},
+		// CONTEXT and UPDATE (RFC 5267 §4.2, §4.3), alone and with result
+		// options, for SEARCH and SORT.
+		{"a SEARCH RETURN (CONTEXT) ALL\r\n", &Search{CommandBase: base("a", "SEARCH"), Return: SearchReturn{Given: true, Context: true}, Key: SearchKey{Op: SearchAll}}},
+		{"B01 UID SEARCH RETURN (UPDATE COUNT) DELETED KEYWORD $Junk\r\n", &Search{CommandBase: uidBase("B01", "SEARCH"), Return: SearchReturn{Given: true, Update: true, Count: true},
+			Key: SearchKey{Op: SearchAnd, Keys: []SearchKey{{Op: SearchFlag, Text: `\Deleted`}, {Op: SearchFlag, Text: "$Junk"}}}}},
+		{"a SEARCH RETURN (context update min partial 1:10 save) UNSEEN\r\n", &Search{CommandBase: base("a", "SEARCH"),
+			Return: SearchReturn{Given: true, Context: true, Update: true, Min: true, Save: true, Partial: &PartialRange{1, 10}}, Key: SearchKey{Op: SearchNoFlag, Text: `\Seen`}}},
 		{"a SEARCH CHARSET \"ISO-8859-1\" SUBJECT {3}\r\n\xe4\xf6\xfc\r\n", &Search{CommandBase: base("a", "SEARCH"), Charset: "ISO-8859-1", Key: SearchKey{Op: SearchSubject, Text: "\xe4\xf6\xfc"}}},
 
 		// SORT and THREAD.
 		{"a SORT (REVERSE DATE subject) UTF-8 ALL\r\n", &Sort{CommandBase: base("a", "SORT"), Criteria: []SortCriterion{{SortDate, true}, {SortSubject, false}}, Charset: "UTF-8", Key: SearchKey{Op: SearchAll}}},
 		{"a UID SORT RETURN (COUNT) (DISPLAYFROM DISPLAYTO ARRIVAL CC FROM SIZE TO) us-ascii UNSEEN\r\n",
 			&Sort{uidBase("a", "SORT"), SearchReturn{Given: true, Count: true}, []SortCriterion{{SortDisplayFrom, false}, {SortDisplayTo, false}, {SortArrival, false}, {SortCc, false}, {SortFrom, false}, {SortSize, false}, {SortTo, false}}, "US-ASCII", SearchKey{Op: SearchNoFlag, Text: `\Seen`}}},
+		{"C01 UID SORT RETURN (UPDATE ALL) (DATE) UTF-8 UNDELETED\r\n", &Sort{uidBase("C01", "SORT"), SearchReturn{Given: true, Update: true, All: true}, []SortCriterion{{SortDate, false}}, "UTF-8", SearchKey{Op: SearchNoFlag, Text: `\Deleted`}}},
+		{"a SORT RETURN (CONTEXT) (SIZE) UTF-8 ALL\r\n", &Sort{base("a", "SORT"), SearchReturn{Given: true, Context: true}, []SortCriterion{{SortSize, false}}, "UTF-8", SearchKey{Op: SearchAll}}},
+		// CANCELUPDATE (RFC 5267 §4.3.5): quoted tags only.
+		{`B04 CANCELUPDATE "B01"` + "\r\n", &CancelUpdate{base("B04", "CANCELUPDATE"), []string{"B01"}}},
+		{`a cancelupdate "B01" "x]y" ""` + "\r\n", &CancelUpdate{base("a", "CANCELUPDATE"), []string{"B01", "x]y", ""}}},
 		{"a THREAD references UTF-8 SINCE 5-MAR-2000\r\n", &Thread{base("a", "THREAD"), "REFERENCES", "UTF-8", SearchKey{Op: SearchSince, Date: day(2000, 3, 5)}}},
 		{"a UID THREAD ORDEREDSUBJECT UTF-8 ALL\r\n", &Thread{uidBase("a", "THREAD"), "ORDEREDSUBJECT", "UTF-8", SearchKey{Op: SearchAll}}},
 	}
@@ -344,6 +356,14 @@ func TestReadCommandBad(t *testing.T) {
 		{"a SEARCH EMAILID a.b\r\n", "a", "", "unexpected characters at end of command"},
 		{"a SEARCH HEADER \"\" x\r\n", "a", "", "invalid header field name"},
 		{"a SORT () UTF-8 ALL\r\n", "a", "", "empty sort criteria"},
+		{"a SEARCH RETURN (UPDATE 1) ALL\r\n", "a", "", "unknown search return option"},
+		{"a CANCELUPDATE\r\n", "a", "", "missing argument"},
+		{"a CANCELUPDATE B01\r\n", "a", "", "expected a quoted tag"},
+		{"a CANCELUPDATE {3+}\r\nB01\r\n", "a", "", "expected a quoted tag"},
+		{`a CANCELUPDATE "B01"  "B02"` + "\r\n", "a", "", "expected a quoted tag"},
+		{`a CANCELUPDATE "B01" x` + "\r\n", "a", "", "expected a quoted tag"},
+		{`a CANCELUPDATE "B01"x` + "\r\n", "a", "", "expected space"},
+		{"a UID CANCELUPDATE \"B01\"\r\n", "a", "", "unknown UID command"},
 		{"a SORT (FOO) UTF-8 ALL\r\n", "a", "", "unknown sort key"},
 		{"a SORT (DATE) UTF-8\r\n", "a", "", "missing argument"},
 		{"a APPEND\r\n", "a", "", "missing argument"},

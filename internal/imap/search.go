@@ -26,6 +26,22 @@ type SearchReturn struct {
 	Min, Max, All, Count, Save bool
 	// Partial is the PARTIAL range (RFC 9394), or nil.
 	Partial *PartialRange
+	// Context is the CONTEXT hint (RFC 5267 §4.2): the client is likely
+	// to search with these criteria again. Servers may ignore it.
+	Context bool
+	// Update asks the server to keep the result up to date with
+	// unsolicited ESEARCH ADDTO and REMOVEFROM responses (RFC 5267
+	// §4.3). Neither Context nor Update is a result option: they do not
+	// change what the ESEARCH response of the command itself holds.
+	Update bool
+}
+
+// HasResultOption reports whether a result option (MIN, MAX, ALL,
+// COUNT, SAVE, PARTIAL) was given. Without one, an ESEARCH response
+// returns ALL (RFC 4731 §3.1: "RETURN ()" means ALL; CONTEXT and UPDATE
+// only modify how the search is kept, RFC 5267 §4.1).
+func (r SearchReturn) HasResultOption() bool {
+	return r.Min || r.Max || r.All || r.Count || r.Save || r.Partial != nil
 }
 
 // PartialRange is the range of PARTIAL (RFC 9394 §3): First:Last, both
@@ -33,6 +49,31 @@ type SearchReturn struct {
 // from the last, -1 being the last).
 type PartialRange struct {
 	First, Last int64
+}
+
+// CancelUpdate is CANCELUPDATE (RFC 5267 §4.3.5): the client no longer
+// wants updates of the search contexts created by the commands with
+// these tags.
+type CancelUpdate struct {
+	CommandBase
+	// Tags are the tags of the searching commands, as the client quoted
+	// them; at least one.
+	Tags []string
+}
+
+// parseCancelUpdate parses "CANCELUPDATE" 1*(SP quoted) (RFC 5267 §5).
+func parseCancelUpdate(r *Reader, _ bool) Command {
+	c := &CancelUpdate{}
+	for {
+		r.sp()
+		if r.peek() != '"' {
+			fail("expected a quoted tag")
+		}
+		c.Tags = append(c.Tags, r.quoted())
+		if r.atEnd() {
+			return c
+		}
+	}
 }
 
 // SearchOp is the kind of a search key.
@@ -152,7 +193,9 @@ func parseSearch(r *Reader, _ bool) Command {
 }
 
 // searchReturn consumes "RETURN" SP "(" [search-return-opt *(SP
-// search-return-opt)] ")".
+// search-return-opt)] ")", with the options of RFC 4731, RFC 5182, RFC
+// 5267 §5 (modifier-context, modifier-update, modifier-partial) and RFC
+// 9394.
 func (r *Reader) searchReturn() SearchReturn {
 	ret := SearchReturn{Given: true}
 	r.pos += len("RETURN")
@@ -173,6 +216,12 @@ func (r *Reader) searchReturn() SearchReturn {
 			ret.Count = true
 		case "SAVE":
 			ret.Save = true
+		case "CONTEXT":
+			// RFC 5267 §4.2.
+			ret.Context = true
+		case "UPDATE":
+			// RFC 5267 §4.3.
+			ret.Update = true
 		case "PARTIAL":
 			r.sp()
 			ret.Partial = r.partialRange()
