@@ -53,6 +53,13 @@ type Config struct {
 	Limits Limits `toml:"limits"`
 	Log    Log    `toml:"log"`
 	POP3   POP3   `toml:"pop3"`
+	Debug  Debug  `toml:"debug"`
+}
+
+// Debug holds switches for diagnosing the server.
+type Debug struct {
+	// Pprof serves Go's profiler under /debug/pprof/ on the http listener.
+	Pprof bool `toml:"pprof"`
 }
 
 // Listen holds the listener addresses; "" switches a listener off.

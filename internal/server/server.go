@@ -18,6 +18,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/http/pprof"
 	"strings"
 	"sync"
 	"time"
@@ -317,9 +318,18 @@ func Start(ctx context.Context, opt Options) (_ *Server, err error) {
 			io.WriteString(w, "ok\n")
 		})
 		mux.Handle("/metrics", s.m.handler())
+		paths := "/healthz /metrics"
+		if cfg.Debug.Pprof {
+			mux.HandleFunc("/debug/pprof/", pprof.Index)
+			mux.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
+			mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+			mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
+			mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
+			paths += " /debug/pprof/"
+		}
 		s.http = &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second, ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelDebug)}
 		s.serve("http", func() error { return s.http.Serve(s.httpLn) })
-		log.Info("listening", "listener", "http", "addr", s.addrs["http"], "paths", "/healthz /metrics")
+		log.Info("listening", "listener", "http", "addr", s.addrs["http"], "paths", paths)
 	}
 	log.Info("postfach started", "data_dir", cfg.DataDir, "hostname", cfg.Hostname, "domains", strings.Join(cfg.Domains, ","))
 	if accts, err := s.st.Accounts(ctx); err == nil && len(accts) == 0 {

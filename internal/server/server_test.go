@@ -19,6 +19,7 @@ import (
 	"github.com/postfach/postfach/internal/admin"
 	"github.com/postfach/postfach/internal/auth"
 	"github.com/postfach/postfach/internal/store"
+	"github.com/postfach/postfach/internal/config"
 	"github.com/postfach/postfach/internal/testenv"
 )
 
@@ -352,5 +353,20 @@ func TestSwaks(t *testing.T) {
 	msgs := env.Messages("alice@example.org", "INBOX")
 	if len(msgs) != 1 || !strings.Contains(string(msgs[0]), "Subject: swaks test") || !strings.Contains(string(msgs[0]), "Hello from swaks.") {
 		t.Fatalf("messages: %q", msgs)
+	}
+}
+
+// TestPprof: the profiler is served only when debug.pprof is on.
+func TestPprof(t *testing.T) {
+	for _, on := range []bool{false, true} {
+		env := testenv.Start(t, testenv.Options{Config: func(c *config.Config) { c.Debug.Pprof = on }})
+		resp, err := http.Get("http://" + env.Addr("http") + "/debug/pprof/cmdline")
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if got := resp.StatusCode == 200; got != on {
+			t.Errorf("debug.pprof=%v: GET /debug/pprof/cmdline: %s", on, resp.Status)
+		}
 	}
 }

@@ -78,6 +78,8 @@ type Store struct {
 	onCommit  func(time.Duration, int, error)
 
 	wdb    *sql.DB // the writer's single connection; only the writer goroutine uses it
+	cdb    *sql.DB // the checkpointer's connection (see checkpoint.go)
+	wroteC chan struct{}
 	rdb    *sql.DB // read-only pool
 	wstmts *writerStmts
 	rstmts *readerStmts
@@ -117,6 +119,7 @@ func Open(ctx context.Context, opt Options) (*Store, error) {
 		hub:       store.NewHub(),
 		lock:      lock,
 		writeC:    make(chan *writeReq),
+		wroteC:    make(chan struct{}, 1),
 		closing:   make(chan struct{}),
 		staged:    map[string]int{},
 	}
@@ -133,6 +136,9 @@ func Open(ctx context.Context, opt Options) (*Store, error) {
 		if s.rdb != nil {
 			s.rdb.Close()
 		}
+		if s.cdb != nil {
+			s.cdb.Close()
+		}
 		lock.Close()
 		return nil, err
 	}
@@ -146,7 +152,7 @@ func Open(ctx context.Context, opt Options) (*Store, error) {
 	}
 	path := filepath.Join(opt.Dir, "postfach.db")
 	dsn := "file:" + path + "?_pragma=busy_timeout(10000)&_pragma=journal_mode(WAL)" +
-		"&_pragma=synchronous(FULL)&_pragma=foreign_keys(1)&_txlock=immediate"
+		"&_pragma=synchronous(FULL)&_pragma=foreign_keys(1)&_pragma=wal_autocheckpoint(0)&_txlock=immediate"
 	if s.wdb, err = sql.Open("sqlite", dsn); err != nil {
 		return fail(fmt.Errorf("open database: %w", err))
 	}
@@ -161,6 +167,10 @@ func Open(ctx context.Context, opt Options) (*Store, error) {
 	if s.rdb, err = sql.Open("sqlite", "file:"+path+"?_pragma=busy_timeout(10000)&_pragma=query_only(1)"); err != nil {
 		return fail(fmt.Errorf("open database: %w", err))
 	}
+	if s.cdb, err = sql.Open("sqlite", "file:"+path+"?_pragma=busy_timeout(10000)&_pragma=synchronous(FULL)"); err != nil {
+		return fail(fmt.Errorf("open database: %w", err))
+	}
+	s.cdb.SetMaxOpenConns(1)
 	s.rdb.SetMaxOpenConns(8)
 	s.rdb.SetMaxIdleConns(8)
 	s.rdb.SetConnMaxIdleTime(5 * time.Minute)
@@ -169,8 +179,9 @@ func Open(ctx context.Context, opt Options) (*Store, error) {
 	if err := s.startupSweep(ctx); err != nil {
 		return fail(err)
 	}
-	s.wg.Add(1)
+	s.wg.Add(2)
 	go s.writer()
+	go s.checkpointer()
 	if opt.SweepInterval >= 0 {
 		every := opt.SweepInterval
 		if every == 0 {
@@ -210,7 +221,9 @@ func (s *Store) Close() error {
 	s.closeMu.Unlock()
 	s.wg.Wait()
 	s.rstmts.close()
-	err := errors.Join(s.rdb.Close(), s.wdb.Close())
+	// Leave a small WAL behind: fold it into the database file.
+	s.cdb.Exec(`PRAGMA wal_checkpoint(TRUNCATE)`)
+	err := errors.Join(s.rdb.Close(), s.cdb.Close(), s.wdb.Close())
 	s.lock.Close()
 	return err
 }

@@ -136,6 +136,7 @@ func (s *Store) runBatch(batch []*writeReq) {
 		}
 		close(req.done)
 	}
+	s.wrote()
 	s.wstmts.prepare(bg)
 }
 
