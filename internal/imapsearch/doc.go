@@ -69,6 +69,20 @@
 // data (MIN, MAX, ALL, COUNT, PARTIAL, MODSEQ) and the set SAVE stores;
 // ESearch.Write, WriteSearch and AppendNumSet write them.
 //
+// # Search contexts
+//
+// For RFC 5267 contexts (SEARCH and SORT with RETURN (UPDATE)) the server
+// keeps a result and updates it from the messages that changed, with
+// Program.Match on those alone: a program's match of a message depends
+// only on that message, unless Program.DependsOnPositions (sequence
+// numbers, "*": compile again and re-run after messages arrive or go) or
+// Program.DependsOnTime (OLDER, YOUNGER: changes with the clock). A SEARCH
+// result is a UID set, reported at position 0 (SearchRuns); a SORT result
+// is an OrderedResult, which keeps each member's SortKey, an
+// order-preserving byte encoding of its sort values, so Insert and Remove
+// give the ADDTO and REMOVEFROM positions without sorting again.
+// Update.Write writes the unsolicited ESEARCH response.
+//
 // # Concurrency
 //
 // The package has no mutable package-level state. A Program keeps

@@ -61,8 +61,11 @@ var ErrPartialWithAll = errors.New("PARTIAL and ALL in one command")
 // order). withModSeq is Program.HasModSeq.
 func Shape(ret imap.SearchReturn, results []Result, uid, sorted, withModSeq bool) (*ESearch, error) {
 	all := ret.All
-	if !ret.Min && !ret.Max && !ret.All && !ret.Count && !ret.Save && ret.Partial == nil {
-		all = true // RFC 4731 §3.1: "RETURN ()" means ALL.
+	if !ret.HasResultOption() {
+		// RFC 4731 §3.1: "RETURN ()" means ALL; so does a RETURN with
+		// only CONTEXT or UPDATE, which are no result options (RFC 5267
+		// §4.1).
+		all = true
 	}
 	if all && ret.Partial != nil {
 		return nil, ErrPartialWithAll

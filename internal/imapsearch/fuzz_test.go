@@ -1,6 +1,7 @@
 package imapsearch
 
 import (
+	"context"
 	"slices"
 	"testing"
 	"time"
@@ -63,6 +64,27 @@ func FuzzSearch(f *testing.F) {
 		for seq := uint32(1); seq <= 5; seq++ {
 			if slices.Contains(got, seq) == slices.Contains(notGot, seq) {
 				t.Fatalf("%q: message %d matches both or neither of the program and its NOT (%v, %v)", program, seq, got, notGot)
+			}
+		}
+		// A program that does not depend on positions matches the same
+		// messages when others arrive or go: other sequence numbers and
+		// a larger mailbox (what a search context relies on, RFC 5267).
+		if !prog.DependsOnPositions() {
+			moved := opt
+			moved.NumMessages, moved.MaxUID = 9, 40
+			p2, err := Compile(s.Key, moved)
+			if err != nil {
+				t.Fatalf("%q: compiles for 5 messages, not for 9: %v", program, err)
+			}
+			for i, f := range fixtures(t) {
+				m := Message{Seq: uint32(i + 4), Meta: &f.meta, Recent: f.recent, ThreadID: f.threadID, Source: f.src}
+				ok, err := p2.Match(context.Background(), &m)
+				if err != nil {
+					t.Fatalf("%q: %v", program, err)
+				}
+				if ok != slices.Contains(got, uint32(i+1)) {
+					t.Fatalf("%q: message %d matches differently at sequence number %d", program, i+1, i+4)
+				}
 			}
 		}
 		// Another zone changes date results, never the ability to run.

@@ -122,14 +122,18 @@ type Options struct {
 // Program is a compiled search program. It is not safe for concurrent
 // use: it keeps per-message state between the keys of one Match.
 type Program struct {
-	root    node
-	need    Need
-	modseq  bool
-	loc     *time.Location
-	now     time.Time
-	saveDOK bool
-	st      evalState
-	buf     []byte // body scan buffer, allocated on first use
+	root   node
+	need   Need
+	modseq bool
+	// positional: a sequence set, or "*" in a UID set; timed: OLDER or
+	// YOUNGER (see DependsOnPositions, DependsOnTime).
+	positional bool
+	timed      bool
+	loc        *time.Location
+	now        time.Time
+	saveDOK    bool
+	st         evalState
+	buf        []byte // body scan buffer, allocated on first use
 }
 
 // node is one compiled search key.
@@ -244,6 +248,9 @@ func (c *compiler) compile(k imap.SearchKey, depth int) (node, error) {
 			star = uint32(c.opt.MaxUID)
 		}
 		n.set = imap.SeqSet{Ranges: k.Set.Ranges}.Resolve(star, nil)
+		if k.Op == imap.SearchSeq && len(k.Set.Ranges) > 0 || k.Set.HasStar() {
+			c.p.positional = true
+		}
 		if k.Set.Saved {
 			// RFC 5182 §2.1: "$" is the saved set of messages, whether
 			// it appears where sequence numbers or UIDs are expected.
@@ -278,8 +285,11 @@ func (c *compiler) compile(k imap.SearchKey, depth int) (node, error) {
 		n.day = keyDay(k.Date)
 	case imap.SearchSentBefore, imap.SearchSentOn, imap.SearchSentSince:
 		n.day, n.need = keyDay(k.Date), NeedSummary
-	case imap.SearchLarger, imap.SearchSmaller, imap.SearchOlder, imap.SearchYounger:
+	case imap.SearchLarger, imap.SearchSmaller:
 		n.num = k.Number
+	case imap.SearchOlder, imap.SearchYounger:
+		n.num = k.Number
+		c.p.timed = true
 	case imap.SearchModSeq:
 		// RFC 7162 §3.1.5: postfach keeps one MODSEQ per message, not one
 		// per flag, so the entry name and type are ignored, as the RFC
@@ -301,6 +311,20 @@ func (p *Program) Need() Need { return p.need }
 // or ESEARCH response then carries the highest MODSEQ of the messages it
 // returns (RFC 7162 §3.1.5, RFC 4731 §3.2).
 func (p *Program) HasModSeq() bool { return p.modseq }
+
+// DependsOnPositions reports whether a message's match can change when
+// other messages arrive or are expunged: the program has message
+// sequence numbers, or "*" in a sequence or UID set, resolved for the
+// mailbox as it was at Compile. "$" alone is a set of UIDs and does not
+// count. A search context (RFC 5267 §4.3) compiles such a program again
+// and re-runs it after such changes; every other program is evaluated on
+// the changed messages only.
+func (p *Program) DependsOnPositions() bool { return p.positional }
+
+// DependsOnTime reports whether the program has OLDER or YOUNGER (RFC
+// 5032), whose result changes as time passes without any change to the
+// mailbox.
+func (p *Program) DependsOnTime() bool { return p.timed }
 
 // Match reports whether m matches the program. It loads the summary and
 // body through m.Source only when a key needs them, after the cheaper keys
