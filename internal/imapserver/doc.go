@@ -19,9 +19,11 @@
 // Files follow the command groups: auth.go (any state, not
 // authenticated), mailbox.go (folders), select.go (SELECT, CLOSE,
 // EXPUNGE, QRESYNC), fetch.go, store.go (STORE, COPY, MOVE), append.go
-// (APPEND, CATENATE, REPLACE), search.go, idle.go, notify.go (NOTIFY),
-// metadata.go (GETMETADATA, SETMETADATA), compress.go and inflate.go
-// (COMPRESS=DEFLATE), trace.go (the debug-level protocol trace).
+// (APPEND, CATENATE, REPLACE), search.go, context.go (search contexts:
+// SEARCH and SORT with RETURN (UPDATE), CANCELUPDATE), idle.go,
+// notify.go (NOTIFY), metadata.go (GETMETADATA, SETMETADATA),
+// compress.go and inflate.go (COMPRESS=DEFLATE), trace.go (the
+// debug-level protocol trace).
 //
 // # The selected mailbox
 //
@@ -33,7 +35,9 @@
 // (RFC 9051 §7.5.1, §5.5): new messages and flag changes before any
 // tagged response, expunges only when no command that works on sequence
 // numbers (FETCH, STORE, SEARCH, SORT, THREAD, COPY) is being answered.
-// Until then an expunged message keeps its sequence number. Sessions of
+// Until then an expunged message keeps its sequence number. Search
+// contexts (RFC 5267) are part of the view: they hear of the same
+// changes at the same points, and go with it. Sessions of
 // one mailbox that wake for the same event share one store.Changes answer
 // (changes.go), but only an answer that covers the MODSEQ the events
 // announced. The

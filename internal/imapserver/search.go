@@ -11,9 +11,8 @@ import (
 )
 
 // searchCapabilities lists the capabilities the search evaluator
-// (internal/imapsearch) provides. CONTEXT=SORT and CONTEXT=SEARCH are not
-// listed: their UPDATE/CONTEXT return options are not implemented.
-const searchCapabilities = " ESEARCH SEARCHRES SORT SORT=DISPLAY ESORT THREAD=ORDEREDSUBJECT THREAD=REFERENCES SAVEDATE WITHIN"
+// (internal/imapsearch) and the search contexts (context.go) provide.
+const searchCapabilities = " ESEARCH SEARCHRES SORT SORT=DISPLAY ESORT CONTEXT=SEARCH CONTEXT=SORT THREAD=ORDEREDSUBJECT THREAD=REFERENCES SAVEDATE WITHIN"
 
 // searchSource loads a message's summary and body for a search, on
 // demand.
@@ -102,10 +101,15 @@ func (s *session) runSearch(prog *imapsearch.Program, withSummary bool, found fu
 }
 
 // cmdSearch: SEARCH and UID SEARCH (RFC 9051 §6.4.4), with ESEARCH (RFC
-// 4731), SEARCHRES (RFC 5182) and MODSEQ (RFC 7162 §3.1.5). IMAP4rev2
+// 4731), SEARCHRES (RFC 5182), MODSEQ (RFC 7162 §3.1.5) and the CONTEXT
+// and UPDATE return options (RFC 5267 §4, context.go). IMAP4rev2
 // sessions always get ESEARCH (RFC 9051 §7.3.4).
 func (s *session) cmdSearch(cmd imap.Command) error {
 	c := cmd.(*imap.Search)
+	if err := s.checkContextTag(c.Return, c.Tag); err != nil {
+		return err
+	}
+	savedBefore := s.saved
 	prog, err := s.compileSearch(c.Key, c.Charset)
 	if err != nil {
 		return err
@@ -117,7 +121,13 @@ func (s *session) cmdSearch(cmd imap.Command) error {
 	if err != nil {
 		return err
 	}
-	return s.writeSearchResults(c.Base(), "SEARCH", c.Return, results, false, prog.HasModSeq())
+	if err := s.writeSearchResults(c.Base(), "SEARCH", c.Return, results, false, prog.HasModSeq()); err != nil {
+		return err
+	}
+	if c.Return.Update {
+		s.startContext(c.Base(), c.Key, c.Charset, savedBefore, prog, results, nil, nil)
+	}
+	return nil
 }
 
 // writeSearchResults writes an ESEARCH response (RETURN given, or
@@ -163,9 +173,14 @@ func (s *session) sortItems(key imap.SearchKey, charset string, withSummary bool
 }
 
 // cmdSort: SORT and UID SORT (RFC 5256 §3, RFC 5957 SORT=DISPLAY), with
-// the RETURN options of ESORT (RFC 5267 §3).
+// the RETURN options of ESORT (RFC 5267 §3) and CONTEXT=SORT (RFC 5267
+// §4, context.go).
 func (s *session) cmdSort(cmd imap.Command) error {
 	c := cmd.(*imap.Sort)
+	if err := s.checkContextTag(c.Return, c.Tag); err != nil {
+		return err
+	}
+	savedBefore := s.saved
 	items, prog, err := s.sortItems(c.Key, c.Charset, imapsearch.SortNeedsSummary(c.Criteria))
 	if err != nil {
 		return err
@@ -175,7 +190,13 @@ func (s *session) cmdSort(cmd imap.Command) error {
 	for i, it := range items {
 		results[i] = imapsearch.Result{Seq: it.Seq, UID: it.UID, ModSeq: it.ModSeq}
 	}
-	return s.writeSearchResults(c.Base(), "SORT", c.Return, results, true, prog.HasModSeq())
+	if err := s.writeSearchResults(c.Base(), "SORT", c.Return, results, true, prog.HasModSeq()); err != nil {
+		return err
+	}
+	if c.Return.Update {
+		s.startContext(c.Base(), c.Key, c.Charset, savedBefore, prog, nil, c.Criteria, items)
+	}
+	return nil
 }
 
 // cmdThread: THREAD and UID THREAD (RFC 5256 §3).

@@ -142,6 +142,10 @@ type Server struct {
 	// before it reports them; beyond it the session gets
 	// [NOTIFICATIONOVERFLOW] (notify.go). Tests lower it.
 	notifyMax int
+	// contextMax and contextMaxBytes limit the search contexts of a
+	// session (RFC 5267, context.go). Tests lower them.
+	contextMax      int
+	contextMaxBytes int
 
 	shutdownOnce sync.Once
 	shutdownDone chan struct{} // closed when the first Shutdown has finished
@@ -196,6 +200,7 @@ func New(opt Options) *Server {
 		s.metaMaxBytes = 1 << 20
 	}
 	s.notifyMax = defaultNotifyMax
+	s.contextMax, s.contextMaxBytes = defaultContextMax, defaultContextMaxBytes
 	s.deflaters.New = func() any {
 		w, _ := flate.NewWriter(io.Discard, deflateLevel) // the level is valid
 		return w

@@ -571,11 +571,13 @@ var commands = map[string]command{
 	"SEARCH":   {(*session).cmdSearch, inSelected},
 	"SORT":     {(*session).cmdSort, inSelected},
 	"THREAD":   {(*session).cmdThread, inSelected},
-	"FETCH":    {(*session).cmdFetch, inSelected},
-	"STORE":    {(*session).cmdStore, inSelected},
-	"COPY":     {(*session).cmdCopy, inSelected},
-	"MOVE":     {(*session).cmdMove, inSelected},
-	"REPLACE":  {(*session).cmdReplace, inSelected},
+	// RFC 5267 §4.3.5.
+	"CANCELUPDATE": {(*session).cmdCancelUpdate, inSelected},
+	"FETCH":        {(*session).cmdFetch, inSelected},
+	"STORE":        {(*session).cmdStore, inSelected},
+	"COPY":         {(*session).cmdCopy, inSelected},
+	"MOVE":         {(*session).cmdMove, inSelected},
+	"REPLACE":      {(*session).cmdReplace, inSelected},
 	// Extensions valid in the authenticated and selected states.
 	"COMPRESS":    {(*session).cmdCompress, inLoggedIn},
 	"NOTIFY":      {(*session).cmdNotify, inLoggedIn},

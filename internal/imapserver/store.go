@@ -73,6 +73,11 @@ func (s *session) cmdStore(cmd imap.Command) error {
 		}
 	}
 	v.addOwn(res.ModSeq, res.Changed)
+	if len(v.contexts) > 0 && !res.Changed.IsEmpty() {
+		// Search contexts follow the session's own changes too (RFC
+		// 5267 §4.3); the view reads them before the tagged response.
+		v.need(res.ModSeq)
+	}
 	cur := seqCursor{v: v}
 	for _, u := range res.Updated {
 		seq := cur.seq(u.UID)

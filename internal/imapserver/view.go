@@ -43,6 +43,9 @@ type selected struct {
 	// (or, for .SILENT, must not report): a change with that MODSEQ to
 	// one of those UIDs is not sent again as unsolicited FETCH.
 	own []ownChange
+	// contexts are the searches kept up to date (RFC 5267, context.go);
+	// nil for nearly every session.
+	contexts []*searchContext
 }
 
 type ownChange struct {
@@ -291,14 +294,25 @@ func (s *session) catchUp() error {
 	v.expunged = v.expunged.Union(vanished)
 	var added mail.UIDSet
 	flags := s.reportsFlags()
+	// Search contexts see every change, the session's own included.
+	track := len(v.contexts) > 0
+	var changedMsgs, addedMsgs []*store.Message
 	for i := range cs.Changed {
 		m := &cs.Changed[i]
 		switch {
 		case m.UID > v.uidHigh:
 			added = added.Append(m.UID)
-		case v.expunged.Contains(m.UID) || !v.uids.Contains(m.UID) || v.isOwn(m) || !flags:
+			if track {
+				addedMsgs = append(addedMsgs, m)
+			}
+		case v.expunged.Contains(m.UID) || !v.uids.Contains(m.UID):
 		default:
-			s.writeFlagsFetch(0, m.UID, m.Flags, m.ModSeq, true)
+			if track {
+				changedMsgs = append(changedMsgs, m)
+			}
+			if !v.isOwn(m) && flags {
+				s.writeFlagsFetch(0, m.UID, m.Flags, m.ModSeq, true)
+			}
 		}
 	}
 	v.own = v.own[:0]
@@ -332,6 +346,11 @@ func (s *session) catchUp() error {
 				return err
 			}
 		}
+	}
+	if track {
+		// After EXISTS: ADDTO may name the new sequence numbers (RFC
+		// 5267 §4.3.3).
+		s.updateContexts(changedMsgs, addedMsgs)
 	}
 	return nil
 }
@@ -389,6 +408,9 @@ func (s *session) reportExpunged() {
 	if gone.IsEmpty() {
 		return
 	}
+	if len(v.contexts) > 0 {
+		s.contextsExpunge(gone)
+	}
 	if s.qresync {
 		s.enc.Untagged().Atom("VANISHED").UIDSet(gone).End()
 	} else {
@@ -413,6 +435,9 @@ func (s *session) reportExpunged() {
 	v.n = v.uids.Len()
 	v.recentUIDs = v.recentUIDs.Diff(gone)
 	s.saved = s.saved.Diff(gone)
+	if len(v.contexts) > 0 {
+		s.contextsAfterExpunge()
+	}
 }
 
 func itoa64(n int64) string { return strconv.FormatInt(n, 10) }
