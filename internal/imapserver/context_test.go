@@ -1,8 +1,14 @@
 package imapserver
 
 import (
+	"context"
+	"strconv"
 	"strings"
+	"sync/atomic"
 	"testing"
+
+	"github.com/postfach/postfach/internal/mail"
+	"github.com/postfach/postfach/internal/store"
 )
 
 // Transcript tests of search contexts (RFC 5267 §4, CONTEXT=SEARCH and
@@ -255,4 +261,76 @@ func TestContextNotifyQresyncModseq(t *testing.T) {
 	c.pushed(`* ESEARCH (TAG "q1") UID REMOVEFROM (0 1)`)
 	c.pushed("* VANISHED 1")
 	c.expect("a4 NOTIFY NONE", "a4 OK NOTIFY completed")
+}
+
+// contextCountingStore counts what the server reads of message bodies and
+// metadata lists.
+type contextCountingStore struct {
+	store.Store
+	bodies   atomic.Int64 // OpenBody calls
+	listed   atomic.Int64 // UIDs asked of Messages
+	listings atomic.Int64 // Messages calls
+}
+
+func (cs *contextCountingStore) OpenBody(ctx context.Context, blobID string) (store.Body, error) {
+	cs.bodies.Add(1)
+	return cs.Store.OpenBody(ctx, blobID)
+}
+
+func (cs *contextCountingStore) Messages(ctx context.Context, acct store.AccountID, id store.MailboxID, uids mail.UIDSet, opt store.ListOptions) func(yield func(*store.Message, error) bool) {
+	cs.listings.Add(1)
+	cs.listed.Add(int64(uids.Len()))
+	return cs.Store.Messages(ctx, acct, id, uids, opt)
+}
+
+func (cs *contextCountingStore) reset() {
+	cs.bodies.Store(0)
+	cs.listed.Store(0)
+	cs.listings.Store(0)
+}
+
+// TestContextCost: keeping a context up to date reads the changed
+// messages only, not the mailbox: a BODY search opens the body of the new
+// or changed message alone, a flag search reads nothing beyond
+// store.Changes.
+func TestContextCost(t *testing.T) {
+	var cs *contextCountingStore
+	ts := newTestServerWith(t, nil, func(o *Options) {
+		cs = &contextCountingStore{Store: o.Store}
+		o.Store = cs
+	})
+	acct := ts.addUser("alice@example.org")
+	for i := 0; i < 30; i++ {
+		ts.deliver(acct, "INBOX", msg("hay "+strconv.Itoa(i), "haystack"))
+	}
+	c := ts.login("alice@example.org")
+	c.ok("a1 ENABLE IMAP4rev2")
+	c.ok("a2 SELECT INBOX")
+	c.expect("B01 UID SEARCH RETURN (UPDATE) BODY needle", `* ESEARCH (TAG "B01") UID`, "B01 OK UID SEARCH completed")
+	c.expect("B02 UID SEARCH RETURN (UPDATE) UNSEEN", `* ESEARCH (TAG "B02") UID ALL 1:30`, "B02 OK UID SEARCH completed")
+	d := ts.login("alice@example.org")
+	d.ok("d1 SELECT INBOX")
+
+	cs.reset()
+	ts.deliver(acct, "INBOX", msg("needle", "a needle"))
+	c.expect("n1 NOOP", "* 31 EXISTS", `* ESEARCH (TAG "B01") UID ADDTO (0 31)`, `* ESEARCH (TAG "B02") UID ADDTO (0 31)`, "n1 OK NOOP completed")
+	if b, l := cs.bodies.Load(), cs.listed.Load(); b != 1 || l != 1 {
+		t.Fatalf("new message: %d bodies opened, %d messages listed; want 1 and 1", b, l)
+	}
+
+	cs.reset()
+	d.ok(`d2 UID STORE 7 +FLAGS.SILENT (\Seen)`)
+	c.expect("n2 NOOP", `* 7 FETCH (UID 7 FLAGS (\Seen))`, `* ESEARCH (TAG "B02") UID REMOVEFROM (0 7)`, "n2 OK NOOP completed")
+	if b, l := cs.bodies.Load(), cs.listed.Load(); b != 1 || l != 1 {
+		t.Fatalf("flag change: %d bodies opened, %d messages listed; want 1 and 1", b, l)
+	}
+
+	// Without the BODY context, a flag change reads no message at all.
+	c.ok(`c1 CANCELUPDATE "B01"`)
+	cs.reset()
+	d.ok(`d3 UID STORE 8 +FLAGS.SILENT (\Seen)`)
+	c.expect("n3 NOOP", `* 8 FETCH (UID 8 FLAGS (\Seen))`, `* ESEARCH (TAG "B02") UID REMOVEFROM (0 8)`, "n3 OK NOOP completed")
+	if b, n := cs.bodies.Load(), cs.listings.Load(); b != 0 || n != 0 {
+		t.Fatalf("flag search: %d bodies opened, %d listings; want none", b, n)
+	}
 }
