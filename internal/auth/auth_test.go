@@ -248,3 +248,87 @@ func TestSASL(t *testing.T) {
 		t.Fatal("unsupported mechanism accepted")
 	}
 }
+
+// TestConcurrentLoginsShareVerification: many connections logging in with
+// the same credentials at once share argon2id runs.
+func TestConcurrentLoginsShareVerification(t *testing.T) {
+	s, _ := newTestService(t, Options{CacheSize: -1})
+	ctx := context.Background()
+	var wg sync.WaitGroup
+	errs := make(chan error, 16)
+	for range 16 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			_, err := s.Login(ctx, Credentials{Username: "alice@example.org", Password: "correct horse", Remote: ip})
+			errs <- err
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	// A wrong password shared with a right one's key is impossible: keys
+	// differ, so both run and each gets its own answer.
+	var okErr, badErr error
+	wg.Add(2)
+	go func() {
+		defer wg.Done()
+		_, okErr = s.Login(ctx, Credentials{Username: "alice@example.org", Password: "correct horse", Remote: ip})
+	}()
+	go func() {
+		defer wg.Done()
+		_, badErr = s.Login(ctx, Credentials{Username: "alice@example.org", Password: "wrong", Remote: ip})
+	}()
+	wg.Wait()
+	if okErr != nil || !errors.Is(badErr, ErrFailed) {
+		t.Fatalf("right: %v, wrong: %v", okErr, badErr)
+	}
+	s.verifier.mu.Lock()
+	n := len(s.verifier.inflight)
+	s.verifier.mu.Unlock()
+	if n != 0 {
+		t.Fatalf("%d verifications left in flight", n)
+	}
+}
+
+func TestVerifierShares(t *testing.T) {
+	v := newVerifier()
+	h, _ := HashPassword("pw")
+	key := [32]byte{7}
+	// Hold the semaphore so the first call blocks, then add a second call
+	// with the same key: it must wait for the first call's result.
+	for range cap(v.sem) {
+		v.sem <- struct{}{}
+	}
+	res := make(chan bool, 2)
+	go func() { ok, _ := v.verify(key, h, "pw"); res <- ok }()
+	for {
+		v.mu.Lock()
+		_, started := v.inflight[key]
+		v.mu.Unlock()
+		if started {
+			break
+		}
+		time.Sleep(time.Millisecond)
+	}
+	go func() { ok, _ := v.verify(key, h, "pw"); res <- ok }()
+	for {
+		v.mu.Lock()
+		w := v.inflight[key].waiters
+		v.mu.Unlock()
+		if w == 1 {
+			break
+		}
+		time.Sleep(time.Millisecond)
+	}
+	for range cap(v.sem) {
+		<-v.sem
+	}
+	if !<-res || !<-res || v.runs.Load() != 1 {
+		t.Fatalf("shared verification: %d runs", v.runs.Load())
+	}
+}

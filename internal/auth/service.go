@@ -50,16 +50,17 @@ type Service struct {
 	now    func() time.Time
 	secret []byte // keys the cache so its entries reveal nothing
 
-	cache *verifyCache
-	ipLim *failureLimiter
-	acLim *failureLimiter
+	cache    *verifyCache
+	verifier *verifier
+	ipLim    *failureLimiter
+	acLim    *failureLimiter
 
 	dummyHash string // verified for unknown users, so timing does not tell
 }
 
 // New returns a Service.
 func New(opt Options) *Service {
-	s := &Service{store: opt.Store, log: opt.Logger, now: opt.Now}
+	s := &Service{store: opt.Store, log: opt.Logger, now: opt.Now, verifier: newVerifier()}
 	if s.log == nil {
 		s.log = slog.New(slog.DiscardHandler)
 	}
@@ -137,7 +138,7 @@ func (s *Service) Login(ctx context.Context, c Credentials) (*Principal, error) 
 	}
 	acct, err := s.store.Account(ctx, name)
 	if errors.Is(err, store.ErrNotFound) {
-		VerifyPassword(s.dummyHash, c.Password)
+		s.verifier.verify(s.dummyKey(c.Password), s.dummyHash, c.Password)
 		s.fail(c, lname, now, "unknown user")
 		return nil, ErrFailed
 	}
@@ -149,7 +150,7 @@ func (s *Service) Login(ctx context.Context, c Credentials) (*Principal, error) 
 	if s.cache != nil && s.cache.hit(key, now) {
 		return &Principal{Account: acct.ID, Name: acct.Name, Device: device}, nil
 	}
-	ok, err := VerifyPassword(acct.PasswordHash, c.Password)
+	ok, err := s.verifier.verify(key, acct.PasswordHash, c.Password)
 	if err != nil && !errors.Is(err, errBadHash) {
 		return nil, fmt.Errorf("%w: %w", ErrUnavailable, err)
 	}
@@ -178,6 +179,11 @@ func (s *Service) cacheKey(acct *store.Account, password string) [32]byte {
 	var k [32]byte
 	copy(k[:], m.Sum(nil))
 	return k
+}
+
+// dummyKey keys the verification that hides unknown users.
+func (s *Service) dummyKey(password string) [32]byte {
+	return s.cacheKey(&store.Account{PasswordHash: s.dummyHash}, password)
 }
 
 // Invalidate forgets cached verifications; name is the account whose

@@ -113,7 +113,9 @@ type Message struct {
 	InternalDate time.Time
 	SaveDate     time.Time
 	Size         int64
-	// BlobID is the hex SHA-256 of the body; OpenBody reads it.
+	// BlobID identifies the stored body for OpenBody. It is opaque: the
+	// same for copies and moves of a message and for the targets of one
+	// delivery, not derived from the content.
 	BlobID string
 	// EmailID is a stable identifier of the body across mailboxes (RFC 8474
 	// OBJECTID EMAILID); copies and moves keep it.
@@ -234,7 +236,8 @@ type NewMessage struct {
 // body that is never used is cleaned up by Discard, or at the latest by the
 // start-up sweep.
 type Staged interface {
-	// BlobID is the hex SHA-256 of the body.
+	// BlobID is the hex SHA-256 of the body (for logs and checks; it is
+	// not the Message.BlobID the body gets once appended).
 	BlobID() string
 	// Size is the body's size in bytes.
 	Size() int64

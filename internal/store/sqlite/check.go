@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"fmt"
 	"io"
+	"strconv"
 
 	"github.com/postfach/postfach/internal/store"
 )
@@ -77,19 +78,19 @@ func (s *Store) Check(ctx context.Context) ([]store.Problem, error) {
 	}
 
 	// Every body: present, right size, right hash.
-	rows, err = s.rdb.QueryContext(ctx, `SELECT id, size, data IS NOT NULL FROM blobs`)
+	rows, err = s.rdb.QueryContext(ctx, `SELECT id, hash, size FROM blobs`)
 	if err != nil {
 		return nil, fmt.Errorf("check bodies: %w", err)
 	}
 	type blobRow struct {
-		id     string
-		size   int64
-		inline bool
+		id   int64
+		hash string
+		size int64
 	}
 	var blobs []blobRow
 	for rows.Next() {
 		var b blobRow
-		if err := rows.Scan(&b.id, &b.size, &b.inline); err != nil {
+		if err := rows.Scan(&b.id, &b.hash, &b.size); err != nil {
 			rows.Close()
 			return nil, fmt.Errorf("check bodies: %w", err)
 		}
@@ -100,9 +101,9 @@ func (s *Store) Check(ctx context.Context) ([]store.Problem, error) {
 		if err := ctx.Err(); err != nil {
 			return nil, err
 		}
-		body, err := s.OpenBody(ctx, b.id)
+		body, err := s.OpenBody(ctx, strconv.FormatInt(b.id, 10))
 		if err != nil {
-			add(0, 0, "body %s: %v", b.id, err)
+			add(0, 0, "body %d (%s): %v", b.id, b.hash, err)
 			continue
 		}
 		h := sha256.New()
@@ -110,11 +111,11 @@ func (s *Store) Check(ctx context.Context) ([]store.Problem, error) {
 		body.Close()
 		switch {
 		case err != nil:
-			add(0, 0, "body %s: read: %v", b.id, err)
+			add(0, 0, "body %d (%s): read: %v", b.id, b.hash, err)
 		case n != b.size:
-			add(0, 0, "body %s: size %d, recorded %d", b.id, n, b.size)
-		case hex.EncodeToString(h.Sum(nil)) != b.id:
-			add(0, 0, "body %s: content does not match its hash", b.id)
+			add(0, 0, "body %d (%s): size %d, recorded %d", b.id, b.hash, n, b.size)
+		case hex.EncodeToString(h.Sum(nil)) != b.hash:
+			add(0, 0, "body %d (%s): content does not match its hash", b.id, b.hash)
 		}
 	}
 	return probs, nil

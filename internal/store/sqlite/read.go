@@ -6,6 +6,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"strconv"
 	"time"
 
 	"github.com/postfach/postfach/internal/blob"
@@ -56,13 +57,15 @@ func scanMessage(rows *sql.Rows, withSummary bool) (*store.Message, error) {
 	var date, saved int64
 	var tz int
 	var sum []byte
-	dest := []any{&m.UID, &m.ModSeq, &bits, &kw, &date, &tz, &saved, &m.Size, &m.BlobID, &m.EmailID, &m.POPUID}
+	var blobID int64
+	dest := []any{&m.UID, &m.ModSeq, &bits, &kw, &date, &tz, &saved, &m.Size, &blobID, &m.EmailID, &m.POPUID}
 	if withSummary {
 		dest = append(dest, &sum)
 	}
 	if err := rows.Scan(dest...); err != nil {
 		return nil, err
 	}
+	m.BlobID = strconv.FormatInt(blobID, 10)
 	m.Flags = mail.FlagsFromBits(bits, parseKeywords(kw))
 	m.InternalDate = fromUnixTZ(date, tz)
 	m.SaveDate = time.Unix(saved, 0)
@@ -198,21 +201,27 @@ type memBody struct {
 
 func (memBody) Close() error { return nil }
 
-// OpenBody implements store.Store.
+// OpenBody implements store.Store. blobID is a Message.BlobID: the row id
+// of the body in the blobs table.
 func (s *Store) OpenBody(ctx context.Context, blobID string) (store.Body, error) {
+	id, err := strconv.ParseInt(blobID, 10, 64)
+	if err != nil {
+		return nil, fmt.Errorf("open body %q: %w", blobID, store.ErrNotFound)
+	}
 	var data []byte
 	var size int64
-	err := s.queryRow(ctx, `SELECT size, data FROM blobs WHERE id = ?`, blobID).Scan(&size, &data)
+	var hash string
+	err = s.queryRow(ctx, `SELECT size, data, hash FROM blobs WHERE id = ?`, id).Scan(&size, &data, &hash)
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, fmt.Errorf("open body %s: %w", blobID, store.ErrNotFound)
 	}
 	if err != nil {
 		return nil, fmt.Errorf("open body %s: %w", blobID, err)
 	}
-	if data != nil {
+	if data != nil || size == 0 {
 		return memBody{bytes.NewReader(data)}, nil
 	}
-	r, err := s.blobs.Open(ctx, blobID)
+	r, err := s.blobs.Open(ctx, hash)
 	if errors.Is(err, blob.ErrNotFound) {
 		return nil, fmt.Errorf("open body %s: %w", blobID, store.ErrNotFound)
 	}

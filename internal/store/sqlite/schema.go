@@ -50,14 +50,20 @@ CREATE TABLE subscriptions (
 	PRIMARY KEY (account_id, name)
 ) WITHOUT ROWID;
 
--- Bodies: inline data for small ones, else a file in the blob store.
+-- Bodies: inline data for small ones, else a file in the blob store named
+-- by the hash. Rows are keyed by an integer so that a delivery appends to
+-- the tables' last pages instead of dirtying a random index page per
+-- message; only file bodies are deduplicated (by hash), since inline ones
+-- almost never repeat (each carries its own Received: header).
 CREATE TABLE blobs (
-	id      TEXT PRIMARY KEY, -- hex SHA-256 of the body
+	id      INTEGER PRIMARY KEY AUTOINCREMENT,
+	hash    TEXT NOT NULL,    -- hex SHA-256 of the body
 	size    INTEGER NOT NULL,
 	data    BLOB,             -- NULL: the body is in the blob store
 	summary BLOB NOT NULL,    -- message.Summary, binary encoded
 	created INTEGER NOT NULL
 );
+CREATE UNIQUE INDEX blobs_file ON blobs (hash) WHERE data IS NULL;
 
 CREATE TABLE messages (
 	mailbox_id    INTEGER NOT NULL REFERENCES mailboxes(id) ON DELETE CASCADE,
@@ -69,7 +75,7 @@ CREATE TABLE messages (
 	internal_tz   INTEGER NOT NULL, -- zone offset in seconds
 	save_date     INTEGER NOT NULL,
 	size          INTEGER NOT NULL,
-	blob_id       TEXT NOT NULL,
+	blob_id       INTEGER NOT NULL, -- blobs.id
 	email_id      TEXT NOT NULL,
 	pop_uid       TEXT NOT NULL DEFAULT '',
 	PRIMARY KEY (mailbox_id, uid)
@@ -91,7 +97,7 @@ CREATE TABLE expunged (
 	internal_date INTEGER NOT NULL,
 	internal_tz   INTEGER NOT NULL,
 	size          INTEGER NOT NULL,
-	blob_id       TEXT NOT NULL,
+	blob_id       INTEGER NOT NULL, -- blobs.id
 	email_id      TEXT NOT NULL,
 	PRIMARY KEY (mailbox_id, uid)
 ) WITHOUT ROWID;

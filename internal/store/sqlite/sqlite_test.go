@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/postfach/postfach/internal/mail"
 	"github.com/postfach/postfach/internal/store"
 	"github.com/postfach/postfach/internal/store/sqlite"
 	"github.com/postfach/postfach/internal/store/storetest"
@@ -128,17 +129,24 @@ func TestSweep(t *testing.T) {
 	a, _ := s.CreateAccount(ctx, "a@example.org", "x")
 	inbox, _ := s.Mailbox(ctx, a.ID, "INBOX")
 	big := "Subject: big\r\n\r\n" + strings.Repeat("0123456789abcdef\r\n", 20000)
-	var ids []string
+	var ids, hashes []string
 	for _, raw := range []string{storetest.Msg("small", "x"), big} {
 		b, err := s.Stage(ctx, strings.NewReader(raw), 0)
 		if err != nil {
 			t.Fatal(err)
 		}
-		if _, err := s.Append(ctx, a.ID, inbox.ID, []store.NewMessage{{Body: b}}); err != nil {
+		res, err := s.Append(ctx, a.ID, inbox.ID, []store.NewMessage{{Body: b}})
+		if err != nil {
 			t.Fatal(err)
 		}
 		b.Discard()
-		ids = append(ids, b.BlobID())
+		hashes = append(hashes, b.BlobID())
+		for m, err := range s.Messages(ctx, a.ID, inbox.ID, mail.NewUIDSet(res.UIDs...), store.ListOptions{}) {
+			if err != nil {
+				t.Fatal(err)
+			}
+			ids = append(ids, m.BlobID)
+		}
 	}
 	if _, err := s.Expunge(ctx, a.ID, inbox.ID, nil, false); err != nil {
 		t.Fatal(err)
@@ -167,7 +175,7 @@ func TestSweep(t *testing.T) {
 			t.Fatalf("body not swept: %v", err)
 		}
 	}
-	if _, err := os.Stat(filepath.Join(dir, "blobs", ids[1][:2], ids[1][2:4], ids[1])); !os.IsNotExist(err) {
+	if _, err := os.Stat(filepath.Join(dir, "blobs", hashes[1][:2], hashes[1][2:4], hashes[1])); !os.IsNotExist(err) {
 		t.Fatalf("body file still there: %v", err)
 	}
 	cs, _ = s.Changes(ctx, a.ID, inbox.ID, 1)

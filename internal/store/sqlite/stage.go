@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/sha256"
+	"database/sql"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -26,7 +27,9 @@ type staged struct {
 	sum     *message.Summary
 	sumData []byte
 
-	once sync.Once
+	once  sync.Once
+	mu    sync.Mutex
+	rowID int64 // blobs.id once committed; guarded by mu
 }
 
 var _ store.Staged = (*staged)(nil)
@@ -187,13 +190,55 @@ func (s *Store) asStaged(b store.Staged) (*staged, error) {
 	return sb, nil
 }
 
-// insertBlobTx records a body in the blobs table if it is not there yet.
-func insertBlobTx(w *wtx, b *staged, now int64) error {
+// insertBlobTx stores a staged body in the blobs table and returns its row
+// id. A file body already recorded (same hash) is shared; an inline body
+// gets a row of its own unless this staged body was committed before.
+func insertBlobTx(w *wtx, b *staged, now int64) (int64, error) {
+	if id := b.row(); id != 0 {
+		var n int
+		if err := w.QueryRowContext(w.ctx, `SELECT count(*) FROM blobs WHERE id = ?`, id).Scan(&n); err != nil {
+			return 0, err
+		}
+		if n > 0 {
+			return id, nil
+		}
+	}
+	if b.inline == nil {
+		var id int64
+		err := w.QueryRowContext(w.ctx, `SELECT id FROM blobs WHERE hash = ? AND data IS NULL`, b.id).Scan(&id)
+		if err == nil {
+			return id, nil
+		}
+		if !errors.Is(err, sql.ErrNoRows) {
+			return 0, err
+		}
+	}
 	var data any
 	if b.inline != nil {
 		data = b.inline
 	}
-	_, err := w.ExecContext(w.ctx, `INSERT INTO blobs (id, size, data, summary, created) VALUES (?, ?, ?, ?, ?)
-		ON CONFLICT (id) DO NOTHING`, b.id, b.size, data, b.sumData, now)
-	return err
+	res, err := w.ExecContext(w.ctx, `INSERT INTO blobs (hash, size, data, summary, created) VALUES (?, ?, ?, ?, ?)`,
+		b.id, b.size, data, b.sumData, now)
+	if err != nil {
+		return 0, err
+	}
+	id, err := res.LastInsertId()
+	if err != nil {
+		return 0, err
+	}
+	w.afterCommit(func() { b.setRow(id) })
+	return id, nil
+}
+
+// row returns the blobs row of this body once a commit stored it, else 0.
+func (b *staged) row() int64 {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.rowID
+}
+
+func (b *staged) setRow(id int64) {
+	b.mu.Lock()
+	b.rowID = id
+	b.mu.Unlock()
 }

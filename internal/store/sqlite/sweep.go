@@ -14,7 +14,7 @@ const blobGrace = time.Hour
 // before the writer starts, when no Stage can be in flight.
 func (s *Store) startupSweep(ctx context.Context) error {
 	known := map[string]bool{}
-	rows, err := s.wdb.QueryContext(ctx, `SELECT id FROM blobs WHERE data IS NULL`)
+	rows, err := s.wdb.QueryContext(ctx, `SELECT hash FROM blobs WHERE data IS NULL`)
 	if err != nil {
 		return fmt.Errorf("startup sweep: %w", err)
 	}
@@ -95,7 +95,7 @@ func (s *Store) Sweep(ctx context.Context, now time.Time) error {
 		orphan := `FROM blobs b WHERE b.created < ?
 			AND NOT EXISTS (SELECT 1 FROM messages m WHERE m.blob_id = b.id)
 			AND NOT EXISTS (SELECT 1 FROM expunged e WHERE e.blob_id = b.id)`
-		rows, err := w.QueryContext(w.ctx, `SELECT b.id `+orphan+` AND b.data IS NULL`, grace)
+		rows, err := w.QueryContext(w.ctx, `SELECT b.hash `+orphan+` AND b.data IS NULL`, grace)
 		if err != nil {
 			return err
 		}

@@ -47,7 +47,8 @@ func validFlags(fl mail.Flags) error {
 }
 
 type appendItem struct {
-	body   *staged
+	body    *staged
+	blobRow int64 // the body's blobs row when already inserted, else 0
 	flags  mail.Flags
 	date   time.Time
 	popUID string
@@ -71,8 +72,12 @@ func appendTx(w *wtx, acct store.AccountID, id store.MailboxID, items []appendIt
 	var c counters
 	uid := mb.uidnext
 	for _, it := range items {
-		if err := insertBlobTx(w, it.body, now.Unix()); err != nil {
-			return nil, err
+		blobRow := it.blobRow
+		if blobRow == 0 {
+			var err error
+			if blobRow, err = insertBlobTx(w, it.body, now.Unix()); err != nil {
+				return nil, err
+			}
 		}
 		bits, kw := it.flags.Bits()
 		date := it.date
@@ -82,7 +87,7 @@ func appendTx(w *wtx, acct store.AccountID, id store.MailboxID, items []appendIt
 		ds, dz := unixTZ(date)
 		if _, err := w.ExecContext(w.ctx, `INSERT INTO messages (mailbox_id, uid, modseq, flags, keywords, internal_date, internal_tz,
 			save_date, size, blob_id, email_id, pop_uid) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-			id, uid, modseq, bits, keywordsString(kw), ds, dz, now.Unix(), it.body.size, it.body.id, newEmailID(), it.popUID); err != nil {
+			id, uid, modseq, bits, keywordsString(kw), ds, dz, now.Unix(), it.body.size, blobRow, newEmailID(), it.popUID); err != nil {
 			return nil, err
 		}
 		c.add(bits, it.body.size, 1)
@@ -124,29 +129,39 @@ func (s *Store) Append(ctx context.Context, acct store.AccountID, id store.Mailb
 	return res, nil
 }
 
-// Deliver implements store.Store. Each target is its own write request, so
-// each succeeds or fails alone, and concurrent deliveries share commits.
+// Deliver implements store.Store. The whole delivery is one write request
+// (so concurrent deliveries share commits) that stores the body once; each
+// target runs in a savepoint of its own, so it succeeds or fails alone.
 func (s *Store) Deliver(ctx context.Context, body store.Staged, targets []store.DeliveryTarget) ([]store.DeliveryResult, error) {
 	b, err := s.asStaged(body)
 	if err != nil {
 		return nil, err
 	}
 	results := make([]store.DeliveryResult, len(targets))
-	done := make(chan struct{}, len(targets))
+	flags := make([]mail.Flags, len(targets))
 	for i, t := range targets {
-		go func() {
-			defer func() { done <- struct{}{} }()
-			fl := mail.NewFlags(t.Flags...)
-			if err := validFlags(fl); err != nil {
-				results[i].Err = err
-				return
+		flags[i] = mail.NewFlags(t.Flags...)
+		if err := validFlags(flags[i]); err != nil {
+			results[i].Err = err
+		}
+	}
+	errNone := errors.New("no target accepted the message")
+	err = s.write(ctx, func(w *wtx) error {
+		blobRow, err := insertBlobTx(w, b, time.Now().Unix())
+		if err != nil {
+			return err
+		}
+		ok := false
+		for i, t := range targets {
+			if results[i].Err != nil {
+				continue
 			}
-			err := s.write(ctx, func(w *wtx) error {
+			err := w.savepoint(func() error {
 				id, err := deliveryMailbox(w, t)
 				if err != nil {
 					return err
 				}
-				res, err := appendTx(w, t.Account, id, []appendItem{{body: b, flags: fl}})
+				res, err := appendTx(w, t.Account, id, []appendItem{{body: b, blobRow: blobRow, flags: flags[i]}})
 				if err != nil {
 					return err
 				}
@@ -154,12 +169,22 @@ func (s *Store) Deliver(ctx context.Context, body store.Staged, targets []store.
 				return nil
 			})
 			if err != nil {
-				results[i].Err = fmt.Errorf("deliver to account %d: %w", t.Account, err)
+				results[i].Err = fmt.Errorf("deliver to account %d: %w", t.Account, mapErr(err))
+				continue
 			}
-		}()
-	}
-	for range targets {
-		<-done
+			ok = true
+		}
+		if !ok {
+			return errNone
+		}
+		return nil
+	})
+	if err != nil && !errors.Is(err, errNone) {
+		for i := range results {
+			if results[i].Err == nil {
+				results[i] = store.DeliveryResult{Err: fmt.Errorf("deliver to account %d: %w", targets[i].Account, err)}
+			}
+		}
 	}
 	return results, nil
 }
@@ -194,7 +219,7 @@ type msgRow struct {
 	date     int64
 	tz       int
 	size     int64
-	blobID   string
+	blobID   int64
 	emailID  string
 	popUID   string
 }

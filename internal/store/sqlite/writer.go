@@ -16,7 +16,32 @@ type wtx struct {
 	stmts  *writerStmts
 	ctx    context.Context
 	events []store.Event
+	after  []func()
 	origin uint64
+}
+
+// afterCommit runs fn once the request's changes are committed.
+func (w *wtx) afterCommit(fn func()) { w.after = append(w.after, fn) }
+
+// savepoint runs fn in a nested savepoint: if fn fails, its changes, events
+// and after-commit functions are undone and the error returned, while the
+// rest of the request goes on.
+func (w *wtx) savepoint(fn func() error) error {
+	nev, naf := len(w.events), len(w.after)
+	if _, err := w.Tx.ExecContext(w.ctx, "SAVEPOINT nested"); err != nil {
+		return err
+	}
+	ferr := fn()
+	if ferr != nil {
+		w.events, w.after = w.events[:nev], w.after[:naf]
+		if _, err := w.Tx.ExecContext(w.ctx, "ROLLBACK TO nested"); err != nil {
+			return err
+		}
+	}
+	if _, err := w.Tx.ExecContext(w.ctx, "RELEASE nested"); err != nil {
+		return err
+	}
+	return ferr
 }
 
 // event queues an event for publication after commit.
@@ -30,6 +55,7 @@ type writeReq struct {
 	fn     func(w *wtx) error
 	err    error
 	events []store.Event
+	after  []func()
 	done   chan struct{}
 }
 
@@ -110,7 +136,7 @@ func (s *Store) runBatch(batch []*writeReq) {
 				return
 			}
 		} else {
-			req.events = w.events
+			req.events, req.after = w.events, w.after
 			ok++
 		}
 		if _, err := tx.ExecContext(bg, "RELEASE req"); err != nil {
@@ -132,6 +158,9 @@ func (s *Store) runBatch(batch []*writeReq) {
 	}
 	for _, req := range batch {
 		if req.err == nil {
+			for _, fn := range req.after {
+				fn()
+			}
 			s.hub.Publish(req.events...)
 		}
 		close(req.done)
@@ -146,7 +175,7 @@ func (s *Store) finish(batch []*writeReq, err error) {
 		if req.err == nil {
 			req.err = err
 		}
-		req.events = nil
+		req.events, req.after = nil, nil
 		close(req.done)
 	}
 }

@@ -258,6 +258,11 @@ func testDeliver(t *testing.T, h Harness) {
 	if len(m) != 1 || !m[0].Flags.Has(mail.FlagFlagged) {
 		t.Fatalf("b's inbox: %+v", m)
 	}
+	// One delivery stores its body once, shared by every target.
+	ma := list(t, s, a.ID, inbox.ID, all, store.ListOptions{})
+	if len(ma) != 1 || ma[0].BlobID != m[0].BlobID {
+		t.Fatalf("targets of one delivery do not share the body: %q vs %q", ma[0].BlobID, m[0].BlobID)
+	}
 	checkClean(t, s)
 }
 
