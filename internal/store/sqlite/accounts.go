@@ -98,7 +98,7 @@ func (s *Store) AccountByID(ctx context.Context, id store.AccountID) (*store.Acc
 
 // Accounts implements store.Store.
 func (s *Store) Accounts(ctx context.Context) ([]store.Account, error) {
-	rows, err := s.rdb.QueryContext(ctx, `SELECT `+accountCols+` FROM accounts ORDER BY name_key`)
+	rows, err := s.query(ctx, `SELECT `+accountCols+` FROM accounts ORDER BY name_key`)
 	if err != nil {
 		return nil, fmt.Errorf("list accounts: %w", err)
 	}

@@ -30,7 +30,7 @@ func scanMailbox(row interface{ Scan(...any) error }) (*store.Mailbox, error) {
 
 // Mailboxes implements store.Store.
 func (s *Store) Mailboxes(ctx context.Context, acct store.AccountID) ([]store.Mailbox, error) {
-	rows, err := s.rdb.QueryContext(ctx, `SELECT `+mailboxCols+` FROM mailboxes m WHERE m.account_id = ? ORDER BY m.name`, acct)
+	rows, err := s.query(ctx, `SELECT `+mailboxCols+` FROM mailboxes m WHERE m.account_id = ? ORDER BY m.name`, acct)
 	if err != nil {
 		return nil, fmt.Errorf("list mailboxes: %w", err)
 	}
@@ -305,7 +305,7 @@ func (s *Store) SetSubscribed(ctx context.Context, acct store.AccountID, name st
 
 // Subscriptions implements store.Store.
 func (s *Store) Subscriptions(ctx context.Context, acct store.AccountID) ([]string, error) {
-	rows, err := s.rdb.QueryContext(ctx, `SELECT name FROM subscriptions WHERE account_id = ? ORDER BY name`, acct)
+	rows, err := s.query(ctx, `SELECT name FROM subscriptions WHERE account_id = ? ORDER BY name`, acct)
 	if err != nil {
 		return nil, fmt.Errorf("list subscriptions: %w", err)
 	}

@@ -32,7 +32,7 @@ func (s *Store) POP3View(ctx context.Context, acct store.AccountID, device strin
 	if err != nil {
 		return nil, err
 	}
-	v, err := scanPOP3View(s.rdb.QueryRowContext(ctx, `SELECT device, mailbox_id, uidvalidity, hidden, created, last_used
+	v, err := scanPOP3View(s.queryRow(ctx, `SELECT device, mailbox_id, uidvalidity, hidden, created, last_used
 		FROM pop3_views WHERE account_id = ? AND device = ? AND mailbox_id = ?`, acct, device, mailbox))
 	if errors.Is(err, sql.ErrNoRows) || err == nil && v.UIDValidity != mb.UIDValidity {
 		return &store.POP3View{Device: device, Mailbox: mailbox, UIDValidity: mb.UIDValidity}, nil
@@ -77,7 +77,7 @@ func (s *Store) HidePOP3(ctx context.Context, acct store.AccountID, device strin
 
 // POP3Views implements store.Store.
 func (s *Store) POP3Views(ctx context.Context, acct store.AccountID) ([]store.POP3View, error) {
-	rows, err := s.rdb.QueryContext(ctx, `SELECT device, mailbox_id, uidvalidity, hidden, created, last_used
+	rows, err := s.query(ctx, `SELECT device, mailbox_id, uidvalidity, hidden, created, last_used
 		FROM pop3_views WHERE account_id = ? ORDER BY device, mailbox_id`, acct)
 	if err != nil {
 		return nil, fmt.Errorf("list pop3 views: %w", err)

@@ -23,13 +23,13 @@ func (s *Store) UIDs(ctx context.Context, acct store.AccountID, id store.Mailbox
 	}
 	defer tx.Rollback()
 	var modseq mail.ModSeq
-	if err := tx.QueryRowContext(ctx, `SELECT highestmodseq FROM mailboxes WHERE account_id = ? AND id = ?`, acct, id).Scan(&modseq); err != nil {
+	if err := s.txQueryRow(ctx, tx, `SELECT highestmodseq FROM mailboxes WHERE account_id = ? AND id = ?`, acct, id).Scan(&modseq); err != nil {
 		if errors.Is(err, sql.ErrNoRows) {
 			err = store.ErrNotFound
 		}
 		return nil, 0, fmt.Errorf("read uids of mailbox %d: %w", id, err)
 	}
-	rows, err := tx.QueryContext(ctx, `SELECT uid FROM messages WHERE mailbox_id = ? ORDER BY uid`, id)
+	rows, err := s.txQuery(ctx, tx, `SELECT uid FROM messages WHERE mailbox_id = ? ORDER BY uid`, id)
 	if err != nil {
 		return nil, 0, fmt.Errorf("read uids: %w", err)
 	}
@@ -152,7 +152,7 @@ func (s *Store) Changes(ctx context.Context, acct store.AccountID, id store.Mail
 	defer tx.Rollback()
 	cs := &store.ChangeSet{}
 	var floor mail.ModSeq
-	err = tx.QueryRowContext(ctx, `SELECT highestmodseq, uidnext, vanished_floor FROM mailboxes WHERE account_id = ? AND id = ?`, acct, id).Scan(
+	err = s.txQueryRow(ctx, tx, `SELECT highestmodseq, uidnext, vanished_floor FROM mailboxes WHERE account_id = ? AND id = ?`, acct, id).Scan(
 		&cs.HighestModSeq, &cs.UIDNext, &floor)
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, fmt.Errorf("changes of mailbox %d: %w", id, store.ErrNotFound)
@@ -164,7 +164,7 @@ func (s *Store) Changes(ctx context.Context, acct store.AccountID, id store.Mail
 	if since >= cs.HighestModSeq {
 		return cs, nil
 	}
-	rows, err := tx.QueryContext(ctx, `SELECT `+messageCols+` FROM messages m WHERE m.mailbox_id = ? AND m.modseq > ? ORDER BY m.uid`, id, since)
+	rows, err := s.txQuery(ctx, tx, `SELECT `+messageCols+` FROM messages m WHERE m.mailbox_id = ? AND m.modseq > ? ORDER BY m.uid`, id, since)
 	if err != nil {
 		return nil, fmt.Errorf("changes of mailbox %d: %w", id, err)
 	}
@@ -180,7 +180,7 @@ func (s *Store) Changes(ctx context.Context, acct store.AccountID, id store.Mail
 	if err := rows.Err(); err != nil {
 		return nil, fmt.Errorf("changes of mailbox %d: %w", id, err)
 	}
-	rows, err = tx.QueryContext(ctx, `SELECT uid FROM expunged WHERE mailbox_id = ? AND modseq > ? ORDER BY uid`, id, since)
+	rows, err = s.txQuery(ctx, tx, `SELECT uid FROM expunged WHERE mailbox_id = ? AND modseq > ? ORDER BY uid`, id, since)
 	if err != nil {
 		return nil, fmt.Errorf("changes of mailbox %d: %w", id, err)
 	}

@@ -123,3 +123,23 @@ func (s *Store) queryRow(ctx context.Context, q string, args ...any) *sql.Row {
 	}
 	return st.QueryRowContext(ctx, args...)
 }
+
+// txQuery runs a query of a read transaction through the read pool's
+// prepared statement (database/sql reuses it on the transaction's
+// connection once prepared there).
+func (s *Store) txQuery(ctx context.Context, tx *sql.Tx, q string, args ...any) (*sql.Rows, error) {
+	st, err := s.rstmts.stmt(ctx, q)
+	if err != nil {
+		return nil, err
+	}
+	return tx.StmtContext(ctx, st).QueryContext(ctx, args...)
+}
+
+// txQueryRow is txQuery for one row.
+func (s *Store) txQueryRow(ctx context.Context, tx *sql.Tx, q string, args ...any) *sql.Row {
+	st, err := s.rstmts.stmt(ctx, q)
+	if err != nil {
+		return tx.QueryRowContext(ctx, q, args...)
+	}
+	return tx.StmtContext(ctx, st).QueryRowContext(ctx, args...)
+}
