@@ -43,10 +43,10 @@ import (
 // over the mailbox after new messages or expunges, and the difference
 // reported. Sessions without contexts do none of this.
 //
-// Limits. At most Server.contextMax contexts per session (5); a context's
-// result may take Server.contextMaxBytes (1 MiB: a UID range is 8 bytes,
-// a sorted member 24 bytes plus its sort key) when it is made, and twice
-// that later. A search over the limits, or with OLDER or YOUNGER (RFC
+// Limits. At most Options.SearchContexts per session (5); a context's
+// result may take Options.SearchContextBytes (1 MiB: a UID range is 8
+// bytes, a sorted member 24 bytes plus its sort key) when it is made, and
+// twice that later. A search over the limits, or with OLDER or YOUNGER (RFC
 // 5032, whose result changes with the clock alone), gets its results and
 // "* NO [NOUPDATE "tag"]" (§4.3.1) and no updates; a context that
 // outgrows its limit, or whose update fails to read the store, ends with

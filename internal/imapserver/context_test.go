@@ -143,7 +143,7 @@ func TestContextSortBySubject(t *testing.T) {
 // (BAD, RFC 5267 §4.3); over the limits, and for OLDER/YOUNGER, the
 // search is answered with NOUPDATE and no updates (§4.3.1).
 func TestContextLimits(t *testing.T) {
-	ts := newTestServerWith(t, func(srv *Server) { srv.contextMax = 2; srv.contextMaxBytes = 16 })
+	ts := newTestServer(t, func(o *Options) { o.SearchContexts = 2; o.SearchContextBytes = 16 })
 	acct := ts.addUser("alice@example.org")
 	for _, s := range []string{"a", "b", "c"} {
 		ts.deliver(acct, "INBOX", msg(s, "x"))

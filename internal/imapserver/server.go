@@ -108,6 +108,13 @@ type Options struct {
 	MetadataMaxValue   int
 	MetadataMaxEntries int
 	MetadataMaxBytes   int64
+
+	// Search contexts (RFC 5267, SEARCH and SORT with RETURN (UPDATE)):
+	// at most SearchContexts per session (0: 5), each with a result of
+	// at most SearchContextBytes when it is made (0: 1 MiB; it may grow
+	// to twice that). Beyond them the search gets NOUPDATE.
+	SearchContexts     int
+	SearchContextBytes int
 }
 
 // Server is an IMAP server (IMAP4rev2, RFC 9051, and IMAP4rev1, RFC 3501,
@@ -143,7 +150,7 @@ type Server struct {
 	// [NOTIFICATIONOVERFLOW] (notify.go). Tests lower it.
 	notifyMax int
 	// contextMax and contextMaxBytes limit the search contexts of a
-	// session (RFC 5267, context.go). Tests lower them.
+	// session (RFC 5267, context.go; Options, with defaults).
 	contextMax      int
 	contextMaxBytes int
 
@@ -200,7 +207,13 @@ func New(opt Options) *Server {
 		s.metaMaxBytes = 1 << 20
 	}
 	s.notifyMax = defaultNotifyMax
-	s.contextMax, s.contextMaxBytes = defaultContextMax, defaultContextMaxBytes
+	s.contextMax, s.contextMaxBytes = opt.SearchContexts, opt.SearchContextBytes
+	if s.contextMax <= 0 {
+		s.contextMax = defaultContextMax
+	}
+	if s.contextMaxBytes <= 0 {
+		s.contextMaxBytes = defaultContextMaxBytes
+	}
 	s.deflaters.New = func() any {
 		w, _ := flate.NewWriter(io.Discard, deflateLevel) // the level is valid
 		return w
