@@ -300,3 +300,24 @@ func TestProgramDependencies(t *testing.T) {
 		}
 	}
 }
+
+// TestReleaseBuffers: a kept program gives its body scan buffer back and
+// still matches afterwards.
+func TestReleaseBuffers(t *testing.T) {
+	s := parseKey(t, "BODY e")
+	p, err := Compile(s.Key, Options{NumMessages: 5, MaxUID: 21})
+	if err != nil {
+		t.Fatal(err)
+	}
+	first := run(t, p, fixtures(t))
+	if p.buf == nil {
+		t.Fatal("no scan buffer after a body search")
+	}
+	p.ReleaseBuffers()
+	if p.buf != nil {
+		t.Fatal("buffer kept")
+	}
+	if again := run(t, p, fixtures(t)); !slices.Equal(first, again) || len(first) == 0 {
+		t.Fatalf("matches %v, then %v", first, again)
+	}
+}

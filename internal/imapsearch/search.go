@@ -326,6 +326,11 @@ func (p *Program) DependsOnPositions() bool { return p.positional }
 // mailbox.
 func (p *Program) DependsOnTime() bool { return p.timed }
 
+// ReleaseBuffers drops the buffer body searches scan through (32 KiB),
+// for a program that is kept between uses (a search context); the next
+// body search allocates it again.
+func (p *Program) ReleaseBuffers() { p.buf = nil }
+
 // Match reports whether m matches the program. It loads the summary and
 // body through m.Source only when a key needs them, after the cheaper keys
 // of an AND or OR have been evaluated. An error means a load or read

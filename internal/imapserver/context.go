@@ -153,6 +153,7 @@ func (s *session) startContext(b *imap.CommandBase, key imap.SearchKey, charset 
 		s.noUpdate(b.Tag, "Result too large to keep up to date")
 		return
 	}
+	prog.ReleaseBuffers()
 	c := &searchContext{tag: b.Tag, uid: b.UID, prog: prog, key: key, charset: charset,
 		need: prog.Need(), modseq: prog.HasModSeq()}
 	if prog.DependsOnPositions() {
@@ -304,6 +305,7 @@ func (s *session) updateContexts(changed, added []*store.Message) {
 			return nil
 		})
 		for i, c := range eval {
+			c.prog.ReleaseBuffers()
 			if err != nil {
 				s.contextFailed(c, err)
 				continue
@@ -394,6 +396,7 @@ func (s *session) rerunContext(c *searchContext) {
 		return
 	}
 	c.prog = prog
+	defer prog.ReleaseBuffers()
 	old := c.members()
 	var now mail.UIDSet
 	ch := &contextChange{}
