@@ -31,17 +31,18 @@ type SearchReturn struct {
 	Context bool
 	// Update asks the server to keep the result up to date with
 	// unsolicited ESEARCH ADDTO and REMOVEFROM responses (RFC 5267
-	// §4.3). Neither Context nor Update is a result option: they do not
-	// change what the ESEARCH response of the command itself holds.
+	// §4.3).
 	Update bool
 }
 
-// HasResultOption reports whether a result option (MIN, MAX, ALL,
-// COUNT, SAVE, PARTIAL) was given. Without one, an ESEARCH response
-// returns ALL (RFC 4731 §3.1: "RETURN ()" means ALL; CONTEXT and UPDATE
-// only modify how the search is kept, RFC 5267 §4.1).
+// HasResultOption reports whether a return option other than the
+// CONTEXT hint was given: MIN, MAX, ALL, COUNT, SAVE, PARTIAL or UPDATE.
+// Without one the ESEARCH response returns ALL (RFC 4731 §3.1: "RETURN
+// ()" means ALL; CONTEXT is a hint a server may ignore, RFC 5267 §4.2,
+// and ignoring it leaves the list empty). RETURN (UPDATE) alone returns
+// no result data, only the updates that follow.
 func (r SearchReturn) HasResultOption() bool {
-	return r.Min || r.Max || r.All || r.Count || r.Save || r.Partial != nil
+	return r.Min || r.Max || r.All || r.Count || r.Save || r.Partial != nil || r.Update
 }
 
 // PartialRange is the range of PARTIAL (RFC 9394 §3): First:Last, both

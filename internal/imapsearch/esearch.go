@@ -21,7 +21,7 @@ type Result struct {
 type ESearch struct {
 	// Send reports whether an ESEARCH response is due: false for RETURN
 	// (SAVE) alone (RFC 5182 §1: SAVE without other options suppresses
-	// the response).
+	// the response), true with UPDATE even without result data.
 	Send bool
 	// UID reports that the numbers are UIDs (the "UID" indicator).
 	UID bool
@@ -62,17 +62,18 @@ var ErrPartialWithAll = errors.New("PARTIAL and ALL in one command")
 func Shape(ret imap.SearchReturn, results []Result, uid, sorted, withModSeq bool) (*ESearch, error) {
 	all := ret.All
 	if !ret.HasResultOption() {
-		// RFC 4731 §3.1: "RETURN ()" means ALL; so does a RETURN with
-		// only CONTEXT or UPDATE, which are no result options (RFC 5267
-		// §4.1).
+		// RFC 4731 §3.1: "RETURN ()" means ALL; so does RETURN
+		// (CONTEXT), a hint (RFC 5267 §4.2).
 		all = true
 	}
 	if all && ret.Partial != nil {
 		return nil, ErrPartialWithAll
 	}
 	es := &ESearch{
-		UID:      uid,
-		Send:     ret.Min || ret.Max || all || ret.Count || ret.Partial != nil,
+		UID: uid,
+		// UPDATE alone: an ESEARCH response without result data, which
+		// names the tag the updates will carry (RFC 5267 §4.3).
+		Send:     ret.Min || ret.Max || all || ret.Count || ret.Partial != nil || ret.Update,
 		HasCount: ret.Count,
 		Count:    uint32(len(results)),
 		Save:     ret.Save,
@@ -146,7 +147,7 @@ func Shape(ret imap.SearchReturn, results []Result, uid, sorted, withModSeq bool
 			add(r)
 		}
 	}
-	if withModSeq && es.Send {
+	if withModSeq && es.Send && (ret.Min || ret.Max || all || ret.Count || ret.Partial != nil) {
 		es.ModSeq = hi
 	}
 	if ret.Save {

@@ -32,7 +32,7 @@ func TestContextSearch(t *testing.T) {
 	}
 	c.ok("a1 ENABLE IMAP4rev2")
 	c.ok("a2 SELECT INBOX")
-	c.expect("B01 UID SEARCH RETURN (UPDATE) UNSEEN", `* ESEARCH (TAG "B01") UID ALL 2:3`, "B01 OK UID SEARCH completed")
+	c.expect("B01 UID SEARCH RETURN (UPDATE ALL) UNSEEN", `* ESEARCH (TAG "B01") UID ALL 2:3`, "B01 OK UID SEARCH completed")
 
 	// New mail that matches.
 	ts.deliver(acct, "INBOX", msg("four", "x"))
@@ -158,11 +158,13 @@ func TestContextLimits(t *testing.T) {
 	c.expect("s3 SEARCH RETURN (UPDATE) YOUNGER 60", `* ESEARCH (TAG "s3")`,
 		`* NO [NOUPDATE "s3"] A search with OLDER or YOUNGER is not kept up to date`, "s3 OK SEARCH completed")
 	c.expect("s4 SEARCH RETURN (CONTEXT UPDATE MIN) SEEN", `* ESEARCH (TAG "s4")`, "s4 OK SEARCH completed")
-	c.expect("s5 SEARCH RETURN (UPDATE) ALL", `* ESEARCH (TAG "s5") ALL 1:3`,
+	c.expect("s5 SEARCH RETURN (UPDATE ALL) ALL", `* ESEARCH (TAG "s5") ALL 1:3`,
 		`* NO [NOUPDATE "s5"] Too many search contexts, cancel one with CANCELUPDATE`, "s5 OK SEARCH completed")
 	// An unknown tag: NO, the known one is still cancelled.
 	c.expect(`c1 CANCELUPDATE "nope" "s1"`, "c1 NO No search context has that tag")
-	c.expect("s6 UID SEARCH RETURN (UPDATE) UNSEEN", `* ESEARCH (TAG "s6") UID ALL 1:3`, "s6 OK UID SEARCH completed")
+	// UPDATE alone returns no result data (RFC 4731 §3.1 makes only the
+	// empty list ALL).
+	c.expect("s6 UID SEARCH RETURN (UPDATE) UNSEEN", `* ESEARCH (TAG "s6") UID`, "s6 OK UID SEARCH completed")
 	// Without UPDATE a context is only a hint: nothing is kept.
 	c.expect("s7 SEARCH RETURN (CONTEXT) ALL", `* ESEARCH (TAG "s7") ALL 1:3`, "s7 OK SEARCH completed")
 	c.expect(`c2 CANCELUPDATE "s7"`, "c2 NO No search context has that tag")
@@ -218,8 +220,8 @@ func TestContextPositional(t *testing.T) {
 	c := ts.login("alice@example.org")
 	c.ok("a1 ENABLE IMAP4rev2")
 	c.ok("a2 SELECT INBOX")
-	c.expect("p1 SEARCH RETURN (UPDATE) 2:3", `* ESEARCH (TAG "p1") ALL 2:3`, "p1 OK SEARCH completed")
-	c.expect("p2 UID SEARCH RETURN (UPDATE) UID 3:*", `* ESEARCH (TAG "p2") UID ALL 3:4`, "p2 OK UID SEARCH completed")
+	c.expect("p1 SEARCH RETURN (UPDATE ALL) 2:3", `* ESEARCH (TAG "p1") ALL 2:3`, "p1 OK SEARCH completed")
+	c.expect("p2 UID SEARCH RETURN (ALL UPDATE) UID 3:*", `* ESEARCH (TAG "p2") UID ALL 3:4`, "p2 OK UID SEARCH completed")
 	d := ts.login("alice@example.org")
 	d.ok("d1 SELECT INBOX")
 	d.ok(`d2 UID STORE 1 +FLAGS.SILENT (\Deleted)`)
@@ -243,7 +245,7 @@ func TestContextNotifyQresyncModseq(t *testing.T) {
 	c := ts.login("alice@example.org")
 	c.ok("a1 ENABLE QRESYNC IMAP4rev2")
 	c.ok("a2 SELECT INBOX")
-	c.expect("q1 UID SEARCH RETURN (UPDATE) UNSEEN MODSEQ 1", `* ESEARCH (TAG "q1") UID ALL 1:2 MODSEQ …`, "q1 OK UID SEARCH completed")
+	c.expect("q1 UID SEARCH RETURN (UPDATE ALL) UNSEEN MODSEQ 1", `* ESEARCH (TAG "q1") UID ALL 1:2 MODSEQ …`, "q1 OK UID SEARCH completed")
 	c.ok("a3 NOTIFY SET (selected (MessageNew MessageExpunge FlagChange))")
 	d := ts.login("alice@example.org")
 	d.ok("d1 SELECT INBOX")
@@ -307,7 +309,7 @@ func TestContextCost(t *testing.T) {
 	c.ok("a1 ENABLE IMAP4rev2")
 	c.ok("a2 SELECT INBOX")
 	c.expect("B01 UID SEARCH RETURN (UPDATE) BODY needle", `* ESEARCH (TAG "B01") UID`, "B01 OK UID SEARCH completed")
-	c.expect("B02 UID SEARCH RETURN (UPDATE) UNSEEN", `* ESEARCH (TAG "B02") UID ALL 1:30`, "B02 OK UID SEARCH completed")
+	c.expect("B02 UID SEARCH RETURN (UPDATE ALL) UNSEEN", `* ESEARCH (TAG "B02") UID ALL 1:30`, "B02 OK UID SEARCH completed")
 	d := ts.login("alice@example.org")
 	d.ok("d1 SELECT INBOX")
 
