@@ -269,52 +269,63 @@ func (s *session) updateContexts(changed, added []*store.Message) {
 	if len(v.contexts) == 0 || len(changed)+len(added) == 0 {
 		return
 	}
-	var eval, rerun []*searchContext
-	need := imapsearch.NeedMeta
+	// Contexts that read only metadata are evaluated on what Changes
+	// returned; the others share one read of the messages' summaries.
+	var meta, load, rerun []*searchContext
 	for _, c := range v.contexts {
-		if len(added) > 0 && c.prog.DependsOnPositions() {
+		switch {
+		case len(added) > 0 && c.prog.DependsOnPositions():
 			rerun = append(rerun, c)
-			continue
-		}
-		eval = append(eval, c)
-		need = max(need, c.need)
-	}
-	if len(eval) > 0 {
-		// Every added UID is above every changed one.
-		msgs := append(slices.Clip(changed), added...)
-		changes := make([]contextChange, len(eval))
-		err := s.forMessages(msgs, need, func(m *store.Message, sm *imapsearch.Message) error {
-			for i, c := range eval {
-				ok, err := c.prog.Match(s.ctx, sm)
-				if err != nil {
-					return err
-				}
-				ch := &changes[i]
-				switch member := c.contains(m.UID); {
-				case member && !ok:
-					ch.remove = ch.remove.Append(m.UID)
-				case !member && ok && c.sorted != nil:
-					ch.items = append(ch.items, imapsearch.Item{Seq: sm.Seq, UID: m.UID, ModSeq: m.ModSeq,
-						InternalDate: m.InternalDate, Size: m.Size, Summary: m.Summary})
-					ch.modseq = max(ch.modseq, m.ModSeq)
-				case !member && ok:
-					ch.add = ch.add.Append(m.UID)
-					ch.modseq = max(ch.modseq, m.ModSeq)
-				}
-			}
-			return nil
-		})
-		for i, c := range eval {
-			c.prog.ReleaseBuffers()
-			if err != nil {
-				s.contextFailed(c, err)
-				continue
-			}
-			s.applyChange(c, &changes[i])
+		case c.need < imapsearch.NeedSummary:
+			meta = append(meta, c)
+		default:
+			load = append(load, c)
 		}
 	}
+	// Every added UID is above every changed one.
+	msgs := append(slices.Clip(changed), added...)
+	s.evalContexts(meta, msgs, imapsearch.NeedMeta)
+	s.evalContexts(load, msgs, imapsearch.NeedSummary)
 	for _, c := range rerun {
 		s.rerunContext(c)
+	}
+}
+
+// evalContexts evaluates the contexts' programs on msgs and applies what
+// changed.
+func (s *session) evalContexts(cs []*searchContext, msgs []*store.Message, need imapsearch.Need) {
+	if len(cs) == 0 {
+		return
+	}
+	changes := make([]contextChange, len(cs))
+	err := s.forMessages(msgs, need, func(m *store.Message, sm *imapsearch.Message) error {
+		for i, c := range cs {
+			ok, err := c.prog.Match(s.ctx, sm)
+			if err != nil {
+				return err
+			}
+			ch := &changes[i]
+			switch member := c.contains(m.UID); {
+			case member && !ok:
+				ch.remove = ch.remove.Append(m.UID)
+			case !member && ok && c.sorted != nil:
+				ch.items = append(ch.items, imapsearch.Item{Seq: sm.Seq, UID: m.UID, ModSeq: m.ModSeq,
+					InternalDate: m.InternalDate, Size: m.Size, Summary: m.Summary})
+				ch.modseq = max(ch.modseq, m.ModSeq)
+			case !member && ok:
+				ch.add = ch.add.Append(m.UID)
+				ch.modseq = max(ch.modseq, m.ModSeq)
+			}
+		}
+		return nil
+	})
+	for i, c := range cs {
+		c.prog.ReleaseBuffers()
+		if err != nil {
+			s.contextFailed(c, err)
+			continue
+		}
+		s.applyChange(c, &changes[i])
 	}
 }
 

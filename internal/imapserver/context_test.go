@@ -2,6 +2,7 @@ package imapserver
 
 import (
 	"context"
+	"errors"
 	"strconv"
 	"strings"
 	"sync/atomic"
@@ -272,6 +273,7 @@ type contextCountingStore struct {
 	bodies   atomic.Int64 // OpenBody calls
 	listed   atomic.Int64 // UIDs asked of Messages
 	listings atomic.Int64 // Messages calls
+	fail     atomic.Bool  // Messages fails
 }
 
 func (cs *contextCountingStore) OpenBody(ctx context.Context, blobID string) (store.Body, error) {
@@ -282,6 +284,9 @@ func (cs *contextCountingStore) OpenBody(ctx context.Context, blobID string) (st
 func (cs *contextCountingStore) Messages(ctx context.Context, acct store.AccountID, id store.MailboxID, uids mail.UIDSet, opt store.ListOptions) func(yield func(*store.Message, error) bool) {
 	cs.listings.Add(1)
 	cs.listed.Add(int64(uids.Len()))
+	if cs.fail.Load() {
+		return func(yield func(*store.Message, error) bool) { yield(nil, errors.New("disk on fire")) }
+	}
 	return cs.Store.Messages(ctx, acct, id, uids, opt)
 }
 
@@ -335,4 +340,27 @@ func TestContextCost(t *testing.T) {
 	if b, n := cs.bodies.Load(), cs.listings.Load(); b != 0 || n != 0 {
 		t.Fatalf("flag search: %d bodies opened, %d listings; want none", b, n)
 	}
+}
+
+// TestContextReadFails: when an update cannot be computed (the store
+// fails), the context ends with NOUPDATE instead of going wrong; the
+// others go on.
+func TestContextReadFails(t *testing.T) {
+	var cs *contextCountingStore
+	ts := newTestServerWith(t, nil, func(o *Options) {
+		cs = &contextCountingStore{Store: o.Store}
+		o.Store = cs
+	})
+	acct := ts.addUser("alice@example.org")
+	ts.deliver(acct, "INBOX", msg("a", "needle"))
+	c := ts.login("alice@example.org")
+	c.ok("a1 ENABLE IMAP4rev2")
+	c.ok("a2 SELECT INBOX")
+	c.expect("B01 UID SEARCH RETURN (UPDATE COUNT) BODY needle", `* ESEARCH (TAG "B01") UID COUNT 1`, "B01 OK UID SEARCH completed")
+	c.expect("B02 UID SEARCH RETURN (UPDATE COUNT) UNSEEN", `* ESEARCH (TAG "B02") UID COUNT 1`, "B02 OK UID SEARCH completed")
+	cs.fail.Store(true)
+	ts.deliver(acct, "INBOX", msg("b", "needle"))
+	c.expect("n1 NOOP", "* 2 EXISTS", `* ESEARCH (TAG "B02") UID ADDTO (0 2)`,
+		`* NO [NOUPDATE "B01"] Search context ended: the update failed`, "n1 OK NOOP completed")
+	c.expect(`c1 CANCELUPDATE "B01"`, "c1 NO No search context has that tag")
 }
