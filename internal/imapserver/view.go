@@ -71,9 +71,19 @@ func (v *selected) isOwn(m *store.Message) bool {
 }
 
 func (v *selected) addOwn(modseq mail.ModSeq, uids mail.UIDSet) {
-	if modseq != 0 && !uids.IsEmpty() {
-		v.own = append(v.own, ownChange{modseq, uids})
+	if modseq == 0 || uids.IsEmpty() {
+		return
 	}
+	// Every store operation gets a MODSEQ larger than any before, so when
+	// this write's MODSEQ follows the view's directly, nothing else changed
+	// in between: the view is simply at that MODSEQ now, and its event
+	// needs no store read to catch up with (unless search contexts must
+	// see the change).
+	if modseq == v.modseq+1 && !v.dirty && len(v.contexts) == 0 {
+		v.modseq = modseq
+		return
+	}
+	v.own = append(v.own, ownChange{modseq, uids})
 }
 
 // recent reports whether uid is \Recent in this session.
