@@ -263,7 +263,7 @@ type contextChange struct {
 // the new ones (added, already announced with EXISTS). Both come from
 // store.Changes, in UID order, and must not be modified. Contexts whose
 // program depends on positions are re-run instead when messages were
-// added.
+// added. Updates go out in the order the contexts were made.
 func (s *session) updateContexts(changed, added []*store.Message) {
 	v := s.sel
 	if len(v.contexts) == 0 || len(changed)+len(added) == 0 {
@@ -271,11 +271,12 @@ func (s *session) updateContexts(changed, added []*store.Message) {
 	}
 	// Contexts that read only metadata are evaluated on what Changes
 	// returned; the others share one read of the messages' summaries.
-	var meta, load, rerun []*searchContext
-	for _, c := range v.contexts {
+	var meta, load []*searchContext
+	all := slices.Clone(v.contexts)
+	rerun := func(c *searchContext) bool { return len(added) > 0 && c.prog.DependsOnPositions() }
+	for _, c := range all {
 		switch {
-		case len(added) > 0 && c.prog.DependsOnPositions():
-			rerun = append(rerun, c)
+		case rerun(c):
 		case c.need < imapsearch.NeedSummary:
 			meta = append(meta, c)
 		default:
@@ -284,16 +285,32 @@ func (s *session) updateContexts(changed, added []*store.Message) {
 	}
 	// Every added UID is above every changed one.
 	msgs := append(slices.Clip(changed), added...)
-	s.evalContexts(meta, msgs, imapsearch.NeedMeta)
-	s.evalContexts(load, msgs, imapsearch.NeedSummary)
-	for _, c := range rerun {
-		s.rerunContext(c)
+	outcome := make(map[*searchContext]contextOutcome, len(all))
+	s.evalContexts(meta, msgs, imapsearch.NeedMeta, outcome)
+	s.evalContexts(load, msgs, imapsearch.NeedSummary, outcome)
+	for _, c := range all {
+		if rerun(c) {
+			s.rerunContext(c)
+			continue
+		}
+		o := outcome[c]
+		if o.err != nil {
+			s.contextFailed(c, o.err)
+			continue
+		}
+		s.applyChange(c, o.change)
 	}
 }
 
-// evalContexts evaluates the contexts' programs on msgs and applies what
-// changed.
-func (s *session) evalContexts(cs []*searchContext, msgs []*store.Message, need imapsearch.Need) {
+// contextOutcome is what evaluating a batch gave for one context.
+type contextOutcome struct {
+	change *contextChange
+	err    error
+}
+
+// evalContexts evaluates the contexts' programs on msgs and records what
+// each context gains and loses, or the error, in outcome.
+func (s *session) evalContexts(cs []*searchContext, msgs []*store.Message, need imapsearch.Need, outcome map[*searchContext]contextOutcome) {
 	if len(cs) == 0 {
 		return
 	}
@@ -321,11 +338,7 @@ func (s *session) evalContexts(cs []*searchContext, msgs []*store.Message, need 
 	})
 	for i, c := range cs {
 		c.prog.ReleaseBuffers()
-		if err != nil {
-			s.contextFailed(c, err)
-			continue
-		}
-		s.applyChange(c, &changes[i])
+		outcome[c] = contextOutcome{change: &changes[i], err: err}
 	}
 }
 

@@ -360,7 +360,7 @@ func TestContextReadFails(t *testing.T) {
 	c.expect("B02 UID SEARCH RETURN (UPDATE COUNT) UNSEEN", `* ESEARCH (TAG "B02") UID COUNT 1`, "B02 OK UID SEARCH completed")
 	cs.fail.Store(true)
 	ts.deliver(acct, "INBOX", msg("b", "needle"))
-	c.expect("n1 NOOP", "* 2 EXISTS", `* ESEARCH (TAG "B02") UID ADDTO (0 2)`,
-		`* NO [NOUPDATE "B01"] Search context ended: the update failed`, "n1 OK NOOP completed")
+	c.expect("n1 NOOP", "* 2 EXISTS", `* NO [NOUPDATE "B01"] Search context ended: the update failed`,
+		`* ESEARCH (TAG "B02") UID ADDTO (0 2)`, "n1 OK NOOP completed")
 	c.expect(`c1 CANCELUPDATE "B01"`, "c1 NO No search context has that tag")
 }
