@@ -50,7 +50,10 @@ import (
 // 5032, whose result changes with the clock alone), gets its results and
 // "* NO [NOUPDATE "tag"]" (§4.3.1) and no updates; a context that
 // outgrows its limit, or whose update fails to read the store, ends with
-// the same response.
+// the same response. (§4.3.1 asks for at least one context per client:
+// every session gets five, but a result over the size limit is refused
+// even as the first, so that memory stays bounded; and RFC 5267 names no
+// way to end a context later, which the untagged NOUPDATE does.)
 //
 // Choices where the RFCs leave room: "$" in a context's program is the
 // saved result as it was when the context was made; a program with a
