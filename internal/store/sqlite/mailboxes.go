@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/postfach/postfach/internal/mail"
@@ -432,6 +433,19 @@ func unixTZ(t time.Time) (int64, int) {
 	return t.Unix(), off
 }
 
-func fromUnixTZ(sec int64, off int) time.Time {
-	return time.Unix(sec, 0).In(time.FixedZone("", off))
+// zoneCache holds the fixed zones of the offsets seen, so reading a
+// message's date does not allocate a zone per row.
+type zoneCache struct {
+	m sync.Map // int -> *time.Location
+}
+
+func (zc *zoneCache) at(sec int64, off int) time.Time {
+	if off == 0 {
+		return time.Unix(sec, 0).UTC()
+	}
+	z, ok := zc.m.Load(off)
+	if !ok {
+		z, _ = zc.m.LoadOrStore(off, time.FixedZone("", off))
+	}
+	return time.Unix(sec, 0).In(z.(*time.Location))
 }

@@ -50,7 +50,7 @@ func (s *Store) UIDs(ctx context.Context, acct store.AccountID, id store.Mailbox
 
 const messageCols = `m.uid, m.modseq, m.flags, m.keywords, m.internal_date, m.internal_tz, m.save_date, m.size, m.blob_id, m.email_id, m.pop_uid`
 
-func scanMessage(rows *sql.Rows, withSummary bool) (*store.Message, error) {
+func (s *Store) scanMessage(rows *sql.Rows, withSummary bool) (*store.Message, error) {
 	var m store.Message
 	var bits uint8
 	var kw string
@@ -67,7 +67,7 @@ func scanMessage(rows *sql.Rows, withSummary bool) (*store.Message, error) {
 	}
 	m.BlobID = strconv.FormatInt(blobID, 10)
 	m.Flags = mail.FlagsFromBits(bits, parseKeywords(kw))
-	m.InternalDate = fromUnixTZ(date, tz)
+	m.InternalDate = s.zones.at(date, tz)
 	m.SaveDate = time.Unix(saved, 0)
 	if withSummary {
 		m.Summary = new(message.Summary)
@@ -83,30 +83,27 @@ func scanMessage(rows *sql.Rows, withSummary bool) (*store.Message, error) {
 func (s *Store) Messages(ctx context.Context, acct store.AccountID, id store.MailboxID, uids mail.UIDSet, opt store.ListOptions) func(yield func(*store.Message, error) bool) {
 	return func(yield func(*store.Message, error) bool) {
 		const chunk = 500
-		var owner int
-		err := s.queryRow(ctx, `SELECT count(*) FROM mailboxes WHERE account_id = ? AND id = ?`, acct, id).Scan(&owner)
-		if err == nil && owner == 0 {
-			err = store.ErrNotFound
-		}
-		if err != nil {
-			yield(nil, fmt.Errorf("list messages of mailbox %d: %w", id, err))
-			return
-		}
 		q := `SELECT ` + messageCols
 		if opt.Summary {
 			q += `, b.summary FROM messages m JOIN blobs b ON b.id = m.blob_id`
 		} else {
 			q += ` FROM messages m`
 		}
-		q += ` WHERE m.mailbox_id = ? AND m.uid BETWEEN ? AND ? AND m.modseq > ? ORDER BY m.uid LIMIT ?`
+		// The account check is part of the query (a constant subquery,
+		// evaluated once); only an empty result needs a separate look to
+		// tell "no such mailbox" from "no such messages".
+		q += ` WHERE m.mailbox_id = ? AND m.uid BETWEEN ? AND ? AND m.modseq > ?
+			AND EXISTS (SELECT 1 FROM mailboxes WHERE id = m.mailbox_id AND account_id = ?) ORDER BY m.uid LIMIT ?`
+		any := false
 		for _, win := range windows(uids) {
 			lo := win.Lo
 			for lo <= win.Hi {
-				batch, n, last, err := s.readChunk(ctx, q, id, lo, win.Hi, opt, chunk, uids)
+				batch, n, last, err := s.readChunk(ctx, q, acct, id, lo, win.Hi, opt, chunk, uids)
 				if err != nil {
 					yield(nil, fmt.Errorf("list messages of mailbox %d: %w", id, err))
 					return
 				}
+				any = any || n > 0
 				for _, m := range batch {
 					if !yield(m, nil) {
 						return
@@ -118,11 +115,21 @@ func (s *Store) Messages(ctx context.Context, acct store.AccountID, id store.Mai
 				lo = last + 1
 			}
 		}
+		if !any {
+			var owner int
+			err := s.queryRow(ctx, `SELECT count(*) FROM mailboxes WHERE account_id = ? AND id = ?`, acct, id).Scan(&owner)
+			if err == nil && owner == 0 {
+				err = store.ErrNotFound
+			}
+			if err != nil {
+				yield(nil, fmt.Errorf("list messages of mailbox %d: %w", id, err))
+			}
+		}
 	}
 }
 
-func (s *Store) readChunk(ctx context.Context, q string, id store.MailboxID, lo, hi mail.UID, opt store.ListOptions, chunk int, uids mail.UIDSet) ([]*store.Message, int, mail.UID, error) {
-	rows, err := s.query(ctx, q, id, lo, hi, opt.ChangedSince, chunk)
+func (s *Store) readChunk(ctx context.Context, q string, acct store.AccountID, id store.MailboxID, lo, hi mail.UID, opt store.ListOptions, chunk int, uids mail.UIDSet) ([]*store.Message, int, mail.UID, error) {
+	rows, err := s.query(ctx, q, id, lo, hi, opt.ChangedSince, acct, chunk)
 	if err != nil {
 		return nil, 0, 0, err
 	}
@@ -130,7 +137,7 @@ func (s *Store) readChunk(ctx context.Context, q string, id store.MailboxID, lo,
 	var out []*store.Message
 	n, last := 0, mail.UID(0)
 	for rows.Next() {
-		m, err := scanMessage(rows, opt.Summary)
+		m, err := s.scanMessage(rows, opt.Summary)
 		if err != nil {
 			return nil, 0, 0, err
 		}
@@ -169,7 +176,7 @@ func (s *Store) Changes(ctx context.Context, acct store.AccountID, id store.Mail
 		return nil, fmt.Errorf("changes of mailbox %d: %w", id, err)
 	}
 	for rows.Next() {
-		m, err := scanMessage(rows, false)
+		m, err := s.scanMessage(rows, false)
 		if err != nil {
 			rows.Close()
 			return nil, fmt.Errorf("changes of mailbox %d: %w", id, err)

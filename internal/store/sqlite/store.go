@@ -85,6 +85,7 @@ type Store struct {
 	rstmts *readerStmts
 	blobs  blob.Store
 	hub    *store.Hub
+	zones  zoneCache
 	lock   *os.File
 
 	writeC   chan *writeReq

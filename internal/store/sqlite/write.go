@@ -49,9 +49,9 @@ func validFlags(fl mail.Flags) error {
 type appendItem struct {
 	body    *staged
 	blobRow int64 // the body's blobs row when already inserted, else 0
-	flags  mail.Flags
-	date   time.Time
-	popUID string
+	flags   mail.Flags
+	date    time.Time
+	popUID  string
 }
 
 // appendTx appends messages to one mailbox with one MODSEQ.
