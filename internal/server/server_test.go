@@ -18,8 +18,8 @@ import (
 
 	"github.com/postfach/postfach/internal/admin"
 	"github.com/postfach/postfach/internal/auth"
-	"github.com/postfach/postfach/internal/store"
 	"github.com/postfach/postfach/internal/config"
+	"github.com/postfach/postfach/internal/store"
 	"github.com/postfach/postfach/internal/testenv"
 )
 
