@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"io"
 	"strconv"
+
+	"github.com/postfach/postfach/internal/store"
 )
 
 // msgArg parses the single message-number argument of LIST n, UIDL n,
@@ -182,7 +184,11 @@ func (x *session) sendMessage(m *msg, lines int) error {
 	}
 	st := stuffer{w: x.w, bol: true}
 	r := io.NewSectionReader(body, 0, body.Size())
-	if lines < 0 {
+	if bb, ok := body.(store.BodyBytes); ok && lines < 0 {
+		// Held in memory already: stuff and send it without a chunk copy.
+		st.write(bb.Bytes())
+		err = st.err
+	} else if lines < 0 {
 		if x.copyBuf == nil {
 			x.copyBuf = make([]byte, copyBufSize)
 		}

@@ -255,6 +255,13 @@ type Body interface {
 	Size() int64
 }
 
+// BodyBytes is implemented by a Body that is held in memory: Bytes returns
+// its whole content without a copy. Callers must not modify it. Protocol
+// servers use it to send a small body without reading it in chunks.
+type BodyBytes interface {
+	Bytes() []byte
+}
+
 // DeliveryTarget is one recipient mailbox of a delivery.
 type DeliveryTarget struct {
 	Account AccountID

@@ -202,9 +202,15 @@ func (s *Store) Changes(ctx context.Context, acct store.AccountID, id store.Mail
 	return cs, rows.Err()
 }
 
+// memBody is a body read from the database; it implements store.BodyBytes.
 type memBody struct {
 	*bytes.Reader
+	data []byte
 }
+
+var _ store.BodyBytes = memBody{}
+
+func (b memBody) Bytes() []byte { return b.data }
 
 func (memBody) Close() error { return nil }
 
@@ -226,7 +232,7 @@ func (s *Store) OpenBody(ctx context.Context, blobID string) (store.Body, error)
 		return nil, fmt.Errorf("open body %s: %w", blobID, err)
 	}
 	if data != nil || size == 0 {
-		return memBody{bytes.NewReader(data)}, nil
+		return memBody{bytes.NewReader(data), data}, nil
 	}
 	r, err := s.blobs.Open(ctx, hash)
 	if errors.Is(err, blob.ErrNotFound) {
