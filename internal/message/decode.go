@@ -137,6 +137,32 @@ func (d *transferDecoder) base64(dst, src []byte) []byte {
 	return dst
 }
 
+// base64Size returns how many bytes base64 would append for src, and
+// advances the state exactly as base64 does (the quantum's values are not
+// kept: a later flush then appends bytes of the right count but not the
+// right value, which is all a size computation needs).
+func (d *transferDecoder) base64Size(src []byte) int64 {
+	var n int64
+	nq := d.nq
+	for _, c := range src {
+		v := b64Table[c]
+		if v < 64 {
+			nq++
+			if nq == 4 {
+				n += 3
+				nq = 0
+			}
+		} else if v == b64Pad {
+			if nq >= 2 {
+				n += int64(nq - 1)
+			}
+			nq = 0
+		}
+	}
+	d.nq = nq
+	return n
+}
+
 // b64Partial ends the current quantum: two or three characters carry one
 // or two bytes; a single character carries none.
 func (d *transferDecoder) b64Partial(dst []byte) []byte {

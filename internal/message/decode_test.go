@@ -143,3 +143,25 @@ func TestBinaryReaderIsReader(t *testing.T) {
 		t.Error(err)
 	}
 }
+
+// TestBase64Size: counting gives what decoding produces, whatever the
+// input and however it is split.
+func TestBase64Size(t *testing.T) {
+	for _, in := range []string{
+		"", "QQ==", "QUI=", "QUJD", "QUJDRA==\r\nRUY=", "Q", "QQ", "QQ=", "Q=Q=", "QU JD\r\n!!RA", "QQ==QUI=QUJD", strings.Repeat("QUJDREVG\r\n", 100) + "QQ",
+	} {
+		for split := 0; split <= len(in); split++ {
+			var d, c transferDecoder
+			d.kind, c.kind = cteBase64, cteBase64
+			out := d.decode(nil, []byte(in[:split]))
+			out = d.decode(out, []byte(in[split:]))
+			out = d.flush(out)
+			n := c.base64Size([]byte(in[:split]))
+			n += c.base64Size([]byte(in[split:]))
+			n += int64(len(c.flush(nil)))
+			if n != int64(len(out)) {
+				t.Fatalf("%q split at %d: counted %d, decoded %d", in, split, n, len(out))
+			}
+		}
+	}
+}

@@ -589,6 +589,11 @@ func (p *parser) feed(f *frame, b []byte) {
 	if len(b) == 0 {
 		return
 	}
+	if f.decode && f.pv == nil && f.dec.kind == cteBase64 {
+		// Only the decoded size is wanted (BINARY.SIZE): count it.
+		f.decoded += f.dec.base64Size(b)
+		return
+	}
 	if f.decode {
 		p.scratch = f.dec.decode(p.scratch[:0], b)
 		f.decoded += int64(len(p.scratch))
