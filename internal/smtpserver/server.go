@@ -1,38 +1,48 @@
 // Package smtpserver is postfach's mail-in front end: LMTP (RFC 2033) for an
-// MTA on the same host and SMTP (RFC 5321) in the MX role, both on
-// github.com/emersion/go-smtp, and the delivery pipeline (Deliverer) they
-// share with `postfach deliver`.
+// MTA on the same host and SMTP (RFC 5321) in the MX role, with our own
+// protocol layer, and the delivery pipeline (Deliverer) they share with
+// `postfach deliver`.
 //
 // Only local domains are accepted; there is no relaying and no AUTH (the
 // submission role is a later issue). A message is acknowledged only after
 // Store.Deliver returned, that is after the store made it durable.
 //
+// Extensions offered: PIPELINING (RFC 2920), 8BITMIME (RFC 6152), SIZE
+// (RFC 1870), ENHANCEDSTATUSCODES (RFC 2034, codes of RFC 3463), SMTPUTF8
+// (RFC 6531: the store keeps the bytes as delivered and addresses match
+// byte-wise case-insensitively, so UTF-8 addresses and headers pass
+// through), CHUNKING (RFC 3030 BDAT), LIMITS RCPTMAX (RFC 9422) and, for
+// SMTP with a TLS configuration, STARTTLS (RFC 3207).
+//
+// Message data streams from the connection's buffer into the Deliverer:
+// the DATA reader removes the dot-stuffing a buffered run at a time, and
+// no message is held whole in memory. Replies are buffered and written
+// when the server is about to wait for the client, so the replies to a
+// pipelined group of commands leave in one write (RFC 2920 §3.2).
+//
 // # Concurrency
 //
-// go-smtp runs one goroutine per connection and calls the Session methods
-// serially from it (LMTPData from a helper goroutine while the connection
-// goroutine waits). A session's fields are owned by that connection.
+// One goroutine per connection (netserve.Server) runs the session; a
+// session's fields are owned by that goroutine. Server.mu guards the list
+// of netserve servers and the closing flag.
 package smtpserver
 
 import (
 	"context"
 	"crypto/tls"
 	"errors"
-	"fmt"
 	"log/slog"
 	"net"
-	"strings"
 	"sync"
 	"time"
 
-	"github.com/emersion/go-smtp"
-
 	"github.com/postfach/postfach/internal/netserve"
-	"github.com/postfach/postfach/internal/store"
 )
 
-// ErrServerClosed is returned by Serve after Shutdown.
-var ErrServerClosed = errors.New("smtpserver: server closed")
+// ErrServerClosed is returned by Serve after Shutdown. It is
+// netserve.ErrServerClosed, so a caller composing several servers on
+// netserve checks one value.
+var ErrServerClosed = netserve.ErrServerClosed
 
 // Metrics are optional hooks for counters and histograms; any may be nil.
 type Metrics struct {
@@ -57,19 +67,25 @@ type Options struct {
 	Deliverer *Deliverer
 	// Hostname is the name in the greeting.
 	Hostname string
-	// MaxMessageSize is advertised with SIZE and enforced while streaming.
+	// MaxMessageSize is advertised with SIZE and enforced while streaming;
+	// a message of exactly this many bytes (as sent, after unstuffing) is
+	// accepted. 0 means no limit.
 	MaxMessageSize int64
-	// MaxRecipients per message (RFC 5321 §4.5.3.1.8: at least 100).
+	// MaxRecipients per message (RFC 5321 §4.5.3.1.8: at least 100); 0
+	// means no limit.
 	MaxRecipients int
 	// CommandTimeout is how long to wait for the next command
 	// (RFC 5321 §4.5.3.2.7); DataTimeout for each block of message data
-	// (§4.5.3.2.5).
+	// (§4.5.3.2.5). 0 means 5 and 3 minutes, the RFC's values.
 	CommandTimeout, DataTimeout time.Duration
 	// TLSConfig enables STARTTLS (SMTP only).
 	TLSConfig *tls.Config
 	// MaxConns and MaxConnsPerIP limit connections; over a limit the client
 	// gets 421 4.7.0 and is disconnected.
 	MaxConns, MaxConnsPerIP int
+	// MaxBadCommands ends a session with 421 after this many unknown,
+	// malformed or out-of-sequence commands; 0 means 20.
+	MaxBadCommands int
 	// IDs numbers connections across the servers of one process.
 	IDs     *netserve.IDs
 	Logger  *slog.Logger
@@ -82,11 +98,10 @@ type Server struct {
 	opt   Options
 	proto string
 	log   *slog.Logger
-	smtp  *smtp.Server
 
-	mu        sync.Mutex
-	listeners []*netserve.Listener
-	closing   bool
+	mu      sync.Mutex
+	servers []*netserve.Server // guarded by mu
+	closing bool               // guarded by mu
 }
 
 // New returns a Server.
@@ -94,26 +109,22 @@ func New(opt Options) *Server {
 	s := &Server{opt: opt, proto: "smtp", log: opt.Logger}
 	if opt.LMTP {
 		s.proto = "lmtp"
+		// RFC 2033 §5: LMTP runs between trusted hosts; STARTTLS is an
+		// SMTP matter here.
+		s.opt.TLSConfig = nil
 	}
 	if s.log == nil {
 		s.log = slog.New(slog.DiscardHandler)
 	}
-	srv := smtp.NewServer(smtp.BackendFunc(s.newSession))
-	srv.LMTP = opt.LMTP
-	srv.Domain = opt.Hostname
-	srv.MaxMessageBytes = opt.MaxMessageSize
-	srv.MaxRecipients = opt.MaxRecipients
-	srv.ReadTimeout = opt.CommandTimeout
-	srv.WriteTimeout = opt.CommandTimeout
-	srv.ErrorLog = slogPrinter{s.log.With("proto", s.proto)}
-	if !opt.LMTP {
-		srv.TLSConfig = opt.TLSConfig
+	if s.opt.CommandTimeout <= 0 {
+		s.opt.CommandTimeout = 5 * time.Minute
 	}
-	// RFC 6531 SMTPUTF8: the store keeps the bytes as delivered and the
-	// address matching is byte-wise case-insensitive, so UTF-8 addresses
-	// and headers pass through.
-	srv.EnableSMTPUTF8 = true
-	s.smtp = srv
+	if s.opt.DataTimeout <= 0 {
+		s.opt.DataTimeout = 3 * time.Minute
+	}
+	if s.opt.MaxBadCommands <= 0 {
+		s.opt.MaxBadCommands = 20
+	}
 	return s
 }
 
@@ -121,20 +132,25 @@ func New(opt Options) *Server {
 // ErrServerClosed.
 func (s *Server) Serve(ln net.Listener) error {
 	m := s.opt.Metrics
-	l := netserve.NewListener(ln, netserve.Options{
-		Proto:         s.proto,
-		Logger:        s.log,
-		MaxConns:      s.opt.MaxConns,
-		MaxConnsPerIP: s.opt.MaxConnsPerIP,
-		// RFC 5321 §3.8 / RFC 3463 4.7.0: refuse with a 421 greeting.
-		BusyReply: "421 4.7.0 " + s.opt.Hostname + " Too many connections, try again later\r\n",
-		IDs:       s.opt.IDs,
-		OnOpen:    hook0(m.ConnOpen, s.proto),
-		OnClose:   hook0(m.ConnClose, s.proto),
-		OnReject: func(reason string) {
-			if m.ConnReject != nil {
-				m.ConnReject(s.proto, reason)
-			}
+	ns := netserve.NewServer(netserve.ServerOptions{
+		Options: netserve.Options{
+			Proto:         s.proto,
+			Logger:        s.log,
+			MaxConns:      s.opt.MaxConns,
+			MaxConnsPerIP: s.opt.MaxConnsPerIP,
+			// RFC 5321 §3.8 / RFC 3463 4.7.0: refuse with a 421 greeting.
+			BusyReply: "421 4.7.0 " + s.opt.Hostname + " Too many connections, try again later\r\n",
+			IDs:       s.opt.IDs,
+			OnOpen:    hook0(m.ConnOpen, s.proto),
+			OnClose:   hook0(m.ConnClose, s.proto),
+			OnReject: func(reason string) {
+				if m.ConnReject != nil {
+					m.ConnReject(s.proto, reason)
+				}
+			},
+		},
+		Handler: func(conn net.Conn, tc *netserve.Conn) {
+			newSession(s, conn, tc).run()
 		},
 	})
 	s.mu.Lock()
@@ -143,16 +159,9 @@ func (s *Server) Serve(ln net.Listener) error {
 		ln.Close()
 		return ErrServerClosed
 	}
-	s.listeners = append(s.listeners, l)
+	s.servers = append(s.servers, ns)
 	s.mu.Unlock()
-	err := s.smtp.Serve(l)
-	s.mu.Lock()
-	closing := s.closing
-	s.mu.Unlock()
-	if closing || err == nil {
-		return ErrServerClosed
-	}
-	return err
+	return ns.Serve(ln)
 }
 
 func hook0(f func(string), proto string) func() {
@@ -162,65 +171,30 @@ func hook0(f func(string), proto string) func() {
 	return func() { f(proto) }
 }
 
-// Shutdown stops accepting and ends every session: idle sessions get
-// "421 4.4.2" at once, a message being received is stored and answered
-// first. When ctx is done before every session ended, the rest are cut off
-// and ctx's error is returned.
+// Shutdown stops accepting and ends every session: a session waiting for
+// a command gets "421 4.3.2 ... shutting down" at once, a message being
+// received and stored is answered first. When ctx is done before every
+// session ended, the rest are cut off and ctx's error is returned.
 func (s *Server) Shutdown(ctx context.Context) error {
 	s.mu.Lock()
 	s.closing = true
-	ls := s.listeners
+	servers := s.servers
 	s.mu.Unlock()
-	for _, l := range ls {
-		l.Drain()
+	var wg sync.WaitGroup
+	errs := make([]error, len(servers))
+	for i, ns := range servers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			errs[i] = ns.Shutdown(ctx)
+		}()
 	}
-	err := s.smtp.Shutdown(ctx)
-	if errors.Is(err, smtp.ErrServerClosed) {
-		return nil
-	}
-	if ctx.Err() != nil {
-		s.smtp.Close()
-		for _, l := range ls {
-			l.CloseAll()
+	wg.Wait()
+	if err := errors.Join(errs...); err != nil {
+		if ctx.Err() != nil {
+			return ctx.Err()
 		}
-		return ctx.Err()
+		return err
 	}
-	// Other errors come from closing listeners that Drain already closed.
 	return nil
-}
-
-func (s *Server) newSession(c *smtp.Conn) (smtp.Session, error) {
-	tc := netserve.ConnOf(c.Conn())
-	log := s.log
-	if tc != nil {
-		log = tc.Logger()
-	}
-	sess := &session{s: s, conn: c, tc: tc, log: log}
-	if ta, ok := c.Conn().RemoteAddr().(*net.TCPAddr); ok {
-		sess.remoteIP = ta.IP.String()
-	}
-	return sess, nil
-}
-
-// slogPrinter adapts go-smtp's Printf logger to slog.
-type slogPrinter struct{ l *slog.Logger }
-
-func (p slogPrinter) Printf(format string, v ...any) {
-	msg := fmt.Sprintf(format, v...)
-	if strings.Contains(msg, "panic") {
-		p.l.Error("smtp server", "detail", msg)
-		return
-	}
-	p.l.Debug("smtp server", "detail", msg)
-}
-
-func (p slogPrinter) Println(v ...any) { p.Printf("%s", fmt.Sprintln(v...)) }
-
-// isTooLarge reports whether err is go-smtp's or the store's size error.
-func isTooLarge(err error) bool {
-	var se *smtp.SMTPError
-	if errors.As(err, &se) && se.Code == 552 {
-		return true
-	}
-	return errors.Is(err, store.ErrTooBig)
 }

@@ -1,240 +1,309 @@
 package smtpserver
 
 import (
+	"bufio"
 	"context"
 	"crypto/rand"
 	"encoding/base32"
 	"errors"
 	"io"
 	"log/slog"
+	"net"
+	"strconv"
 	"strings"
 	"time"
 
-	"github.com/emersion/go-smtp"
-
 	"github.com/postfach/postfach/internal/netserve"
-	"github.com/postfach/postfach/internal/store"
 )
 
-// Replies. Client-facing text stays generic; details go to the log.
-var (
-	// RFC 5321 §3.6.2 and RFC 3463 X.7.1: relaying denied.
-	errRelayDenied = &smtp.SMTPError{Code: 550, EnhancedCode: smtp.EnhancedCode{5, 7, 1}, Message: "Relaying denied: not a local domain"}
-	// RFC 3463 X.1.1: bad destination mailbox address.
-	errNoSuchUser = &smtp.SMTPError{Code: 550, EnhancedCode: smtp.EnhancedCode{5, 1, 1}, Message: "No such user here"}
-	// RFC 3463 X.1.3: bad destination mailbox address syntax.
-	errBadRcpt = &smtp.SMTPError{Code: 501, EnhancedCode: smtp.EnhancedCode{5, 1, 3}, Message: "Bad recipient address syntax"}
-	// RFC 3463 X.1.7: bad sender's mailbox address syntax.
-	errBadSender = &smtp.SMTPError{Code: 501, EnhancedCode: smtp.EnhancedCode{5, 1, 7}, Message: "Bad sender address syntax"}
-	// RFC 3463 X.3.4: message too big for system.
-	errTooBig = &smtp.SMTPError{Code: 552, EnhancedCode: smtp.EnhancedCode{5, 3, 4}, Message: "Message exceeds maximum size"}
-	// RFC 3463 X.3.1: mail system full.
-	errDiskFull = &smtp.SMTPError{Code: 452, EnhancedCode: smtp.EnhancedCode{4, 3, 1}, Message: "Insufficient system storage, try again later"}
-	// RFC 3463 X.3.0: other or undefined mail system status.
-	errTempFail = &smtp.SMTPError{Code: 451, EnhancedCode: smtp.EnhancedCode{4, 3, 0}, Message: "Temporary local problem, try again later"}
-	// RFC 3463 X.6.0: other or undefined media error.
-	errEmpty = &smtp.SMTPError{Code: 554, EnhancedCode: smtp.EnhancedCode{5, 6, 0}, Message: "Empty message"}
-	// RFC 3463 X.4.2: the connection was dropped or timed out.
-	errShutdown = &smtp.SMTPError{Code: 421, EnhancedCode: smtp.EnhancedCode{4, 3, 2}, Message: "Service shutting down, try again later"}
+// Buffer sizes. The read buffer holds command lines (at most maxLine) and
+// the runs of message data the DATA reader scans; the write buffer holds
+// the replies to a pipelined group of commands.
+const (
+	readBufSize  = 32 << 10
+	writeBufSize = 4 << 10
 )
 
-// replyFor maps a delivery or resolution error to an SMTP reply and a
-// metrics kind. This is the one place where errors become replies.
-func replyFor(err error) (*smtp.SMTPError, string) {
-	var se *smtp.SMTPError
-	switch {
-	case err == nil:
-		return nil, ""
-	case errors.Is(err, ErrNotLocal):
-		return errRelayDenied, "relay_denied"
-	case errors.Is(err, ErrUnknownUser):
-		return errNoSuchUser, "unknown_user"
-	case errors.Is(err, ErrBadAddress):
-		return errBadRcpt, "bad_address"
-	case isTooLarge(err):
-		return errTooBig, "too_big"
-	case errors.Is(err, store.ErrDiskFull):
-		return errDiskFull, "disk_full"
-	case errors.Is(err, store.ErrEmptyMessage):
-		return errEmpty, "empty"
-	case errors.Is(err, store.ErrClosed), errors.Is(err, context.Canceled):
-		return errShutdown, "store"
-	case errors.As(err, &se):
-		return se, "protocol"
-	}
-	return errTempFail, "store"
-}
+// errLineTooLong is returned by readLine for a command line over maxLine.
+var errLineTooLong = errors.New("command line too long")
 
-// session is one SMTP/LMTP connection's state.
+// session is one SMTP/LMTP connection. Its fields are owned by the
+// connection's goroutine.
 type session struct {
 	s        *Server
-	conn     *smtp.Conn
-	tc       *netserve.Conn // nil if the listener was not a netserve one
+	conn     net.Conn       // a *tls.Conn after STARTTLS
+	tc       *netserve.Conn // the tracked connection; nil only outside netserve
 	log      *slog.Logger
+	r        *bufio.Reader // reads through connReader
+	w        *bufio.Writer // writes through connWriter
 	remoteIP string
+	tls      bool
 
-	from  string
-	rcpts []*Recipient
+	// helo is the client's name from HELO, EHLO or LHLO; "" before one
+	// (and again after STARTTLS).
+	helo string
+
+	// The mail transaction (RFC 5321 §3.3): inTx after an accepted MAIL.
+	inTx      bool
+	from      string
+	rcpts     []*Recipient
+	rcptTried bool // a RCPT was given in this transaction, accepted or not
+
+	bad    int  // unknown, malformed and out-of-sequence commands so far
+	inData bool // reading message data: reads wait up to DataTimeout
+	quit   bool // end the session once the replies are written
+
+	// pending is a command line read while a BDAT transaction waited for
+	// its next chunk; the main loop handles it next. pendingLong says
+	// that line was too long instead.
+	pending     []byte
+	pendingLong bool
+
+	num [8]byte // scratch for reply codes
 }
 
-var (
-	_ smtp.Session     = (*session)(nil)
-	_ smtp.LMTPSession = (*session)(nil)
-)
-
-func (x *session) ctx() context.Context {
-	// Store calls are not tied to the connection's context: a delivery
-	// under way when a drain starts must finish.
-	return context.Background()
+func newSession(s *Server, conn net.Conn, tc *netserve.Conn) *session {
+	x := &session{s: s, conn: conn, tc: tc, log: s.log}
+	if tc != nil {
+		x.log = tc.Logger()
+	}
+	if ta, ok := conn.RemoteAddr().(*net.TCPAddr); ok {
+		x.remoteIP = ta.IP.String()
+	}
+	x.r = bufio.NewReaderSize(connReader{x}, readBufSize)
+	x.w = bufio.NewWriterSize(connWriter{x}, writeBufSize)
+	return x
 }
 
-func (x *session) fail(err error) error {
-	reply, kind := replyFor(err)
+// connReader is what the session's bufio.Reader reads from. Before every
+// read from the network it writes the buffered replies, since the client
+// may be waiting for them: replies are held back only while more commands
+// are buffered (RFC 2920 §3.2), so a pipelined group is answered in one
+// write. It also sets the read deadline (RFC 5321 §4.5.3.2: a timeout for
+// each command, and for each block of message data).
+type connReader struct{ x *session }
+
+func (c connReader) Read(p []byte) (int, error) {
+	x := c.x
+	if x.w.Buffered() > 0 {
+		if err := x.w.Flush(); err != nil {
+			return 0, err
+		}
+	}
+	d := x.s.opt.CommandTimeout
+	if x.inData {
+		d = x.s.opt.DataTimeout
+	}
+	_ = x.conn.SetReadDeadline(time.Now().Add(d))
+	return x.conn.Read(p)
+}
+
+// connWriter writes replies with a deadline, so a client that stops
+// reading does not hold the session forever.
+type connWriter struct{ x *session }
+
+func (c connWriter) Write(p []byte) (int, error) {
+	_ = c.x.conn.SetWriteDeadline(time.Now().Add(c.x.s.opt.CommandTimeout))
+	return c.x.conn.Write(p)
+}
+
+// run serves the connection until QUIT, an error, a timeout or a
+// shutdown.
+func (x *session) run() {
+	// RFC 5321 §4.2 and §4.3.1, RFC 2033 §4.1: the greeting.
+	kind := "ESMTP"
+	if x.s.opt.LMTP {
+		kind = "LMTP"
+	}
+	x.reply(220, "", x.hostname()+" "+kind+" postfach ready")
+	for !x.quit {
+		line, err := x.nextLine()
+		if errors.Is(err, errLineTooLong) {
+			// RFC 5321 §4.5.3.1.4: 512 octets; the rest of the line
+			// was read and dropped.
+			x.refuse(replyLineTooLong)
+			continue
+		}
+		if err != nil {
+			x.readFailed(err)
+			break
+		}
+		if x.draining() {
+			x.goodbye("4.3.2", "Service shutting down, try again later")
+			break
+		}
+		x.dispatch(line)
+	}
+	if err := x.w.Flush(); err != nil {
+		x.log.Debug("write failed", "err", err)
+	}
+}
+
+func (x *session) hostname() string {
+	if h := x.s.opt.Hostname; h != "" {
+		return h
+	}
+	return "postfach"
+}
+
+func (x *session) draining() bool {
+	return x.tc != nil && x.tc.Draining()
+}
+
+// setBusy marks the connection busy while a message is received and
+// stored, so a shutdown waits for its reply.
+func (x *session) setBusy(b bool) {
+	if x.tc != nil {
+		x.tc.SetBusy(b)
+	}
+}
+
+// nextLine returns the next command line: one a BDAT transaction read
+// ahead, or a new one.
+func (x *session) nextLine() ([]byte, error) {
+	if x.pendingLong {
+		x.pendingLong = false
+		return nil, errLineTooLong
+	}
+	if p := x.pending; p != nil {
+		x.pending = nil
+		return p, nil
+	}
+	return x.readLine()
+}
+
+// readLine reads one command line, line ending included. The slice is
+// valid until the next read. A line longer than maxLine is read to its
+// end and dropped (never held whole: at most the read buffer), and
+// reported as errLineTooLong.
+func (x *session) readLine() ([]byte, error) {
+	line, err := x.r.ReadSlice('\n')
+	if err == nil {
+		if len(line) > maxLine {
+			return nil, errLineTooLong
+		}
+		return line, nil
+	}
+	if !errors.Is(err, bufio.ErrBufferFull) {
+		return nil, err
+	}
+	for errors.Is(err, bufio.ErrBufferFull) {
+		_, err = x.r.ReadSlice('\n')
+	}
+	if err != nil {
+		return nil, err
+	}
+	return nil, errLineTooLong
+}
+
+// readFailed ends the session after a failed read: a shutdown and a
+// timeout get their 421 (RFC 5321 §3.8, §4.5.3.2), a closed connection
+// nothing.
+func (x *session) readFailed(err error) {
+	var ne net.Error
+	switch {
+	case x.draining():
+		x.goodbye("4.3.2", "Service shutting down, try again later")
+		x.log.Debug("session ended by shutdown")
+	case errors.As(err, &ne) && ne.Timeout():
+		x.goodbye(replyTimeout.enh, replyTimeout.text)
+		x.log.Info("timeout, closing connection", "data", x.inData)
+	case errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF), errors.Is(err, net.ErrClosed):
+		if x.inTx {
+			x.log.Info("connection closed in a mail transaction")
+		}
+	default:
+		x.log.Debug("read failed", "err", err)
+	}
+	x.quit = true
+}
+
+// goodbye writes a 421 with the server's name (RFC 5321 §4.2.5:
+// "421 <domain> Service not available, closing transmission channel")
+// and ends the session.
+func (x *session) goodbye(enh, text string) {
+	x.reply(421, enh, x.hostname()+" "+text)
+	x.quit = true
+}
+
+// reply buffers one reply line: code, the enhanced status code when
+// there is one (RFC 2034 §3), text. 421 ends the session (RFC 5321 §3.8).
+func (x *session) reply(code int, enh, text string) {
+	x.w.Write(strconv.AppendInt(x.num[:0], int64(code), 10))
+	x.w.WriteByte(' ')
+	if enh != "" {
+		x.w.WriteString(enh)
+		x.w.WriteByte(' ')
+	}
+	x.w.WriteString(text)
+	x.w.WriteString("\r\n")
+	if code == 421 {
+		x.quit = true
+	}
+}
+
+func (x *session) replyWith(r *reply) { x.reply(r.code, r.enh, r.text) }
+
+// replyLines buffers a multi-line reply (RFC 5321 §4.2.1: "250-" on every
+// line but the last).
+func (x *session) replyLines(code int, lines []string) {
+	c := strconv.Itoa(code)
+	for i, l := range lines {
+		x.w.WriteString(c)
+		if i < len(lines)-1 {
+			x.w.WriteByte('-')
+		} else {
+			x.w.WriteByte(' ')
+		}
+		x.w.WriteString(l)
+		x.w.WriteString("\r\n")
+	}
+}
+
+// refuse answers a bad command (unknown, malformed, out of sequence) and
+// counts it; too many end the session with 421.
+func (x *session) refuse(r *reply) {
+	x.replyWith(r)
+	x.bad++
+	if x.bad >= x.s.opt.MaxBadCommands && !x.quit {
+		x.goodbye(replyTooManyBad.enh, replyTooManyBad.text)
+		x.log.Info("too many bad commands, closing connection", "bad", x.bad)
+	}
+}
+
+// fail maps a delivery or resolution error to its reply and counts it.
+func (x *session) fail(err error) *reply {
+	r, kind := replyFor(err)
 	if kind != "" && x.s.opt.Metrics.Error != nil {
 		x.s.opt.Metrics.Error(x.s.proto, kind)
 	}
-	return reply
+	return r
 }
 
-// Reset implements smtp.Session (RSET, and after each message).
-func (x *session) Reset() {
+// resetTx ends the mail transaction (RSET, a new greeting, the end of a
+// message).
+func (x *session) resetTx() {
+	x.inTx = false
 	x.from = ""
 	x.rcpts = nil
-}
-
-// Logout implements smtp.Session.
-func (x *session) Logout() error { return nil }
-
-// Mail implements smtp.Session (RFC 5321 §4.1.1.2).
-func (x *session) Mail(from string, opts *smtp.MailOptions) error {
-	if from != "" && (strings.ContainsAny(from, " \t\r\n<>") || !strings.Contains(from, "@")) {
-		return errBadSender
-	}
-	x.from = from
-	x.rcpts = nil
-	return nil
-}
-
-// Rcpt implements smtp.Session (RFC 5321 §4.1.1.3): every recipient is
-// resolved at once, so unknown users are refused before DATA.
-func (x *session) Rcpt(to string, opts *smtp.RcptOptions) error {
-	r, err := x.s.opt.Deliverer.Resolve(x.ctx(), to)
-	if err != nil {
-		lvl := slog.LevelInfo
-		if reply, _ := replyFor(err); reply == errTempFail {
-			lvl = slog.LevelError
-		}
-		x.log.Log(context.Background(), lvl, "recipient refused", "rcpt", to, "err", err)
-		return x.fail(err)
-	}
-	x.rcpts = append(x.rcpts, r)
-	return nil
-}
-
-// Data implements smtp.Session: one reply for the whole message (SMTP).
-func (x *session) Data(r io.Reader) error {
-	res, err := x.deliver(r)
-	if err != nil {
-		return x.fail(err)
-	}
-	// SMTP has one reply for all recipients. Any failure after the
-	// message was accepted per recipient is a temporary failure of the
-	// whole message: the client retries, and the recipients already
-	// stored get a duplicate rather than a loss.
-	for _, e := range res.Errs {
-		if e != nil {
-			return x.fail(e)
-		}
-	}
-	return nil
-}
-
-// LMTPData implements smtp.LMTPSession: one reply per recipient
-// (RFC 2033 §4.2).
-func (x *session) LMTPData(r io.Reader, status smtp.StatusCollector) error {
-	res, err := x.deliver(r)
-	if err != nil {
-		return x.fail(err)
-	}
-	for i, rc := range x.rcpts {
-		if e := res.Errs[i]; e != nil {
-			status.SetStatus(rc.Address, x.fail(e))
-		} else {
-			status.SetStatus(rc.Address, nil)
-		}
-	}
-	return nil
-}
-
-func (x *session) deliver(r io.Reader) (*Result, error) {
-	if x.tc != nil {
-		// A message being received and stored is not cut off by a
-		// shutdown: it is answered first.
-		x.tc.SetBusy(true)
-		defer x.tc.SetBusy(false)
-	}
-	start := time.Now()
-	env := &Envelope{
-		From:       x.from,
-		Recipients: x.rcpts,
-		Protocol:   x.protocol(),
-		Helo:       x.conn.Hostname(),
-		RemoteIP:   x.remoteIP,
-		ID:         newID(),
-	}
-	body := r
-	if d := x.s.opt.DataTimeout; d > 0 {
-		body = &deadlineReader{r: r, conn: x.conn, d: d}
-	}
-	res, err := x.s.opt.Deliverer.Deliver(x.ctx(), env, body)
-	took := time.Since(start)
-	if err != nil {
-		lvl := slog.LevelWarn
-		if reply, _ := replyFor(err); reply.Code/100 == 5 {
-			lvl = slog.LevelInfo
-		}
-		x.log.Log(context.Background(), lvl, "message refused", "id", env.ID, "from", x.from, "rcpts", len(x.rcpts), "err", err)
-		return nil, err
-	}
-	ok, failed := 0, 0
-	for i, e := range res.Errs {
-		if e != nil {
-			failed++
-			x.log.Error("delivery failed", "id", env.ID, "rcpt", x.rcpts[i].Address, "err", e)
-		} else {
-			ok++
-		}
-	}
-	x.log.Info("message delivered", "id", env.ID, "from", x.from, "rcpts", ok, "failed", failed,
-		"size", res.Size, "blob", res.BlobID, "took", took.Round(time.Microsecond))
-	if f := x.s.opt.Metrics.Delivered; f != nil {
-		f(x.s.proto, ok, failed, took)
-	}
-	return res, nil
+	x.rcptTried = false
 }
 
 // protocol returns the Received: "with" keyword (RFC 3848).
 func (x *session) protocol() string {
-	if x.s.opt.LMTP {
+	switch {
+	case x.s.opt.LMTP:
 		return "LMTP"
-	}
-	if _, ok := x.conn.TLSConnectionState(); ok {
+	case x.tls:
 		return "ESMTPS"
 	}
 	return "ESMTP"
 }
 
-// deadlineReader extends the read deadline before every read of message
-// data: RFC 5321 §4.5.3.2.5 times each data block, not the whole message.
-type deadlineReader struct {
-	r    io.Reader
-	conn *smtp.Conn
-	d    time.Duration
-}
-
-func (dr *deadlineReader) Read(p []byte) (int, error) {
-	_ = dr.conn.Conn().SetReadDeadline(time.Now().Add(dr.d))
-	return dr.r.Read(p)
+// ctx is the context of store calls. It is not tied to the connection: a
+// delivery under way when a drain starts must finish.
+func (x *session) ctx() context.Context {
+	return context.Background()
 }
 
 // newID returns a short random message id for logs and Received:.

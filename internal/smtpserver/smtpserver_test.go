@@ -279,7 +279,8 @@ func TestSMTPTranscript(t *testing.T) {
 	c.send(".")
 	c.expect("250 2.0.0")
 	c.do("MAIL FROM:<>", "250 ")
-	c.do("DATA", "502 ")
+	// RFC 5321 §3.3: DATA before any RCPT is out of sequence.
+	c.do("DATA", "503 5.5.1")
 	c.do("QUIT", "221 ")
 	msgs := fs.messages("alice@example.org")
 	if len(msgs) != 1 {

@@ -1,0 +1,471 @@
+package smtpserver
+
+import (
+	"bytes"
+	"context"
+	"crypto/tls"
+	"errors"
+	"io"
+	"log/slog"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// dispatch runs one command line.
+func (x *session) dispatch(line []byte) {
+	verb, arg := splitCommand(line)
+	lmtp := x.s.opt.LMTP
+	switch verb {
+	case "EHLO", "HELO":
+		if lmtp {
+			// RFC 2033 §4.1: an LMTP server answers EHLO and HELO
+			// with an error.
+			x.refuse(&reply{500, "5.5.1", "This is an LMTP server: use LHLO"})
+			return
+		}
+		x.cmdHello(verb, arg)
+	case "LHLO":
+		if !lmtp {
+			x.refuse(&reply{500, "5.5.1", "This is not an LMTP server: use EHLO"})
+			return
+		}
+		x.cmdHello(verb, arg)
+	case "MAIL":
+		x.cmdMail(arg)
+	case "RCPT":
+		x.cmdRcpt(arg)
+	case "DATA":
+		x.cmdData(arg)
+	case "BDAT":
+		x.cmdBDAT(arg)
+	case "RSET":
+		// RFC 5321 §4.1.1.5.
+		if arg != "" {
+			x.refuse(syntaxError("Syntax: RSET"))
+			return
+		}
+		x.resetTx()
+		x.replyWith(replyOK)
+	case "NOOP":
+		// RFC 5321 §4.1.1.9: a parameter is ignored.
+		x.replyWith(replyOK)
+	case "QUIT":
+		// RFC 5321 §4.1.1.10.
+		x.reply(221, "2.0.0", x.hostname()+" closing connection")
+		x.quit = true
+	case "VRFY":
+		// RFC 5321 §3.5.3: 252 when we will not verify.
+		if arg == "" {
+			x.refuse(syntaxError("Syntax: VRFY address"))
+			return
+		}
+		x.reply(252, "2.5.0", "Cannot VRFY user, but will accept message and attempt delivery")
+	case "HELP":
+		// RFC 5321 §4.1.1.8.
+		x.reply(214, "2.0.0", "Commands: "+x.commandList())
+	case "STARTTLS":
+		x.cmdStartTLS(arg)
+	case "EXPN", "AUTH", "ETRN", "TURN", "ATRN", "SEND", "SOML", "SAML", "BURL":
+		// RFC 5321 §4.2.4: known, not offered here.
+		x.refuse(replyNotImpl)
+	default:
+		x.refuse(replyUnknown)
+	}
+}
+
+func (x *session) commandList() string {
+	hello := "EHLO HELO"
+	if x.s.opt.LMTP {
+		hello = "LHLO"
+	}
+	tls := ""
+	if x.s.opt.TLSConfig != nil && !x.tls {
+		tls = " STARTTLS"
+	}
+	return hello + " MAIL RCPT DATA BDAT RSET NOOP QUIT VRFY HELP" + tls
+}
+
+// cmdHello answers EHLO, HELO and LHLO (RFC 5321 §4.1.1.1, RFC 2033 §4.1).
+// A greeting resets any mail transaction (RFC 5321 §4.1.4).
+func (x *session) cmdHello(verb, arg string) {
+	domain, ok := helloDomain(arg)
+	if !ok {
+		x.refuse(syntaxError("Syntax: " + verb + " domain"))
+		return
+	}
+	x.resetTx()
+	x.helo = domain
+	if verb == "HELO" {
+		x.reply(250, "", x.hostname())
+		return
+	}
+	lines := make([]string, 0, 10)
+	lines = append(lines, x.hostname(),
+		"PIPELINING",          // RFC 2920
+		"8BITMIME",            // RFC 6152
+		"ENHANCEDSTATUSCODES", // RFC 2034
+		"CHUNKING",            // RFC 3030
+		"SMTPUTF8",            // RFC 6531
+	)
+	if m := x.s.opt.MaxMessageSize; m > 0 {
+		lines = append(lines, "SIZE "+strconv.FormatInt(m, 10)) // RFC 1870 §4
+	} else {
+		lines = append(lines, "SIZE")
+	}
+	if m := x.s.opt.MaxRecipients; m > 0 {
+		lines = append(lines, "LIMITS RCPTMAX="+strconv.Itoa(m)) // RFC 9422 §4.2
+	}
+	if x.s.opt.TLSConfig != nil && !x.tls {
+		lines = append(lines, "STARTTLS") // RFC 3207
+	}
+	x.replyLines(250, lines)
+}
+
+// cmdMail starts a mail transaction (RFC 5321 §4.1.1.2).
+func (x *session) cmdMail(arg string) {
+	switch {
+	case x.helo == "":
+		x.refuse(replyNoHello)
+		return
+	case x.inTx:
+		x.refuse(replyNestedMail)
+		return
+	}
+	from, rest, ok := parsePath(arg, "FROM:")
+	if !ok {
+		x.refuse(syntaxError("Syntax: MAIL FROM:<address> [parameters]"))
+		return
+	}
+	params, ok := parseParams(rest)
+	if !ok {
+		x.refuse(syntaxError("Bad MAIL parameters"))
+		return
+	}
+	for _, p := range params {
+		switch p.key {
+		case "SIZE":
+			// RFC 1870 §6: SIZE=n, refused at once when over the limit.
+			n, ok := parseDigits(p.value)
+			if !ok {
+				x.refuse(syntaxError("Bad SIZE parameter"))
+				return
+			}
+			if m := x.s.opt.MaxMessageSize; m > 0 && n > m {
+				x.replyWith(x.fail(errDataTooBig))
+				return
+			}
+		case "BODY":
+			// RFC 6152 §3: 7BIT or 8BITMIME; BINARYMIME is not offered.
+			v := strings.ToUpper(p.value)
+			if v != "7BIT" && v != "8BITMIME" {
+				x.refuse(replyBadParam)
+				return
+			}
+		case "SMTPUTF8":
+			// RFC 6531 §3.4: no value.
+			if p.eq {
+				x.refuse(syntaxError("SMTPUTF8 takes no value"))
+				return
+			}
+		default:
+			x.refuse(replyBadParam)
+			return
+		}
+	}
+	if from != "" && (strings.ContainsAny(from, " \t\r\n<>") || !strings.Contains(from, "@")) {
+		x.refuse(errBadSender)
+		return
+	}
+	x.inTx = true
+	x.from = from
+	x.rcpts = nil
+	x.rcptTried = false
+	x.reply(250, "2.1.0", "Sender OK")
+}
+
+// cmdRcpt adds a recipient (RFC 5321 §4.1.1.3). Every recipient is
+// resolved at once, so unknown users are refused before DATA.
+func (x *session) cmdRcpt(arg string) {
+	if !x.inTx {
+		x.refuse(replyNeedMail)
+		return
+	}
+	to, rest, ok := parsePath(arg, "TO:")
+	if !ok {
+		x.refuse(syntaxError("Syntax: RCPT TO:<address>"))
+		return
+	}
+	params, ok := parseParams(rest)
+	if !ok {
+		x.refuse(syntaxError("Bad RCPT parameters"))
+		return
+	}
+	if len(params) > 0 {
+		x.refuse(replyBadParam)
+		return
+	}
+	x.rcptTried = true
+	if to == "" {
+		x.refuse(errBadRcpt)
+		return
+	}
+	if m := x.s.opt.MaxRecipients; m > 0 && len(x.rcpts) >= m {
+		x.replyWith(errTooManyRcpts)
+		return
+	}
+	r, err := x.s.opt.Deliverer.Resolve(x.ctx(), to)
+	if err != nil {
+		lvl := slog.LevelInfo
+		if reply, _ := replyFor(err); reply == errTempFail {
+			lvl = slog.LevelError
+		}
+		x.log.Log(context.Background(), lvl, "recipient refused", "rcpt", to, "err", err)
+		x.replyWith(x.fail(err))
+		return
+	}
+	x.rcpts = append(x.rcpts, r)
+	x.reply(250, "2.1.5", "Recipient OK")
+}
+
+// readyForData checks the transaction before DATA or the first BDAT:
+// RFC 5321 §3.3 and RFC 2920 §3.1 (554 when every RCPT failed).
+func (x *session) readyForData() *reply {
+	switch {
+	case !x.inTx:
+		return replyNeedMail
+	case len(x.rcpts) > 0:
+		return nil
+	case x.rcptTried:
+		return replyNoValidRcpt
+	}
+	return replyNeedRcpt
+}
+
+// cmdData receives a message (RFC 5321 §4.1.1.4) and answers once for
+// SMTP, once per recipient for LMTP (RFC 2033 §4.2).
+func (x *session) cmdData(arg string) {
+	if arg != "" {
+		x.refuse(syntaxError("Syntax: DATA"))
+		return
+	}
+	if r := x.readyForData(); r != nil {
+		x.refuse(r)
+		return
+	}
+	x.reply(354, "", "Start mail input; end with <CRLF>.<CRLF>")
+	x.setBusy(true)
+	defer x.setBusy(false)
+	x.inData = true
+	dr := newDataReader(x.r, x.s.opt.MaxMessageSize)
+	res, id, err := x.deliver(dr, func() error { return dr.readErr })
+	rerr := dr.drain()
+	x.inData = false
+	if rerr != nil {
+		x.readFailed(rerr)
+		return
+	}
+	x.answerMessage(res, id, err)
+	x.resetTx()
+}
+
+// cmdBDAT receives a message in chunks (RFC 3030 §2): this command's
+// chunk and, while the message is read, the BDAT commands that follow,
+// up to the one marked LAST. Each chunk before the last gets its 250
+// when it has been read; the last one gets the message's reply (per
+// recipient for LMTP).
+func (x *session) cmdBDAT(arg string) {
+	size, last, ok := parseBDAT(arg)
+	if !ok {
+		// Without a size the chunk cannot be skipped, and its bytes
+		// must not be taken for commands: end the session.
+		x.refuse(syntaxError("Syntax: BDAT size [LAST]"))
+		x.quit = true
+		return
+	}
+	x.inData = true
+	defer func() { x.inData = false }()
+	if r := x.readyForData(); r != nil {
+		// RFC 3030 §2: the chunk is read even when the command fails.
+		if err := discardChunk(x.r, size); err != nil {
+			x.readFailed(err)
+			return
+		}
+		x.refuse(r)
+		return
+	}
+	x.setBusy(true)
+	defer x.setBusy(false)
+	br := newBDATReader(x.r, size, last, x.s.opt.MaxMessageSize, x.nextChunk)
+	res, id, err := x.deliver(br, func() error { return br.netEr })
+	rerr := br.drain()
+	if rerr != nil {
+		x.readFailed(rerr)
+		return
+	}
+	if errors.Is(err, errBDATInterrupted) {
+		// The client gave up the message with another command, which
+		// the main loop handles next; the chunks got their replies.
+		x.log.Info("bdat transaction abandoned", "id", id)
+		x.resetTx()
+		return
+	}
+	x.answerMessage(res, id, err)
+	x.resetTx()
+}
+
+// nextChunk acknowledges the chunk just read and reads the next BDAT
+// command of the transaction (a chunkSource).
+func (x *session) nextChunk(prevSize int64) (int64, bool, error) {
+	x.reply(250, "2.0.0", strconv.FormatInt(prevSize, 10)+" octets received")
+	x.inData = false
+	line, err := x.readLine()
+	x.inData = true
+	if errors.Is(err, errLineTooLong) {
+		x.pendingLong = true
+		return 0, false, errBDATInterrupted
+	}
+	if err != nil {
+		return 0, false, err
+	}
+	verb, arg := splitCommand(line)
+	size, last, ok := parseBDAT(arg)
+	if verb != "BDAT" || !ok {
+		x.pending = bytes.Clone(line)
+		return 0, false, errBDATInterrupted
+	}
+	return size, last, nil
+}
+
+// deliver hands the message to the Deliverer and logs the outcome. A
+// failure caused by the connection (readErr) or by an abandoned BDAT
+// transaction is left to the caller.
+func (x *session) deliver(body io.Reader, readErr func() error) (*Result, string, error) {
+	start := time.Now()
+	env := &Envelope{
+		From:       x.from,
+		Recipients: x.rcpts,
+		Protocol:   x.protocol(),
+		Helo:       x.helo,
+		RemoteIP:   x.remoteIP,
+		ID:         newID(),
+	}
+	res, err := x.s.opt.Deliverer.Deliver(x.ctx(), env, body)
+	took := time.Since(start)
+	if err != nil {
+		if rerr := readErr(); rerr != nil {
+			x.log.Info("connection lost during message data", "id", env.ID, "err", rerr)
+			return nil, env.ID, err
+		}
+		if errors.Is(err, errBDATInterrupted) {
+			return nil, env.ID, err
+		}
+		lvl := slog.LevelWarn
+		if reply, _ := replyFor(err); reply.code/100 == 5 {
+			lvl = slog.LevelInfo
+		}
+		x.log.Log(context.Background(), lvl, "message refused", "id", env.ID, "from", x.from, "rcpts", len(x.rcpts), "err", err)
+		return nil, env.ID, err
+	}
+	ok, failed := 0, 0
+	for i, e := range res.Errs {
+		if e != nil {
+			failed++
+			x.log.Error("delivery failed", "id", env.ID, "rcpt", x.rcpts[i].Address, "err", e)
+		} else {
+			ok++
+		}
+	}
+	x.log.Info("message delivered", "id", env.ID, "from", x.from, "rcpts", ok, "failed", failed,
+		"size", res.Size, "blob", res.BlobID, "took", took.Round(time.Microsecond))
+	if f := x.s.opt.Metrics.Delivered; f != nil {
+		f(x.s.proto, ok, failed, took)
+	}
+	return res, env.ID, nil
+}
+
+// answerMessage writes the reply to a received message: for SMTP one
+// reply, for LMTP one per accepted recipient, in RCPT order
+// (RFC 2033 §4.2).
+func (x *session) answerMessage(res *Result, id string, err error) {
+	if !x.s.opt.LMTP {
+		if err != nil {
+			x.replyWith(x.fail(err))
+			return
+		}
+		// SMTP has one reply for all recipients. Any failure after the
+		// message was accepted per recipient is a temporary failure of
+		// the whole message: the client retries, and the recipients
+		// already stored get a duplicate rather than a loss.
+		for _, e := range res.Errs {
+			if e != nil {
+				x.replyWith(x.fail(e))
+				return
+			}
+		}
+		x.reply(250, "2.0.0", "Message accepted, id "+id)
+		return
+	}
+	var all *reply
+	if err != nil {
+		all = x.fail(err)
+	}
+	for i, rc := range x.rcpts {
+		r := all
+		if r == nil {
+			if e := res.Errs[i]; e != nil {
+				r = x.fail(e)
+			}
+		}
+		if r == nil {
+			x.reply(250, "2.0.0", "<"+rc.Address+"> Delivered, id "+id)
+		} else {
+			x.reply(r.code, r.enh, "<"+rc.Address+"> "+r.text)
+		}
+	}
+}
+
+// cmdStartTLS upgrades the connection (RFC 3207 §4).
+func (x *session) cmdStartTLS(arg string) {
+	cfg := x.s.opt.TLSConfig
+	switch {
+	case cfg == nil:
+		x.refuse(replyNotImpl)
+		return
+	case x.tls:
+		x.refuse(&reply{503, "5.5.1", "TLS already active"})
+		return
+	case arg != "":
+		x.refuse(syntaxError("Syntax: STARTTLS"))
+		return
+	}
+	x.reply(220, "2.0.0", "Ready to start TLS")
+	if err := x.w.Flush(); err != nil {
+		x.log.Debug("write failed", "err", err)
+		x.quit = true
+		return
+	}
+	// RFC 3207 §4.2, §6: anything the client sent after STARTTLS
+	// before the handshake is dropped, so nothing plaintext can be
+	// injected into the protected session.
+	if n := x.r.Buffered(); n > 0 {
+		x.log.Info("dropping data pipelined after STARTTLS", "bytes", n)
+	}
+	x.r.Reset(connReader{x})
+	tc := tls.Server(x.conn, cfg)
+	ctx, cancel := context.WithTimeout(context.Background(), x.s.opt.CommandTimeout)
+	defer cancel()
+	if err := tc.HandshakeContext(ctx); err != nil {
+		x.log.Info("tls handshake failed", "err", err)
+		x.quit = true
+		return
+	}
+	x.conn = tc
+	x.tls = true
+	// RFC 3207 §4.2: back to the state after the greeting; what the
+	// client said before is forgotten.
+	x.helo = ""
+	x.resetTx()
+	state := tc.ConnectionState()
+	x.log.Debug("tls started", "version", tls.VersionName(state.Version), "cipher", tls.CipherSuiteName(state.CipherSuite))
+}

@@ -1,0 +1,241 @@
+package smtpserver
+
+import (
+	"bufio"
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+
+	"github.com/postfach/postfach/internal/store"
+)
+
+// errDataTooBig is returned by the message readers once a message grows
+// past the size limit; it wraps store.ErrTooBig, so replyFor answers it
+// with 552 5.3.4.
+var errDataTooBig = fmt.Errorf("message data over the size limit: %w", store.ErrTooBig)
+
+// dataReader reads the message data of a DATA command (RFC 5321
+// §4.1.1.4) from the connection's buffered reader, removes the
+// dot-stuffing (§4.5.2) and ends at the line that holds only a period.
+//
+// It works on whole buffered runs of bytes, never byte by byte: it copies
+// from the buffer up to the next LF (bytes.IndexByte) and looks at the
+// first bytes of a line only.
+//
+// Lines end in CRLF. A bare LF is data (the Deliverer turns it into CRLF
+// when it stores the message), so a period after a bare LF is neither
+// unstuffed nor the end of the data: "\n.\r\n" does not end a message,
+// which keeps a message from being split in two the way an MTA in front
+// of us may not (SMTP smuggling).
+type dataReader struct {
+	r   *bufio.Reader
+	max int64 // size limit of the unstuffed data; 0: none
+	n   int64 // unstuffed bytes returned so far
+
+	bol  bool // the next byte begins a line
+	cr   bool // the last byte returned was CR
+	done bool // the end-of-data line has been consumed
+
+	// err is sticky: errDataTooBig, or readErr.
+	err error
+	// readErr is the connection's read error (io.ErrUnexpectedEOF for a
+	// closed connection): the session cannot go on after it.
+	readErr error
+}
+
+func newDataReader(r *bufio.Reader, max int64) *dataReader {
+	return &dataReader{r: r, max: max, bol: true}
+}
+
+// Read implements io.Reader. It returns what is buffered without waiting
+// for more once it has something, so the store sees data as it arrives.
+func (d *dataReader) Read(p []byte) (int, error) {
+	if d.err != nil {
+		return 0, d.err
+	}
+	if len(p) == 0 {
+		return 0, nil
+	}
+	n := 0
+	for n < len(p) && !d.done {
+		if d.r.Buffered() == 0 {
+			if n > 0 {
+				break
+			}
+			if _, err := d.r.Peek(1); err != nil {
+				return n, d.fail(err)
+			}
+		}
+		buf, _ := d.r.Peek(d.r.Buffered())
+		if d.bol && buf[0] == '.' {
+			// RFC 5321 §4.5.2: a line "." ends the data; another
+			// leading period is removed. Three bytes decide which.
+			if len(buf) < 3 {
+				if n > 0 {
+					break
+				}
+				var err error
+				if buf, err = d.r.Peek(3); err != nil {
+					return n, d.fail(err)
+				}
+			}
+			if buf[1] == '\r' && buf[2] == '\n' {
+				_, _ = d.r.Discard(3)
+				d.done = true
+				break
+			}
+			_, _ = d.r.Discard(1)
+			d.bol = false
+			continue
+		}
+		seg := buf[:min(len(buf), len(p)-n)]
+		if i := bytes.IndexByte(seg, '\n'); i >= 0 {
+			seg = seg[:i+1]
+		}
+		if d.max > 0 && d.n+int64(len(seg)) > d.max {
+			d.err = errDataTooBig
+			return n, d.err
+		}
+		last := seg[len(seg)-1]
+		if last == '\n' {
+			if len(seg) > 1 {
+				d.bol = seg[len(seg)-2] == '\r'
+			} else {
+				d.bol = d.cr
+			}
+		} else {
+			d.bol = false
+		}
+		d.cr = last == '\r'
+		n += copy(p[n:], seg)
+		d.n += int64(len(seg))
+		_, _ = d.r.Discard(len(seg))
+	}
+	if n == 0 && d.done {
+		return 0, io.EOF
+	}
+	return n, nil
+}
+
+func (d *dataReader) fail(err error) error {
+	if errors.Is(err, io.EOF) {
+		err = io.ErrUnexpectedEOF
+	}
+	d.readErr = err
+	d.err = err
+	return err
+}
+
+// drain reads and drops what is left of the data, up to the end-of-data
+// line, so the session can answer and go on after a refused message. It
+// returns the connection's read error, if any.
+func (d *dataReader) drain() error {
+	if d.readErr != nil {
+		return d.readErr
+	}
+	d.err = nil
+	d.max = 0
+	_, err := io.Copy(io.Discard, d)
+	return err
+}
+
+// chunkSource supplies the chunks of a BDAT transaction after the first:
+// it acknowledges the chunk just read and reads the next BDAT command
+// (RFC 3030 §2). It returns the next chunk's size and whether it is the
+// last, or errBDATInterrupted when the client sent another command.
+type chunkSource func(prevSize int64) (size int64, last bool, err error)
+
+// errBDATInterrupted ends a BDAT transaction that a command other than
+// BDAT interrupted before its LAST chunk.
+var errBDATInterrupted = errors.New("bdat transaction interrupted by another command")
+
+// bdatReader reads the message of a BDAT transaction (RFC 3030): the
+// chunks as sent, without any unstuffing, one after the other until the
+// chunk marked LAST.
+type bdatReader struct {
+	r     *bufio.Reader
+	next  chunkSource
+	max   int64 // size limit; 0: none
+	n     int64 // bytes returned so far
+	size  int64 // size of the current chunk
+	left  int64 // bytes of the current chunk not read yet
+	last  bool  // the current chunk is the last
+	err   error // sticky
+	netEr error // the connection's read error
+}
+
+func newBDATReader(r *bufio.Reader, size int64, last bool, max int64, next chunkSource) *bdatReader {
+	return &bdatReader{r: r, next: next, max: max, size: size, left: size, last: last}
+}
+
+// Read implements io.Reader.
+func (b *bdatReader) Read(p []byte) (int, error) {
+	if b.err != nil {
+		return 0, b.err
+	}
+	for b.left == 0 {
+		if b.last {
+			return 0, io.EOF
+		}
+		size, last, err := b.next(b.size)
+		if err != nil {
+			b.err = err
+			if !errors.Is(err, errBDATInterrupted) {
+				b.netEr = err
+			}
+			return 0, err
+		}
+		b.size, b.left, b.last = size, size, last
+	}
+	if b.max > 0 && b.n+b.left > b.max {
+		// The chunk sizes are known ahead: refuse before reading.
+		b.err = errDataTooBig
+		return 0, b.err
+	}
+	if int64(len(p)) > b.left {
+		p = p[:b.left]
+	}
+	n, err := b.r.Read(p)
+	b.left -= int64(n)
+	b.n += int64(n)
+	if err != nil {
+		if errors.Is(err, io.EOF) {
+			err = io.ErrUnexpectedEOF
+		}
+		b.err, b.netEr = err, err
+		return n, err
+	}
+	return n, nil
+}
+
+// drain drops the rest of the current chunk, so the session can answer
+// the BDAT command it belongs to. It returns the connection's read error,
+// if any.
+func (b *bdatReader) drain() error {
+	if b.netEr != nil {
+		return b.netEr
+	}
+	err := discardChunk(b.r, b.left)
+	b.left = 0
+	if err != nil {
+		b.netEr = err
+	}
+	return err
+}
+
+// discardChunk drops size bytes of a BDAT chunk that is refused (RFC 3030
+// §2: the chunk is read even when the command fails).
+func discardChunk(r *bufio.Reader, size int64) error {
+	for size > 0 {
+		n, err := r.Discard(int(min(size, 1<<30)))
+		size -= int64(n)
+		if err != nil {
+			if errors.Is(err, io.EOF) {
+				err = io.ErrUnexpectedEOF
+			}
+			return err
+		}
+	}
+	return nil
+}
