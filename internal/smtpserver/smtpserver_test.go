@@ -377,12 +377,13 @@ func TestShutdownGoodbye(t *testing.T) {
 		defer cancel()
 		done <- ts.srv.Shutdown(ctx)
 	}()
-	idle.expect("421 ")
+	idle.expect("421 4.3.2 mx.example.org Service shutting down")
 	idle.expectClosed()
 	close(fs.stageBlock)
 	// The in-flight message is stored and acknowledged, then goodbye.
 	busy.expect("250 2.0.0 <alice@example.org>")
-	busy.expect("421 ")
+	busy.expect("421 4.3.2 mx.example.org Service shutting down")
+	busy.expectClosed()
 	if err := <-done; err != nil {
 		t.Fatalf("Shutdown: %v", err)
 	}
