@@ -23,6 +23,17 @@ type Conn struct {
 
 	closeOnce sync.Once
 
+	// srv runs the connection's handler when a Server serves it (nil for
+	// a bare Listener); served is the net.Conn the handler was given (the
+	// *Conn, or a *tls.Conn over it), closed when the handler ends. Both
+	// are set before the handler runs and never change.
+	srv    *Server
+	served net.Conn
+	// arm is set by Park while a handler runs and taken by the Server
+	// when the handler has returned; only the goroutine running the
+	// handler touches it.
+	arm func()
+
 	mu       sync.Mutex
 	busy     bool
 	draining bool
@@ -75,6 +86,32 @@ func (c *Conn) SetBusy(busy bool) {
 	if !busy && c.draining {
 		_ = c.Conn.SetReadDeadline(time.Unix(1, 0))
 	}
+}
+
+// Park asks the Server to keep the connection open when the running
+// handler returns. The handler's goroutine then ends: after the handler
+// has returned (so nothing of it runs any more), the Server calls arm on
+// that goroutine, and arm must see to it that Resume is called exactly
+// once later, for example when the connection becomes readable. The
+// connection stays counted as open, and Shutdown waits for it, until the
+// resumed handler ends without parking again; so whoever parks must also
+// resume parked connections when the server shuts down. Park reports
+// false, and does nothing, when the connection is not served by a Server
+// (a bare Listener's).
+func (c *Conn) Park(arm func()) bool {
+	if c.srv == nil {
+		return false
+	}
+	c.arm = arm
+	return true
+}
+
+// Resume serves a parked connection again: h runs on a new goroutine
+// with a Handler's guarantees (a panic is recovered and logged and closes
+// the connection; the connection is closed when h returns, unless h
+// parked it again).
+func (c *Conn) Resume(h func()) {
+	go c.srv.run(c, h)
 }
 
 func (c *Conn) drain() {

@@ -18,8 +18,20 @@
 // connection to close, and Listener.CloseAll cuts off what is left when the
 // shutdown deadline passes.
 //
+// # Parking
+//
+// A connection that waits for its client need not keep a goroutine: its
+// handler may call Conn.Park and return. The connection stays open and
+// counted (limits, Shutdown's wait), the goroutine ends, and the arm
+// function given to Park runs once the handler has returned; it hands the
+// connection to whatever will wake it (imapserver's epoll poller), which
+// calls Conn.Resume to run the handler's continuation on a new goroutine.
+// Shutdown does not resume parked connections itself: their owner must,
+// before or while the server drains.
+//
 // # Locking
 //
 // Listener.mu guards the connection set and the per-IP counts; Conn.mu
 // guards busy and draining. Neither lock is held during network I/O.
+// Conn.arm belongs to the goroutine running the connection's handler.
 package netserve

@@ -298,3 +298,103 @@ func TestListenUnix(t *testing.T) {
 		t.Error("empty unix path accepted")
 	}
 }
+
+// TestParkResume: a parked connection stays open without a goroutine,
+// its continuation runs after Resume, Shutdown waits for it, and a
+// continuation that returns closes it.
+func TestParkResume(t *testing.T) {
+	parked := make(chan *Conn, 1)
+	var serve func(conn net.Conn, tc *Conn, r *bufio.Reader)
+	serve = func(conn net.Conn, tc *Conn, r *bufio.Reader) {
+		line, err := r.ReadString('\n')
+		if err != nil {
+			var ne net.Error
+			if errors.As(err, &ne) && ne.Timeout() {
+				io.WriteString(conn, "bye\r\n")
+			}
+			return
+		}
+		io.WriteString(conn, line)
+		if strings.TrimSpace(line) == "park" {
+			if !tc.Park(func() { parked <- tc }) {
+				t.Error("Park refused")
+			}
+			return
+		}
+		serve(conn, tc, r)
+	}
+	ln, err := Listen("127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := NewServer(ServerOptions{Options: Options{Proto: "test"}, Handler: func(conn net.Conn, tc *Conn) {
+		io.WriteString(conn, "hello\r\n")
+		serve(conn, tc, bufio.NewReader(conn))
+	}})
+	done := make(chan error, 1)
+	go func() { done <- s.Serve(ln) }()
+	c := dial(t, ln.Addr().String())
+	c.expect("hello")
+	c.send("park")
+	c.expect("park")
+	tc := <-parked
+	c.send("one")
+	// Resumed, the connection goes on where it was: the line sent while
+	// it was parked is there.
+	tc.Resume(func() { serve(tc, tc, bufio.NewReader(tc)) })
+	c.expect("one")
+	c.send("park")
+	c.expect("park")
+	tc = <-parked
+
+	shut := make(chan error, 1)
+	go func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+		defer cancel()
+		shut <- s.Shutdown(ctx)
+	}()
+	// Shutdown waits for the parked connection...
+	for !tc.Draining() {
+		time.Sleep(time.Millisecond)
+	}
+	select {
+	case err := <-shut:
+		t.Fatalf("Shutdown returned %v with a parked connection", err)
+	case <-time.After(50 * time.Millisecond):
+	}
+	// ...until its owner resumes it and it ends.
+	tc.Resume(func() { serve(tc, tc, bufio.NewReader(tc)) })
+	c.expect("bye")
+	c.expectEOF()
+	if err := <-shut; err != nil {
+		t.Fatalf("Shutdown: %v", err)
+	}
+	if err := <-done; !errors.Is(err, ErrServerClosed) {
+		t.Fatalf("Serve: %v", err)
+	}
+}
+
+// TestParkWithoutServer: a bare Listener's connection cannot be parked.
+func TestParkWithoutServer(t *testing.T) {
+	ln, err := Listen("127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	l := NewListener(ln, Options{Proto: "test"})
+	defer l.Close()
+	go func() {
+		c, err := net.Dial("tcp", ln.Addr().String())
+		if err == nil {
+			defer c.Close()
+			time.Sleep(100 * time.Millisecond)
+		}
+	}()
+	c, err := l.Accept()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	if ConnOf(c).Park(func() {}) {
+		t.Fatal("Park accepted without a Server")
+	}
+}

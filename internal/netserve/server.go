@@ -26,11 +26,13 @@ type ServerOptions struct {
 
 // Server runs Handler for every accepted connection, each in its own
 // goroutine, recovering panics: a panic is logged with its stack and closes
-// that connection only. IMAP and POP3 build on it.
+// that connection only. A handler may park its connection (Conn.Park) and
+// have it resumed on a new goroutine later (Conn.Resume). IMAP and POP3
+// build on it.
 type Server struct {
 	opt ServerOptions
 
-	wg sync.WaitGroup // one per connection goroutine
+	wg sync.WaitGroup // one per connection, from accept until its handler ends without parking
 
 	mu        sync.Mutex
 	listeners []*Listener
@@ -80,15 +82,37 @@ func (s *Server) Serve(ln net.Listener) error {
 }
 
 func (s *Server) serveConn(conn net.Conn) {
-	defer s.wg.Done()
 	tc := ConnOf(conn)
-	defer conn.Close()
+	tc.srv, tc.served = s, conn
+	s.run(tc, func() { s.opt.Handler(conn, tc) })
+}
+
+// run runs one stretch of a connection's handler: the Handler itself, or
+// a function given to Conn.Resume. When it returns without parking the
+// connection (Conn.Park), the connection is closed and counted as ended.
+func (s *Server) run(tc *Conn, h func()) {
+	parked := false
+	defer func() {
+		if !parked {
+			tc.served.Close()
+			s.wg.Done()
+		}
+	}()
 	defer func() {
 		if r := recover(); r != nil {
+			tc.arm = nil
 			tc.Logger().Error("panic serving connection", "panic", r, "stack", string(debug.Stack()))
 		}
 	}()
-	s.opt.Handler(conn, tc)
+	h()
+	if arm := tc.arm; arm != nil {
+		tc.arm = nil
+		parked = true
+		// From here on the connection belongs to arm and, through it,
+		// to whoever resumes it: nothing below may touch it. arm must
+		// not panic (the connection would stay open, parked).
+		arm()
+	}
 }
 
 // Shutdown stops accepting, drains every connection (see the package doc)
