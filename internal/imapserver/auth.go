@@ -160,7 +160,7 @@ func (s *session) loggedIn(p *auth.Principal) error {
 	s.state = stateAuth
 	s.sub = s.srv.opt.Store.Subscribe(p.Account)
 	if n, ok := s.sub.(store.Notifier); ok {
-		n.SetNotify(s.wake.notify)
+		n.SetNotify(s.notifyWake)
 	}
 	if s.tc != nil {
 		s.log = s.log.With("user", p.Name)

@@ -47,16 +47,25 @@
 //
 // # Waiting
 //
-// A session waiting for its client flushes, gives its read and write
-// buffers back to the server's pools and reads into a 64-byte array; the
-// buffers are taken again when bytes arrive. In IDLE the store's event
-// publisher wakes the session through the subscription's notify function
-// (store.Notifier), which moves the blocked read's deadline into the past;
-// the wait happens from the session's main loop, so the goroutine's stack
-// is shallow and shrinks. An idle session therefore costs a few KiB and no
-// extra goroutine. A session with NOTIFY waits the same way between
-// commands and reports what the events say as soon as they arrive
-// (pushWake), not only in IDLE.
+// A session waiting for its client flushes and gives its read and write
+// buffers back to the server's pools; they are taken again when bytes
+// arrive. A plaintext session without COMPRESS then parks (park.go): its
+// goroutine ends, and its connection waits in the Server's poller (one
+// epoll instance and one goroutine, poller_linux.go) until it becomes
+// readable, a store event arrives for a session in IDLE or with NOTIFY
+// (the subscription's notify function, store.Notifier, resumes it), its
+// idle timeout passes (a timer) or Shutdown begins (every parked session
+// is resumed and drained like a running one). It resumes on a new
+// goroutine in the same wait. So an idle session costs its heap state
+// (a few KiB) and no goroutine.
+//
+// TLS sessions (a tls.Conn may hold decrypted bytes the fd does not
+// show), COMPRESS sessions, and all sessions where epoll is not available
+// wait in a read of a 64-byte array instead, from the session's main loop
+// so the goroutine's stack is shallow and shrinks; in IDLE the notify
+// function moves that read's deadline into the past to wake it. A session
+// with NOTIFY waits the same ways between commands and reports what the
+// events say as soon as they arrive (pushWake), not only in IDLE.
 //
 // After COMPRESS=DEFLATE the input is decoded by the package's own
 // inflater (inflate.go), which returns a command as soon as it is
@@ -69,10 +78,12 @@
 // # Concurrency and locking
 //
 // All session state belongs to the session goroutine (NOTIFY's
-// configuration and what it collected included), except session.wake,
-// whose mutex guards the waiting/woken flags shared with the store's
-// publisher; the notify function only sets a flag and a read deadline and
-// never calls back into the store. No lock is held during network I/O.
+// configuration and what it collected included; after a park, the
+// goroutine that resumes it), except session.wake, whose mutex guards
+// the waiting/woken flags shared with the store's publisher and the
+// parking state shared with the poller and the idle timer; the notify
+// function only sets a flag and a read deadline, or resumes a parked
+// session, and never calls back into the store. No lock is held during network I/O.
 // Store calls use a context that is not cancelled by a shutdown, so a
 // command in progress finishes (and its write is acknowledged) before the
 // session says BYE. The package has no mutable package-level state.

@@ -19,11 +19,11 @@ type idling struct {
 var errIdling = errors.New("idling")
 
 // cmdIdle: IDLE (RFC 9051 §6.3.13, RFC 2177). Updates are pushed as soon
-// as the store publishes an event: the event's notify function interrupts
-// the session's blocked read (see waker), so an idle session needs no
-// goroutine besides its own and holds no buffers while it waits. The
-// waiting itself happens in the session's main loop (idleWait), where the
-// goroutine's stack is shallow and can shrink.
+// as the store publishes an event: the event's notify function resumes
+// the parked session, or interrupts its blocked read (see waker), so an
+// idle session needs no goroutine of its own (none at all when parked)
+// and holds no buffers while it waits. The waiting itself happens in the
+// session's main loop (loop), where the goroutine's stack is shallow.
 func (s *session) cmdIdle(cmd imap.Command) error {
 	if err := s.sync(true); err != nil {
 		return err
@@ -94,7 +94,7 @@ func (s *session) watchWithoutNotifier() (stop func()) {
 			case <-done:
 				return
 			case <-c:
-				s.wake.notify()
+				s.notifyWake()
 			}
 		}
 	}()

@@ -154,6 +154,16 @@ type Server struct {
 	contextMax      int
 	contextMaxBytes int
 
+	// parking lets idle plaintext sessions give up their goroutine
+	// (park.go); tests turn it off. poll is the poller they wait in,
+	// started at the first park; pollFailed (guarded by mu) records that
+	// it could not be started.
+	parking    bool
+	poll       atomic.Pointer[poller]
+	pollFailed bool
+	// serveParked runs a resumed session (park.go); set by New.
+	serveParked func(*session)
+
 	shutdownOnce sync.Once
 	shutdownDone chan struct{} // closed when the first Shutdown has finished
 	shutdownErr  error         // written before shutdownDone is closed
@@ -179,6 +189,7 @@ func New(opt Options) *Server {
 		maxMsg:       opt.MaxMessageSize,
 		mechs:        opt.SASLMechanisms,
 		loopbackSec:  true,
+		parking:      true,
 		shutdownDone: make(chan struct{}),
 	}
 	if s.log == nil {
@@ -218,6 +229,7 @@ func New(opt Options) *Server {
 		w, _ := flate.NewWriter(io.Discard, deflateLevel) // the level is valid
 		return w
 	}
+	s.serveParked = func(ss *session) { ss.serve(false) }
 	s.readers.New = func() any { return bufio.NewReaderSize(nil, readBufSize) }
 	s.writers.New = func() any { return bufio.NewWriterSize(nil, writeBufSize) }
 	return s
@@ -320,6 +332,12 @@ func (s *Server) shutdown(ctx context.Context) error {
 	s.closing = true
 	servers := s.servers
 	s.mu.Unlock()
+	if p := s.poll.Load(); p != nil {
+		// Parked sessions are resumed first (and none parks from now
+		// on), so the drain below reaches them in their reads like any
+		// other waiting session.
+		p.close()
+	}
 	var wg sync.WaitGroup
 	errs := make([]error, len(servers))
 	for i, ns := range servers {

@@ -13,6 +13,7 @@ import (
 	"runtime/debug"
 	"strings"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/postfach/postfach/internal/auth"
@@ -88,8 +89,15 @@ type session struct {
 	condstoreBefore bool
 
 	wake waker
-	// waitUntil is the idle deadline of the current wait for the client.
+	// waitUntil is the idle deadline of the current wait for the client;
+	// inWait says that a wait has begun and not ended (it survives a
+	// park).
 	waitUntil time.Time
+	inWait    bool
+	// raw and fd are the connection's, for parking (park.go); raw is nil
+	// when the session cannot park.
+	raw syscall.RawConn
+	fd  int32
 
 	// comp is set after COMPRESS DEFLATE (compress.go); notify after
 	// NOTIFY (notify.go). Both are nil for most sessions.
@@ -98,23 +106,43 @@ type session struct {
 }
 
 // waker lets the store's event publisher interrupt a session that waits
-// in IDLE: it sets the read deadline into the past, so the blocked Read
-// returns and the session reports the change. Only a session in IDLE is
-// interrupted; otherwise the wake is remembered.
+// in IDLE (or with NOTIFY between commands): it sets the read deadline
+// into the past, so the blocked Read returns and the session reports the
+// change, or it resumes the session when it is parked (park.go). Only a
+// session in such a wait is interrupted; otherwise the wake is
+// remembered.
 type waker struct {
 	mu      sync.Mutex
 	conn    net.Conn // the connection whose deadline is set; guarded by mu
 	waiting bool     // a Read in IDLE is blocked; guarded by mu
 	woken   bool     // an event arrived; guarded by mu
+
+	// Parking (park.go), all guarded by mu: parked is true while the
+	// session has no goroutine; parkedInterruptible says that an event
+	// resumes it; noPark, once set, keeps the session from parking;
+	// timer is the idle timeout of a parked session.
+	parked              bool
+	parkedInterruptible bool
+	noPark              bool
+	timer               *time.Timer
 }
 
-func (w *waker) notify() {
+// notifyWake is the subscription's notify function (store.Notifier): it
+// runs on the store's event publisher, sets a flag, and interrupts or
+// resumes a session that waits for events. It never calls into the
+// store.
+func (s *session) notifyWake() {
+	w := &s.wake
 	w.mu.Lock()
 	w.woken = true
 	if w.waiting && w.conn != nil {
 		_ = w.conn.SetReadDeadline(time.Unix(1, 0))
 	}
+	resume := w.parked && w.parkedInterruptible
 	w.mu.Unlock()
+	if resume {
+		s.unpark()
+	}
 }
 
 // pendingReader returns the bytes read while waiting for the client, then
@@ -163,6 +191,7 @@ func newSession(srv *Server, conn net.Conn, tc *netserve.Conn, implicitTLS bool)
 	s.in, s.out = conn, conn
 	s.src.r, s.src.s = s.in, s
 	s.wake.conn = conn
+	s.initPark(conn, tc)
 	s.acquire()
 	s.r = imap.NewReader(s.br, s.continuation, imap.Options{MaxAppend: srv.maxMsg})
 	s.enc = imap.NewEncoder(s.bw)
@@ -213,11 +242,24 @@ func (s *session) release() {
 }
 
 // run serves the connection until LOGOUT, an error, the idle timeout or a
-// shutdown.
+// shutdown. It returns early when the session parks (park.go); resume
+// goes on from there.
 func (s *session) run() {
-	defer s.cleanup()
+	s.serve(true)
+}
+
+// serve runs the session: from the greeting (start), or back into the
+// wait it parked in.
+func (s *session) serve(start bool) {
+	parked := false
+	defer func() {
+		if !parked {
+			s.cleanup()
+		}
+	}()
 	defer func() {
 		if x := recover(); x != nil {
+			parked = false
 			s.log.Error("panic in imap session", "panic", x, "stack", string(debug.Stack()))
 			if s.bw != nil && s.enc.Err() == nil {
 				_ = s.enc.StatusResponse("", imap.BYE, "SERVERBUG", "Internal server error, closing connection")
@@ -225,17 +267,25 @@ func (s *session) run() {
 			}
 		}
 	}()
-	if s.tls {
-		if tc, ok := s.conn.(*tls.Conn); ok && !s.handshake(tc) {
-			return
+	if start {
+		if s.tls {
+			if tc, ok := s.conn.(*tls.Conn); ok && !s.handshake(tc) {
+				return
+			}
 		}
+		// RFC 9051 §7.1.1: the greeting, with the capabilities (§7.2.2).
+		host := s.srv.opt.Hostname
+		if host == "" {
+			host = "postfach"
+		}
+		s.enc.Untagged().Atom(imap.OK).Code("CAPABILITY " + s.capabilities()).Text(host + " IMAP server ready").End()
 	}
-	// RFC 9051 §7.1.1: the greeting, with the capabilities (§7.2.2).
-	host := s.srv.opt.Hostname
-	if host == "" {
-		host = "postfach"
-	}
-	s.enc.Untagged().Atom(imap.OK).Code("CAPABILITY " + s.capabilities()).Text(host + " IMAP server ready").End()
+	parked = s.loop()
+}
+
+// loop reads and runs commands until the session ends (false) or parks
+// (true).
+func (s *session) loop() (parked bool) {
 	for {
 		if s.idle != nil || s.notifying() {
 			// IDLE, or NOTIFY (RFC 5465) between commands: store events
@@ -243,20 +293,32 @@ func (s *session) run() {
 			// applies in IDLE (clients re-issue IDLE every 29 minutes).
 			s.setBusy(false)
 			err := s.wait(true)
+			if errors.Is(err, errPark) {
+				if s.park(true) {
+					return true
+				}
+				continue
+			}
 			if s.idle != nil || err != nil {
 				if err := s.idleStep(err); err != nil {
 					if !errors.Is(err, errLogout) {
 						s.log.Debug("session ended", "err", err)
 					}
 					_ = s.flush()
-					return
+					return false
 				}
 				s.setBusy(false)
 				continue
 			}
 		} else if err := s.waitInput(); err != nil {
+			if errors.Is(err, errPark) {
+				if s.park(false) {
+					return true
+				}
+				continue
+			}
 			s.readFailed(err)
-			return
+			return false
 		}
 		s.setBusy(true)
 		cmd, err := s.r.ReadCommand()
@@ -264,10 +326,10 @@ func (s *session) run() {
 			var pe *imap.ParseError
 			if !errors.As(err, &pe) {
 				s.readFailed(err)
-				return
+				return false
 			}
 			if !s.parseError(pe) {
-				return
+				return false
 			}
 			s.setBusy(false)
 			continue
@@ -277,12 +339,12 @@ func (s *session) run() {
 				s.log.Debug("session ended", "err", err)
 			}
 			_ = s.flush()
-			return
+			return false
 		}
 		s.setBusy(false)
 		if s.gone {
 			_ = s.flush()
-			return
+			return false
 		}
 	}
 }
@@ -380,17 +442,30 @@ func (s *session) pushWake() error {
 }
 
 // wait waits for input (see waitInput). When interruptible (IDLE, NOTIFY),
-// a store event ends the wait with errWake.
+// a store event ends the wait with errWake. It returns errPark when the
+// session should park instead of blocking (park.go); the resumed session
+// calls wait again and the same wait goes on.
 func (s *session) wait(interruptible bool) error {
-	if s.br != nil && s.br.Buffered() > 0 {
-		return nil
+	err := s.waitOrPark(interruptible)
+	if !errors.Is(err, errPark) {
+		s.inWait = false
 	}
-	if err := s.flush(); err != nil {
-		return err
+	return err
+}
+
+func (s *session) waitOrPark(interruptible bool) error {
+	if !s.inWait {
+		if s.br != nil && s.br.Buffered() > 0 {
+			return nil
+		}
+		if err := s.flush(); err != nil {
+			return err
+		}
+		s.release()
+		s.waitUntil = time.Now().Add(s.srv.idle)
+		s.inWait = true
 	}
-	s.release()
-	deadline := time.Now().Add(s.srv.idle)
-	s.waitUntil = deadline
+	deadline := s.waitUntil
 	for {
 		if interruptible {
 			s.wake.mu.Lock()
@@ -399,6 +474,33 @@ func (s *session) wait(interruptible bool) error {
 				s.wake.mu.Unlock()
 				s.acquire()
 				return errWake
+			}
+			s.wake.mu.Unlock()
+		}
+		if s.parkable() && !s.tc.Draining() {
+			// Whatever arrived is read without waiting; with nothing
+			// there, and time left, the session parks.
+			n, again, err := s.tryRead(s.small[:])
+			if n > 0 {
+				s.src.pending = s.small[:n]
+				_ = s.conn.SetReadDeadline(time.Now().Add(s.srv.idle))
+				s.acquire()
+				return nil
+			}
+			if !again {
+				s.acquire()
+				return err
+			}
+			if time.Now().Before(deadline) {
+				return errPark
+			}
+			// The idle timeout: the read below fails at once.
+		}
+		if interruptible {
+			s.wake.mu.Lock()
+			if s.wake.woken {
+				s.wake.mu.Unlock()
+				continue
 			}
 			_ = s.conn.SetReadDeadline(deadline)
 			s.wake.waiting = true
@@ -457,8 +559,9 @@ func (s *session) readFailed(err error) {
 	}
 }
 
-// cleanup ends the session's subscription.
+// cleanup ends the session's subscription and idle timer.
 func (s *session) cleanup() {
+	s.stopParking()
 	s.setNotify(nil)
 	if s.sub != nil {
 		s.sub.Close()
