@@ -228,6 +228,44 @@ func BenchmarkIdlePush(b *testing.B) {
 	}
 }
 
+// BenchmarkNoopRoundTrip: clients that send NOOP and wait for its
+// response, one at a time each (RunParallel: 8×GOMAXPROCS clients).
+// Between two commands a plaintext session waits: "default" in a read for
+// up to defaultParkAfter, then parked (so here it never parks);
+// "park-at-once" parks at every wait and is resumed through the poller;
+// "blocking" never parks, as TLS sessions. The difference between the
+// last two is the cost of parking per command.
+func BenchmarkNoopRoundTrip(b *testing.B) {
+	for _, mode := range []string{"default", "park-at-once", "blocking"} {
+		b.Run(mode, func(b *testing.B) {
+			ts := newTestServerWith(b, func(s *Server) {
+				s.parking = mode != "blocking"
+				s.parkAfter = defaultParkAfter
+				if mode == "park-at-once" {
+					s.parkAfter = 0
+				}
+			})
+			ts.addUser("alice@example.org")
+			b.SetParallelism(8)
+			b.ResetTimer()
+			b.RunParallel(func(pb *testing.PB) {
+				c, r := benchLogin(b, ts)
+				defer c.Close()
+				for pb.Next() {
+					if _, err := io.WriteString(c, "n NOOP\r\n"); err != nil {
+						b.Error(err)
+						return
+					}
+					if _, err := r.ReadSlice('\n'); err != nil {
+						b.Error(err)
+						return
+					}
+				}
+			})
+		})
+	}
+}
+
 // BenchmarkIdleMemory opens 2,000 sessions that log in, select INBOX and
 // wait, and reports the Go heap and stack growth per session: in IDLE;
 // with NOTIFY between commands; in IDLE over COMPRESS=DEFLATE. The clients

@@ -62,6 +62,9 @@ func newTestServerWith(t testing.TB, srvEdit func(*Server), edit ...func(*Option
 		f(&opt)
 	}
 	srv := New(opt)
+	// Sessions park at every wait, so every test exercises parking
+	// (TestParkAfterGrace covers the grace period).
+	srv.parkAfter = 0
 	if srvEdit != nil {
 		srvEdit(srv)
 	}

@@ -290,6 +290,31 @@ func (c *lineConn) readUntil(want string) error {
 	}
 }
 
+// TestParkAfterGrace: with a grace period (the default outside tests), a
+// waiting session first waits in a read, where input and events reach it
+// as they do when it is parked, and parks after the grace period.
+func TestParkAfterGrace(t *testing.T) {
+	ts := newTestServerWith(t, func(s *Server) { s.parkAfter = 300 * time.Millisecond })
+	acct := ts.addUser("alice@example.org")
+	c := ts.login("alice@example.org")
+	c.ok("a0 ENABLE IMAP4rev2")
+	c.ok("a1 SELECT INBOX")
+	c.expect("a2 NOOP", "a2 OK NOOP completed")
+	ts.waitParked(1)
+	c.expect("a3 NOOP", "a3 OK NOOP completed")
+	c.send("a4 IDLE")
+	c.expectLine("+ idling")
+	// Most likely still in the grace read: the event interrupts it.
+	ts.deliver(acct, "INBOX", msg("one", "1"))
+	c.expectLine("* 1 EXISTS")
+	ts.waitParked(1)
+	ts.deliver(acct, "INBOX", msg("two", "2"))
+	c.expectLine("* 2 EXISTS")
+	ts.waitParked(1)
+	c.send("DONE")
+	c.expectLine("a4 OK IDLE terminated")
+}
+
 // TestParkOff: with parking off, sessions wait in a blocked read and
 // behave the same.
 func TestParkOff(t *testing.T) {

@@ -155,10 +155,12 @@ type Server struct {
 	contextMaxBytes int
 
 	// parking lets idle plaintext sessions give up their goroutine
-	// (park.go); tests turn it off. poll is the poller they wait in,
+	// (park.go); tests turn it off. A session parks after waiting
+	// parkAfter in a read (0: at once). poll is the poller they wait in,
 	// started at the first park; pollFailed (guarded by mu) records that
 	// it could not be started.
 	parking    bool
+	parkAfter  time.Duration
 	poll       atomic.Pointer[poller]
 	pollFailed bool
 	// serveParked runs a resumed session (park.go); set by New.
@@ -190,6 +192,7 @@ func New(opt Options) *Server {
 		mechs:        opt.SASLMechanisms,
 		loopbackSec:  true,
 		parking:      true,
+		parkAfter:    defaultParkAfter,
 		shutdownDone: make(chan struct{}),
 	}
 	if s.log == nil {

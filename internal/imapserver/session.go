@@ -94,6 +94,9 @@ type session struct {
 	// park).
 	waitUntil time.Time
 	inWait    bool
+	// graceOver says that this wait has waited Server.parkAfter in a
+	// read already and parks when nothing is there.
+	graceOver bool
 	// raw and fd are the connection's, for parking (park.go); raw is nil
 	// when the session cannot park.
 	raw syscall.RawConn
@@ -463,7 +466,7 @@ func (s *session) waitOrPark(interruptible bool) error {
 		}
 		s.release()
 		s.waitUntil = time.Now().Add(s.srv.idle)
-		s.inWait = true
+		s.inWait, s.graceOver = true, false
 	}
 	deadline := s.waitUntil
 	for {
@@ -477,24 +480,33 @@ func (s *session) waitOrPark(interruptible bool) error {
 			}
 			s.wake.mu.Unlock()
 		}
+		readUntil := deadline
+		grace := false
 		if s.parkable() && !s.tc.Draining() {
-			// Whatever arrived is read without waiting; with nothing
-			// there, and time left, the session parks.
-			n, again, err := s.tryRead(s.small[:])
-			if n > 0 {
-				s.src.pending = s.small[:n]
-				_ = s.conn.SetReadDeadline(time.Now().Add(s.srv.idle))
-				s.acquire()
-				return nil
+			if s.graceOver || s.srv.parkAfter <= 0 {
+				// Whatever arrived is read without waiting; with
+				// nothing there, and time left, the session parks.
+				n, again, err := s.tryRead(s.small[:])
+				if n > 0 {
+					s.src.pending = s.small[:n]
+					_ = s.conn.SetReadDeadline(time.Now().Add(s.srv.idle))
+					s.acquire()
+					return nil
+				}
+				if !again {
+					s.acquire()
+					return err
+				}
+				if time.Now().Before(deadline) {
+					return errPark
+				}
+				// The idle timeout: the read below fails at once.
+			} else if g := time.Now().Add(s.srv.parkAfter); g.Before(deadline) {
+				// A client in the middle of its work sends the next
+				// command soon: wait for it a little in a read before
+				// parking, which costs a trip through the poller.
+				readUntil, grace = g, true
 			}
-			if !again {
-				s.acquire()
-				return err
-			}
-			if time.Now().Before(deadline) {
-				return errPark
-			}
-			// The idle timeout: the read below fails at once.
 		}
 		if interruptible {
 			s.wake.mu.Lock()
@@ -502,11 +514,11 @@ func (s *session) waitOrPark(interruptible bool) error {
 				s.wake.mu.Unlock()
 				continue
 			}
-			_ = s.conn.SetReadDeadline(deadline)
+			_ = s.conn.SetReadDeadline(readUntil)
 			s.wake.waiting = true
 			s.wake.mu.Unlock()
 		} else {
-			_ = s.conn.SetReadDeadline(deadline)
+			_ = s.conn.SetReadDeadline(readUntil)
 		}
 		n, err := s.in.Read(s.small[:])
 		woken := false
@@ -531,8 +543,13 @@ func (s *session) waitOrPark(interruptible bool) error {
 			s.acquire()
 			return err
 		}
-		if woken && errors.Is(err, os.ErrDeadlineExceeded) && (s.tc == nil || !s.tc.Draining()) {
+		timedOut := errors.Is(err, os.ErrDeadlineExceeded) && (s.tc == nil || !s.tc.Draining())
+		if woken && timedOut {
 			continue // the loop top reports the wake
+		}
+		if grace && timedOut {
+			s.graceOver = true
+			continue // park
 		}
 		s.acquire()
 		return err
