@@ -266,6 +266,91 @@ func BenchmarkNoopRoundTrip(b *testing.B) {
 	}
 }
 
+// BenchmarkIdlePushFanout: 100 IMAP4rev2 sessions of one account in
+// IDLE; each delivery is timed from its commit until the last of them has
+// its EXISTS ("µs-to-last") and on average ("µs-mean"). "parked": the
+// sessions wait parked (park.go); "blocking": in a read.
+func BenchmarkIdlePushFanout(b *testing.B) {
+	const n = 100
+	for _, mode := range []string{"parked", "blocking"} {
+		b.Run(mode, func(b *testing.B) {
+			ts := newTestServerWith(b, func(s *Server) { s.parking = mode == "parked" })
+			acct := ts.addUser("alice@example.org")
+			type sess struct {
+				c net.Conn
+				r *bufio.Reader
+			}
+			sessions := make([]sess, n)
+			for i := range sessions {
+				c, r := benchLogin(b, ts)
+				defer c.Close()
+				rawRun(b, c, r, "e", "ENABLE IMAP4rev2")
+				rawRun(b, c, r, "s", "SELECT INBOX")
+				io.WriteString(c, "i IDLE\r\n")
+				if l, err := r.ReadString('\n'); err != nil || !strings.HasPrefix(l, "+ ") {
+					b.Fatalf("IDLE: %q %v", l, err)
+				}
+				sessions[i] = sess{c, r}
+			}
+			ctx := context.Background()
+			mb, _ := ts.st.Mailbox(ctx, acct, "INBOX")
+			arrived := make(chan time.Time, n)
+			var last, sum time.Duration
+			b.ResetTimer()
+			for i := 0; i < b.N; i++ {
+				b.StopTimer()
+				if mode == "parked" {
+					for ts.srv.parkedCount() != n {
+						time.Sleep(time.Millisecond)
+					}
+				} else {
+					time.Sleep(20 * time.Millisecond)
+				}
+				staged, err := ts.st.Stage(ctx, strings.NewReader("Subject: push\r\n\r\nx\r\n"), 0)
+				if err != nil {
+					b.Fatal(err)
+				}
+				for _, s := range sessions {
+					go func() {
+						for {
+							l, err := s.r.ReadString('\n')
+							if err != nil {
+								arrived <- time.Time{}
+								return
+							}
+							if strings.HasSuffix(l, " EXISTS\r\n") {
+								arrived <- time.Now()
+								return
+							}
+						}
+					}()
+				}
+				b.StartTimer()
+				if _, err := ts.st.Append(ctx, acct, mb.ID, []store.NewMessage{{Body: staged}}); err != nil {
+					b.Fatal(err)
+				}
+				committed := time.Now()
+				var max time.Duration
+				for range n {
+					at := <-arrived
+					if at.IsZero() {
+						b.Fatal("session ended")
+					}
+					d := at.Sub(committed)
+					sum += d
+					if d > max {
+						max = d
+					}
+				}
+				last += max
+				staged.Discard()
+			}
+			b.ReportMetric(float64(last.Microseconds())/float64(b.N), "µs-to-last")
+			b.ReportMetric(float64(sum.Microseconds())/float64(b.N*n), "µs-mean")
+		})
+	}
+}
+
 // BenchmarkIdleMemory opens 2,000 sessions that log in, select INBOX and
 // wait, and reports the Go heap and stack growth per session: in IDLE;
 // with NOTIFY between commands; in IDLE over COMPRESS=DEFLATE. The clients

@@ -97,6 +97,26 @@ func newTestServerWith(t testing.TB, srvEdit func(*Server), edit ...func(*Option
 	return ts
 }
 
+// parkedCount returns the number of parked sessions.
+func (srv *Server) parkedCount() int {
+	if p := srv.poll.Load(); p != nil {
+		return p.len()
+	}
+	return 0
+}
+
+// waitParked waits until n sessions are parked.
+func (ts *testServer) waitParked(n int) {
+	ts.t.Helper()
+	deadline := time.Now().Add(20 * time.Second)
+	for ts.srv.parkedCount() != n {
+		if time.Now().After(deadline) {
+			ts.t.Fatalf("%d sessions parked, want %d", ts.srv.parkedCount(), n)
+		}
+		time.Sleep(time.Millisecond)
+	}
+}
+
 // addUser creates an account with testPassword.
 func (ts *testServer) addUser(name string) store.AccountID {
 	ts.t.Helper()

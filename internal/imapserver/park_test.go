@@ -14,29 +14,6 @@ import (
 	"time"
 )
 
-// parkedCount returns the number of parked sessions.
-func (srv *Server) parkedCount() int {
-	p := srv.poll.Load()
-	if p == nil {
-		return 0
-	}
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	return len(p.parked)
-}
-
-// waitParked waits until n sessions are parked.
-func (ts *testServer) waitParked(n int) {
-	ts.t.Helper()
-	deadline := time.Now().Add(20 * time.Second)
-	for ts.srv.parkedCount() != n {
-		if time.Now().After(deadline) {
-			ts.t.Fatalf("%d sessions parked, want %d", ts.srv.parkedCount(), n)
-		}
-		time.Sleep(time.Millisecond)
-	}
-}
-
 func TestParkResumesOnInput(t *testing.T) {
 	ts := newTestServer(t)
 	ts.addUser("alice@example.org")

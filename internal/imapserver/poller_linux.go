@@ -137,6 +137,13 @@ func (p *poller) forget(s *session) {
 	p.mu.Unlock()
 }
 
+// len returns the number of parked sessions.
+func (p *poller) len() int {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return len(p.parked)
+}
+
 // stop makes sure no session parks any more and resumes every parked one.
 func (p *poller) stop() {
 	p.mu.Lock()

@@ -26,4 +26,6 @@ func (p *poller) forget(*session) {}
 
 func (p *poller) close() {}
 
+func (p *poller) len() int { return 0 }
+
 func (s *session) tryRead([]byte) (int, bool, error) { return 0, false, errors.ErrUnsupported }
