@@ -7,6 +7,7 @@ import (
 	"errors"
 	"io"
 	"log/slog"
+	"math"
 	"strconv"
 	"strings"
 	"time"
@@ -146,7 +147,12 @@ func (x *session) cmdMail(arg string) {
 		switch p.key {
 		case "SIZE":
 			// RFC 1870 §6: SIZE=n, refused at once when over the limit.
+			// size-value is 1*20DIGIT (§3); more than 18 digits is
+			// beyond any limit an int64 holds.
 			n, ok := parseDigits(p.value)
+			if !ok && len(p.value) <= 20 && allDigits(p.value) {
+				n, ok = math.MaxInt64, true
+			}
 			if !ok {
 				x.refuse(syntaxError("Bad SIZE parameter"))
 				return
@@ -229,13 +235,16 @@ func (x *session) cmdRcpt(arg string) {
 }
 
 // readyForData checks the transaction before DATA or the first BDAT:
-// RFC 5321 §3.3 and RFC 2920 §3.1 (554 when every RCPT failed).
+// RFC 5321 §3.3 and RFC 2920 §3.1 (SMTP: 554 when every RCPT failed);
+// RFC 2033 §4.2 (LMTP: 503 then).
 func (x *session) readyForData() *reply {
 	switch {
 	case !x.inTx:
 		return replyNeedMail
 	case len(x.rcpts) > 0:
 		return nil
+	case x.rcptTried && x.s.opt.LMTP:
+		return replyNoValidRcptLMTP
 	case x.rcptTried:
 		return replyNoValidRcpt
 	}
@@ -279,8 +288,11 @@ func (x *session) cmdBDAT(arg string) {
 	if !ok {
 		// Without a size the chunk cannot be skipped, and its bytes
 		// must not be taken for commands: end the session.
+		// RFC 5321 §3.8: a server that closes says 421 first.
 		x.refuse(syntaxError("Syntax: BDAT size [LAST]"))
-		x.quit = true
+		if !x.quit {
+			x.goodbye("4.5.0", "Cannot continue after a malformed BDAT, closing connection")
+		}
 		return
 	}
 	x.inData = true
@@ -291,7 +303,13 @@ func (x *session) cmdBDAT(arg string) {
 			x.readFailed(err)
 			return
 		}
-		x.refuse(r)
+		if x.bdatFailed {
+			// Chunks the client pipelined before it saw its message
+			// refused are expected (RFC 3030 §2), not a client error.
+			x.replyWith(r)
+		} else {
+			x.refuse(r)
+		}
 		return
 	}
 	x.setBusy(true)
@@ -312,6 +330,7 @@ func (x *session) cmdBDAT(arg string) {
 	}
 	x.answerMessage(res, id, err)
 	x.resetTx()
+	x.bdatFailed = err != nil
 }
 
 // nextChunk acknowledges the chunk just read and reads the next BDAT

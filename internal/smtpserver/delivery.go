@@ -262,8 +262,8 @@ func headerSafe(s string) string {
 }
 
 // limitReader counts bytes and fails with store.ErrTooBig once more than n
-// (> 0) were read; it also notices a too-large error from below (go-smtp's
-// own limit).
+// (> 0) were read; it also notices a too-large error from below (the DATA
+// or BDAT reader's own limit).
 type limitReader struct {
 	r      io.Reader
 	n      int64

@@ -5,9 +5,11 @@ import (
 	"strings"
 )
 
-// maxLine is the longest command line accepted, CRLF included
-// (RFC 5321 §4.5.3.1.4). None of the extensions offered here raises it.
-const maxLine = 512
+// maxLine is the longest command line accepted, CRLF included: 512
+// octets (RFC 5321 §4.5.3.1.4), plus what the MAIL parameters offered
+// here may add: SIZE 26 (RFC 1870 §3), BODY 16 (RFC 6152 §3), SMTPUTF8
+// 10 (RFC 6531 §3.4).
+const maxLine = 512 + 26 + 16 + 10
 
 // maxDomain is the longest EHLO/HELO/LHLO argument accepted
 // (RFC 5321 §4.5.3.1.2: 255 octets for a domain).
@@ -172,6 +174,16 @@ func validValue(v string) bool {
 		}
 	}
 	return true
+}
+
+// allDigits reports whether s is 1*DIGIT.
+func allDigits(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] < '0' || s[i] > '9' {
+			return false
+		}
+	}
+	return s != ""
 }
 
 // parseDigits parses 1*DIGIT into a non-negative number; it fails for

@@ -209,17 +209,18 @@ func TestSizeLimit(t *testing.T) {
 
 func itoa(n int) string { return strconv.Itoa(n) }
 
-// TestLongLines: RFC 5321 §4.5.3.1.4. A command line over 512 octets is
-// refused with 500 5.5.6 and the session goes on; a huge one is read
-// through without being held.
+// TestLongLines: RFC 5321 §4.5.3.1.4. A command line over 512 octets,
+// plus the 52 the MAIL parameters may add (RFC 1870 §3, RFC 6152 §3,
+// RFC 6531 §3.4), is refused with 500 5.5.2 and the session goes on; a
+// huge one is read through without being held.
 func TestLongLines(t *testing.T) {
 	fs := newFakeStore("alice@example.org")
 	ts := startServer(t, fs, nil)
 	c := dialT(t, ts.addr)
 	c.expect("220 ")
-	c.do("NOOP "+strings.Repeat("x", 512-len("NOOP \r\n")), "250 ")
-	c.do("NOOP "+strings.Repeat("x", 513-len("NOOP \r\n")), "500 5.5.6")
-	c.do("LHLO "+strings.Repeat("h", 300<<10), "500 5.5.6")
+	c.do("NOOP "+strings.Repeat("x", 564-len("NOOP \r\n")), "250 ")
+	c.do("NOOP "+strings.Repeat("x", 565-len("NOOP \r\n")), "500 5.5.2")
+	c.do("LHLO "+strings.Repeat("h", 300<<10), "500 5.5.2")
 	c.do("LHLO x", "250 ")
 	c.do("MAIL FROM:<a@b.example>", "250 ")
 }
@@ -267,6 +268,7 @@ func TestSMTPCommands(t *testing.T) {
 	c.do("MAIL FROM:<a@b.example> BODY=BINARYMIME", "555 5.5.4")
 	c.do("MAIL FROM:<a@b.example> X-UNKNOWN=1", "555 5.5.4")
 	c.do("MAIL FROM:<a@b.example> SIZE=big", "501 5.5.4")
+	c.do("MAIL FROM:<a@b.example> SIZE=123456789012345678901", "501 5.5.4") // over 1*20DIGIT
 	c.do("MAIL FROM:<a@b.example> SMTPUTF8=yes", "501 5.5.4")
 	c.do("MAIL FROM:<not an address>", "501 5.1.7")
 	c.do("MAIL FROM:<@relay.example:Grüße@b.example> BODY=8BITMIME SMTPUTF8 SIZE=4096", "250 2.1.0")
@@ -366,8 +368,60 @@ func TestBDAT(t *testing.T) {
 		c.expect("220 ")
 		c.do("LHLO x", "250 ")
 		c.do("BDAT many", "501 5.5.4")
+		c.expect("421 4.5.0") // RFC 5321 §3.8
 		c.expectClosed()
 	})
+	t.Run("pipelined chunks after a refusal are not bad commands", func(t *testing.T) {
+		fs := newFakeStore("alice@example.org")
+		ts := startServer(t, fs, func(o *Options) { o.MaxBadCommands = 3 })
+		c := dialT(t, ts.addr)
+		c.expect("220 ")
+		c.do("LHLO x", "250 ")
+		big := strings.Repeat("b", 5000)
+		cmds := "MAIL FROM:<a@b.example>\r\nRCPT TO:<alice@example.org>\r\nBDAT 5000\r\n" + big
+		want := []string{"250 ", "250 ", "552 5.3.4"}
+		for range 5 {
+			cmds += "BDAT 4\r\nmore"
+			want = append(want, "503 5.5.1")
+		}
+		c.write(cmds + "BDAT 2 LAST\r\nok")
+		c.expectAll(append(want, "503 5.5.1")...)
+		c.do("NOOP", "250 ")
+		// A BDAT out of any transaction after a success still counts.
+		c.do("MAIL FROM:<a@b.example>", "250 ")
+		c.do("RCPT TO:<alice@example.org>", "250 ")
+		c.write("BDAT 8 LAST\r\nSubject:")
+		c.expectAll("250 2.0.0 <alice@example.org>")
+		for range 2 {
+			c.write("BDAT 1\r\nx")
+			c.expect("503 5.5.1")
+		}
+		c.write("BDAT 1\r\nx")
+		c.expectAll("503 5.5.1", "421 ")
+		c.expectClosed()
+	})
+}
+
+// TestLMTPNoValidRecipients: RFC 2033 §4.2. In LMTP, DATA (and BDAT)
+// after every RCPT failed gets 503 (SMTP's 554 is for SMTP only), and a
+// SIZE of 19 or 20 digits (RFC 1870 §3: 1*20DIGIT) is over the limit,
+// not a syntax error.
+func TestLMTPNoValidRecipients(t *testing.T) {
+	fs := newFakeStore("alice@example.org")
+	ts := startServer(t, fs, nil)
+	c := dialT(t, ts.addr)
+	c.expect("220 ")
+	c.do("LHLO x", "250 ")
+	c.do("MAIL FROM:<a@b.example> SIZE=99999999999999999999", "552 5.3.4")
+	c.do("MAIL FROM:<a@b.example>", "250 ")
+	c.do("RCPT TO:<ghost@example.org>", "550 5.1.1")
+	c.do("DATA", "503 5.5.1")
+	c.write("BDAT 1 LAST\r\nx")
+	c.expect("503 5.5.1")
+	c.do("RCPT TO:<alice@example.org>", "250 ")
+	c.do("DATA", "354 ")
+	c.write("Subject: x\r\n\r\nx\r\n.\r\n")
+	c.expect("250 2.0.0 <alice@example.org>")
 }
 
 // TestStartTLSPipelining: RFC 3207 §4.2. Commands sent with STARTTLS

@@ -52,12 +52,14 @@ var (
 var (
 	replyUnknown     = &reply{500, "5.5.1", "Command unrecognized"}
 	replyNotImpl     = &reply{502, "5.5.1", "Command not implemented"}
-	replyLineTooLong = &reply{500, "5.5.6", "Line too long"}
+	replyLineTooLong = &reply{500, "5.5.2", "Line too long"}
 	replyNoHello     = &reply{503, "5.5.1", "Say hello first"}
 	replyNestedMail  = &reply{503, "5.5.1", "Sender already given"}
 	replyNeedMail    = &reply{503, "5.5.1", "Need MAIL before RCPT"}
 	replyNeedRcpt    = &reply{503, "5.5.1", "Need RCPT before DATA"}
 	replyNoValidRcpt = &reply{554, "5.5.1", "No valid recipients"}
+	// RFC 2033 §4.2: in LMTP, DATA without an accepted RCPT fails with 503.
+	replyNoValidRcptLMTP = &reply{503, "5.5.1", "No valid recipients"}
 	replyBadParam    = &reply{555, "5.5.4", "Parameter not recognized or not implemented"}
 	replyOK          = &reply{250, "2.0.0", "OK"}
 	replyTooManyBad  = &reply{421, "4.7.0", "Too many errors, closing connection"}

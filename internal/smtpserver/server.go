@@ -28,6 +28,7 @@
 package smtpserver
 
 import (
+	"cmp"
 	"context"
 	"crypto/tls"
 	"errors"
@@ -139,7 +140,7 @@ func (s *Server) Serve(ln net.Listener) error {
 			MaxConns:      s.opt.MaxConns,
 			MaxConnsPerIP: s.opt.MaxConnsPerIP,
 			// RFC 5321 §3.8 / RFC 3463 4.7.0: refuse with a 421 greeting.
-			BusyReply: "421 4.7.0 " + s.opt.Hostname + " Too many connections, try again later\r\n",
+			BusyReply: "421 4.7.0 " + cmp.Or(s.opt.Hostname, "postfach") + " Too many connections, try again later\r\n",
 			IDs:       s.opt.IDs,
 			OnOpen:    hook0(m.ConnOpen, s.proto),
 			OnClose:   hook0(m.ConnClose, s.proto),

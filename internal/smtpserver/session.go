@@ -48,6 +48,9 @@ type session struct {
 	from      string
 	rcpts     []*Recipient
 	rcptTried bool // a RCPT was given in this transaction, accepted or not
+	// bdatFailed: the last BDAT transaction was refused; BDAT commands
+	// the client pipelined after it are answered but not counted as bad.
+	bdatFailed bool
 
 	bad    int  // unknown, malformed and out-of-sequence commands so far
 	inData bool // reading message data: reads wait up to DataTimeout
