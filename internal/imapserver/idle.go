@@ -25,15 +25,18 @@ var errIdling = errors.New("idling")
 // and holds no buffers while it waits. The waiting itself happens in the
 // session's main loop (loop), where the goroutine's stack is shallow.
 func (s *session) cmdIdle(cmd imap.Command) error {
+	// Forget earlier wakes before the sync reads the store, not after: an
+	// event that arrives during the sync must wake the idling session
+	// (at worst the wake finds nothing new to report).
+	s.wake.mu.Lock()
+	s.wake.woken = false
+	s.wake.mu.Unlock()
 	if err := s.sync(true); err != nil {
 		return err
 	}
 	if err := s.enc.ContinuationRequest("idling"); err != nil {
 		return &connError{err}
 	}
-	s.wake.mu.Lock()
-	s.wake.woken = false
-	s.wake.mu.Unlock()
 	s.idle = &idling{base: *cmd.Base(), stop: s.watchWithoutNotifier()}
 	return errIdling
 }

@@ -135,7 +135,10 @@ func (s *session) arm(interruptible bool) {
 			// Out of epoll watches, for example: this session waits in
 			// a blocked read from now on.
 			w.noPark = true
-			s.log.Warn("cannot park idle session", "err", err)
+			now := time.Now().UnixNano()
+			if last := s.srv.parkWarned.Load(); now-last >= int64(time.Minute) && s.srv.parkWarned.CompareAndSwap(last, now) {
+				s.log.Warn("cannot park idle session, it waits in a blocked read (logged once a minute)", "err", err)
+			}
 		}
 		w.mu.Unlock()
 		s.srv.resume(s)
@@ -203,13 +206,14 @@ func (srv *Server) poller() *poller {
 	if p := srv.poll.Load(); p != nil {
 		return p
 	}
-	if srv.closing || srv.pollFailed {
+	if srv.closing || time.Now().Before(srv.pollRetry) {
 		return nil
 	}
 	p, err := newPoller(srv.log)
 	if err != nil {
-		srv.pollFailed = true
-		srv.log.Warn("idle sessions cannot park, they keep their goroutines", "err", err)
+		// Out of file descriptors, for example: try again later.
+		srv.pollRetry = time.Now().Add(time.Minute)
+		srv.log.Warn("idle sessions cannot park, they keep their goroutines; retrying in a minute", "err", err)
 		return nil
 	}
 	srv.poll.Store(p)

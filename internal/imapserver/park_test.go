@@ -314,3 +314,53 @@ func TestParkOff(t *testing.T) {
 	}
 	c.expectLine("* BYE [UNAVAILABLE] Server shutting down, try again later")
 }
+
+// TestIdleTimeoutNotRestartedByPushes: RFC 9051 §5.4. The autologout
+// timer measures the client's inactivity: updates pushed to an IDLE
+// client keep coming, yet it is logged out when it sends nothing.
+func TestIdleTimeoutNotRestartedByPushes(t *testing.T) {
+	for _, parking := range []bool{true, false} {
+		t.Run(fmt.Sprint("parking=", parking), func(t *testing.T) {
+			ts := newTestServerWith(t, func(s *Server) { s.parking = parking }, func(o *Options) { o.IdleTimeout = time.Second })
+			acct := ts.addUser("alice@example.org")
+			idle := ts.login("alice@example.org")
+			idle.ok("a1 SELECT INBOX")
+			idle.send("a2 IDLE")
+			idle.expectLine("+ idling")
+			lines := make(chan string, 100)
+			go func() {
+				defer close(lines)
+				for {
+					l, err := idle.r.ReadString('\n')
+					if err != nil {
+						return
+					}
+					lines <- l
+				}
+			}()
+			tick := time.NewTicker(200 * time.Millisecond)
+			defer tick.Stop()
+			deadline := time.After(15 * time.Second)
+			pushed := 0
+			for {
+				select {
+				case l, ok := <-lines:
+					if !ok {
+						t.Fatal("connection closed without BYE")
+					}
+					if l == "* BYE Idle timeout, closing connection\r\n" {
+						if pushed < 2 {
+							t.Fatalf("BYE after %d pushes", pushed)
+						}
+						return
+					}
+				case <-tick.C:
+					ts.deliver(acct, "INBOX", msg("m", "x"))
+					pushed++
+				case <-deadline:
+					t.Fatalf("no idle timeout after %d pushes", pushed)
+				}
+			}
+		})
+	}
+}

@@ -157,12 +157,15 @@ type Server struct {
 	// parking lets idle plaintext sessions give up their goroutine
 	// (park.go); tests turn it off. A session parks after waiting
 	// parkAfter in a read (0: at once). poll is the poller they wait in,
-	// started at the first park; pollFailed (guarded by mu) records that
-	// it could not be started.
+	// started at the first park; pollRetry (guarded by mu) is when to try
+	// again after it could not be started. parkWarned is when a session
+	// last logged that it could not park (UnixNano), to log that once a
+	// minute rather than once per session.
 	parking    bool
 	parkAfter  time.Duration
 	poll       atomic.Pointer[poller]
-	pollFailed bool
+	pollRetry  time.Time
+	parkWarned atomic.Int64
 	// serveParked runs a resumed session (park.go); set by New.
 	serveParked func(*session)
 

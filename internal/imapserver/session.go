@@ -94,6 +94,9 @@ type session struct {
 	// park).
 	waitUntil time.Time
 	inWait    bool
+	// keepWaitUntil: the last wait ended for a store event, not for the
+	// client; the next wait keeps its idle deadline.
+	keepWaitUntil bool
 	// graceOver says that this wait has waited Server.parkAfter in a
 	// read already and parks when nothing is there.
 	graceOver bool
@@ -240,6 +243,11 @@ func (s *session) release() {
 	if s.comp != nil {
 		s.comp.out.release()
 	}
+	// The protocol reader and encoder point at the buffers just given
+	// back: drop those pointers too, or a waiting session would keep
+	// them alive after the pool let them go (acquire sets them again).
+	s.r.Reset(nil)
+	s.enc.Reset(nil)
 	s.r.ReleaseBuffers()
 	s.enc.ReleaseBuffers()
 }
@@ -453,6 +461,9 @@ func (s *session) wait(interruptible bool) error {
 	if !errors.Is(err, errPark) {
 		s.inWait = false
 	}
+	// RFC 9051 §5.4: the autologout timer measures the client's
+	// inactivity; updates pushed to it (errWake) do not restart it.
+	s.keepWaitUntil = errors.Is(err, errWake)
 	return err
 }
 
@@ -465,7 +476,9 @@ func (s *session) waitOrPark(interruptible bool) error {
 			return err
 		}
 		s.release()
-		s.waitUntil = time.Now().Add(s.srv.idle)
+		if !s.keepWaitUntil {
+			s.waitUntil = time.Now().Add(s.srv.idle)
+		}
 		s.inWait, s.graceOver = true, false
 	}
 	deadline := s.waitUntil
