@@ -60,10 +60,10 @@ var (
 	replyNoValidRcpt = &reply{554, "5.5.1", "No valid recipients"}
 	// RFC 2033 §4.2: in LMTP, DATA without an accepted RCPT fails with 503.
 	replyNoValidRcptLMTP = &reply{503, "5.5.1", "No valid recipients"}
-	replyBadParam    = &reply{555, "5.5.4", "Parameter not recognized or not implemented"}
-	replyOK          = &reply{250, "2.0.0", "OK"}
-	replyTooManyBad  = &reply{421, "4.7.0", "Too many errors, closing connection"}
-	replyTimeout     = &reply{421, "4.4.2", "Timeout, closing connection"}
+	replyBadParam        = &reply{555, "5.5.4", "Parameter not recognized or not implemented"}
+	replyOK              = &reply{250, "2.0.0", "OK"}
+	replyTooManyBad      = &reply{421, "4.7.0", "Too many errors, closing connection"}
+	replyTimeout         = &reply{421, "4.4.2", "Timeout, closing connection"}
 )
 
 // syntaxError is a 501 reply (RFC 5321 §4.2.2: syntax error in
