@@ -60,8 +60,6 @@ type session struct {
 	bad   int    // bad commands so far
 	user  string // the USER argument waiting for PASS; "" when none
 	md    *maildrop
-
-	copyBuf []byte // RETR's read buffer, allocated at the first RETR
 }
 
 func newSession(s *Server, conn net.Conn, tc *netserve.Conn, implicitTLS bool) *session {

@@ -189,10 +189,9 @@ func (x *session) sendMessage(m *msg, lines int) error {
 		st.write(bb.Bytes())
 		err = st.err
 	} else if lines < 0 {
-		if x.copyBuf == nil {
-			x.copyBuf = make([]byte, copyBufSize)
-		}
-		err = st.copyAll(r, x.copyBuf)
+		buf := copyBufs.Get().(*[]byte)
+		err = st.copyAll(r, *buf)
+		copyBufs.Put(buf)
 	} else {
 		err = st.copyTop(r, lines)
 	}
