@@ -128,6 +128,29 @@ CREATE TABLE metadata (
 	PRIMARY KEY (account_id, mailbox_id, name)
 ) WITHOUT ROWID;
 `,
+	// 3: the inline body becomes the last column of blobs. SQLite keeps a
+	// row's columns in order and a large value spills into a chain of
+	// overflow pages; a column after it can only be reached by walking
+	// that chain, so every FETCH of ENVELOPE or BODYSTRUCTURE read the
+	// whole inline body to get at the summary behind it. The rows are
+	// copied once, with their ids and the AUTOINCREMENT counter.
+	`
+CREATE TABLE blobs_new (
+	id      INTEGER PRIMARY KEY AUTOINCREMENT,
+	hash    TEXT NOT NULL,    -- hex SHA-256 of the body
+	size    INTEGER NOT NULL,
+	summary BLOB NOT NULL,    -- message.Summary, binary encoded
+	created INTEGER NOT NULL,
+	data    BLOB              -- NULL: the body is in the blob store; last, see above
+);
+INSERT INTO blobs_new (id, hash, size, summary, created, data)
+	SELECT id, hash, size, summary, created, data FROM blobs ORDER BY id;
+DELETE FROM sqlite_sequence WHERE name = 'blobs_new';
+INSERT INTO sqlite_sequence (name, seq) SELECT 'blobs_new', seq FROM sqlite_sequence WHERE name = 'blobs';
+DROP TABLE blobs;
+ALTER TABLE blobs_new RENAME TO blobs;
+CREATE UNIQUE INDEX blobs_file ON blobs (hash) WHERE data IS NULL;
+`,
 }
 
 // migrate brings the schema to the newest version in one transaction.

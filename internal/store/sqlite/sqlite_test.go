@@ -2,6 +2,7 @@ package sqlite_test
 
 import (
 	"context"
+	"database/sql"
 	"errors"
 	"fmt"
 	"os"
@@ -317,5 +318,95 @@ func BenchmarkSelectFlags100k(b *testing.B) {
 		if n != 100000 {
 			b.Fatalf("%d messages", n)
 		}
+	}
+}
+
+// TestMigrateBlobColumns: migration 3 rebuilds a blobs table of the
+// earlier layout (the inline body before the summary) with the body last,
+// keeping every row, its id and the AUTOINCREMENT counter.
+func TestMigrateBlobColumns(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	s := open(t, dir)
+	a, _ := s.CreateAccount(ctx, "a@example.org", "x")
+	inbox, _ := s.Mailbox(ctx, a.ID, "INBOX")
+	bodies := []string{
+		storetest.Msg("small", "hello"),
+		storetest.Msg("inline", strings.Repeat("inline body line\r\n", 2000)),
+		storetest.Msg("file", strings.Repeat("file body line\r\n", 20000)),
+	}
+	for _, body := range bodies {
+		b, err := s.Stage(ctx, strings.NewReader(body), 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := s.Append(ctx, a.ID, inbox.ID, []store.NewMessage{{Body: b}}); err != nil {
+			t.Fatal(err)
+		}
+		b.Discard()
+	}
+	s.Close()
+
+	// Put the table back into the layout of schema version 2, with a
+	// counter above the highest id.
+	db, err := sql.Open("sqlite", filepath.Join(dir, "postfach.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, q := range []string{
+		`CREATE TABLE blobs_old (id INTEGER PRIMARY KEY AUTOINCREMENT, hash TEXT NOT NULL, size INTEGER NOT NULL,
+			data BLOB, summary BLOB NOT NULL, created INTEGER NOT NULL)`,
+		`INSERT INTO blobs_old (id, hash, size, data, summary, created) SELECT id, hash, size, data, summary, created FROM blobs`,
+		`DROP TABLE blobs`,
+		`ALTER TABLE blobs_old RENAME TO blobs`,
+		`CREATE UNIQUE INDEX blobs_file ON blobs (hash) WHERE data IS NULL`,
+		`UPDATE sqlite_sequence SET seq = 40 WHERE name = 'blobs'`,
+		`UPDATE meta SET value = '2' WHERE key = 'schema_version'`,
+	} {
+		if _, err := db.Exec(q); err != nil {
+			t.Fatalf("%s: %v", q, err)
+		}
+	}
+	db.Close()
+
+	s = open(t, dir)
+	defer s.Close()
+	var got []string
+	for m, err := range s.Messages(ctx, a.ID, inbox.ID, mail.UIDSet{{Lo: 1, Hi: mail.MaxUID}}, store.ListOptions{Summary: true}) {
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, err := s.OpenBody(ctx, m.BlobID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		raw := make([]byte, body.Size())
+		if _, err := body.ReadAt(raw, 0); err != nil {
+			t.Fatal(err)
+		}
+		body.Close()
+		if string(raw) != bodies[len(got)] {
+			t.Errorf("message %d: body changed", m.UID)
+		}
+		got = append(got, m.Summary.Root.Envelope.Subject)
+	}
+	if strings.Join(got, ",") != "small,inline,file" {
+		t.Fatalf("subjects after the migration: %q", got)
+	}
+	if probs, err := s.Check(ctx); err != nil || len(probs) != 0 {
+		t.Fatalf("check after the migration: %+v %v", probs, err)
+	}
+	db, err = sql.Open("sqlite", filepath.Join(dir, "postfach.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	var seq int
+	var last string
+	if err := db.QueryRow(`SELECT seq FROM sqlite_sequence WHERE name = 'blobs'`).Scan(&seq); err != nil || seq != 40 {
+		t.Errorf("blobs counter %d (%v), want 40", seq, err)
+	}
+	if err := db.QueryRow(`SELECT name FROM pragma_table_info('blobs') ORDER BY cid DESC LIMIT 1`).Scan(&last); err != nil || last != "data" {
+		t.Errorf("last column %q (%v), want data", last, err)
 	}
 }
