@@ -1,6 +1,9 @@
 package message
 
-import "io"
+import (
+	"bytes"
+	"io"
+)
 
 // NewCRLFReader returns a reader that passes r through with every bare LF
 // made CRLF; CRLF stays as it is, and every other byte, a CR not followed by
@@ -29,8 +32,8 @@ func (c *crlfReader) Read(p []byte) (int, error) {
 			return 0, c.err
 		}
 		if c.in == nil {
-			c.in = make([]byte, 4096)
-			c.out = make([]byte, 0, 2*4096)
+			c.in = make([]byte, crlfChunk)
+			c.out = make([]byte, 0, 2*crlfChunk)
 		}
 		n, err := c.r.Read(c.in)
 		c.out = c.convert(c.out[:0], c.in[:n])
@@ -42,13 +45,29 @@ func (c *crlfReader) Read(p []byte) (int, error) {
 	return n, nil
 }
 
+// crlfChunk is how much a crlfReader reads at a time.
+const crlfChunk = 16 << 10
+
+// convert appends src to dst with CR added before every bare LF. Runs
+// between line feeds are copied whole (the input is usually CRLF already).
 func (c *crlfReader) convert(dst, src []byte) []byte {
-	for _, b := range src {
-		if b == '\n' && !c.prevCR {
+	for len(src) > 0 {
+		i := bytes.IndexByte(src, '\n')
+		if i < 0 {
+			c.prevCR = src[len(src)-1] == '\r'
+			return append(dst, src...)
+		}
+		cr := c.prevCR
+		if i > 0 {
+			cr = src[i-1] == '\r'
+		}
+		dst = append(dst, src[:i]...)
+		if !cr {
 			dst = append(dst, '\r')
 		}
-		dst = append(dst, b)
-		c.prevCR = b == '\r'
+		dst = append(dst, '\n')
+		c.prevCR = false
+		src = src[i+1:]
 	}
 	return dst
 }

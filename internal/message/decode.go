@@ -1,6 +1,7 @@
 package message
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"io"
@@ -56,6 +57,16 @@ var b64Table = func() (t [256]byte) {
 		t[alphabet[i]] = byte(i)
 	}
 	t['='] = b64Pad
+	return t
+}()
+
+// b64Valid is 1 for the bytes of the base64 alphabet, 0 for the others.
+var b64Valid = func() (t [256]uint8) {
+	for i, v := range b64Table {
+		if v < 64 {
+			t[i] = 1
+		}
+	}
 	return t
 }()
 
@@ -142,6 +153,15 @@ func (d *transferDecoder) base64(dst, src []byte) []byte {
 // kept: a later flush then appends bytes of the right count but not the
 // right value, which is all a size computation needs).
 func (d *transferDecoder) base64Size(src []byte) int64 {
+	if bytes.IndexByte(src, '=') < 0 {
+		// No padding: only the count of alphabet characters matters.
+		t := d.nq
+		for _, c := range src {
+			t += int(b64Valid[c])
+		}
+		d.nq = t % 4
+		return int64(t/4) * 3
+	}
 	var n int64
 	nq := d.nq
 	for _, c := range src {

@@ -234,5 +234,18 @@ func FuzzBinaryReader(f *testing.F) {
 		if !bytes.Equal(bytes.ReplaceAll(out, []byte("\r\n"), []byte("\n")), bytes.ReplaceAll(in, []byte("\r\n"), []byte("\n"))) {
 			t.Fatalf("CRLF conversion changed more than bare LFs")
 		}
+		if whole, _ := io.ReadAll(NewCRLFReader(bytes.NewReader(in))); !bytes.Equal(whole, out) {
+			t.Fatalf("CRLF conversion in one read %q, byte by byte %q", whole, out)
+		}
+		if b64 {
+			// Counting the decoded size, in two pieces, gives the size
+			// decoding gives.
+			c := transferDecoder{kind: cteBase64}
+			half := len(in) / 2
+			n := c.base64Size(in[:half]) + c.base64Size(in[half:]) + int64(len(c.flush(nil)))
+			if n != int64(len(want)) {
+				t.Fatalf("base64 size counted %d, decoded %d", n, len(want))
+			}
+		}
 	})
 }
