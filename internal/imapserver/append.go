@@ -42,7 +42,13 @@ func (s *session) cmdAppend(cmd imap.Command) error {
 	}
 	s.okCode = "APPENDUID " + itoa64(int64(res.UIDValidity)) + " " + uidList(res.UIDs)
 	if s.sel != nil && s.sel.mb.ID == mb.ID {
-		s.sel.need(res.ModSeq)
+		done, err := s.appendedOwn(res)
+		if err != nil {
+			return err
+		}
+		if !done {
+			s.sel.need(res.ModSeq)
+		}
 	}
 	return nil
 }

@@ -191,3 +191,27 @@ func TestIdlePush(t *testing.T) {
 	c.expectLine("a2 OK IDLE terminated")
 	c.expect("a3 NOOP", "a3 OK NOOP completed")
 }
+
+// TestAppendToSelected: an APPEND to the selected mailbox is announced
+// before its OK (RFC 9051 §6.3.12: EXISTS; IMAP4rev1 RECENT), whether the
+// view takes it in directly (nothing else changed) or catches up with
+// another session's changes first; the appending IMAP4rev1 session claims
+// \Recent, so a later session does not see the message as recent.
+func TestAppendToSelected(t *testing.T) {
+	ts := newTestServer(t)
+	ts.addUser("alice@example.org")
+	a := ts.login("alice@example.org")
+	b := ts.login("alice@example.org")
+	a.ok("a1 SELECT INBOX")
+	a.expect("a2 APPEND INBOX {3+}\r\none", "* 1 EXISTS", "* 1 RECENT", "a2 OK [APPENDUID … 1] APPEND completed")
+	a.expect("a3 APPEND INBOX {3+}\r\ntwo {5+}\r\nthree", "* 3 EXISTS", "* 3 RECENT", "a3 OK [APPENDUID … 2:3] APPEND completed")
+	// Another session's change in between: the view catches up first.
+	b.ok("b1 SELECT INBOX")
+	b.ok(`b2 STORE 1 +FLAGS.SILENT (\Flagged)`)
+	a.expect("a4 APPEND INBOX {4+}\r\nfour", `* 1 FETCH (UID 1 FLAGS (\Flagged \Recent))`, "* 4 EXISTS", "* 4 RECENT", "a4 OK [APPENDUID … 4] APPEND completed")
+	a.expect("a5 UID SEARCH RECENT", "* SEARCH 1 2 3 4", "a5 OK UID SEARCH completed")
+	b.expect("b3 NOOP", "* 4 EXISTS", "* 0 RECENT", "b3 OK NOOP completed")
+	c := ts.login("alice@example.org")
+	c.expect("c1 STATUS INBOX (MESSAGES RECENT UIDNEXT)", "* STATUS INBOX (MESSAGES 4 RECENT 0 UIDNEXT 5)", "c1 OK STATUS completed")
+	a.expect("a6 FETCH 4 (UID BODY.PEEK[])", "* 4 FETCH (UID 4 BODY[] {4}\r\nfour)", "a6 OK FETCH completed")
+}

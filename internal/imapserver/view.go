@@ -332,29 +332,8 @@ func (s *session) catchUp() error {
 		v.dirty = true
 	}
 	if !added.IsEmpty() {
-		v.uids = v.uids.Union(added)
-		v.n += added.Len()
-		v.uidHigh = added.Max()
-		s.enc.Untagged().Number(uint32(v.n)).Atom("EXISTS").End()
-		if !s.rev2 && !v.readOnly {
-			if s.idle != nil {
-				// Push the news before the write that claims \Recent.
-				_ = s.flush()
-			}
-			// RFC 3501 §7.3.2: the first session to see a message
-			// sees it as \Recent.
-			first, err := s.srv.opt.Store.ClaimRecent(s.ctx, s.user.Account, v.mb.ID)
-			if err == nil {
-				claimed := added.Intersect(mail.UIDSet{{Lo: max(first, 1), Hi: mail.MaxUID}})
-				v.recentUIDs = v.recentUIDs.Union(claimed)
-			}
-			s.enc.Untagged().Number(uint32(v.recentCount())).Atom("RECENT").End()
-		}
-		if n := s.notify; n != nil && n.sel != nil && len(n.sel.fetch) > 0 {
-			// RFC 5465 §5.2: the fetch attributes of MessageNew.
-			if err := s.fetchNew(added, n.sel.fetch); err != nil {
-				return err
-			}
+		if err := s.announceAdded(added); err != nil {
+			return err
 		}
 	}
 	if track {
@@ -363,6 +342,57 @@ func (s *session) catchUp() error {
 		s.updateContexts(changedMsgs, addedMsgs)
 	}
 	return nil
+}
+
+// announceAdded adds new UIDs (all above the view's highest) to the view
+// and tells the client: EXISTS, for IMAP4rev1 RECENT (claiming the
+// messages' \Recent), and NOTIFY's MessageNew fetch attributes.
+func (s *session) announceAdded(added mail.UIDSet) error {
+	v := s.sel
+	v.uids = v.uids.Union(added)
+	v.n += added.Len()
+	v.uidHigh = added.Max()
+	v.uidNext = max(v.uidNext, v.uidHigh+1)
+	s.enc.Untagged().Number(uint32(v.n)).Atom("EXISTS").End()
+	if !s.rev2 && !v.readOnly {
+		if s.idle != nil {
+			// Push the news before the write that claims \Recent.
+			_ = s.flush()
+		}
+		// RFC 3501 §7.3.2: the first session to see a message
+		// sees it as \Recent.
+		first, err := s.srv.opt.Store.ClaimRecent(s.ctx, s.user.Account, v.mb.ID)
+		if err == nil {
+			claimed := added.Intersect(mail.UIDSet{{Lo: max(first, 1), Hi: mail.MaxUID}})
+			v.recentUIDs = v.recentUIDs.Union(claimed)
+		}
+		s.enc.Untagged().Number(uint32(v.recentCount())).Atom("RECENT").End()
+	}
+	if n := s.notify; n != nil && n.sel != nil && len(n.sel.fetch) > 0 {
+		// RFC 5465 §5.2: the fetch attributes of MessageNew.
+		if err := s.fetchNew(added, n.sel.fetch); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// appendedOwn takes the session's own APPEND to the selected mailbox
+// into the view without reading the store's changes, when nothing else
+// changed the mailbox since the view's MODSEQ (every store operation gets
+// the next MODSEQ) and no search context must see the change. It reports
+// whether it did; otherwise the view catches up at the next sync point.
+func (s *session) appendedOwn(res *store.AppendResult) (bool, error) {
+	v := s.sel
+	if res.ModSeq != v.modseq+1 || v.dirty || len(v.contexts) > 0 || len(res.UIDs) == 0 || res.UIDs[0] <= v.uidHigh {
+		return false, nil
+	}
+	var added mail.UIDSet
+	for _, u := range res.UIDs {
+		added = added.Append(u)
+	}
+	v.modseq = res.ModSeq
+	return true, s.announceAdded(added)
 }
 
 // recentCount returns the number of \Recent messages of the view.

@@ -426,6 +426,8 @@ type Store interface {
 	// ClaimRecent marks every message up to UIDNEXT-1 as no longer recent
 	// for later sessions and returns the previous first recent UID
 	// (RFC 3501 \Recent: only one session sees a message as recent).
+	// Claims are serialised with every other write but need not be durable
+	// when it returns: after a crash a message may be recent once more.
 	ClaimRecent(ctx context.Context, acct AccountID, id MailboxID) (mail.UID, error)
 
 	// Stage writes a message body to durable storage and parses it. It reads

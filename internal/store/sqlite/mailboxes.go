@@ -360,9 +360,14 @@ func (s *Store) Status(ctx context.Context, acct store.AccountID, id store.Mailb
 }
 
 // ClaimRecent implements store.Store.
+//
+// The claim is not waited for to be durable (writeUndurable): after a
+// crash a message may be \Recent once more, which RFC 3501 allows (the
+// flag is about sessions, and a crash ends them all), and a session does
+// not wait for an fsync each time it learns of new mail.
 func (s *Store) ClaimRecent(ctx context.Context, acct store.AccountID, id store.MailboxID) (mail.UID, error) {
 	var first mail.UID
-	err := s.write(ctx, func(w *wtx) error {
+	err := s.writeUndurable(ctx, func(w *wtx) error {
 		var next mail.UID
 		err := w.QueryRowContext(w.ctx, `SELECT first_recent, uidnext FROM mailboxes WHERE account_id = ? AND id = ?`, acct, id).Scan(&first, &next)
 		if errors.Is(err, sql.ErrNoRows) {

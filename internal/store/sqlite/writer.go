@@ -57,6 +57,10 @@ type writeReq struct {
 	events []store.Event
 	after  []func()
 	done   chan struct{}
+	// ran, when not nil, is closed as soon as fn has run in the batch,
+	// with fn's own error in ranErr (see writeUndurable).
+	ran    chan struct{}
+	ranErr error
 }
 
 // write runs fn in the writer goroutine and returns once its changes are
@@ -78,6 +82,32 @@ func (s *Store) write(ctx context.Context, fn func(w *wtx) error) error {
 	// ends, so a caller never reports failure for a write that happened.
 	<-req.done
 	return req.err
+}
+
+// writeUndurable runs fn in the writer goroutine like write, but returns
+// as soon as fn has run in its batch, without waiting for the commit: the
+// change is visible to later writes at once and becomes durable with the
+// batch, or is lost if that commit fails. Only for state whose loss does
+// no harm, such as which session saw a message first (\Recent).
+func (s *Store) writeUndurable(ctx context.Context, fn func(w *wtx) error) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	req := &writeReq{ctx: ctx, fn: fn, done: make(chan struct{}), ran: make(chan struct{})}
+	select {
+	case s.writeC <- req:
+	case <-s.closing:
+		return store.ErrClosed
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	select {
+	case <-req.ran:
+		return req.ranErr
+	case <-req.done:
+		// The batch failed before the request ran.
+		return req.err
+	}
 }
 
 // writer is the single writer goroutine (see the package doc).
@@ -129,6 +159,7 @@ func (s *Store) runBatch(batch []*writeReq) {
 		w := &wtx{Tx: tx, stmts: s.wstmts, ctx: context.WithoutCancel(req.ctx), origin: store.Origin(req.ctx)}
 		if err := req.fn(w); err != nil {
 			req.err = mapErr(err)
+			req.ranErr = req.err
 			if _, rerr := tx.ExecContext(bg, "ROLLBACK TO req"); rerr != nil {
 				// The transaction is unusable: fail the whole batch.
 				tx.Rollback()
@@ -138,6 +169,10 @@ func (s *Store) runBatch(batch []*writeReq) {
 		} else {
 			req.events, req.after = w.events, w.after
 			ok++
+		}
+		if req.ran != nil {
+			// Answered now that it has run (writeUndurable).
+			close(req.ran)
 		}
 		if _, err := tx.ExecContext(bg, "RELEASE req"); err != nil {
 			tx.Rollback()
