@@ -214,4 +214,11 @@ func TestAppendToSelected(t *testing.T) {
 	c := ts.login("alice@example.org")
 	c.expect("c1 STATUS INBOX (MESSAGES RECENT UIDNEXT)", "* STATUS INBOX (MESSAGES 4 RECENT 0 UIDNEXT 5)", "c1 OK STATUS completed")
 	a.expect("a6 FETCH 4 (UID BODY.PEEK[])", "* 4 FETCH (UID 4 BODY[] {4}\r\nfour)", "a6 OK FETCH completed")
+	// The same for EXPUNGE: directly, then after another session's change.
+	a.ok(`a7 STORE 2:4 +FLAGS.SILENT (\Deleted)`)
+	a.expect("a8 UID EXPUNGE 4", "* 4 EXPUNGE", "a8 OK UID EXPUNGE completed")
+	b.ok(`b4 STORE 1 -FLAGS.SILENT (\Flagged)`)
+	a.expect("a9 EXPUNGE", `* 1 FETCH (UID 1 FLAGS (\Recent))`, "* 3 EXPUNGE", "* 2 EXPUNGE", "a9 OK EXPUNGE completed")
+	a.expect("a10 UID SEARCH ALL", "* SEARCH 1", "a10 OK UID SEARCH completed")
+	b.expect("b5 NOOP", "* 4 EXPUNGE", "* 3 EXPUNGE", "* 2 EXPUNGE", "b5 OK NOOP completed")
 }

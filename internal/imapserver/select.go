@@ -204,7 +204,7 @@ func (s *session) cmdExpunge(cmd imap.Command) error {
 	if err != nil {
 		return err
 	}
-	if !res.UIDs.IsEmpty() {
+	if !res.UIDs.IsEmpty() && !v.expungedOwn(res.ModSeq, res.UIDs) {
 		v.need(res.ModSeq)
 	}
 	return nil

@@ -395,6 +395,19 @@ func (s *session) appendedOwn(res *store.AppendResult) (bool, error) {
 	return true, s.announceAdded(added)
 }
 
+// expungedOwn takes the session's own expunge of uids into the view
+// without reading the store's changes, under the same condition as
+// appendedOwn; the expunges are reported at the sync point. It reports
+// whether it did.
+func (v *selected) expungedOwn(modseq mail.ModSeq, uids mail.UIDSet) bool {
+	if modseq != v.modseq+1 || v.dirty || len(v.contexts) > 0 {
+		return false
+	}
+	v.expunged = v.expunged.Union(uids.Intersect(v.uids))
+	v.modseq = modseq
+	return true
+}
+
 // recentCount returns the number of \Recent messages of the view.
 func (v *selected) recentCount() int {
 	return v.recentUIDs.Intersect(v.uids).Len()
