@@ -61,7 +61,7 @@ type threadInfo struct {
 func infoOf(it *Item) threadInfo {
 	inf := threadInfo{date: sentTime(it).Unix(), seq: it.Seq}
 	if it.Summary != nil && it.Summary.Root.Envelope != nil {
-		base, reply := baseSubject(message.DecodeHeaderValue(it.Summary.Root.Envelope.Subject))
+		base, reply := message.SubjectBase(message.DecodeHeaderValue(it.Summary.Root.Envelope.Subject))
 		inf.subject, inf.reply = collationKey(base), reply
 	}
 	return inf

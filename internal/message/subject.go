@@ -11,15 +11,25 @@ import (
 // "[fwd: ...]" wrapper are removed. Letter case is kept; callers compare
 // base subjects case-insensitively (i;ascii-casemap, RFC 5256 §2.1 and §3).
 func BaseSubject(subject string) string {
-	// (1) Decode, and turn every run of whitespace into one space.
-	s := collapseSpace(DecodeHeaderValue(subject))
+	base, _ := SubjectBase(DecodeHeaderValue(subject))
+	return base
+}
+
+// SubjectBase is BaseSubject for an already decoded subject; it also
+// reports whether the subject marks a reply or forward, which THREAD=
+// REFERENCES needs (RFC 5256 §3: the extraction removed a subj-refwd, a
+// "(fwd)" subj-trailer, or a subj-fwd-hdr and subj-fwd-trl).
+func SubjectBase(decoded string) (base string, replyOrForward bool) {
+	// (1) Turn every run of whitespace into one space.
+	s := collapseSpace(decoded)
+	reply := false
 	for {
 		// (2) Remove trailing subj-trailer: "(fwd)" and whitespace.
 		for {
 			if strings.HasSuffix(s, " ") {
 				s = s[:len(s)-1]
 			} else if len(s) >= 5 && strings.EqualFold(s[len(s)-5:], "(fwd)") {
-				s = s[:len(s)-5]
+				s, reply = s[:len(s)-5], true
 			} else {
 				break
 			}
@@ -32,7 +42,7 @@ func BaseSubject(subject string) string {
 				if strings.HasPrefix(s, " ") {
 					s = s[1:]
 				} else if n := leaderLen(s); n > 0 {
-					s = s[n:]
+					s, reply = s[n:], true
 				} else {
 					break
 				}
@@ -47,10 +57,10 @@ func BaseSubject(subject string) string {
 		}
 		// (6) "[fwd:" subject "]": unwrap and start over at (2).
 		if len(s) >= 6 && strings.EqualFold(s[:5], "[fwd:") && s[len(s)-1] == ']' {
-			s = s[5 : len(s)-1]
+			s, reply = s[5:len(s)-1], true
 			continue
 		}
-		return s
+		return s, reply
 	}
 }
 
