@@ -143,6 +143,7 @@ func (x *session) cmdMail(arg string) {
 		x.refuse(syntaxError("Bad MAIL parameters"))
 		return
 	}
+	utf8 := false
 	for _, p := range params {
 		switch p.key {
 		case "SIZE":
@@ -174,6 +175,7 @@ func (x *session) cmdMail(arg string) {
 				x.refuse(syntaxError("SMTPUTF8 takes no value"))
 				return
 			}
+			utf8 = true
 		default:
 			x.refuse(replyBadParam)
 			return
@@ -185,6 +187,7 @@ func (x *session) cmdMail(arg string) {
 	}
 	x.inTx = true
 	x.from = from
+	x.utf8 = utf8
 	x.rcpts = nil
 	x.rcptTried = false
 	x.reply(250, "2.1.0", "Sender OK")

@@ -284,7 +284,8 @@ func TestSMTPCommands(t *testing.T) {
 	c.do("RSET", "250 2.0.0")
 	c.do("QUIT", "221 2.0.0")
 	c.expectClosed()
-	if msgs := fs.messages("alice@example.org"); len(msgs) != 1 || !strings.HasPrefix(string(msgs[0]), "Return-Path: <Grüße@b.example>\r\n") {
+	if msgs := fs.messages("alice@example.org"); len(msgs) != 1 || !strings.HasPrefix(string(msgs[0]), "Return-Path: <Grüße@b.example>\r\n") ||
+		!strings.Contains(string(msgs[0]), " with UTF8SMTP id ") { // RFC 6531 §3.7.3
 		t.Errorf("stored %q", msgs)
 	}
 }
@@ -422,6 +423,16 @@ func TestLMTPNoValidRecipients(t *testing.T) {
 	c.do("DATA", "354 ")
 	c.write("Subject: x\r\n\r\nx\r\n.\r\n")
 	c.expect("250 2.0.0 <alice@example.org>")
+	// The Received: keyword follows SMTPUTF8 (RFC 6531 §3.7.3).
+	c.do("MAIL FROM:<a@b.example> SMTPUTF8", "250 ")
+	c.do("RCPT TO:<alice@example.org>", "250 ")
+	c.do("DATA", "354 ")
+	c.write("Subject: y\r\n\r\ny\r\n.\r\n")
+	c.expect("250 2.0.0 <alice@example.org>")
+	msgs := fs.messages("alice@example.org")
+	if len(msgs) != 2 || !strings.Contains(string(msgs[0]), " with LMTP id ") || !strings.Contains(string(msgs[1]), " with UTF8LMTP id ") {
+		t.Errorf("stored %q", msgs)
+	}
 }
 
 // TestStartTLSPipelining: RFC 3207 §4.2. Commands sent with STARTTLS

@@ -48,6 +48,7 @@ type session struct {
 	from      string
 	rcpts     []*Recipient
 	rcptTried bool // a RCPT was given in this transaction, accepted or not
+	utf8      bool // MAIL had the SMTPUTF8 parameter (RFC 6531 §3.4)
 	// bdatFailed: the last BDAT transaction was refused; BDAT commands
 	// the client pipelined after it are answered but not counted as bad.
 	bdatFailed bool
@@ -290,17 +291,24 @@ func (x *session) resetTx() {
 	x.from = ""
 	x.rcpts = nil
 	x.rcptTried = false
+	x.utf8 = false
 }
 
-// protocol returns the Received: "with" keyword (RFC 3848).
+// protocol returns the Received: "with" keyword (RFC 3848), in the
+// UTF8 form for a transaction with SMTPUTF8 (RFC 6531 §3.7.3: UTF8SMTP,
+// UTF8SMTPS, UTF8LMTP).
 func (x *session) protocol() string {
+	p := "ESMTP"
 	switch {
 	case x.s.opt.LMTP:
-		return "LMTP"
+		p = "LMTP"
 	case x.tls:
-		return "ESMTPS"
+		p = "ESMTPS"
 	}
-	return "ESMTP"
+	if x.utf8 {
+		p = "UTF8" + strings.TrimPrefix(p, "E")
+	}
+	return p
 }
 
 // ctx is the context of store calls. It is not tied to the connection: a
