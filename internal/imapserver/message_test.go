@@ -1,6 +1,8 @@
 package imapserver
 
 import (
+	"context"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -221,4 +223,26 @@ func TestAppendToSelected(t *testing.T) {
 	a.expect("a9 EXPUNGE", `* 1 FETCH (UID 1 FLAGS (\Recent))`, "* 3 EXPUNGE", "* 2 EXPUNGE", "a9 OK EXPUNGE completed")
 	a.expect("a10 UID SEARCH ALL", "* SEARCH 1", "a10 OK UID SEARCH completed")
 	b.expect("b5 NOOP", "* 4 EXPUNGE", "* 3 EXPUNGE", "* 2 EXPUNGE", "b5 OK NOOP completed")
+}
+
+// TestEventOverflow: a session that does not read its events for a while
+// (selected, between commands, neither IDLE nor NOTIFY) while another
+// session creates hundreds of mailboxes gets its queue replaced by an
+// overflow marker (store.EventOverflow); a delivery whose event was
+// dropped with it still shows at the next command, because the session
+// then reads the mailbox's changes from the store.
+func TestEventOverflow(t *testing.T) {
+	ts := newTestServer(t)
+	acct := ts.addUser("alice@example.org")
+	b := ts.login("alice@example.org")
+	b.ok("b1 SELECT INBOX")
+	ts.deliver(acct, "INBOX", msg("early", "x"))
+	ctx := context.Background()
+	for i := range 1200 {
+		if _, err := ts.st.CreateMailbox(ctx, acct, fmt.Sprintf("box%d", i), nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	b.expect("b2 NOOP", "* 1 EXISTS", "* 1 RECENT", "b2 OK NOOP completed")
+	b.expect("b3 UID SEARCH ALL", "* SEARCH 1", "b3 OK UID SEARCH completed")
 }

@@ -258,6 +258,18 @@ func (s *session) event(ev store.Event) {
 	case store.EventAccountDeleted:
 		s.gone = true
 		return
+	case store.EventOverflow:
+		// Events were dropped: the selected mailbox catches up from the
+		// store (which also finds it deleted), and NOTIFY reports
+		// [NOTIFICATIONOVERFLOW] (RFC 5465 §5.8).
+		if v != nil {
+			v.dirty = true
+		}
+		if n := s.notify; n != nil && n.active() {
+			n.overflow = true
+			n.pending, n.seen = nil, nil
+		}
+		return
 	case store.EventMessages, store.EventMailboxDeleted:
 		if v != nil && ev.Mailbox == v.mb.ID {
 			if ev.Kind == store.EventMailboxDeleted || ev.ModSeq > v.modseq && s.wantsSelected() {

@@ -228,7 +228,8 @@ func (md *maildrop) refresh(ctx context.Context) error {
 		switch {
 		case ev.Kind == store.EventAccountDeleted:
 			md.accountGone = true
-		case ev.Kind == store.EventMessages && ev.Mailbox == md.inbox && ev.Origin != md.origin && ev.ModSeq > md.modseq:
+		case ev.Kind == store.EventMessages && ev.Mailbox == md.inbox && ev.Origin != md.origin && ev.ModSeq > md.modseq,
+			ev.Kind == store.EventOverflow:
 			changed = true
 		}
 	}

@@ -65,7 +65,11 @@ var _ Notifier = (*hubSub)(nil)
 
 // maxQueued bounds a subscription's queue. Events are hints (the package
 // doc), so when a subscriber falls behind, the oldest EventMessages events of
-// a mailbox can be coalesced without losing information.
+// a mailbox can be coalesced without losing information. When the other
+// kinds alone still fill half the queue, they are replaced by one
+// EventOverflow: a subscriber that does not drain (a session waiting for
+// its client's next command) then holds a bounded queue however many
+// mailboxes the account's other sessions create or rename.
 const maxQueued = 1024
 
 type hubSub struct {
@@ -87,6 +91,9 @@ func (s *hubSub) push(ev Event) {
 	}
 	if len(s.queue) >= maxQueued {
 		s.queue = coalesce(s.queue)
+		if len(s.queue) >= maxQueued/2 {
+			s.queue = overflow(s.queue)
+		}
 	}
 	s.queue = append(s.queue, ev)
 	notify := s.notify
@@ -122,6 +129,19 @@ func coalesce(q []Event) []Event {
 			continue
 		}
 		out = append(out, ev)
+	}
+	return out
+}
+
+// overflow replaces a queue by one EventOverflow, keeping an
+// EventAccountDeleted (sessions must still end).
+func overflow(q []Event) []Event {
+	out := []Event{{Kind: EventOverflow}}
+	for _, ev := range q {
+		if ev.Kind == EventAccountDeleted {
+			out = append(out, ev)
+			break
+		}
 	}
 	return out
 }

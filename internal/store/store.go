@@ -314,6 +314,10 @@ const (
 	EventPassword
 	// EventMetadata: mailbox or server annotations changed.
 	EventMetadata
+	// EventOverflow: the subscriber fell so far behind that events were
+	// dropped; anything of the account may have changed. Only an
+	// EventAccountDeleted is never dropped.
+	EventOverflow
 )
 
 type originKey struct{}
