@@ -214,6 +214,39 @@ func TestAuthLogin(t *testing.T) {
 	c.cmd("QUIT", "+OK")
 }
 
+// TestRetrReadAhead: the body of the next message is opened while the
+// client reads the current one; whatever the client asks next, it gets
+// the message it named.
+func TestRetrReadAhead(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, envOptions{})
+	msgs := []string{msgA, msgB, msgC, "Subject: four\n\nfour\n"}
+	for _, m := range msgs {
+		e.deliver(m)
+	}
+	c := e.login(testUser)
+	retr := func(n int) {
+		t.Helper()
+		c.cmd(fmt.Sprintf("RETR %d", n), "+OK")
+		if got := string(c.multiRaw()); got != crlf(msgs[n-1]) {
+			t.Errorf("RETR %d = %q", n, got)
+		}
+	}
+	retr(1)
+	retr(2) // opened ahead
+	c.cmd("DELE 3", "+OK")
+	c.cmd("RETR 3", "-ERR Message 3 already deleted")
+	retr(4)
+	retr(1) // back to the start: the read-ahead of 5 (none) and 2 do not matter
+	c.cmd("TOP 2 0", "+OK")
+	if got := string(c.multiRaw()); got != crlf("From: carol@example.net\nSubject: second\n\n") {
+		t.Errorf("TOP 2 0 = %q", got)
+	}
+	retr(2)
+	c.cmd("QUIT", "+OK")
+	c.closed()
+}
+
 // TestTransaction walks through every TRANSACTION command.
 func TestTransaction(t *testing.T) {
 	t.Parallel()

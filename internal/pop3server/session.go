@@ -60,6 +60,7 @@ type session struct {
 	bad   int    // bad commands so far
 	user  string // the USER argument waiting for PASS; "" when none
 	md    *maildrop
+	ahead *readAhead // the next message's body, opened ahead (RETR)
 }
 
 func newSession(s *Server, conn net.Conn, tc *netserve.Conn, implicitTLS bool) *session {
@@ -77,6 +78,7 @@ func newSession(s *Server, conn net.Conn, tc *netserve.Conn, implicitTLS bool) *
 // shutdown.
 func (x *session) run() {
 	defer func() {
+		x.discardReadAhead()
 		if x.md != nil {
 			x.md.close()
 			x.md = nil

@@ -131,13 +131,14 @@ func (x *session) cmdRetr(cmd command) error {
 	if len(cmd.args) != 1 {
 		return x.badCommand("RETR needs one message number")
 	}
-	m, _, err := x.msgArg(cmd, cmd.args[0])
+	m, n, err := x.msgArg(cmd, cmd.args[0])
 	if m == nil {
 		return err
 	}
-	if err := x.sendMessage(m, -1); err != nil {
+	if err := x.sendMessage(m, n, -1); err != nil {
 		return err
 	}
+	x.startReadAhead(n + 1)
 	if f := x.s.opt.Metrics.Retrieved; f != nil {
 		f(m.size)
 	}
@@ -158,19 +159,23 @@ func (x *session) cmdTop(cmd command) error {
 	if !valid {
 		return x.badCommand("Invalid number of lines")
 	}
-	m, _, err := x.msgArg(cmd, cmd.args[0])
+	m, n, err := x.msgArg(cmd, cmd.args[0])
 	if m == nil {
 		return err
 	}
-	return x.sendMessage(m, lines)
+	return x.sendMessage(m, n, lines)
 }
 
 // sendMessage writes "+OK", the message byte-stuffed (all of it for lines
 // < 0, else its header and that many body lines), and the final ".".
 // Once "+OK" is out, a read error can only be reported by closing the
 // connection.
-func (x *session) sendMessage(m *msg, lines int) error {
-	body, err := x.s.opt.Store.OpenBody(context.Background(), m.blob)
+func (x *session) sendMessage(m *msg, n, lines int) error {
+	body, ok := x.takeReadAhead(n)
+	var err error
+	if !ok {
+		body, err = x.s.opt.Store.OpenBody(context.Background(), m.blob)
+	}
 	if err != nil {
 		x.log.Error("open message body failed", "uid", m.uid, "err", err)
 		x.reply("-ERR " + codeSysTemp + "Cannot read the message, try again later")
@@ -202,3 +207,54 @@ func (x *session) sendMessage(m *msg, lines int) error {
 	st.finish()
 	return nil
 }
+
+// readAheadMax is the largest message whose body is opened ahead.
+const readAheadMax = 1 << 20
+
+// readAhead is the body of the message after the last one retrieved,
+// opened while the client still reads that one: most clients retrieve
+// the messages in order, and the next RETR then finds its body ready.
+type readAhead struct {
+	n    int // message number
+	done chan struct{}
+	body store.Body
+	err  error
+}
+
+// startReadAhead opens the body of message n in the background, if n is
+// a message the client may retrieve.
+func (x *session) startReadAhead(n int) {
+	x.discardReadAhead()
+	m, _ := x.md.get(n)
+	if m == nil || m.size > readAheadMax {
+		return
+	}
+	ra := &readAhead{n: n, done: make(chan struct{})}
+	blob := m.blob
+	go func() {
+		ra.body, ra.err = x.s.opt.Store.OpenBody(context.Background(), blob)
+		close(ra.done)
+	}()
+	x.ahead = ra
+}
+
+// takeReadAhead returns the body opened ahead for message n; a read-ahead
+// of another message is discarded.
+func (x *session) takeReadAhead(n int) (store.Body, bool) {
+	ra := x.ahead
+	if ra == nil {
+		return nil, false
+	}
+	x.ahead = nil
+	<-ra.done
+	if ra.n == n && ra.err == nil {
+		return ra.body, true
+	}
+	if ra.body != nil {
+		ra.body.Close()
+	}
+	return nil, false
+}
+
+// discardReadAhead closes a body opened ahead, if any.
+func (x *session) discardReadAhead() { x.takeReadAhead(-1) }
