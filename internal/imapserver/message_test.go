@@ -246,3 +246,33 @@ func TestEventOverflow(t *testing.T) {
 	b.expect("b2 NOOP", "* 1 EXISTS", "* 1 RECENT", "b2 OK NOOP completed")
 	b.expect("b3 UID SEARCH ALL", "* SEARCH 1", "b3 OK UID SEARCH completed")
 }
+
+// TestEventOverflowMailboxDeleted: when the selected mailbox's deletion
+// was among the dropped events, the session still learns of it: its
+// catch-up reads the store itself rather than an answer another session
+// of the mailbox got a moment earlier.
+func TestEventOverflowMailboxDeleted(t *testing.T) {
+	ts := newTestServer(t)
+	acct := ts.addUser("alice@example.org")
+	ctx := context.Background()
+	work, err := ts.st.CreateMailbox(ctx, acct, "Work", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ts.deliver(acct, "Work", msg("one", "x"))
+	a := ts.login("alice@example.org")
+	b := ts.login("alice@example.org")
+	a.ok("a1 SELECT Work")
+	b.ok("b1 SELECT Work")
+	ts.deliver(acct, "Work", msg("two", "x"))
+	b.expect("b2 NOOP", "* 2 EXISTS", "* 1 RECENT", "b2 OK NOOP completed") // leaves a shared answer
+	if err := ts.st.DeleteMailbox(ctx, acct, work.ID); err != nil {
+		t.Fatal(err)
+	}
+	for i := range 1200 {
+		if _, err := ts.st.CreateMailbox(ctx, acct, fmt.Sprintf("box%d", i), nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	a.expect("a2 NOOP", "* 1 EXPUNGE", "a2 OK NOOP completed")
+}

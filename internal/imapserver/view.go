@@ -39,6 +39,11 @@ type selected struct {
 	// is the highest MODSEQ such events announced.
 	dirty      bool
 	wantModSeq mail.ModSeq
+	// fresh: the next catch-up must read the store itself, not a shared
+	// answer (changesCache), because the event that made the view dirty
+	// carried no MODSEQ to demand: the mailbox was deleted, or events
+	// were dropped (store.EventOverflow).
+	fresh bool
 	// own are the flag changes this session made and already reported
 	// (or, for .SILENT, must not report): a change with that MODSEQ to
 	// one of those UIDs is not sent again as unsolicited FETCH.
@@ -263,7 +268,7 @@ func (s *session) event(ev store.Event) {
 		// store (which also finds it deleted), and NOTIFY reports
 		// [NOTIFICATIONOVERFLOW] (RFC 5465 §5.8).
 		if v != nil {
-			v.dirty = true
+			v.dirty, v.fresh = true, true
 		}
 		if n := s.notify; n != nil && n.active() {
 			n.overflow = true
@@ -272,7 +277,9 @@ func (s *session) event(ev store.Event) {
 		return
 	case store.EventMessages, store.EventMailboxDeleted:
 		if v != nil && ev.Mailbox == v.mb.ID {
-			if ev.Kind == store.EventMailboxDeleted || ev.ModSeq > v.modseq && s.wantsSelected() {
+			if ev.Kind == store.EventMailboxDeleted {
+				v.dirty, v.fresh = true, true
+			} else if ev.ModSeq > v.modseq && s.wantsSelected() {
 				v.dirty = true
 				v.wantModSeq = max(v.wantModSeq, ev.ModSeq)
 			}
@@ -295,7 +302,14 @@ func (s *session) event(ev store.Event) {
 func (s *session) catchUp() error {
 	v := s.sel
 	v.dirty = false
-	cs, err := s.srv.changes.get(s.ctx, s.srv.opt.Store, s.user.Account, v.mb.ID, v.modseq, v.wantModSeq)
+	var cs *store.ChangeSet
+	var err error
+	if v.fresh {
+		v.fresh = false
+		cs, err = s.srv.opt.Store.Changes(s.ctx, s.user.Account, v.mb.ID, v.modseq)
+	} else {
+		cs, err = s.srv.changes.get(s.ctx, s.srv.opt.Store, s.user.Account, v.mb.ID, v.modseq, v.wantModSeq)
+	}
 	if errors.Is(err, store.ErrNotFound) {
 		// The mailbox was deleted: every message is gone.
 		v.expunged = slices.Clone(v.uids)
