@@ -57,7 +57,7 @@ func (s *session) cmdSelect(cmd imap.Command) error {
 	if !s.rev2 && !v.readOnly {
 		// RFC 3501 §2.3.1.2: this session is the first to see messages
 		// not yet claimed.
-		first, err := st.ClaimRecent(s.ctx, acct, mb.ID)
+		first, err := st.ClaimRecent(s.ctx, acct, mb.ID, v.uidHigh+1)
 		if err != nil {
 			return err
 		}

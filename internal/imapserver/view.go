@@ -387,7 +387,9 @@ func (s *session) announceAdded(added mail.UIDSet) error {
 		}
 		// RFC 3501 §7.3.2: the first session to see a message
 		// sees it as \Recent.
-		first, err := s.srv.opt.Store.ClaimRecent(s.ctx, s.user.Account, v.mb.ID)
+		// Only up to what this session announced: a message that
+		// arrives meanwhile stays recent for whoever sees it first.
+		first, err := s.srv.opt.Store.ClaimRecent(s.ctx, s.user.Account, v.mb.ID, v.uidHigh+1)
 		if err == nil {
 			claimed := added.Intersect(mail.UIDSet{{Lo: max(first, 1), Hi: mail.MaxUID}})
 			v.recentUIDs = v.recentUIDs.Union(claimed)

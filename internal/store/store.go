@@ -427,12 +427,14 @@ type Store interface {
 	// Changes reports what changed in the mailbox after MODSEQ since: new
 	// and changed messages and vanished UIDs (RFC 7162).
 	Changes(ctx context.Context, acct AccountID, id MailboxID, since mail.ModSeq) (*ChangeSet, error)
-	// ClaimRecent marks every message up to UIDNEXT-1 as no longer recent
+	// ClaimRecent marks the messages below upTo (the first UID the
+	// claiming session has not seen; at most UIDNEXT) as no longer recent
 	// for later sessions and returns the previous first recent UID
 	// (RFC 3501 \Recent: only one session sees a message as recent).
 	// Claims are serialised with every other write but need not be durable
-	// when it returns: after a crash a message may be recent once more.
-	ClaimRecent(ctx context.Context, acct AccountID, id MailboxID) (mail.UID, error)
+	// when it returns: a claim is lost when its commit fails or the server
+	// crashes, and a message may then be recent once more.
+	ClaimRecent(ctx context.Context, acct AccountID, id MailboxID, upTo mail.UID) (mail.UID, error)
 
 	// Stage writes a message body to durable storage and parses it. It reads
 	// r to EOF; more than maxSize bytes (if > 0) is ErrTooBig, an empty body

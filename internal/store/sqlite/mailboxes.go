@@ -361,11 +361,11 @@ func (s *Store) Status(ctx context.Context, acct store.AccountID, id store.Mailb
 
 // ClaimRecent implements store.Store.
 //
-// The claim is not waited for to be durable (writeUndurable): after a
-// crash a message may be \Recent once more, which RFC 3501 allows (the
-// flag is about sessions, and a crash ends them all), and a session does
+// The claim is not waited for to be durable (writeUndurable): when its
+// commit fails or the server crashes, a message may be \Recent once more,
+// which RFC 3501 allows (the flag is about sessions), and a session does
 // not wait for an fsync each time it learns of new mail.
-func (s *Store) ClaimRecent(ctx context.Context, acct store.AccountID, id store.MailboxID) (mail.UID, error) {
+func (s *Store) ClaimRecent(ctx context.Context, acct store.AccountID, id store.MailboxID, upTo mail.UID) (mail.UID, error) {
 	var first mail.UID
 	err := s.writeUndurable(ctx, func(w *wtx) error {
 		var next mail.UID
@@ -373,10 +373,11 @@ func (s *Store) ClaimRecent(ctx context.Context, acct store.AccountID, id store.
 		if errors.Is(err, sql.ErrNoRows) {
 			return store.ErrNotFound
 		}
-		if err != nil || first >= next {
+		claim := min(upTo, next)
+		if err != nil || first >= claim {
 			return err
 		}
-		_, err = w.ExecContext(w.ctx, `UPDATE mailboxes SET first_recent = ? WHERE id = ?`, next, id)
+		_, err = w.ExecContext(w.ctx, `UPDATE mailboxes SET first_recent = ? WHERE id = ?`, claim, id)
 		return err
 	})
 	if err != nil {

@@ -87,8 +87,9 @@ func (s *Store) write(ctx context.Context, fn func(w *wtx) error) error {
 // writeUndurable runs fn in the writer goroutine like write, but returns
 // as soon as fn has run in its batch, without waiting for the commit: the
 // change is visible to later writes at once and becomes durable with the
-// batch, or is lost if that commit fails. Only for state whose loss does
-// no harm, such as which session saw a message first (\Recent).
+// batch, or is lost if the batch fails (a failed commit or fsync, a crash)
+// although the caller was told it succeeded. Only for state whose loss
+// does no harm, such as which session saw a message first (\Recent).
 func (s *Store) writeUndurable(ctx context.Context, fn func(w *wtx) error) error {
 	if err := ctx.Err(); err != nil {
 		return err

@@ -349,7 +349,7 @@ func testIsolation(t *testing.T, h Harness) {
 	wantErr(t, err, store.ErrNotFound)
 	wantErr(t, s.DeleteMailbox(ctx, b.ID, inboxA.ID), store.ErrNotFound)
 	wantErr(t, s.SetSpecialUse(ctx, b.ID, inboxA.ID, nil), store.ErrNotFound)
-	_, err = s.ClaimRecent(ctx, b.ID, inboxA.ID)
+	_, err = s.ClaimRecent(ctx, b.ID, inboxA.ID, mail.MaxUID)
 	wantErr(t, err, store.ErrNotFound)
 	// a's mail is untouched.
 	if st := must[*store.Status](t)(s.Status(ctx, a.ID, inboxA.ID)); st.Messages != 2 || st.Unseen != 2 {
@@ -451,13 +451,27 @@ func testClaimRecent(t *testing.T, h Harness) {
 	s := newStore(t, h)
 	a, inbox := account(t, s, "a@example.org")
 	res := appendMsgs(t, s, a.ID, inbox.ID, 2)
-	first := must[mail.UID](t)(s.ClaimRecent(ctx, a.ID, inbox.ID))
+	// A session that has seen only the first message claims only it.
+	first := must[mail.UID](t)(s.ClaimRecent(ctx, a.ID, inbox.ID, res.UIDs[0]+1))
 	if first != res.UIDs[0] {
 		t.Fatalf("first recent %d, want %d", first, res.UIDs[0])
 	}
-	again := must[mail.UID](t)(s.ClaimRecent(ctx, a.ID, inbox.ID))
+	// The next claimer gets the second; a claim beyond UIDNEXT stops there.
+	next := must[mail.UID](t)(s.ClaimRecent(ctx, a.ID, inbox.ID, mail.MaxUID))
+	if next != res.UIDs[1] {
+		t.Fatalf("second claim %d, want %d", next, res.UIDs[1])
+	}
+	again := must[mail.UID](t)(s.ClaimRecent(ctx, a.ID, inbox.ID, mail.MaxUID))
 	if again != res.UIDs[1]+1 {
-		t.Fatalf("second claim %d: messages recent twice", again)
+		t.Fatalf("third claim %d: messages recent twice", again)
+	}
+	// A claim below the current first changes nothing.
+	if low := must[mail.UID](t)(s.ClaimRecent(ctx, a.ID, inbox.ID, 1)); low != res.UIDs[1]+1 {
+		t.Fatalf("low claim %d", low)
+	}
+	more := appendMsgs(t, s, a.ID, inbox.ID, 1)
+	if got := must[mail.UID](t)(s.ClaimRecent(ctx, a.ID, inbox.ID, mail.MaxUID)); got != more.UIDs[0] {
+		t.Fatalf("claim after a new message %d, want %d", got, more.UIDs[0])
 	}
 }
 
