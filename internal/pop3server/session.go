@@ -288,6 +288,13 @@ func (x *session) dispatch(line []byte) error {
 		}
 		return x.badCommand("Command not valid after login")
 	}
+	switch cmd.name {
+	case "RETR", "TOP", "DELE", "LIST", "UIDL", "NOOP", "STAT":
+		// The commands a client sends between retrievals keep the body
+		// opened ahead (RETR); anything else gives it back.
+	default:
+		x.discardReadAhead()
+	}
 	if x.state == stateTransaction {
 		if err := x.md.refresh(context.Background()); err != nil {
 			x.log.Warn("maildrop refresh failed", "err", err)

@@ -369,6 +369,13 @@ type Problem struct {
 // Store is a mail store backend. All methods are safe for concurrent use.
 // Methods that take an AccountID fail with ErrNotFound for an unknown
 // account, and for a mailbox that does not belong to that account.
+//
+// MODSEQ steps by one: every operation that changes a mailbox's messages
+// (Append, Deliver, StoreFlags, Expunge, Copy and Move on each side) gives
+// that mailbox's HIGHESTMODSEQ exactly the next value, and reports it. So a
+// caller whose last look at a mailbox was at MODSEQ n and whose own change
+// got n+1 knows nothing else changed in between (the IMAP server takes its
+// own writes into its view that way, without reading the changes).
 type Store interface {
 	// CreateAccount creates an account with the DefaultMailboxes.
 	// ErrExists if the name is taken (case-insensitively).

@@ -567,3 +567,37 @@ func testMetadata(t *testing.T, h Harness) {
 		t.Fatal("metadata of a deleted mailbox came back")
 	}
 }
+
+// testModSeqSteps: every message-changing operation takes exactly the next
+// MODSEQ of the mailbox it changes (the Store documentation's promise).
+func testModSeqSteps(t *testing.T, h Harness) {
+	s := newStore(t, h)
+	a, inbox := account(t, s, "a@example.org")
+	arch := must[*store.Mailbox](t)(s.Mailbox(ctx, a.ID, "Archive"))
+	highest := func(id store.MailboxID) mail.ModSeq {
+		t.Helper()
+		return must[*store.Status](t)(s.Status(ctx, a.ID, id)).HighestModSeq
+	}
+	step := func(what string, id store.MailboxID, before, got mail.ModSeq) {
+		t.Helper()
+		if got != before+1 || highest(id) != got {
+			t.Fatalf("%s: MODSEQ %d after %d (HIGHESTMODSEQ %d), want %d", what, got, before, highest(id), before+1)
+		}
+	}
+	m := highest(inbox.ID)
+	res := appendMsgs(t, s, a.ID, inbox.ID, 3)
+	step("append", inbox.ID, m, res.ModSeq)
+	m = highest(inbox.ID)
+	fl := must[*store.StoreFlagsResult](t)(s.StoreFlags(ctx, a.ID, inbox.ID, store.StoreFlagsRequest{UIDs: mail.NewUIDSet(res.UIDs...), Op: store.FlagsAdd, Flags: mail.Flags{mail.FlagDeleted}}))
+	step("store", inbox.ID, m, fl.ModSeq)
+	m, ma := highest(inbox.ID), highest(arch.ID)
+	mv := must[*store.CopyResult](t)(s.Move(ctx, a.ID, inbox.ID, mail.NewUIDSet(res.UIDs[0]), arch.ID))
+	step("move, destination", arch.ID, ma, mv.DestModSeq)
+	step("move, source", inbox.ID, m, mv.ExpungeModSeq)
+	ma = highest(arch.ID)
+	cp := must[*store.CopyResult](t)(s.Copy(ctx, a.ID, inbox.ID, mail.NewUIDSet(res.UIDs[1]), arch.ID))
+	step("copy", arch.ID, ma, cp.DestModSeq)
+	m = highest(inbox.ID)
+	ex := must[*store.ExpungeResult](t)(s.Expunge(ctx, a.ID, inbox.ID, nil, true))
+	step("expunge", inbox.ID, m, ex.ModSeq)
+}

@@ -53,6 +53,7 @@ func Run(t *testing.T, h Harness) {
 		{"Durability", testDurability},
 		{"UIDsNeverReused", testUIDsNeverReused},
 		{"ClaimRecent", testClaimRecent},
+		{"ModSeqSteps", testModSeqSteps},
 		{"POP3Views", testPOP3Views},
 		{"Metadata", testMetadata},
 	}
