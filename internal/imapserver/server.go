@@ -39,11 +39,8 @@ type failureRecorder interface {
 
 // Metrics are optional hooks; any may be nil.
 type Metrics struct {
-	// ConnOpen, ConnClose and ConnReject count connections ("imap" or
-	// "imaps").
-	ConnOpen   func(proto string)
-	ConnClose  func(proto string)
-	ConnReject func(proto, reason string)
+	// ConnMetrics count connections (proto "imap" or "imaps").
+	netserve.ConnMetrics
 	// Login counts login attempts by result: "ok", "failed", "temp_fail".
 	Login func(result string)
 	// Command is called after every command with its name and status
@@ -262,13 +259,6 @@ func (s *Server) serve(ln net.Listener, implicitTLS bool) error {
 	if implicitTLS {
 		proto, tlsConf = "imaps", s.opt.TLSConfig
 	}
-	m := s.opt.Metrics
-	hook := func(f func(string)) func() {
-		if f == nil {
-			return nil
-		}
-		return func() { f(proto) }
-	}
 	ns := netserve.NewServer(netserve.ServerOptions{
 		Options: netserve.Options{
 			Proto:         proto,
@@ -279,13 +269,7 @@ func (s *Server) serve(ln net.Listener, implicitTLS bool) error {
 			BusyReply: "* BYE [UNAVAILABLE] Too many connections, try again later\r\n",
 			TLSConfig: tlsConf,
 			IDs:       s.opt.IDs,
-			OnOpen:    hook(m.ConnOpen),
-			OnClose:   hook(m.ConnClose),
-			OnReject: func(reason string) {
-				if m.ConnReject != nil {
-					m.ConnReject(proto, reason)
-				}
-			},
+			Metrics:   s.opt.Metrics.ConnMetrics,
 		},
 		Handler: func(conn net.Conn, tc *netserve.Conn) {
 			newSession(s, conn, tc, implicitTLS).run()

@@ -173,8 +173,8 @@ func (c *Conn) Close() error {
 		err = c.Conn.Close()
 		c.cancel()
 		c.l.untrack(c)
-		if c.l.opt.OnClose != nil {
-			c.l.opt.OnClose()
+		if f := c.l.opt.Metrics.ConnClose; f != nil {
+			f(c.l.opt.Proto)
 		}
 		c.log.Debug("connection closed")
 	})

@@ -77,10 +77,17 @@ type Options struct {
 	TLSConfig *tls.Config
 	// IDs numbers connections; nil uses a listener-local counter.
 	IDs *IDs
-	// OnOpen, OnClose and OnReject are metrics hooks; any may be nil.
-	OnOpen   func()
-	OnClose  func()
-	OnReject func(reason string)
+	// Metrics counts the connections, under Proto.
+	Metrics ConnMetrics
+}
+
+// ConnMetrics are hooks that count connections; any may be nil. The
+// protocol servers embed them in their own Metrics and hand them to
+// netserve, which calls them with the listener's Proto.
+type ConnMetrics struct {
+	ConnOpen   func(proto string)
+	ConnClose  func(proto string)
+	ConnReject func(proto, reason string)
 }
 
 // Listener is a net.Listener that tracks its connections. Accept returns
@@ -146,8 +153,8 @@ func (l *Listener) Accept() (net.Conn, error) {
 			l.reject(raw, reason)
 			continue
 		}
-		if l.opt.OnOpen != nil {
-			l.opt.OnOpen()
+		if f := l.opt.Metrics.ConnOpen; f != nil {
+			f(l.opt.Proto)
 		}
 		c.log.Debug("connection opened")
 		if l.opt.TLSConfig != nil {
@@ -217,8 +224,8 @@ func (l *Listener) untrack(c *Conn) {
 
 func (l *Listener) reject(raw net.Conn, reason string) {
 	l.log.Warn("connection refused", "proto", l.opt.Proto, "remote", raw.RemoteAddr().String(), "reason", reason)
-	if l.opt.OnReject != nil {
-		l.opt.OnReject(reason)
+	if f := l.opt.Metrics.ConnReject; f != nil {
+		f(l.opt.Proto, reason)
 	}
 	if l.opt.BusyReply == "" || l.opt.TLSConfig != nil {
 		raw.Close()

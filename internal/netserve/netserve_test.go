@@ -113,7 +113,7 @@ func TestLimits(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			rejected := make(chan string, 10)
 			_, addr := echoServer(t, Options{Proto: "test", MaxConns: tt.total, MaxConnsPerIP: tt.perIP,
-				BusyReply: "421 busy\r\n", OnReject: func(r string) { rejected <- r }})
+				BusyReply: "421 busy\r\n", Metrics: ConnMetrics{ConnReject: func(_, r string) { rejected <- r }}})
 			a, b := dial(t, addr), dial(t, addr)
 			a.expect("hello")
 			b.expect("hello")

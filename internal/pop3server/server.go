@@ -78,11 +78,8 @@ func (m DeleteMode) Valid() bool {
 
 // Metrics are optional hooks; any may be nil.
 type Metrics struct {
-	// ConnOpen, ConnClose and ConnReject count connections ("pop3" or
-	// "pop3s").
-	ConnOpen   func(proto string)
-	ConnClose  func(proto string)
-	ConnReject func(proto, reason string)
+	// ConnMetrics count connections (proto "pop3" or "pop3s").
+	netserve.ConnMetrics
 	// Login counts login attempts by result: "ok", "failed", "in_use",
 	// "login_delay", "temp_fail".
 	Login func(result string)
@@ -226,13 +223,6 @@ func (s *Server) serve(ln net.Listener, implicitTLS bool) error {
 	if implicitTLS {
 		proto, tlsConf = "pop3s", s.opt.TLSConfig
 	}
-	m := s.opt.Metrics
-	hook := func(f func(string)) func() {
-		if f == nil {
-			return nil
-		}
-		return func() { f(proto) }
-	}
 	ns := netserve.NewServer(netserve.ServerOptions{
 		Options: netserve.Options{
 			Proto:         proto,
@@ -243,13 +233,7 @@ func (s *Server) serve(ln net.Listener, implicitTLS bool) error {
 			BusyReply: "-ERR [SYS/TEMP] Too many connections, try again later\r\n",
 			TLSConfig: tlsConf,
 			IDs:       s.opt.IDs,
-			OnOpen:    hook(m.ConnOpen),
-			OnClose:   hook(m.ConnClose),
-			OnReject: func(reason string) {
-				if m.ConnReject != nil {
-					m.ConnReject(proto, reason)
-				}
-			},
+			Metrics:   s.opt.Metrics.ConnMetrics,
 		},
 		Handler: func(conn net.Conn, tc *netserve.Conn) {
 			newSession(s, conn, tc, implicitTLS).run()

@@ -8,6 +8,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
+	"github.com/postfach/postfach/internal/netserve"
 	"github.com/postfach/postfach/internal/smtpserver"
 )
 
@@ -80,19 +81,22 @@ func (m *metrics) smtp() smtpserver.Metrics {
 			}
 			m.deliveryTime.WithLabelValues(proto).Observe(d.Seconds())
 		},
-		Error:      func(proto, kind string) { m.errors.WithLabelValues(proto, kind).Inc() },
-		ConnOpen:   m.connOpen,
-		ConnClose:  m.connClose,
-		ConnReject: func(proto, reason string) { m.connsRejected.WithLabelValues(proto).Inc() },
+		Error:       func(proto, kind string) { m.errors.WithLabelValues(proto, kind).Inc() },
+		ConnMetrics: m.conns(),
 	}
 }
 
-func (m *metrics) connOpen(proto string) {
-	m.connsOpen.WithLabelValues(proto).Inc()
-	m.connsTotal.WithLabelValues(proto).Inc()
+// conns returns the connection hooks every listener shares.
+func (m *metrics) conns() netserve.ConnMetrics {
+	return netserve.ConnMetrics{
+		ConnOpen: func(proto string) {
+			m.connsOpen.WithLabelValues(proto).Inc()
+			m.connsTotal.WithLabelValues(proto).Inc()
+		},
+		ConnClose:  func(proto string) { m.connsOpen.WithLabelValues(proto).Dec() },
+		ConnReject: func(proto, reason string) { m.connsRejected.WithLabelValues(proto).Inc() },
+	}
 }
-
-func (m *metrics) connClose(proto string) { m.connsOpen.WithLabelValues(proto).Dec() }
 
 // onCommit is the store's commit hook.
 func (m *metrics) onCommit(d time.Duration, batch int, err error) {

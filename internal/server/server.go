@@ -204,11 +204,7 @@ func Start(ctx context.Context, opt Options) (_ *Server, err error) {
 				MaxConnsPerIP:     cfg.Limits.ConnectionsPerIP,
 				IDs:               ids,
 				Logger:            log,
-				Metrics: pop3server.Metrics{
-					ConnOpen:   s.m.connOpen,
-					ConnClose:  s.m.connClose,
-					ConnReject: func(proto, reason string) { s.m.connsRejected.WithLabelValues(proto).Inc() },
-				},
+				Metrics:           pop3server.Metrics{ConnMetrics: s.m.conns()},
 			})
 		}
 		return pop3, nil
@@ -235,11 +231,7 @@ func Start(ctx context.Context, opt Options) (_ *Server, err error) {
 				MaxConnsPerIP:     cfg.Limits.ConnectionsPerIP,
 				IDs:               ids,
 				Logger:            log,
-				Metrics: imapserver.Metrics{
-					ConnOpen:   s.m.connOpen,
-					ConnClose:  s.m.connClose,
-					ConnReject: func(proto, reason string) { s.m.connsRejected.WithLabelValues(proto).Inc() },
-				},
+				Metrics:           imapserver.Metrics{ConnMetrics: s.m.conns()},
 			})
 		}
 		return imapSrv, nil

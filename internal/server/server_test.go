@@ -156,6 +156,12 @@ func TestHTTP(t *testing.T) {
 	env := testenv.Start(t, testenv.Options{})
 	env.AddUser("alice@example.org", "pw")
 	lmtpDeliver(t, env, "Subject: m\r\n\r\nx", []string{"alice@example.org"}, "250 ")
+	// One connection to each of IMAP and POP3, closed after the greeting.
+	for name, greeting := range map[string]string{"imap": "* OK", "pop3": "+OK"} {
+		c := dial(t, env, name)
+		c.expect(greeting)
+		c.c.Close()
+	}
 	get := func(path string) string {
 		resp, err := http.Get("http://" + env.Addr("http") + path)
 		if err != nil {
@@ -175,6 +181,8 @@ func TestHTTP(t *testing.T) {
 	for _, want := range []string{
 		`postfach_deliveries_total{proto="lmtp",result="ok"} 1`,
 		`postfach_connections_total{proto="lmtp"} 1`,
+		`postfach_connections_total{proto="imap"} 1`,
+		`postfach_connections_total{proto="pop3"} 1`,
 		`postfach_delivery_duration_seconds_count{proto="lmtp"} 1`,
 		`postfach_store_commit_duration_seconds_count`,
 		`postfach_errors_total`,

@@ -54,10 +54,8 @@ type Metrics struct {
 	// Error counts failures by kind: "too_big", "disk_full", "store",
 	// "unknown_user", "relay_denied", "bad_address", "empty".
 	Error func(proto, kind string)
-	// ConnOpen, ConnClose and ConnReject count connections.
-	ConnOpen   func(proto string)
-	ConnClose  func(proto string)
-	ConnReject func(proto, reason string)
+	// ConnMetrics count connections (proto "smtp", "lmtp", ...).
+	netserve.ConnMetrics
 }
 
 // Options configures a Server.
@@ -142,13 +140,7 @@ func (s *Server) Serve(ln net.Listener) error {
 			// RFC 5321 §3.8 / RFC 3463 4.7.0: refuse with a 421 greeting.
 			BusyReply: "421 4.7.0 " + cmp.Or(s.opt.Hostname, "postfach") + " Too many connections, try again later\r\n",
 			IDs:       s.opt.IDs,
-			OnOpen:    hook0(m.ConnOpen, s.proto),
-			OnClose:   hook0(m.ConnClose, s.proto),
-			OnReject: func(reason string) {
-				if m.ConnReject != nil {
-					m.ConnReject(s.proto, reason)
-				}
-			},
+			Metrics:   m.ConnMetrics,
 		},
 		Handler: func(conn net.Conn, tc *netserve.Conn) {
 			newSession(s, conn, tc).run()
@@ -163,13 +155,6 @@ func (s *Server) Serve(ln net.Listener) error {
 	s.servers = append(s.servers, ns)
 	s.mu.Unlock()
 	return ns.Serve(ln)
-}
-
-func hook0(f func(string), proto string) func() {
-	if f == nil {
-		return nil
-	}
-	return func() { f(proto) }
 }
 
 // Shutdown stops accepting and ends every session: a session waiting for
