@@ -33,9 +33,8 @@ func cmdServe(ctx context.Context, e *env, fs *flag.FlagSet, args []string) int 
 		fmt.Fprintln(e.stderr, "postfach serve: takes no arguments")
 		return exitUsage
 	}
-	cfg, err := loadConfig(e, fs)
-	if err != nil {
-		fmt.Fprintln(e.stderr, "postfach:", err)
+	cfg, ok := configOrReport(e, fs)
+	if !ok {
 		return exConfig
 	}
 	log := server.NewLogger(cfg.Log, e.stderr)
@@ -189,9 +188,8 @@ func setPassword(ctx context.Context, e *env, fs *flag.FlagSet, args []string, c
 	if !oneAddress(e, fs, args, 1) {
 		return exitUsage
 	}
-	cfg, err := loadConfig(e, fs)
-	if err != nil {
-		fmt.Fprintln(e.stderr, "postfach:", err)
+	cfg, ok := configOrReport(e, fs)
+	if !ok {
 		return exConfig
 	}
 	name := args[0]
@@ -230,9 +228,8 @@ func cmdUserDel(ctx context.Context, e *env, fs *flag.FlagSet, args []string) in
 	if !oneAddress(e, fs, args, 1) {
 		return exitUsage
 	}
-	cfg, err := loadConfig(e, fs)
-	if err != nil {
-		fmt.Fprintln(e.stderr, "postfach:", err)
+	cfg, ok := configOrReport(e, fs)
+	if !ok {
 		return exConfig
 	}
 	name := args[0]
@@ -262,9 +259,8 @@ func cmdUserList(ctx context.Context, e *env, fs *flag.FlagSet, args []string) i
 	if !oneAddress(e, fs, args, 0) {
 		return exitUsage
 	}
-	cfg, err := loadConfig(e, fs)
-	if err != nil {
-		fmt.Fprintln(e.stderr, "postfach:", err)
+	cfg, ok := configOrReport(e, fs)
+	if !ok {
 		return exConfig
 	}
 	return withAPI(e, cfg, func(api admin.API) int {
@@ -296,9 +292,8 @@ func cmdUserSet(ctx context.Context, e *env, fs *flag.FlagSet, args []string) in
 		fmt.Fprintln(e.stderr, "postfach:", err)
 		return exitUsage
 	}
-	cfg, err := loadConfig(e, fs)
-	if err != nil {
-		fmt.Fprintln(e.stderr, "postfach:", err)
+	cfg, ok := configOrReport(e, fs)
+	if !ok {
 		return exConfig
 	}
 	return withAPI(e, cfg, func(api admin.API) int {
@@ -333,9 +328,8 @@ func cmdDeliver(ctx context.Context, e *env, fs *flag.FlagSet, args []string) in
 		fmt.Fprintln(e.stderr, "postfach deliver: --to ADDRESS is required")
 		return exUsageSysex
 	}
-	cfg, err := loadConfig(e, fs)
-	if err != nil {
-		fmt.Fprintln(e.stderr, "postfach:", err)
+	cfg, ok := configOrReport(e, fs)
+	if !ok {
 		return exConfig
 	}
 	req := admin.DeliverRequest{To: to, From: fs.Lookup("from").Value.String(), Mailbox: fs.Lookup("mailbox").Value.String()}
@@ -379,9 +373,8 @@ func cmdCheck(ctx context.Context, e *env, fs *flag.FlagSet, args []string) int 
 	if !oneAddress(e, fs, args, 0) {
 		return exitUsage
 	}
-	cfg, err := loadConfig(e, fs)
-	if err != nil {
-		fmt.Fprintln(e.stderr, "postfach:", err)
+	cfg, ok := configOrReport(e, fs)
+	if !ok {
 		return exConfig
 	}
 	if cfg.Path != "" {

@@ -15,9 +15,8 @@ func cmdDeviceList(ctx context.Context, e *env, fs *flag.FlagSet, args []string)
 	if !oneAddress(e, fs, args, 1) {
 		return exitUsage
 	}
-	cfg, err := loadConfig(e, fs)
-	if err != nil {
-		fmt.Fprintln(e.stderr, "postfach:", err)
+	cfg, ok := configOrReport(e, fs)
+	if !ok {
 		return exConfig
 	}
 	return withAPI(e, cfg, func(api admin.API) int {
@@ -43,9 +42,8 @@ func cmdDeviceForget(ctx context.Context, e *env, fs *flag.FlagSet, args []strin
 	if !oneAddress(e, fs, args, 2) {
 		return exitUsage
 	}
-	cfg, err := loadConfig(e, fs)
-	if err != nil {
-		fmt.Fprintln(e.stderr, "postfach:", err)
+	cfg, ok := configOrReport(e, fs)
+	if !ok {
 		return exConfig
 	}
 	return withAPI(e, cfg, func(api admin.API) int {

@@ -181,6 +181,17 @@ func parseInterspersed(fs *flag.FlagSet, args []string) ([]string, error) {
 	return append(positional, fs.Args()...), nil
 }
 
+// configOrReport loads the config, telling the operator what is wrong with
+// it; false means the command ends with exConfig.
+func configOrReport(e *env, fs *flag.FlagSet) (*config.Config, bool) {
+	cfg, err := loadConfig(e, fs)
+	if err != nil {
+		fmt.Fprintln(e.stderr, "postfach:", err)
+		return nil, false
+	}
+	return cfg, true
+}
+
 // loadConfig finds and loads the config: --config, else POSTFACH_CONFIG,
 // else ./postfach.toml if it exists, else the defaults (relative paths
 // against the working directory).
