@@ -10,7 +10,6 @@ import (
 	"net"
 	"os"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -76,32 +75,7 @@ func startMemServer(t *testing.T, nusers int, perUser int) *memServer {
 
 // serveLMTP is a minimal LMTP server (RFC 2033) appending to INBOX.
 func serveLMTP(t *testing.T, users map[string]*imapmemserver.User) string {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	var wg sync.WaitGroup
-	t.Cleanup(func() {
-		ln.Close()
-		wg.Wait()
-	})
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				defer c.Close()
-				lmtpSession(c, users)
-			}()
-		}
-	}()
-	return ln.Addr().String()
+	return serveScript(t, func(s *scriptConn) { lmtpSession(s.c, users) })
 }
 
 func lmtpSession(c net.Conn, users map[string]*imapmemserver.User) {
