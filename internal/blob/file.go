@@ -130,11 +130,17 @@ func syncDir(dir string) error {
 }
 
 type fileReader struct {
-	*os.File
+	f    *os.File
 	size int64
 }
 
-func (r *fileReader) Size() int64 { return r.size }
+func (r *fileReader) ReadAt(p []byte, off int64) (int, error) { return r.f.ReadAt(p, off) }
+func (r *fileReader) Close() error                            { return r.f.Close() }
+func (r *fileReader) Size() int64                             { return r.size }
+
+// File returns the open file, for sendfile(2); it stays owned by the
+// reader.
+func (r *fileReader) File() *os.File { return r.f }
 
 // Open implements Store.
 func (s *FileStore) Open(ctx context.Context, id string) (Reader, error) {
@@ -153,7 +159,7 @@ func (s *FileStore) Open(ctx context.Context, id string) (Reader, error) {
 		f.Close()
 		return nil, fmt.Errorf("stat blob: %w", err)
 	}
-	return &fileReader{File: f, size: st.Size()}, nil
+	return &fileReader{f: f, size: st.Size()}, nil
 }
 
 // Delete implements Store.

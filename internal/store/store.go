@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"io"
+	"os"
 	"time"
 
 	"github.com/postfach/postfach/internal/mail"
@@ -260,6 +261,23 @@ type Body interface {
 // servers use it to send a small body without reading it in chunks.
 type BodyBytes interface {
 	Bytes() []byte
+}
+
+// BodyFile is implemented by a Body kept in a local file whose lines that
+// begin with "." are known. A server that must dot-stuff the body (POP3,
+// RFC 1939 §3) can then have the kernel send the file's bytes between
+// those dots straight to a socket (sendfile(2)), instead of reading the
+// body into the process and scanning it.
+type BodyFile interface {
+	Body
+	// File returns the body's open file. It stays owned by the Body: the
+	// caller must not close it, but may move its offset.
+	File() *os.File
+	// DotLines returns the offsets of the lines that begin with "."
+	// (offset 0, or one after a line feed), in increasing order, and
+	// whether the body ends with a line feed. ok is false when the store
+	// does not know them; the caller must then scan the body itself.
+	DotLines() (offsets []int64, endsLF, ok bool)
 }
 
 // DeliveryTarget is one recipient mailbox of a delivery.

@@ -6,6 +6,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"os"
 	"strconv"
 	"time"
 
@@ -221,10 +222,10 @@ func (s *Store) OpenBody(ctx context.Context, blobID string) (store.Body, error)
 	if err != nil {
 		return nil, fmt.Errorf("open body %q: %w", blobID, store.ErrNotFound)
 	}
-	var data []byte
+	var data, dots []byte
 	var size int64
 	var hash string
-	err = s.queryRow(ctx, `SELECT size, data, hash FROM blobs WHERE id = ?`, id).Scan(&size, &data, &hash)
+	err = s.queryRow(ctx, `SELECT size, data, hash, dots FROM blobs WHERE id = ?`, id).Scan(&size, &data, &hash, &dots)
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, fmt.Errorf("open body %s: %w", blobID, store.ErrNotFound)
 	}
@@ -241,5 +242,33 @@ func (s *Store) OpenBody(ctx context.Context, blobID string) (store.Body, error)
 	if err != nil {
 		return nil, fmt.Errorf("open body %s: %w", blobID, err)
 	}
+	if r.Size() != size {
+		// Damaged on disk: refuse it rather than let a protocol send a
+		// shorter or longer message than it announced.
+		r.Close()
+		return nil, fmt.Errorf("open body %s: file %s has %d bytes, the store recorded %d", blobID, hash, r.Size(), size)
+	}
+	if fr, ok := r.(interface{ File() *os.File }); ok && dots != nil {
+		offsets, endsLF, err := store.DecodeDotLines(dots)
+		if err == nil && (len(offsets) == 0 || offsets[len(offsets)-1] < r.Size()) {
+			return &fileBody{Reader: r, f: fr.File(), dots: offsets, endsLF: endsLF}, nil
+		}
+		s.log.Warn("ignoring bad dot-line record of a body", "blob", blobID, "err", err)
+	}
 	return r, nil
 }
+
+// fileBody is a body in a local file whose dot lines are known; it
+// implements store.BodyFile.
+type fileBody struct {
+	blob.Reader
+	f      *os.File
+	dots   []int64
+	endsLF bool
+}
+
+var _ store.BodyFile = (*fileBody)(nil)
+
+func (b *fileBody) File() *os.File { return b.f }
+
+func (b *fileBody) DotLines() ([]int64, bool, bool) { return b.dots, b.endsLF, true }

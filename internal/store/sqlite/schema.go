@@ -151,6 +151,16 @@ DROP TABLE blobs;
 ALTER TABLE blobs_new RENAME TO blobs;
 CREATE UNIQUE INDEX blobs_file ON blobs (hash) WHERE data IS NULL;
 `,
+	// 4: for a body kept in a file, where its lines that begin with "."
+	// are (store.DotScanner's encoding; NULL when unknown: rows from
+	// before this version, inline bodies, or too many such lines). POP3
+	// then sends the file with sendfile(2), adding the stuffing dots
+	// between the pieces, without reading it. The column comes after data
+	// but is read only for file bodies, whose data is NULL, so no
+	// overflow chain stands in front of it.
+	`
+ALTER TABLE blobs ADD COLUMN dots BLOB;
+`,
 }
 
 // migrate brings the schema to the newest version in one transaction.

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -402,11 +403,95 @@ func TestMigrateBlobColumns(t *testing.T) {
 	}
 	defer db.Close()
 	var seq int
-	var last string
+	var cols string
 	if err := db.QueryRow(`SELECT seq FROM sqlite_sequence WHERE name = 'blobs'`).Scan(&seq); err != nil || seq != 40 {
 		t.Errorf("blobs counter %d (%v), want 40", seq, err)
 	}
-	if err := db.QueryRow(`SELECT name FROM pragma_table_info('blobs') ORDER BY cid DESC LIMIT 1`).Scan(&last); err != nil || last != "data" {
-		t.Errorf("last column %q (%v), want data", last, err)
+	// Version 4 adds dots after data.
+	const want = "id,hash,size,summary,created,data,dots"
+	if err := db.QueryRow(`SELECT group_concat(name, ',' ORDER BY cid) FROM pragma_table_info('blobs')`).Scan(&cols); err != nil || cols != want {
+		t.Errorf("columns %q (%v), want %s", cols, err, want)
+	}
+}
+
+// TestBodyFileDotLines: a body kept in a file is opened as a
+// store.BodyFile with its dot lines; a body with more than
+// store.MaxDotLines of them, or one recorded before schema version 4 (dots
+// NULL), is opened without, so that callers scan it.
+func TestBodyFileDotLines(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	s := open(t, dir)
+	a, err := s.CreateAccount(ctx, "a@example.org", "h")
+	if err != nil {
+		t.Fatal(err)
+	}
+	inbox, err := s.Mailbox(ctx, a.ID, "INBOX")
+	if err != nil {
+		t.Fatal(err)
+	}
+	filler := strings.Repeat("0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef\r\n", 3000)
+	bodies := map[string]string{
+		"few":  ".starts with a dot\r\nSubject: few\r\n\r\n" + filler + ".\r\n..\r\n" + filler + ".end without a line feed",
+		"none": "Subject: none\r\n\r\n" + filler,
+		"many": "Subject: many\r\n\r\n" + strings.Repeat(".x\r\n", store.MaxDotLines+1) + filler,
+	}
+	ids := map[string]string{}
+	for name, raw := range bodies {
+		b, err := s.Stage(ctx, strings.NewReader(raw), 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		res, err := s.Append(ctx, a.ID, inbox.ID, []store.NewMessage{{Body: b}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		b.Discard()
+		for m, err := range s.Messages(ctx, a.ID, inbox.ID, mail.NewUIDSet(res.UIDs...), store.ListOptions{}) {
+			if err != nil {
+				t.Fatal(err)
+			}
+			ids[name] = m.BlobID
+		}
+	}
+	dotLines := func(name string) ([]int64, bool, bool) {
+		t.Helper()
+		body, err := s.OpenBody(ctx, ids[name])
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer body.Close()
+		bf, ok := body.(store.BodyFile)
+		if !ok {
+			return nil, false, false
+		}
+		return bf.DotLines()
+	}
+	few := bodies["few"]
+	second := int64(strings.Index(few, "\r\n.\r\n") + 2)
+	if offs, lf, ok := dotLines("few"); !ok || lf || !slices.Equal(offs, []int64{0, second, second + 3, int64(strings.LastIndex(few, ".end"))}) {
+		t.Errorf("few: DotLines = %v, %v, %v", offs, lf, ok)
+	}
+	if offs, lf, ok := dotLines("none"); !ok || !lf || len(offs) != 0 {
+		t.Errorf("none: DotLines = %v, %v, %v", offs, lf, ok)
+	}
+	if _, _, ok := dotLines("many"); ok {
+		t.Error("many: dot lines reported as known")
+	}
+
+	// A row from before schema version 4.
+	s.Close()
+	db, err := sql.Open("sqlite", filepath.Join(dir, "postfach.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := db.Exec(`UPDATE blobs SET dots = NULL`); err != nil {
+		t.Fatal(err)
+	}
+	db.Close()
+	s = open(t, dir)
+	defer s.Close()
+	if _, _, ok := dotLines("few"); ok {
+		t.Error("a body without a dot-line record reported as known")
 	}
 }

@@ -26,6 +26,7 @@ type staged struct {
 	inline  []byte
 	sum     *message.Summary
 	sumData []byte
+	dots    []byte // store.DotScanner's encoding; file bodies only
 
 	once  sync.Once
 	mu    sync.Mutex
@@ -115,7 +116,8 @@ func (s *Store) stageLarge(ctx context.Context, head []byte, rest io.Reader, lim
 		io.Copy(io.Discard, pr)
 		parseDone <- parsed{sum, err}
 	}()
-	mw := io.MultiWriter(h, bw, pw)
+	var dots store.DotScanner
+	mw := io.MultiWriter(h, bw, pw, &dots)
 	size, err := copyLimited(ctx, mw, io.MultiReader(bytes.NewReader(head), rest), limit)
 	pw.CloseWithError(err)
 	p := <-parseDone
@@ -138,6 +140,7 @@ func (s *Store) stageLarge(ctx context.Context, head []byte, rest io.Reader, lim
 		s.unregisterStaged(id)
 		return nil, err
 	}
+	b.dots = dots.Encode()
 	return b, nil
 }
 
@@ -213,12 +216,14 @@ func insertBlobTx(w *wtx, b *staged, now int64) (int64, error) {
 			return 0, err
 		}
 	}
-	var data any
+	var data, dots any
 	if b.inline != nil {
 		data = b.inline
+	} else if b.dots != nil {
+		dots = b.dots
 	}
-	res, err := w.ExecContext(w.ctx, `INSERT INTO blobs (hash, size, data, summary, created) VALUES (?, ?, ?, ?, ?)`,
-		b.id, b.size, data, b.sumData, now)
+	res, err := w.ExecContext(w.ctx, `INSERT INTO blobs (hash, size, data, summary, created, dots) VALUES (?, ?, ?, ?, ?, ?)`,
+		b.id, b.size, data, b.sumData, now, dots)
 	if err != nil {
 		return 0, err
 	}

@@ -162,7 +162,38 @@ func readBody(t *testing.T, s store.Store, id string) string {
 	defer b.Close()
 	data, err := io.ReadAll(io.NewSectionReader(b, 0, b.Size()))
 	ok(t, err)
+	if bf, isFile := b.(store.BodyFile); isFile {
+		checkBodyFile(t, bf, data)
+	}
 	return string(data)
+}
+
+// checkBodyFile checks what a store.BodyFile reports against the body's
+// content: the file holds it, and the dot lines, when known, are where a
+// line begins with ".".
+func checkBodyFile(t *testing.T, bf store.BodyFile, data []byte) {
+	t.Helper()
+	f := bf.File()
+	_, err := f.Seek(0, io.SeekStart)
+	ok(t, err)
+	fromFile, err := io.ReadAll(f)
+	ok(t, err)
+	if !bytes.Equal(fromFile, data) {
+		t.Fatal("BodyFile.File differs from the body")
+	}
+	offsets, endsLF, known := bf.DotLines()
+	if !known {
+		return
+	}
+	var want []int64
+	for i, c := range data {
+		if c == '.' && (i == 0 || data[i-1] == '\n') {
+			want = append(want, int64(i))
+		}
+	}
+	if wantLF := bytes.HasSuffix(data, []byte("\n")); !slices.Equal(offsets, want) || endsLF != wantLF {
+		t.Fatalf("DotLines = %v, %v; want %v, %v", offsets, endsLF, want, wantLF)
+	}
 }
 
 func testAccounts(t *testing.T, h Harness) {
@@ -451,7 +482,7 @@ func testLargeBody(t *testing.T, h Harness) {
 	s := newStore(t, h)
 	a, inbox := account(t, s, "a@example.org")
 	var sb strings.Builder
-	sb.WriteString("From: a@example.org\r\nSubject: large\r\nContent-Type: multipart/mixed; boundary=XX\r\n\r\n--XX\r\nContent-Type: text/plain\r\n\r\nhi\r\n--XX\r\nContent-Type: application/octet-stream\r\nContent-Transfer-Encoding: base64\r\n\r\n")
+	sb.WriteString("From: a@example.org\r\nSubject: large\r\nContent-Type: multipart/mixed; boundary=XX\r\n\r\n--XX\r\nContent-Type: text/plain\r\n\r\nhi\r\n.a line with a dot\r\n..\r\n--XX\r\nContent-Type: application/octet-stream\r\nContent-Transfer-Encoding: base64\r\n\r\n")
 	for sb.Len() < 3<<20 {
 		sb.WriteString("QUJDREVGR0hJSktMTU5PUFFSU1RVVldYWVphYmNkZWZnaGlqa2xtbm9wcXJzdHV2d3h5ejAxMjM0\r\n")
 	}
