@@ -6,7 +6,10 @@ import (
 	"crypto/sha256"
 	"fmt"
 	"io"
+	"io/fs"
 	"math/rand/v2"
+	"os"
+	"path/filepath"
 	"runtime"
 	"strconv"
 	"strings"
@@ -138,25 +141,30 @@ func TestRetrBigMessageStreams(t *testing.T) {
 	}
 }
 
+// refStuff is the line-by-line reference of a RETR response body: every
+// line that begins with "." gets another, a last line without a line feed
+// is ended, and "." CRLF follows.
+func refStuff(in string) string {
+	var b strings.Builder
+	for _, l := range strings.SplitAfter(in, "\n") {
+		if l == "" {
+			continue
+		}
+		if l[0] == '.' {
+			b.WriteByte('.')
+		}
+		b.WriteString(l)
+	}
+	if !strings.HasSuffix(in, "\n") {
+		b.WriteString("\r\n")
+	}
+	return b.String() + ".\r\n"
+}
+
 // TestStuffer checks byte-stuffing across chunk boundaries against a
 // line-by-line reference.
 func TestStuffer(t *testing.T) {
-	ref := func(in string) string {
-		var b strings.Builder
-		for _, l := range strings.SplitAfter(in, "\n") {
-			if l == "" {
-				continue
-			}
-			if l[0] == '.' {
-				b.WriteByte('.')
-			}
-			b.WriteString(l)
-		}
-		if !strings.HasSuffix(in, "\n") {
-			b.WriteString("\r\n")
-		}
-		return b.String() + ".\r\n"
-	}
+	ref := refStuff
 	inputs := []string{
 		"a\r\n", ".\r\n", "..\r\n", "a\r\n.b\r\n", "x", ".x", "a\n.b\n", "\r\n.\r\n.\r\n",
 		strings.Repeat(".", copyBufSize) + "\r\n." + strings.Repeat("z", copyBufSize-1) + "\r\n.",
@@ -185,5 +193,99 @@ func TestStuffer(t *testing.T) {
 				t.Fatalf("stuff(%q) in chunks of %d = %q, want %q", in, chunk, got, want)
 			}
 		}
+	}
+}
+
+// appendRaw stores raw as a message in INBOX and returns its UID.
+func (e *env) appendRaw(raw string) mail.UID {
+	e.t.Helper()
+	staged, err := e.st.Stage(context.Background(), strings.NewReader(raw), 0)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	defer staged.Discard()
+	res, err := e.st.Append(context.Background(), e.acct.ID, e.inbox, []store.NewMessage{{Body: staged}})
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	return res.UIDs[0]
+}
+
+// TestRetrSendfile: a body in a file whose dot lines the store knows is
+// sent with sendfile(2) on a plain connection, the stuffing dots written
+// between the pieces; over TLS, and with more dot lines than
+// sendfileMaxDots, it is scanned instead. Every way gives the same bytes.
+// (Not parallel: it counts the server's sendfile bodies.)
+func TestRetrSendfile(t *testing.T) {
+	e := newEnv(t, envOptions{})
+	filler := strings.Repeat("0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef\r\n", 3000)
+	bodies := []struct {
+		raw      string
+		sendfile bool
+	}{
+		{".first line\r\nSubject: one\r\n\r\n" + filler + ".\r\n..\r\n.x\r\n" + filler + ".no line feed at the end", true},
+		{"Subject: two\r\n\r\n" + filler, true},
+		{"Subject: three\r\n\r\n" + strings.Repeat(".\r\n", sendfileMaxDots+1) + filler, false},
+		{"Subject: four\r\n\r\n" + strings.Repeat(".\r\n", sendfileMaxDots-1) + filler + ".", true},
+	}
+	for _, b := range bodies {
+		e.appendRaw(b.raw)
+	}
+	for _, tls := range []bool{false, true} {
+		var c *client
+		if tls {
+			c = e.dialTLS()
+			c.cmd("USER "+testUser, "+OK")
+			c.cmd("PASS "+testPassword, "+OK")
+		} else {
+			c = e.login(testUser)
+		}
+		for i, b := range bodies {
+			before := e.srv.sentByFile.Load()
+			c.cmd(fmt.Sprintf("RETR %d", i+1), fmt.Sprintf("+OK %d octets", len(b.raw)))
+			if got := string(c.multiWire()); got != refStuff(b.raw) {
+				t.Errorf("tls %v: RETR %d: response differs from the reference stuffing (%d octets, want %d)", tls, i+1, len(got), len(refStuff(b.raw)))
+			}
+			if used, want := e.srv.sentByFile.Load() > before, b.sendfile && !tls; used != want {
+				t.Errorf("tls %v: RETR %d: sent with sendfile: %v, want %v", tls, i+1, used, want)
+			}
+		}
+		c.cmd("RSET", "+OK")
+		c.cmd("QUIT", "+OK")
+	}
+}
+
+// TestRetrTruncatedBodyFile: a body file shorter than its record is
+// refused with [SYS/TEMP] rather than sent short as if it were whole, and
+// the session goes on.
+func TestRetrTruncatedBodyFile(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, envOptions{})
+	raw := "Subject: short\r\n\r\n" + strings.Repeat("0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef\r\n", 4000)
+	e.appendRaw(raw)
+	e.deliver(msgA)
+	truncated := 0
+	err := filepath.WalkDir(e.dir, func(path string, d fs.DirEntry, err error) error {
+		if err != nil || d.IsDir() {
+			return err
+		}
+		if info, err := d.Info(); err == nil && info.Size() == int64(len(raw)) {
+			truncated++
+			return os.Truncate(path, int64(len(raw)/2))
+		}
+		return nil
+	})
+	if err != nil || truncated != 1 {
+		t.Fatalf("truncating the body file: %v (%d files)", err, truncated)
+	}
+	c := e.login(testUser)
+	c.cmd("RETR 1", "-ERR [SYS/TEMP] ")
+	c.cmd("RETR 2", "+OK")
+	if got := string(c.multiRaw()); got != crlf(msgA) {
+		t.Errorf("RETR 2 = %q", got)
+	}
+	c.cmd("QUIT", "+OK")
+	if !strings.Contains(e.logs.String(), "the store recorded") {
+		t.Errorf("the damaged body is not logged:\n%s", e.logs.String())
 	}
 }

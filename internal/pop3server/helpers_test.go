@@ -34,6 +34,7 @@ var testHash = sync.OnceValues(func() (string, error) { return auth.HashPassword
 // account.
 type env struct {
 	t       testing.TB
+	dir     string // the store's data directory
 	st      *sqlite.Store
 	auth    *auth.Service
 	srv     *Server
@@ -58,7 +59,8 @@ func newEnv(t testing.TB, eo envOptions) *env {
 	ctx := context.Background()
 	logs := &syncBuffer{}
 	log := slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
-	st, err := sqlite.Open(ctx, sqlite.Options{Dir: t.TempDir(), SweepInterval: -1, Logger: log.With("component", "store")})
+	dir := t.TempDir()
+	st, err := sqlite.Open(ctx, sqlite.Options{Dir: dir, SweepInterval: -1, Logger: log.With("component", "store")})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -93,7 +95,7 @@ func newEnv(t testing.TB, eo envOptions) *env {
 	}
 	srv := New(opt)
 	srv.loopback = !eo.insecureLoopback
-	e := &env{t: t, st: st, auth: as, srv: srv, acct: acct, inbox: inbox.ID, logs: logs}
+	e := &env{t: t, dir: dir, st: st, auth: as, srv: srv, acct: acct, inbox: inbox.ID, logs: logs}
 	done := make(chan error, 2)
 	for _, implicit := range []bool{false, true} {
 		ln, err := net.Listen("tcp", "127.0.0.1:0")
@@ -309,6 +311,23 @@ func (c *client) multiRaw() []byte {
 			l = l[1:]
 		}
 		out.Write(l)
+	}
+}
+
+// multiWire reads a multi-line response body as it is on the wire:
+// stuffed, up to and with the terminating "." line.
+func (c *client) multiWire() []byte {
+	c.t.Helper()
+	var out bytes.Buffer
+	for {
+		l, err := c.r.ReadBytes('\n')
+		if err != nil {
+			c.t.Fatalf("read: %v", err)
+		}
+		out.Write(l)
+		if string(l) == ".\r\n" {
+			return out.Bytes()
+		}
 	}
 }
 

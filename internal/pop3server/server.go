@@ -9,6 +9,7 @@ import (
 	"net"
 	"net/netip"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/postfach/postfach/internal/auth"
@@ -155,6 +156,8 @@ type Server struct {
 	maxBad   int
 	mechs    []string
 	loopback bool // loopback connections count as secure for plaintext auth; tests turn it off
+
+	sentByFile atomic.Int64 // bodies sent with sendfile(2); tests read it
 
 	shutdownOnce sync.Once
 	shutdownDone chan struct{} // closed when the first Shutdown has finished

@@ -60,7 +60,10 @@ type session struct {
 	bad   int    // bad commands so far
 	user  string // the USER argument waiting for PASS; "" when none
 	md    *maildrop
-	ahead *readAhead // the next message's body, opened ahead (RETR)
+	ahead []*readAhead // the next messages' bodies, opened ahead (RETR), in order
+	// aheadReqs feeds the session's read-ahead goroutine; nil until the
+	// first read-ahead.
+	aheadReqs chan *readAhead
 }
 
 func newSession(s *Server, conn net.Conn, tc *netserve.Conn, implicitTLS bool) *session {
@@ -78,7 +81,7 @@ func newSession(s *Server, conn net.Conn, tc *netserve.Conn, implicitTLS bool) *
 // shutdown.
 func (x *session) run() {
 	defer func() {
-		x.discardReadAhead()
+		x.stopReadAhead()
 		if x.md != nil {
 			x.md.close()
 			x.md = nil
