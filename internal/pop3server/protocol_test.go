@@ -247,6 +247,34 @@ func TestRetrReadAhead(t *testing.T) {
 	c.closed()
 }
 
+// TestRetrReadAheadQueue: retrieving in order more messages than the
+// read-ahead holds, skipping some and with bodies above its byte limit
+// in between, gives every message intact.
+func TestRetrReadAheadQueue(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, envOptions{})
+	var msgs []string
+	for i := range 3 * readAheadCount {
+		body := fmt.Sprintf("Subject: %d\n\nbody %d\n", i+1, i+1)
+		if i%5 == 4 {
+			body += strings.Repeat("a line to make it larger than the read-ahead's byte limit\n", readAheadBytes/50)
+		}
+		msgs = append(msgs, body)
+		e.deliver(body)
+	}
+	c := e.login(testUser)
+	for n := 1; n <= len(msgs); n++ {
+		if n%7 == 3 {
+			continue // not retrieved: the queue moves past it
+		}
+		c.cmd(fmt.Sprintf("RETR %d", n), "+OK")
+		if got := string(c.multiRaw()); got != crlf(msgs[n-1]) {
+			t.Fatalf("RETR %d: %d octets, want %d", n, len(got), len(crlf(msgs[n-1])))
+		}
+	}
+	c.cmd("QUIT", "+OK")
+}
+
 // TestTransaction walks through every TRANSACTION command.
 func TestTransaction(t *testing.T) {
 	t.Parallel()

@@ -284,20 +284,27 @@ func openAhead(st Store, reqs <-chan *readAhead) {
 // queue, the whole queue is.
 func (x *session) takeReadAhead(n int) (store.Body, bool) {
 	for len(x.ahead) > 0 && x.ahead[0].n < n {
-		closeAhead(x.ahead[0])
-		x.ahead = x.ahead[1:]
+		closeAhead(x.popAhead())
 	}
 	if len(x.ahead) == 0 || x.ahead[0].n != n {
 		x.discardReadAhead()
 		return nil, false
 	}
-	ra := x.ahead[0]
-	x.ahead = x.ahead[1:]
+	ra := x.popAhead()
 	<-ra.done
 	if ra.err != nil {
 		return nil, false
 	}
 	return ra.body, true
+}
+
+// popAhead removes the first entry of the read-ahead queue. The slot is
+// cleared, so that the queue's array does not keep a body alive.
+func (x *session) popAhead() *readAhead {
+	ra := x.ahead[0]
+	x.ahead[0] = nil
+	x.ahead = x.ahead[1:]
+	return ra
 }
 
 // closeAhead waits for a queued open and closes what it opened.
@@ -313,6 +320,7 @@ func (x *session) discardReadAhead() {
 	for _, ra := range x.ahead {
 		closeAhead(ra)
 	}
+	clear(x.ahead)
 	x.ahead = x.ahead[:0]
 }
 
