@@ -88,7 +88,8 @@ func (d *DotScanner) Encode() []byte {
 // deltas, each a varint.
 func DecodeDotLines(b []byte) (offsets []int64, endsLF bool, err error) {
 	flags, n := binary.Uvarint(b)
-	if n <= 0 {
+	if n <= 0 || flags > 1 {
+		// Unknown flags: a newer format, or damage.
 		return nil, false, errors.New("dot lines: bad flags")
 	}
 	b = b[n:]

@@ -1,6 +1,7 @@
 package store
 
 import (
+	"bytes"
 	"math/rand/v2"
 	"slices"
 	"strings"
@@ -74,7 +75,8 @@ func TestDecodeDotLinesRejects(t *testing.T) {
 		{0x80},          // flags varint cut off
 		{1, 5, 0},       // offsets not increasing
 		{0, 0x80, 0x80}, // offset varint cut off
-		append([]byte{0}, make([]byte, MaxDotLines+1)...), // too many (and not increasing)
+		append([]byte{0}, bytes.Repeat([]byte{2}, MaxDotLines+1)...), // too many
+		{2}, // unknown flag
 	} {
 		if offs, _, err := DecodeDotLines(b); err == nil {
 			t.Errorf("DecodeDotLines(%x) = %v, want an error", b, offs)

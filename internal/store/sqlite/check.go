@@ -1,6 +1,7 @@
 package sqlite
 
 import (
+	"bytes"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
@@ -77,8 +78,9 @@ func (s *Store) Check(ctx context.Context) ([]store.Problem, error) {
 		}
 	}
 
-	// Every body: present, right size, right hash.
-	rows, err = s.rdb.QueryContext(ctx, `SELECT id, hash, size FROM blobs`)
+	// Every body: present, right size, right hash, and for a file body
+	// the right record of its dot lines.
+	rows, err = s.rdb.QueryContext(ctx, `SELECT id, hash, size, dots FROM blobs`)
 	if err != nil {
 		return nil, fmt.Errorf("check bodies: %w", err)
 	}
@@ -86,11 +88,12 @@ func (s *Store) Check(ctx context.Context) ([]store.Problem, error) {
 		id   int64
 		hash string
 		size int64
+		dots []byte
 	}
 	var blobs []blobRow
 	for rows.Next() {
 		var b blobRow
-		if err := rows.Scan(&b.id, &b.hash, &b.size); err != nil {
+		if err := rows.Scan(&b.id, &b.hash, &b.size, &b.dots); err != nil {
 			rows.Close()
 			return nil, fmt.Errorf("check bodies: %w", err)
 		}
@@ -107,7 +110,8 @@ func (s *Store) Check(ctx context.Context) ([]store.Problem, error) {
 			continue
 		}
 		h := sha256.New()
-		n, err := io.Copy(h, io.NewSectionReader(body, 0, body.Size()))
+		var dots store.DotScanner
+		n, err := io.Copy(io.MultiWriter(h, &dots), io.NewSectionReader(body, 0, body.Size()))
 		body.Close()
 		switch {
 		case err != nil:
@@ -116,6 +120,8 @@ func (s *Store) Check(ctx context.Context) ([]store.Problem, error) {
 			add(0, 0, "body %d (%s): size %d, recorded %d", b.id, b.hash, n, b.size)
 		case hex.EncodeToString(h.Sum(nil)) != b.hash:
 			add(0, 0, "body %d (%s): content does not match its hash", b.id, b.hash)
+		case b.dots != nil && !bytes.Equal(b.dots, dots.Encode()):
+			add(0, 0, "body %d (%s): wrong record of the lines that begin with \".\" (POP3 would stuff it wrongly)", b.id, b.hash)
 		}
 	}
 	return probs, nil

@@ -490,8 +490,42 @@ func TestBodyFileDotLines(t *testing.T) {
 	}
 	db.Close()
 	s = open(t, dir)
-	defer s.Close()
 	if _, _, ok := dotLines("few"); ok {
 		t.Error("a body without a dot-line record reported as known")
+	}
+	// The same body delivered again fills the record in.
+	b, err := s.Stage(ctx, strings.NewReader(few), 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Append(ctx, a.ID, inbox.ID, []store.NewMessage{{Body: b}}); err != nil {
+		t.Fatal(err)
+	}
+	b.Discard()
+	if _, _, ok := dotLines("few"); !ok {
+		t.Error("the record of a body delivered again was not filled in")
+	}
+
+	// A damaged record: the body is opened without it, and check
+	// reports it.
+	s.Close()
+	db, err = sql.Open("sqlite", filepath.Join(dir, "postfach.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for name, rec := range map[string]string{"none": "0003", "few": "05"} {
+		if _, err := db.Exec(`UPDATE blobs SET dots = unhex(?) WHERE id = ?`, rec, ids[name]); err != nil {
+			t.Fatal(err)
+		}
+	}
+	db.Close()
+	s = open(t, dir)
+	defer s.Close()
+	if _, _, ok := dotLines("few"); ok {
+		t.Error("a record that does not decode was used")
+	}
+	probs, err := s.Check(ctx)
+	if err != nil || len(probs) != 2 || !strings.Contains(probs[0].What, "wrong record") || !strings.Contains(probs[1].What, "wrong record") {
+		t.Errorf("check = %+v, %v; want two wrong records", probs, err)
 	}
 }
