@@ -155,7 +155,7 @@ func refStuff(in string) string {
 		}
 		b.WriteString(l)
 	}
-	if !strings.HasSuffix(in, "\n") {
+	if in != "" && !strings.HasSuffix(in, "\n") {
 		b.WriteString("\r\n")
 	}
 	return b.String() + ".\r\n"
@@ -285,6 +285,9 @@ func TestRetrTruncatedBodyFile(t *testing.T) {
 		t.Errorf("RETR 2 = %q", got)
 	}
 	c.cmd("QUIT", "+OK")
+	if e.message(1).Flags.Has(mail.FlagSeen) || !e.message(2).Flags.Has(mail.FlagSeen) {
+		t.Error("the refused RETR marked its message \\Seen, or the other one was not")
+	}
 	if !strings.Contains(e.logs.String(), "the store recorded") {
 		t.Errorf("the damaged body is not logged:\n%s", e.logs.String())
 	}

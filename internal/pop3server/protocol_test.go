@@ -9,11 +9,13 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/postfach/postfach/internal/auth"
 	"github.com/postfach/postfach/internal/mail"
+	"github.com/postfach/postfach/internal/store"
 )
 
 const msgA = "From: bob@example.net\nTo: alice@example.org\nSubject: first\n\nHello Alice.\nSecond line.\nThird line.\n"
@@ -247,32 +249,75 @@ func TestRetrReadAhead(t *testing.T) {
 	c.closed()
 }
 
-// TestRetrReadAheadQueue: retrieving in order more messages than the
-// read-ahead holds, skipping some and with bodies above its byte limit
-// in between, gives every message intact.
+// countingStore counts the bodies opened.
+type countingStore struct {
+	Store
+	opens atomic.Int64
+}
+
+func (c *countingStore) OpenBody(ctx context.Context, blobID string) (store.Body, error) {
+	c.opens.Add(1)
+	return c.Store.OpenBody(ctx, blobID)
+}
+
+// TestRetrReadAheadQueue: after a RETR the bodies of the next
+// readAheadCount messages are opened ahead, passing over one larger than
+// readAheadMax. Retrieving in order, with a TOP before each RETR and
+// skipping some, opens every body once (a large one twice: for the TOP
+// and for the RETR) and gives every message intact.
 func TestRetrReadAheadQueue(t *testing.T) {
 	t.Parallel()
-	e := newEnv(t, envOptions{})
+	cs := &countingStore{}
+	e := newEnv(t, envOptions{wrap: func(s Store) Store { cs.Store = s; return cs }})
 	var msgs []string
-	for i := range 3 * readAheadCount {
-		body := fmt.Sprintf("Subject: %d\n\nbody %d\n", i+1, i+1)
-		if i%5 == 4 {
-			body += strings.Repeat("a line to make it larger than the read-ahead's byte limit\n", readAheadBytes/50)
+	large := func(n int) bool { return n%5 == 0 }
+	for n := 1; n <= 3*readAheadCount; n++ {
+		body := fmt.Sprintf("Subject: %d\n\nbody %d\n", n, n)
+		if large(n) {
+			body += strings.Repeat("a line to make it larger than the read-ahead's limits\n", readAheadMax/50)
 		}
 		msgs = append(msgs, body)
 		e.deliver(body)
 	}
 	c := e.login(testUser)
-	for n := 1; n <= len(msgs); n++ {
-		if n%7 == 3 {
-			continue // not retrieved: the queue moves past it
-		}
+	retr := func(n int) {
+		t.Helper()
 		c.cmd(fmt.Sprintf("RETR %d", n), "+OK")
 		if got := string(c.multiRaw()); got != crlf(msgs[n-1]) {
 			t.Fatalf("RETR %d: %d octets, want %d", n, len(got), len(crlf(msgs[n-1])))
 		}
 	}
+	retr(1)
+	// Messages 2, 3, 4 and 6 are opened in the background.
+	for deadline := time.Now().Add(30 * time.Second); cs.opens.Load() < 1+readAheadCount; {
+		if time.Now().After(deadline) {
+			t.Fatalf("%d bodies opened after the first RETR, want %d", cs.opens.Load(), 1+readAheadCount)
+		}
+		time.Sleep(time.Millisecond)
+	}
+	want := int64(1)
+	for n := 2; n <= len(msgs); n++ {
+		switch {
+		case n%7 == 3: // not retrieved: the queue moves past it
+			if !large(n) {
+				want++ // opened ahead all the same
+			}
+			continue
+		case large(n):
+			want += 2
+		default:
+			want++
+		}
+		c.cmd(fmt.Sprintf("TOP %d 0", n), "+OK")
+		if got := string(c.multiRaw()); !strings.HasPrefix(crlf(msgs[n-1]), got) {
+			t.Fatalf("TOP %d 0 = %q", n, got)
+		}
+		retr(n)
+	}
 	c.cmd("QUIT", "+OK")
+	if got := cs.opens.Load(); got != want {
+		t.Errorf("%d bodies opened for %d messages, want %d", got, len(msgs), want)
+	}
 }
 
 // TestTransaction walks through every TRANSACTION command.

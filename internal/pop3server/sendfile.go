@@ -16,8 +16,10 @@ import (
 const sendfileMaxDots = 16
 
 // sendfileChunk bounds one sendfile(2) call, so that the write deadline
-// moves forward while a long body goes out to a slow but live client.
-const sendfileChunk = 4 << 20
+// moves forward while a long body goes out to a slow but live client: as
+// on the other path, each chunk of copyBufSize must leave within the idle
+// timeout.
+const sendfileChunk = copyBufSize
 
 // sendFile sends a body kept in a local file, whose dot lines the store
 // knows, with sendfile(2): the pieces between those dots go from the page
@@ -36,7 +38,7 @@ func (x *session) sendFile(body store.Body) (bool, error) {
 		return false, nil
 	}
 	dots, endsLF, known := bf.DotLines()
-	if !known || len(dots) > sendfileMaxDots {
+	if !known || len(dots) > sendfileMaxDots || body.Size() == 0 {
 		return false, nil
 	}
 	f := bf.File()

@@ -135,7 +135,8 @@ func (x *session) cmdRetr(cmd command) error {
 	if m == nil {
 		return err
 	}
-	if err := x.sendMessage(m, n, -1); err != nil {
+	sent, err := x.sendMessage(m, n, -1)
+	if !sent {
 		return err
 	}
 	x.startReadAhead(n)
@@ -163,23 +164,32 @@ func (x *session) cmdTop(cmd command) error {
 	if m == nil {
 		return err
 	}
-	return x.sendMessage(m, n, lines)
+	_, err = x.sendMessage(m, n, lines)
+	return err
 }
 
 // sendMessage writes "+OK", the message byte-stuffed (all of it for lines
-// < 0, else its header and that many body lines), and the final ".".
-// Once "+OK" is out, a read error can only be reported by closing the
-// connection.
-func (x *session) sendMessage(m *msg, n, lines int) error {
-	body, ok := x.takeReadAhead(n)
+// < 0, else its header and that many body lines), and the final ".". It
+// reports whether it sent the message; when the body cannot be opened,
+// the client gets -ERR [SYS/TEMP] instead. Once "+OK" is out, a read
+// error can only be reported by closing the connection.
+func (x *session) sendMessage(m *msg, n, lines int) (bool, error) {
+	var body store.Body
 	var err error
-	if !ok {
+	if lines < 0 {
+		body = x.takeReadAhead(n)
+	} else if body = x.peekReadAhead(n); body != nil {
+		// TOP leaves the body in the queue for the RETR that often
+		// follows; it reads with ReadAt, which moves no file offset.
+		body = noClose{body}
+	}
+	if body == nil {
 		body, err = x.s.opt.Store.OpenBody(context.Background(), m.blob)
 	}
 	if err != nil {
 		x.log.Error("open message body failed", "uid", m.uid, "err", err)
 		x.reply("-ERR " + codeSysTemp + "Cannot read the message, try again later")
-		return nil
+		return false, nil
 	}
 	defer body.Close()
 	if lines < 0 {
@@ -193,9 +203,9 @@ func (x *session) sendMessage(m *msg, n, lines int) error {
 		if handled, err := x.sendFile(body); handled {
 			if err != nil {
 				x.log.Error("sending message failed", "uid", m.uid, "err", err)
-				return fmt.Errorf("send message %d: %w", m.uid, err)
+				return true, fmt.Errorf("send message %d: %w", m.uid, err)
 			}
-			return nil
+			return true, nil
 		}
 	}
 	if bb, ok := body.(store.BodyBytes); ok && lines < 0 {
@@ -211,15 +221,20 @@ func (x *session) sendMessage(m *msg, n, lines int) error {
 	}
 	if err != nil {
 		x.log.Error("sending message failed", "uid", m.uid, "err", err)
-		return fmt.Errorf("send message %d: %w", m.uid, err)
+		return true, fmt.Errorf("send message %d: %w", m.uid, err)
 	}
 	st.finish()
-	return nil
+	return true, nil
 }
+
+// noClose is a body lent by the read-ahead queue, which closes it.
+type noClose struct{ store.Body }
+
+func (noClose) Close() error { return nil }
 
 // Read-ahead limits: the bodies of at most readAheadCount messages after
 // the last one retrieved are opened ahead, of together at most
-// readAheadBytes octets, and none past one larger than readAheadMax.
+// readAheadBytes octets; one larger than readAheadMax is passed over.
 const (
 	readAheadCount = 4
 	readAheadBytes = 1 << 20
@@ -256,7 +271,10 @@ func (x *session) startReadAhead(n int) {
 		if m == nil {
 			continue
 		}
-		if m.size > readAheadMax || held+m.size > readAheadBytes {
+		if m.size > readAheadMax {
+			continue // opened when it is asked for
+		}
+		if held+m.size > readAheadBytes {
 			break
 		}
 		if x.aheadReqs == nil {
@@ -279,23 +297,44 @@ func openAhead(st Store, reqs <-chan *readAhead) {
 	}
 }
 
-// takeReadAhead returns the body opened ahead for message n. Bodies
-// opened for messages before n are closed; when n is not next in the
-// queue, the whole queue is.
-func (x *session) takeReadAhead(n int) (store.Body, bool) {
-	for len(x.ahead) > 0 && x.ahead[0].n < n {
-		closeAhead(x.popAhead())
+// takeReadAhead returns the body opened ahead for message n, or nil. The
+// client went past the bodies opened for messages before n: they are
+// closed. A message after n is kept, for when the client goes on in
+// order.
+func (x *session) takeReadAhead(n int) store.Body {
+	if len(x.ahead) == 0 || x.ahead[0].n > n {
+		return nil
 	}
-	if len(x.ahead) == 0 || x.ahead[0].n != n {
-		x.discardReadAhead()
-		return nil, false
+	for x.ahead[0].n < n {
+		closeAhead(x.popAhead())
+		if len(x.ahead) == 0 {
+			return nil
+		}
+	}
+	if x.ahead[0].n != n {
+		return nil
 	}
 	ra := x.popAhead()
 	<-ra.done
 	if ra.err != nil {
-		return nil, false
+		return nil
 	}
-	return ra.body, true
+	return ra.body
+}
+
+// peekReadAhead returns the body opened ahead for message n, or nil,
+// leaving it in the queue.
+func (x *session) peekReadAhead(n int) store.Body {
+	for _, ra := range x.ahead {
+		if ra.n == n {
+			<-ra.done
+			if ra.err != nil {
+				return nil
+			}
+			return ra.body
+		}
+	}
+	return nil
 }
 
 // popAhead removes the first entry of the read-ahead queue. The slot is
