@@ -11,6 +11,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/postfach/postfach/internal/store"
 )
 
 // dispatch runs one command line.
@@ -371,6 +373,8 @@ func (x *session) deliver(body io.Reader, readErr func() error) (*Result, string
 		Helo:       x.helo,
 		RemoteIP:   x.remoteIP,
 		ID:         newID(),
+		// RFC 5321 §4.2.5: one reply for the whole message in SMTP.
+		AllOrNothing: !x.s.opt.LMTP,
 	}
 	res, err := x.s.opt.Deliverer.Deliver(x.ctx(), env, body)
 	took := time.Since(start)
@@ -415,15 +419,30 @@ func (x *session) answerMessage(res *Result, id string, err error) {
 			x.replyWith(x.fail(err))
 			return
 		}
-		// SMTP has one reply for all recipients. Any failure after the
-		// message was accepted per recipient is a temporary failure of
-		// the whole message: the client retries, and the recipients
-		// already stored get a duplicate rather than a loss.
+		// SMTP has one reply for all recipients, and the delivery was
+		// all or nothing. When one recipient failed and the others were
+		// therefore not stored, the reply is a temporary failure whatever
+		// that recipient's error: at the retry its RCPT gets its own
+		// answer, and the others get the message once. When every
+		// recipient failed on its own, the reply is that failure.
+		var first error
+		rolledBack := false
 		for _, e := range res.Errs {
-			if e != nil {
-				x.replyWith(x.fail(e))
+			switch {
+			case e == nil:
+			case errors.Is(e, store.ErrNotDelivered):
+				rolledBack = true
+			case first == nil:
+				first = e
+			}
+		}
+		if first != nil {
+			if rolledBack {
+				x.reply(451, "4.3.0", "Delivery to another recipient failed; nothing delivered, try again later")
 				return
 			}
+			x.replyWith(x.fail(first))
+			return
 		}
 		x.reply(250, "2.0.0", "Message accepted, id "+id)
 		return

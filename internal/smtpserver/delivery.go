@@ -143,6 +143,12 @@ type Envelope struct {
 	Helo, RemoteIP string
 	// ID appears in the Received: header and in logs.
 	ID string
+	// AllOrNothing delivers to every recipient or to none
+	// (store.DeliverAll): SMTP has one reply for the whole message, so a
+	// partial delivery followed by a failure reply would make the client
+	// send the message again to the recipients that have it. LMTP answers
+	// per recipient and does not set it.
+	AllOrNothing bool
 }
 
 // Result is the outcome of Deliver.
@@ -196,7 +202,11 @@ func (d *Deliverer) Deliver(ctx context.Context, env *Envelope, body io.Reader) 
 		}
 		index[i] = j
 	}
-	results, err := d.opt.Store.Deliver(ctx, staged, targets)
+	deliver := d.opt.Store.Deliver
+	if env.AllOrNothing {
+		deliver = d.opt.Store.DeliverAll
+	}
+	results, err := deliver(ctx, staged, targets)
 	if err != nil {
 		return nil, fmt.Errorf("deliver: %w", err)
 	}

@@ -115,6 +115,28 @@ func (f *fakeStore) Deliver(ctx context.Context, body store.Staged, targets []st
 	return out, nil
 }
 
+// DeliverAll delivers to every target or, when one fails, to none.
+func (f *fakeStore) DeliverAll(ctx context.Context, body store.Staged, targets []store.DeliveryTarget) ([]store.DeliveryResult, error) {
+	f.mu.Lock()
+	out := make([]store.DeliveryResult, len(targets))
+	failed := false
+	for i, t := range targets {
+		if err := f.failFor[strings.ToLower(f.accounts[t.Account-1].Name)]; err != nil {
+			out[i].Err, failed = err, true
+		}
+	}
+	f.mu.Unlock()
+	if !failed {
+		return f.Deliver(ctx, body, targets)
+	}
+	for i := range out {
+		if out[i].Err == nil {
+			out[i].Err = store.ErrNotDelivered
+		}
+	}
+	return out, nil
+}
+
 func (f *fakeStore) messages(name string) [][]byte {
 	f.mu.Lock()
 	defer f.mu.Unlock()

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/postfach/postfach/internal/netserve"
+	"github.com/postfach/postfach/internal/store"
 )
 
 // write sends raw bytes in one write.
@@ -432,6 +433,39 @@ func TestLMTPNoValidRecipients(t *testing.T) {
 	msgs := fs.messages("alice@example.org")
 	if len(msgs) != 2 || !strings.Contains(string(msgs[0]), " with LMTP id ") || !strings.Contains(string(msgs[1]), " with UTF8LMTP id ") {
 		t.Errorf("stored %q", msgs)
+	}
+}
+
+// TestSMTPAllOrNothing: SMTP has one reply for the whole message
+// (RFC 5321 §4.2.5), so a message is delivered to every recipient or to
+// none. When one recipient fails, the others are not stored and the reply
+// is 451: at the retry the client sends it to them once. When every
+// recipient fails on its own, the reply is that failure.
+func TestSMTPAllOrNothing(t *testing.T) {
+	fs := newFakeStore("alice@example.org", "bob@example.org")
+	fs.failFor["bob@example.org"] = store.ErrDiskFull
+	ts := startServer(t, fs, func(o *Options) { o.LMTP = false })
+	c := dialT(t, ts.addr)
+	c.expect("220 ")
+	c.do("EHLO x", "250 ")
+	send := func(want string, rcpts ...string) {
+		t.Helper()
+		c.do("MAIL FROM:<s@remote.example>", "250 ")
+		for _, r := range rcpts {
+			c.do("RCPT TO:<"+r+">", "250 ")
+		}
+		c.do("DATA", "354 ")
+		c.write("Subject: x\r\n\r\nx\r\n.\r\n")
+		c.expect(want)
+	}
+	send("451 4.3.0 Delivery to another recipient failed", "alice@example.org", "bob@example.org")
+	if n := len(fs.messages("alice@example.org")); n != 0 {
+		t.Fatalf("alice has %d messages after a refused message", n)
+	}
+	send("452 4.3.1 ", "bob@example.org")
+	send("250 2.0.0 Message accepted", "alice@example.org")
+	if n := len(fs.messages("alice@example.org")); n != 1 {
+		t.Fatalf("alice has %d messages, want 1", n)
 	}
 }
 

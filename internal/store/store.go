@@ -24,6 +24,9 @@ var (
 	ErrNoSelect     = errors.New("mailbox cannot hold messages")
 	ErrClosed       = errors.New("store closed")
 	ErrEmptyMessage = errors.New("empty message")
+	// ErrNotDelivered: DeliverAll stored nothing because another target
+	// failed.
+	ErrNotDelivered = errors.New("not delivered: the delivery to another recipient failed")
 	// ErrLocked: another process has the store open.
 	ErrLocked = errors.New("store is locked by another process")
 )
@@ -472,6 +475,12 @@ type Store interface {
 	// Deliver appends one staged body to several accounts' mailboxes; each
 	// target succeeds or fails on its own. Concurrent calls share commits.
 	Deliver(ctx context.Context, body Staged, targets []DeliveryTarget) ([]DeliveryResult, error)
+	// DeliverAll is Deliver where the targets succeed or fail together:
+	// when one fails, none is stored, and the results of the others carry
+	// ErrNotDelivered. SMTP needs it: it has one reply for all recipients,
+	// so after a partial delivery any failure reply would make the client
+	// send the message again to the recipients that already have it.
+	DeliverAll(ctx context.Context, body Staged, targets []DeliveryTarget) ([]DeliveryResult, error)
 	// StoreFlags changes flags.
 	StoreFlags(ctx context.Context, acct AccountID, id MailboxID, req StoreFlagsRequest) (*StoreFlagsResult, error)
 	// Copy copies messages (which keep their flags, RFC 9051 §6.4.7) to

@@ -6,6 +6,7 @@ import (
 	"encoding/base32"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -133,6 +134,16 @@ func (s *Store) Append(ctx context.Context, acct store.AccountID, id store.Mailb
 // (so concurrent deliveries share commits) that stores the body once; each
 // target runs in a savepoint of its own, so it succeeds or fails alone.
 func (s *Store) Deliver(ctx context.Context, body store.Staged, targets []store.DeliveryTarget) ([]store.DeliveryResult, error) {
+	return s.deliver(ctx, body, targets, false)
+}
+
+// DeliverAll implements store.Store: Deliver, but when a target fails the
+// whole write request is rolled back.
+func (s *Store) DeliverAll(ctx context.Context, body store.Staged, targets []store.DeliveryTarget) ([]store.DeliveryResult, error) {
+	return s.deliver(ctx, body, targets, true)
+}
+
+func (s *Store) deliver(ctx context.Context, body store.Staged, targets []store.DeliveryTarget, all bool) ([]store.DeliveryResult, error) {
 	b, err := s.asStaged(body)
 	if err != nil {
 		return nil, err
@@ -146,6 +157,10 @@ func (s *Store) Deliver(ctx context.Context, body store.Staged, targets []store.
 		}
 	}
 	errNone := errors.New("no target accepted the message")
+	failed := slices.ContainsFunc(results, func(r store.DeliveryResult) bool { return r.Err != nil })
+	if all && failed {
+		return notDelivered(results), nil
+	}
 	err = s.write(ctx, func(w *wtx) error {
 		blobRow, err := insertBlobTx(w, b, time.Now().Unix())
 		if err != nil {
@@ -170,6 +185,9 @@ func (s *Store) Deliver(ctx context.Context, body store.Staged, targets []store.
 			})
 			if err != nil {
 				results[i].Err = fmt.Errorf("deliver to account %d: %w", t.Account, mapErr(err))
+				if all {
+					return errNone
+				}
 				continue
 			}
 			ok = true
@@ -179,6 +197,9 @@ func (s *Store) Deliver(ctx context.Context, body store.Staged, targets []store.
 		}
 		return nil
 	})
+	if all && errors.Is(err, errNone) {
+		return notDelivered(results), nil
+	}
 	if err != nil && !errors.Is(err, errNone) {
 		for i := range results {
 			if results[i].Err == nil {
@@ -187,6 +208,17 @@ func (s *Store) Deliver(ctx context.Context, body store.Staged, targets []store.
 		}
 	}
 	return results, nil
+}
+
+// notDelivered gives every result without an error store.ErrNotDelivered,
+// for a DeliverAll that stored nothing.
+func notDelivered(results []store.DeliveryResult) []store.DeliveryResult {
+	for i := range results {
+		if results[i].Err == nil {
+			results[i] = store.DeliveryResult{Err: store.ErrNotDelivered}
+		}
+	}
+	return results
 }
 
 // deliveryMailbox resolves a delivery target's mailbox, falling back to

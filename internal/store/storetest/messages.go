@@ -266,6 +266,60 @@ func testDeliver(t *testing.T, h Harness) {
 	checkClean(t, s)
 }
 
+// testDeliverAll: the targets of DeliverAll succeed or fail together; a
+// failure stores nothing, publishes nothing and leaves no body behind.
+func testDeliverAll(t *testing.T, h Harness) {
+	s := newStore(t, h)
+	a, inbox := account(t, s, "a@example.org")
+	b, binbox := account(t, s, "b@example.org")
+	sub := s.Subscribe(a.ID)
+	defer sub.Close()
+	body := stage(t, s, Msg("hello", "to all or none"))
+	res, err := s.DeliverAll(ctx, body, []store.DeliveryTarget{{Account: a.ID}, {Account: 99999}, {Account: b.ID}})
+	ok(t, err)
+	if !errors.Is(res[1].Err, store.ErrNotFound) {
+		t.Fatalf("delivery to a missing account: %v", res[1].Err)
+	}
+	for _, i := range []int{0, 2} {
+		if !errors.Is(res[i].Err, store.ErrNotDelivered) || len(res[i].UIDs) != 0 {
+			t.Fatalf("target %d after another failed: %+v", i, res[i])
+		}
+	}
+	if m := list(t, s, a.ID, inbox.ID, all, store.ListOptions{}); len(m) != 0 {
+		t.Fatalf("a's inbox after a failed DeliverAll: %d messages", len(m))
+	}
+	if m := list(t, s, b.ID, binbox.ID, all, store.ListOptions{}); len(m) != 0 {
+		t.Fatalf("b's inbox after a failed DeliverAll: %d messages", len(m))
+	}
+	if mb := must[*store.Mailbox](t)(s.Mailbox(ctx, a.ID, "INBOX")); mb.UIDNext != inbox.UIDNext || mb.HighestModSeq != inbox.HighestModSeq {
+		t.Fatalf("a's inbox changed: UIDNEXT %d, HIGHESTMODSEQ %d", mb.UIDNext, mb.HighestModSeq)
+	}
+	// A flag that cannot be stored fails its target before any write.
+	res, err = s.DeliverAll(ctx, body, []store.DeliveryTarget{{Account: a.ID}, {Account: b.ID, Flags: []string{"\\Recent"}}})
+	ok(t, err)
+	if res[1].Err == nil || !errors.Is(res[0].Err, store.ErrNotDelivered) {
+		t.Fatalf("DeliverAll with a bad flag: %v, %v", res[0].Err, res[1].Err)
+	}
+	select {
+	case <-sub.C():
+		if evs := sub.Drain(); len(evs) > 0 {
+			t.Fatalf("events from a failed DeliverAll: %+v", evs)
+		}
+	default:
+	}
+	checkClean(t, s)
+
+	res, err = s.DeliverAll(ctx, body, []store.DeliveryTarget{{Account: a.ID}, {Account: b.ID}})
+	ok(t, err)
+	if res[0].Err != nil || res[1].Err != nil || len(res[0].UIDs) != 1 || len(res[1].UIDs) != 1 {
+		t.Fatalf("DeliverAll to two accounts: %+v", res)
+	}
+	if m := list(t, s, b.ID, binbox.ID, all, store.ListOptions{}); len(m) != 1 {
+		t.Fatalf("b's inbox: %d messages", len(m))
+	}
+	checkClean(t, s)
+}
+
 func waitEvent(t *testing.T, sub store.Subscription, match func(store.Event) bool) store.Event {
 	t.Helper()
 	deadline := time.After(5 * time.Second)

@@ -47,6 +47,7 @@ func Run(t *testing.T, h Harness) {
 		{"CopyMove", testCopyMove},
 		{"MessagesIteration", testMessages},
 		{"Deliver", testDeliver},
+		{"DeliverAll", testDeliverAll},
 		{"Events", testEvents},
 		{"Isolation", testIsolation},
 		{"ConcurrentWrites", testConcurrent},
