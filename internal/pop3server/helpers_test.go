@@ -298,20 +298,12 @@ func (c *client) multi() []string {
 // its body exactly as a client sees it after unstuffing, CRLFs included.
 func (c *client) multiRaw() []byte {
 	c.t.Helper()
+	wire := c.multiWire()
 	var out bytes.Buffer
-	for {
-		l, err := c.r.ReadBytes('\n')
-		if err != nil {
-			c.t.Fatalf("read: %v", err)
-		}
-		if string(l) == ".\r\n" {
-			return out.Bytes()
-		}
-		if l[0] == '.' {
-			l = l[1:]
-		}
-		out.Write(l)
+	for _, l := range bytes.SplitAfter(wire[:len(wire)-len(".\r\n")], []byte("\n")) {
+		out.Write(bytes.TrimPrefix(l, []byte(".")))
 	}
+	return out.Bytes()
 }
 
 // multiWire reads a multi-line response body as it is on the wire:

@@ -2,6 +2,7 @@ package sqlite_test
 
 import (
 	"context"
+	"crypto/sha256"
 	"database/sql"
 	"errors"
 	"fmt"
@@ -26,6 +27,30 @@ func open(t *testing.T, dir string) *sqlite.Store {
 		t.Fatal(err)
 	}
 	return s
+}
+
+// appendBody stores raw as a new message in mailbox mb and returns its
+// BlobID.
+func appendBody(t *testing.T, s *sqlite.Store, acct store.AccountID, mb store.MailboxID, raw string) string {
+	t.Helper()
+	ctx := context.Background()
+	b, err := s.Stage(ctx, strings.NewReader(raw), 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Discard()
+	res, err := s.Append(ctx, acct, mb, []store.NewMessage{{Body: b}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for m, err := range s.Messages(ctx, acct, mb, mail.NewUIDSet(res.UIDs...), store.ListOptions{}) {
+		if err != nil {
+			t.Fatal(err)
+		}
+		return m.BlobID
+	}
+	t.Fatal("appended message not found")
+	return ""
 }
 
 func TestConformance(t *testing.T) {
@@ -133,22 +158,8 @@ func TestSweep(t *testing.T) {
 	big := "Subject: big\r\n\r\n" + strings.Repeat("0123456789abcdef\r\n", 20000)
 	var ids, hashes []string
 	for _, raw := range []string{storetest.Msg("small", "x"), big} {
-		b, err := s.Stage(ctx, strings.NewReader(raw), 0)
-		if err != nil {
-			t.Fatal(err)
-		}
-		res, err := s.Append(ctx, a.ID, inbox.ID, []store.NewMessage{{Body: b}})
-		if err != nil {
-			t.Fatal(err)
-		}
-		b.Discard()
-		hashes = append(hashes, b.BlobID())
-		for m, err := range s.Messages(ctx, a.ID, inbox.ID, mail.NewUIDSet(res.UIDs...), store.ListOptions{}) {
-			if err != nil {
-				t.Fatal(err)
-			}
-			ids = append(ids, m.BlobID)
-		}
+		ids = append(ids, appendBody(t, s, a.ID, inbox.ID, raw))
+		hashes = append(hashes, fmt.Sprintf("%x", sha256.Sum256([]byte(raw))))
 	}
 	if _, err := s.Expunge(ctx, a.ID, inbox.ID, nil, false); err != nil {
 		t.Fatal(err)
@@ -438,21 +449,7 @@ func TestBodyFileDotLines(t *testing.T) {
 	}
 	ids := map[string]string{}
 	for name, raw := range bodies {
-		b, err := s.Stage(ctx, strings.NewReader(raw), 0)
-		if err != nil {
-			t.Fatal(err)
-		}
-		res, err := s.Append(ctx, a.ID, inbox.ID, []store.NewMessage{{Body: b}})
-		if err != nil {
-			t.Fatal(err)
-		}
-		b.Discard()
-		for m, err := range s.Messages(ctx, a.ID, inbox.ID, mail.NewUIDSet(res.UIDs...), store.ListOptions{}) {
-			if err != nil {
-				t.Fatal(err)
-			}
-			ids[name] = m.BlobID
-		}
+		ids[name] = appendBody(t, s, a.ID, inbox.ID, raw)
 	}
 	dotLines := func(name string) ([]int64, bool, bool) {
 		t.Helper()
@@ -494,14 +491,7 @@ func TestBodyFileDotLines(t *testing.T) {
 		t.Error("a body without a dot-line record reported as known")
 	}
 	// The same body delivered again fills the record in.
-	b, err := s.Stage(ctx, strings.NewReader(few), 0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := s.Append(ctx, a.ID, inbox.ID, []store.NewMessage{{Body: b}}); err != nil {
-		t.Fatal(err)
-	}
-	b.Discard()
+	appendBody(t, s, a.ID, inbox.ID, few)
 	if _, _, ok := dotLines("few"); !ok {
 		t.Error("the record of a body delivered again was not filled in")
 	}
