@@ -166,13 +166,12 @@ type Server struct {
 	// serveParked runs a resumed session (park.go); set by New.
 	serveParked func(*session)
 
-	shutdownOnce sync.Once
-	shutdownDone chan struct{} // closed when the first Shutdown has finished
-	shutdownErr  error         // written before shutdownDone is closed
+	group netserve.Group // one netserve server per listener
 
-	mu      sync.Mutex
-	servers []*netserve.Server // guarded by mu
-	closing bool               // guarded by mu
+	mu sync.Mutex
+	// closing is set, under mu, when Shutdown begins: no poller is
+	// started from then on (park.go).
+	closing bool
 }
 
 // Buffer sizes of a session while it works.
@@ -184,16 +183,15 @@ const (
 // New returns a Server.
 func New(opt Options) *Server {
 	s := &Server{
-		opt:          opt,
-		log:          opt.Logger,
-		idle:         opt.IdleTimeout,
-		maxBad:       opt.MaxBadCommands,
-		maxMsg:       opt.MaxMessageSize,
-		mechs:        opt.SASLMechanisms,
-		loopbackSec:  true,
-		parking:      true,
-		parkAfter:    defaultParkAfter,
-		shutdownDone: make(chan struct{}),
+		opt:         opt,
+		log:         opt.Logger,
+		idle:        opt.IdleTimeout,
+		maxBad:      opt.MaxBadCommands,
+		maxMsg:      opt.MaxMessageSize,
+		mechs:       opt.SASLMechanisms,
+		loopbackSec: true,
+		parking:     true,
+		parkAfter:   defaultParkAfter,
 	}
 	if s.log == nil {
 		s.log = slog.New(slog.DiscardHandler)
@@ -259,7 +257,7 @@ func (s *Server) serve(ln net.Listener, implicitTLS bool) error {
 	if implicitTLS {
 		proto, tlsConf = "imaps", s.opt.TLSConfig
 	}
-	ns := netserve.NewServer(netserve.ServerOptions{
+	err := s.group.Serve(ln, netserve.ServerOptions{
 		Options: netserve.Options{
 			Proto:         proto,
 			Logger:        s.log,
@@ -275,15 +273,6 @@ func (s *Server) serve(ln net.Listener, implicitTLS bool) error {
 			newSession(s, conn, tc, implicitTLS).run()
 		},
 	})
-	s.mu.Lock()
-	if s.closing {
-		s.mu.Unlock()
-		ln.Close()
-		return ErrServerClosed
-	}
-	s.servers = append(s.servers, ns)
-	s.mu.Unlock()
-	err := ns.Serve(ln)
 	if errors.Is(err, netserve.ErrServerClosed) {
 		return ErrServerClosed
 	}
@@ -305,40 +294,17 @@ func (t ImplicitTLS) Serve(ln net.Listener) error { return t.ServeTLS(ln) }
 // and concurrent calls wait for the first one (or their own ctx) and
 // return its result.
 func (s *Server) Shutdown(ctx context.Context) error {
-	s.shutdownOnce.Do(func() {
-		s.shutdownErr = s.shutdown(ctx)
-		close(s.shutdownDone)
+	return s.group.Shutdown(ctx, func() {
+		s.mu.Lock()
+		s.closing = true
+		s.mu.Unlock()
+		if p := s.poll.Load(); p != nil {
+			// Parked sessions are resumed first (and none parks from
+			// now on), so the drain reaches them in their reads like
+			// any other waiting session.
+			p.close()
+		}
 	})
-	select {
-	case <-s.shutdownDone:
-		return s.shutdownErr
-	case <-ctx.Done():
-		return ctx.Err()
-	}
-}
-
-func (s *Server) shutdown(ctx context.Context) error {
-	s.mu.Lock()
-	s.closing = true
-	servers := s.servers
-	s.mu.Unlock()
-	if p := s.poll.Load(); p != nil {
-		// Parked sessions are resumed first (and none parks from now
-		// on), so the drain below reaches them in their reads like any
-		// other waiting session.
-		p.close()
-	}
-	var wg sync.WaitGroup
-	errs := make([]error, len(servers))
-	for i, ns := range servers {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			errs[i] = ns.Shutdown(ctx)
-		}()
-	}
-	wg.Wait()
-	return errors.Join(errs...)
 }
 
 // remoteAddr returns the client's IP, or the zero Addr for a non-TCP

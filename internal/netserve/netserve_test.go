@@ -11,6 +11,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 )
@@ -396,5 +397,71 @@ func TestParkWithoutServer(t *testing.T) {
 	defer c.Close()
 	if ConnOf(c).Park(func() {}) {
 		t.Fatal("Park accepted without a Server")
+	}
+}
+
+// TestGroup: a Group serves several listeners with their own options and
+// shuts them all down: an idle connection on each is told goodbye, the
+// hook runs once, concurrent Shutdowns return the same, and Serve after
+// Shutdown closes its listener and returns ErrServerClosed.
+func TestGroup(t *testing.T) {
+	var g Group
+	echo := func(conn net.Conn, tc *Conn) {
+		io.WriteString(conn, "hello\r\n")
+		if _, err := bufio.NewReader(conn).ReadString('\n'); err != nil {
+			var ne net.Error
+			if errors.As(err, &ne) && ne.Timeout() {
+				io.WriteString(conn, "bye\r\n")
+			}
+		}
+	}
+	var addrs []string
+	served := make(chan error, 2)
+	for _, proto := range []string{"one", "two"} {
+		ln, err := Listen("127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		addrs = append(addrs, ln.Addr().String())
+		go func() { served <- g.Serve(ln, ServerOptions{Options: Options{Proto: proto}, Handler: echo}) }()
+	}
+	var clients []*client
+	for _, addr := range addrs {
+		c := dial(t, addr)
+		c.expect("hello")
+		clients = append(clients, c)
+	}
+	var hooks atomic.Int32
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	errs := make(chan error, 2)
+	for range 2 {
+		go func() { errs <- g.Shutdown(ctx, func() { hooks.Add(1) }) }()
+	}
+	for _, c := range clients {
+		c.expect("bye")
+		c.expectEOF()
+	}
+	for range 2 {
+		if err := <-errs; err != nil {
+			t.Errorf("Shutdown: %v", err)
+		}
+		if err := <-served; !errors.Is(err, ErrServerClosed) {
+			t.Errorf("Serve returned %v", err)
+		}
+	}
+	if n := hooks.Load(); n != 1 {
+		t.Errorf("the hook ran %d times", n)
+	}
+	ln, err := Listen("127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := g.Serve(ln, ServerOptions{Handler: echo}); !errors.Is(err, ErrServerClosed) {
+		t.Fatalf("Serve after Shutdown = %v", err)
+	}
+	if c, err := net.Dial("tcp", ln.Addr().String()); err == nil {
+		c.Close()
+		t.Fatal("a listener given to Serve after Shutdown still accepts")
 	}
 }

@@ -159,13 +159,9 @@ type Server struct {
 
 	sentByFile atomic.Int64 // bodies sent with sendfile(2); tests read it
 
-	shutdownOnce sync.Once
-	shutdownDone chan struct{} // closed when the first Shutdown has finished
-	shutdownErr  error         // written before shutdownDone is closed
+	group netserve.Group // one netserve server per listener
 
 	mu         sync.Mutex
-	servers    []*netserve.Server        // guarded by mu
-	closing    bool                      // guarded by mu
 	inUse      map[maildropKey]bool      // guarded by mu
 	lastLogin  map[maildropKey]time.Time // guarded by mu
 	lastPruned time.Time                 // guarded by mu
@@ -174,15 +170,14 @@ type Server struct {
 // New returns a Server.
 func New(opt Options) *Server {
 	s := &Server{
-		opt:          opt,
-		log:          opt.Logger,
-		idle:         opt.IdleTimeout,
-		maxBad:       opt.MaxBadCommands,
-		mechs:        opt.SASLMechanisms,
-		loopback:     true,
-		shutdownDone: make(chan struct{}),
-		inUse:        map[maildropKey]bool{},
-		lastLogin:    map[maildropKey]time.Time{},
+		opt:       opt,
+		log:       opt.Logger,
+		idle:      opt.IdleTimeout,
+		maxBad:    opt.MaxBadCommands,
+		mechs:     opt.SASLMechanisms,
+		loopback:  true,
+		inUse:     map[maildropKey]bool{},
+		lastLogin: map[maildropKey]time.Time{},
 	}
 	if s.log == nil {
 		s.log = slog.New(slog.DiscardHandler)
@@ -226,7 +221,7 @@ func (s *Server) serve(ln net.Listener, implicitTLS bool) error {
 	if implicitTLS {
 		proto, tlsConf = "pop3s", s.opt.TLSConfig
 	}
-	ns := netserve.NewServer(netserve.ServerOptions{
+	return s.group.Serve(ln, netserve.ServerOptions{
 		Options: netserve.Options{
 			Proto:         proto,
 			Logger:        s.log,
@@ -242,15 +237,6 @@ func (s *Server) serve(ln net.Listener, implicitTLS bool) error {
 			newSession(s, conn, tc, implicitTLS).run()
 		},
 	})
-	s.mu.Lock()
-	if s.closing {
-		s.mu.Unlock()
-		ln.Close()
-		return ErrServerClosed
-	}
-	s.servers = append(s.servers, ns)
-	s.mu.Unlock()
-	return ns.Serve(ln)
 }
 
 // ImplicitTLS adapts a Server for callers that start every listener with
@@ -269,34 +255,7 @@ func (t ImplicitTLS) Serve(ln net.Listener) error { return t.ServeTLS(ln) }
 // returned. Later and concurrent calls wait for the first one (or their
 // own ctx) and return its result.
 func (s *Server) Shutdown(ctx context.Context) error {
-	s.shutdownOnce.Do(func() {
-		s.shutdownErr = s.shutdown(ctx)
-		close(s.shutdownDone)
-	})
-	select {
-	case <-s.shutdownDone:
-		return s.shutdownErr
-	case <-ctx.Done():
-		return ctx.Err()
-	}
-}
-
-func (s *Server) shutdown(ctx context.Context) error {
-	s.mu.Lock()
-	s.closing = true
-	servers := s.servers
-	s.mu.Unlock()
-	var wg sync.WaitGroup
-	errs := make([]error, len(servers))
-	for i, ns := range servers {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			errs[i] = ns.Shutdown(ctx)
-		}()
-	}
-	wg.Wait()
-	return errors.Join(errs...)
+	return s.group.Shutdown(ctx, nil)
 }
 
 // lockMaildrop claims a maildrop or device view for one session; false

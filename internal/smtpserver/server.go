@@ -23,18 +23,15 @@
 // # Concurrency
 //
 // One goroutine per connection (netserve.Server) runs the session; a
-// session's fields are owned by that goroutine. Server.mu guards the list
-// of netserve servers and the closing flag.
+// session's fields are owned by that goroutine.
 package smtpserver
 
 import (
 	"cmp"
 	"context"
 	"crypto/tls"
-	"errors"
 	"log/slog"
 	"net"
-	"sync"
 	"time"
 
 	"github.com/postfach/postfach/internal/netserve"
@@ -98,9 +95,7 @@ type Server struct {
 	proto string
 	log   *slog.Logger
 
-	mu      sync.Mutex
-	servers []*netserve.Server // guarded by mu
-	closing bool               // guarded by mu
+	group netserve.Group // one netserve server per listener
 }
 
 // New returns a Server.
@@ -131,7 +126,7 @@ func New(opt Options) *Server {
 // ErrServerClosed.
 func (s *Server) Serve(ln net.Listener) error {
 	m := s.opt.Metrics
-	ns := netserve.NewServer(netserve.ServerOptions{
+	return s.group.Serve(ln, netserve.ServerOptions{
 		Options: netserve.Options{
 			Proto:         s.proto,
 			Logger:        s.log,
@@ -146,15 +141,6 @@ func (s *Server) Serve(ln net.Listener) error {
 			newSession(s, conn, tc).run()
 		},
 	})
-	s.mu.Lock()
-	if s.closing {
-		s.mu.Unlock()
-		ln.Close()
-		return ErrServerClosed
-	}
-	s.servers = append(s.servers, ns)
-	s.mu.Unlock()
-	return ns.Serve(ln)
 }
 
 // Shutdown stops accepting and ends every session: a session waiting for
@@ -162,25 +148,5 @@ func (s *Server) Serve(ln net.Listener) error {
 // received and stored is answered first. When ctx is done before every
 // session ended, the rest are cut off and ctx's error is returned.
 func (s *Server) Shutdown(ctx context.Context) error {
-	s.mu.Lock()
-	s.closing = true
-	servers := s.servers
-	s.mu.Unlock()
-	var wg sync.WaitGroup
-	errs := make([]error, len(servers))
-	for i, ns := range servers {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			errs[i] = ns.Shutdown(ctx)
-		}()
-	}
-	wg.Wait()
-	if err := errors.Join(errs...); err != nil {
-		if ctx.Err() != nil {
-			return ctx.Err()
-		}
-		return err
-	}
-	return nil
+	return s.group.Shutdown(ctx, nil)
 }
