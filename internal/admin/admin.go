@@ -209,7 +209,8 @@ func (o *Ops) UserSet(ctx context.Context, name, key, value string) error {
 }
 
 // Deliver implements API. Recipients that do not resolve get their error in
-// the result; the message is stored once for the others.
+// the result; the message is stored once for the others, for all of them
+// or, when storing fails for one, for none.
 func (o *Ops) Deliver(ctx context.Context, req DeliverRequest, body io.Reader) (*DeliverResult, error) {
 	if len(req.To) == 0 {
 		return nil, fmt.Errorf("%w: no recipient", ErrInvalid)
@@ -232,6 +233,10 @@ func (o *Ops) Deliver(ctx context.Context, req DeliverRequest, body io.Reader) (
 		_, _ = io.Copy(io.Discard, body)
 		return res, nil
 	}
+	// `postfach deliver` has one exit status for all its recipients, like
+	// SMTP's one reply: store for all or none, so that a retry after a
+	// failure does not give the others a second copy.
+	env.AllOrNothing = len(env.Recipients) > 1
 	start := time.Now()
 	dr, err := o.Deliverer.Deliver(ctx, env, body)
 	if err != nil {
@@ -275,6 +280,7 @@ var codes = []struct {
 	{"too_big", store.ErrTooBig},
 	{"disk_full", store.ErrDiskFull},
 	{"empty", store.ErrEmptyMessage},
+	{"not_delivered", store.ErrNotDelivered},
 	{"closed", store.ErrClosed},
 	{"unknown_user", smtpserver.ErrUnknownUser},
 	{"not_local", smtpserver.ErrNotLocal},

@@ -378,3 +378,37 @@ func TestPprof(t *testing.T) {
 		}
 	}
 }
+
+// TestSMTPAllOrNothing: over SMTP, with the real store, a message whose
+// delivery fails for one recipient (its account deleted between RCPT and
+// DATA) is stored for none and answered 451; the retry refuses that
+// recipient at RCPT and stores the message once for the other.
+func TestSMTPAllOrNothing(t *testing.T) {
+	env := testenv.Start(t, testenv.Options{})
+	env.AddUser("alice@example.org", "pw")
+	bob := env.AddUser("bob@example.org", "pw")
+	c := dial(t, env, "smtp")
+	c.expect("220 ")
+	c.do("EHLO test", "250 ")
+	c.do("MAIL FROM:<sender@remote.example>", "250 ")
+	c.do("RCPT TO:<alice@example.org>", "250 ")
+	c.do("RCPT TO:<bob@example.org>", "250 ")
+	if err := env.Store().DeleteAccount(context.Background(), bob.ID); err != nil {
+		t.Fatal(err)
+	}
+	c.do("DATA", "354 ")
+	c.do("Subject: all or none\r\n\r\nbody\r\n.", "451 4.3.0 ")
+	if got := env.Messages("alice@example.org", "INBOX"); len(got) != 0 {
+		t.Fatalf("alice has %d messages after a 451", len(got))
+	}
+	// The client's retry.
+	c.do("MAIL FROM:<sender@remote.example>", "250 ")
+	c.do("RCPT TO:<alice@example.org>", "250 ")
+	c.do("RCPT TO:<bob@example.org>", "550 5.1.1 ")
+	c.do("DATA", "354 ")
+	c.do("Subject: all or none\r\n\r\nbody\r\n.", "250 ")
+	c.do("QUIT", "221 ")
+	if got := env.Messages("alice@example.org", "INBOX"); len(got) != 1 {
+		t.Fatalf("alice has %d messages, want 1", len(got))
+	}
+}

@@ -395,14 +395,22 @@ func (x *session) deliver(body io.Reader, readErr func() error) (*Result, string
 	}
 	ok, failed := 0, 0
 	for i, e := range res.Errs {
-		if e != nil {
+		switch {
+		case e == nil:
+			ok++
+		case errors.Is(e, store.ErrNotDelivered):
+			failed++
+			x.log.Info("not delivered: another recipient failed", "id", env.ID, "rcpt", x.rcpts[i].Address)
+		default:
 			failed++
 			x.log.Error("delivery failed", "id", env.ID, "rcpt", x.rcpts[i].Address, "err", e)
-		} else {
-			ok++
 		}
 	}
-	x.log.Info("message delivered", "id", env.ID, "from", x.from, "rcpts", ok, "failed", failed,
+	msg := "message delivered"
+	if ok == 0 {
+		msg = "message not delivered"
+	}
+	x.log.Info(msg, "id", env.ID, "from", x.from, "rcpts", ok, "failed", failed,
 		"size", res.Size, "blob", res.BlobID, "took", took.Round(time.Microsecond))
 	if f := x.s.opt.Metrics.Delivered; f != nil {
 		f(x.s.proto, ok, failed, took)
@@ -420,28 +428,33 @@ func (x *session) answerMessage(res *Result, id string, err error) {
 			return
 		}
 		// SMTP has one reply for all recipients, and the delivery was
-		// all or nothing. When one recipient failed and the others were
-		// therefore not stored, the reply is a temporary failure whatever
-		// that recipient's error: at the retry its RCPT gets its own
-		// answer, and the others get the message once. When every
-		// recipient failed on its own, the reply is that failure.
+		// all or nothing: any failure means nothing was stored. The
+		// reply is the failure of the recipient that failed (the store
+		// stops at the first); when the others were held back by it, a
+		// permanent failure becomes 451, so that the client retries: its
+		// RCPT then gets its own answer, and the others get the message
+		// once. RFC 5321 §4.2.5: after a failure reply to DATA nothing
+		// may have been delivered.
 		var first error
-		rolledBack := false
+		heldBack := false
 		for _, e := range res.Errs {
 			switch {
 			case e == nil:
 			case errors.Is(e, store.ErrNotDelivered):
-				rolledBack = true
+				heldBack = true
 			case first == nil:
 				first = e
 			}
 		}
-		if first != nil {
-			if rolledBack {
-				x.reply(451, "4.3.0", "Delivery to another recipient failed; nothing delivered, try again later")
-				return
+		if first != nil || heldBack {
+			r := errTempFail
+			if first != nil {
+				r = x.fail(first)
 			}
-			x.replyWith(x.fail(first))
+			if heldBack && r.code/100 == 5 {
+				r = &reply{451, "4.3.0", "Delivery to another recipient failed; nothing delivered, try again later"}
+			}
+			x.replyWith(r)
 			return
 		}
 		x.reply(250, "2.0.0", "Message accepted, id "+id)

@@ -115,24 +115,27 @@ func (f *fakeStore) Deliver(ctx context.Context, body store.Staged, targets []st
 	return out, nil
 }
 
-// DeliverAll delivers to every target or, when one fails, to none.
+// DeliverAll delivers to every target or, when one fails, to none; like
+// the SQLite store it stops at the first target that fails.
 func (f *fakeStore) DeliverAll(ctx context.Context, body store.Staged, targets []store.DeliveryTarget) ([]store.DeliveryResult, error) {
 	f.mu.Lock()
+	defer f.mu.Unlock()
 	out := make([]store.DeliveryResult, len(targets))
-	failed := false
 	for i, t := range targets {
 		if err := f.failFor[strings.ToLower(f.accounts[t.Account-1].Name)]; err != nil {
-			out[i].Err, failed = err, true
+			for j := range out {
+				out[j].Err = store.ErrNotDelivered
+			}
+			out[i].Err = err
+			return out, nil
 		}
 	}
-	f.mu.Unlock()
-	if !failed {
-		return f.Deliver(ctx, body, targets)
-	}
-	for i := range out {
-		if out[i].Err == nil {
-			out[i].Err = store.ErrNotDelivered
+	for _, t := range targets {
+		key := strings.ToLower(f.accounts[t.Account-1].Name)
+		if t.Mailbox != "" {
+			key += "/" + t.Mailbox
 		}
+		f.inbox[key] = append(f.inbox[key], body.(*fakeStaged).body)
 	}
 	return out, nil
 }

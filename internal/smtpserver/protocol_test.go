@@ -438,12 +438,12 @@ func TestLMTPNoValidRecipients(t *testing.T) {
 
 // TestSMTPAllOrNothing: SMTP has one reply for the whole message
 // (RFC 5321 §4.2.5), so a message is delivered to every recipient or to
-// none. When one recipient fails, the others are not stored and the reply
-// is 451: at the retry the client sends it to them once. When every
-// recipient fails on its own, the reply is that failure.
+// none. The reply is the failing recipient's; a permanent one becomes 451
+// when it held the others back, so that the client retries and each
+// recipient gets its own answer at RCPT.
 func TestSMTPAllOrNothing(t *testing.T) {
 	fs := newFakeStore("alice@example.org", "bob@example.org")
-	fs.failFor["bob@example.org"] = store.ErrDiskFull
+	fs.failFor["bob@example.org"] = ErrUnknownUser // say, deleted after RCPT
 	ts := startServer(t, fs, func(o *Options) { o.LMTP = false })
 	c := dialT(t, ts.addr)
 	c.expect("220 ")
@@ -462,8 +462,12 @@ func TestSMTPAllOrNothing(t *testing.T) {
 	if n := len(fs.messages("alice@example.org")); n != 0 {
 		t.Fatalf("alice has %d messages after a refused message", n)
 	}
-	send("452 4.3.1 ", "bob@example.org")
+	send("550 5.1.1 ", "bob@example.org")
 	send("250 2.0.0 Message accepted", "alice@example.org")
+	fs.mu.Lock()
+	fs.failFor["bob@example.org"] = store.ErrDiskFull
+	fs.mu.Unlock()
+	send("452 4.3.1 ", "alice@example.org", "bob@example.org")
 	if n := len(fs.messages("alice@example.org")); n != 1 {
 		t.Fatalf("alice has %d messages, want 1", n)
 	}

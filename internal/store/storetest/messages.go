@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -267,7 +268,8 @@ func testDeliver(t *testing.T, h Harness) {
 }
 
 // testDeliverAll: the targets of DeliverAll succeed or fail together; a
-// failure stores nothing, publishes nothing and leaves no body behind.
+// failure stores nothing and publishes nothing, for a small body and for
+// one large enough to be kept apart from the metadata.
 func testDeliverAll(t *testing.T, h Harness) {
 	s := newStore(t, h)
 	a, inbox := account(t, s, "a@example.org")
@@ -300,6 +302,15 @@ func testDeliverAll(t *testing.T, h Harness) {
 	if res[1].Err == nil || !errors.Is(res[0].Err, store.ErrNotDelivered) {
 		t.Fatalf("DeliverAll with a bad flag: %v, %v", res[0].Err, res[1].Err)
 	}
+	large := stage(t, s, Msg("large", strings.Repeat("a line of a large body\r\n", 20000)))
+	res, err = s.DeliverAll(ctx, large, []store.DeliveryTarget{{Account: a.ID}, {Account: 99999}})
+	ok(t, err)
+	if !errors.Is(res[0].Err, store.ErrNotDelivered) {
+		t.Fatalf("large body, target after another failed: %v", res[0].Err)
+	}
+	if m := list(t, s, a.ID, inbox.ID, all, store.ListOptions{}); len(m) != 0 {
+		t.Fatalf("a's inbox after failed DeliverAlls: %d messages", len(m))
+	}
 	select {
 	case <-sub.C():
 		if evs := sub.Drain(); len(evs) > 0 {
@@ -313,6 +324,15 @@ func testDeliverAll(t *testing.T, h Harness) {
 	ok(t, err)
 	if res[0].Err != nil || res[1].Err != nil || len(res[0].UIDs) != 1 || len(res[1].UIDs) != 1 {
 		t.Fatalf("DeliverAll to two accounts: %+v", res)
+	}
+	// The large body that failed before is delivered whole now.
+	res, err = s.DeliverAll(ctx, large, []store.DeliveryTarget{{Account: a.ID}})
+	ok(t, err)
+	if res[0].Err != nil {
+		t.Fatalf("DeliverAll of the large body: %v", res[0].Err)
+	}
+	if m := list(t, s, a.ID, inbox.ID, mail.NewUIDSet(res[0].UIDs...), store.ListOptions{}); len(m) != 1 || !strings.Contains(readBody(t, s, m[0].BlobID), "a line of a large body") {
+		t.Fatal("the large body after a failed DeliverAll is not readable")
 	}
 	if m := list(t, s, b.ID, binbox.ID, all, store.ListOptions{}); len(m) != 1 {
 		t.Fatalf("b's inbox: %d messages", len(m))
