@@ -400,6 +400,26 @@ func (e *Encoder) Literal8(size int64, r io.Reader) *Encoder {
 	return e.literal("~{", size, r)
 }
 
+// LiteralSend writes a literal of size octets whose data send writes
+// itself, past the encoder: the encoder writes "{size}" CRLF and flushes
+// its buffer (not calling the flush hook), then send must write exactly
+// size octets to the connection (with sendfile(2), for one). An error from
+// send is kept like a write error.
+func (e *Encoder) LiteralSend(size int64, send func() error) *Encoder {
+	e.token()
+	e.writeString("{")
+	e.write(strconv.AppendInt(e.num[:0], size, 10))
+	e.writeString("}\r\n")
+	if e.err == nil {
+		if err := e.w.Flush(); err != nil {
+			e.err = err
+		} else if err := send(); err != nil {
+			e.err = fmt.Errorf("write literal: %w", err)
+		}
+	}
+	return e
+}
+
 // errShortLiteral is kept when a literal's reader ends early.
 var errShortLiteral = errors.New("imap: literal data shorter than announced")
 

@@ -168,6 +168,8 @@ type Server struct {
 
 	group netserve.Group // one netserve server per listener
 
+	sentByFile atomic.Int64 // literals sent with sendfile(2); tests read it
+
 	mu sync.Mutex
 	// closing is set, under mu, when Shutdown begins: no poller is
 	// started from then on (park.go).

@@ -2,6 +2,7 @@ package netserve
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"crypto/tls"
 	"crypto/x509"
@@ -463,5 +464,59 @@ func TestGroup(t *testing.T) {
 	if c, err := net.Dial("tcp", ln.Addr().String()); err == nil {
 		c.Close()
 		t.Fatal("a listener given to Serve after Shutdown still accepts")
+	}
+}
+
+// TestSendFile: a range of a file goes out whole over TCP; a file that
+// ends before the range does is an error, not a short send.
+func TestSendFile(t *testing.T) {
+	data := make([]byte, 700<<10)
+	for i := range data {
+		data[i] = byte(i * 7)
+	}
+	f, err := os.CreateTemp(t.TempDir(), "body")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	if _, err := f.Write(data); err != nil {
+		t.Fatal(err)
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	got := make(chan []byte, 1)
+	go func() {
+		c, err := ln.Accept()
+		if err != nil {
+			got <- nil
+			return
+		}
+		defer c.Close()
+		b, _ := io.ReadAll(c)
+		got <- b
+	}()
+	c, err := net.Dial("tcp", ln.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	tc := PlainTCP(c, nil)
+	if tc == nil {
+		t.Fatal("PlainTCP of a TCP connection is nil")
+	}
+	if err := SendFile(tc, f, 1234, 600<<10, time.Minute); err != nil {
+		t.Fatal(err)
+	}
+	err = SendFile(tc, f, int64(len(data))-10, 20, time.Minute)
+	if err == nil || !strings.Contains(err.Error(), "ends 10 bytes early") {
+		t.Fatalf("SendFile past the end of the file = %v", err)
+	}
+	c.Close()
+	b := <-got
+	want := append(append([]byte{}, data[1234:1234+600<<10]...), data[len(data)-10:]...)
+	if !bytes.Equal(b, want) {
+		t.Fatalf("received %d bytes, want %d, equal: %v", len(b), len(want), bytes.Equal(b, want))
 	}
 }

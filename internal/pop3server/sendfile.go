@@ -1,12 +1,7 @@
 package pop3server
 
 import (
-	"fmt"
-	"io"
-	"net"
-	"os"
-	"time"
-
+	"github.com/postfach/postfach/internal/netserve"
 	"github.com/postfach/postfach/internal/store"
 )
 
@@ -14,12 +9,6 @@ import (
 // have: each costs two more system calls, and a body with many is
 // cheaper to scan in the process.
 const sendfileMaxDots = 16
-
-// sendfileChunk bounds one sendfile(2) call, so that the write deadline
-// moves forward while a long body goes out to a slow but live client: as
-// on the other path, each chunk of copyBufSize must leave within the idle
-// timeout.
-const sendfileChunk = copyBufSize
 
 // sendFile sends a body kept in a local file, whose dot lines the store
 // knows, with sendfile(2): the pieces between those dots go from the page
@@ -29,7 +18,7 @@ const sendfileChunk = copyBufSize
 // buffer. It reports false, having written nothing, when the connection
 // (TLS) or the body does not allow this; the caller then scans the body.
 func (x *session) sendFile(body store.Body) (bool, error) {
-	tc := x.plainTCP()
+	tc := netserve.PlainTCP(x.conn, x.tc)
 	if tc == nil {
 		return false, nil
 	}
@@ -42,9 +31,6 @@ func (x *session) sendFile(body store.Body) (bool, error) {
 		return false, nil
 	}
 	f := bf.File()
-	if _, err := f.Seek(0, io.SeekStart); err != nil {
-		return false, nil
-	}
 	size := body.Size()
 	pos := int64(0)
 	for i := 0; i <= len(dots); i++ {
@@ -52,7 +38,10 @@ func (x *session) sendFile(body store.Body) (bool, error) {
 		if i < len(dots) {
 			end = dots[i]
 		}
-		if err := x.sendRange(tc, f, end-pos); err != nil {
+		if err := x.w.Flush(); err != nil {
+			return true, err
+		}
+		if err := netserve.SendFile(tc, f, pos, end-pos, x.s.idle); err != nil {
 			return true, err
 		}
 		if i < len(dots) {
@@ -66,43 +55,4 @@ func (x *session) sendFile(body store.Body) (bool, error) {
 	x.w.WriteString(".\r\n")
 	x.s.sentByFile.Add(1)
 	return true, nil
-}
-
-// plainTCP returns the session's TCP connection when nothing (TLS) stands
-// between the protocol and the socket, else nil.
-func (x *session) plainTCP() *net.TCPConn {
-	c := x.conn
-	if x.tc != nil {
-		if c != net.Conn(x.tc) {
-			return nil // a *tls.Conn over it
-		}
-		c = x.tc.Conn
-	}
-	tc, _ := c.(*net.TCPConn)
-	return tc
-}
-
-// sendRange flushes the write buffer and sends the next n bytes of f.
-func (x *session) sendRange(tc *net.TCPConn, f *os.File, n int64) error {
-	if n <= 0 {
-		return nil
-	}
-	if err := x.w.Flush(); err != nil {
-		return err
-	}
-	for n > 0 {
-		chunk := min(n, sendfileChunk)
-		_ = tc.SetWriteDeadline(time.Now().Add(x.s.idle))
-		// TCPConn.ReadFrom uses sendfile(2) for a limited *os.File, and
-		// copies through a buffer where the system cannot.
-		sent, err := tc.ReadFrom(&io.LimitedReader{R: f, N: chunk})
-		n -= sent
-		if err != nil {
-			return fmt.Errorf("sendfile: %w", err)
-		}
-		if sent < chunk {
-			return fmt.Errorf("sendfile: body file ends %d bytes early", n)
-		}
-	}
-	return nil
 }

@@ -266,11 +266,12 @@ type BodyBytes interface {
 	Bytes() []byte
 }
 
-// BodyFile is implemented by a Body kept in a local file whose lines that
-// begin with "." are known. A server that must dot-stuff the body (POP3,
-// RFC 1939 §3) can then have the kernel send the file's bytes between
-// those dots straight to a socket (sendfile(2)), instead of reading the
-// body into the process and scanning it.
+// BodyFile is implemented by a Body kept in a local file. A server can
+// then have the kernel send the file's bytes straight to a socket
+// (sendfile(2)) instead of reading them into the process: IMAP a literal,
+// and POP3, which must dot-stuff the body (RFC 1939 §3), the pieces
+// between the lines that begin with "." when the store knows where they
+// are.
 type BodyFile interface {
 	Body
 	// File returns the body's open file. It stays owned by the Body: the

@@ -248,31 +248,38 @@ func (s *Store) OpenBody(ctx context.Context, blobID string) (store.Body, error)
 		r.Close()
 		return nil, fmt.Errorf("open body %s: file %s has %d bytes, the store recorded %d", blobID, hash, r.Size(), size)
 	}
-	if fr, ok := r.(interface{ File() *os.File }); ok && dots != nil {
+	fr, ok := r.(interface{ File() *os.File })
+	if !ok {
+		return r, nil
+	}
+	fb := &fileBody{Reader: r, f: fr.File()}
+	if dots != nil {
 		offsets, endsLF, err := store.DecodeDotLines(dots)
 		if err == nil && len(offsets) > 0 && offsets[len(offsets)-1] >= size {
 			err = fmt.Errorf("dot line at %d past the end", offsets[len(offsets)-1])
 		}
 		if err == nil {
-			return &fileBody{Reader: r, f: fr.File(), dots: offsets, endsLF: endsLF}, nil
+			fb.dots, fb.endsLF, fb.known = offsets, endsLF, true
+		} else {
+			// Callers scan the body instead; postfach check reports it.
+			s.log.Warn("ignoring a damaged record of a body's dot lines", "blob", blobID, "err", err)
 		}
-		// Callers scan the body instead; postfach check reports it.
-		s.log.Warn("ignoring a damaged record of a body's dot lines", "blob", blobID, "err", err)
 	}
-	return r, nil
+	return fb, nil
 }
 
-// fileBody is a body in a local file whose dot lines are known; it
-// implements store.BodyFile.
+// fileBody is a body in a local file; it implements store.BodyFile. Its
+// dot lines are known for bodies stored since schema version 4.
 type fileBody struct {
 	blob.Reader
 	f      *os.File
 	dots   []int64
 	endsLF bool
+	known  bool
 }
 
 var _ store.BodyFile = (*fileBody)(nil)
 
 func (b *fileBody) File() *os.File { return b.f }
 
-func (b *fileBody) DotLines() ([]int64, bool, bool) { return b.dots, b.endsLF, true }
+func (b *fileBody) DotLines() ([]int64, bool, bool) { return b.dots, b.endsLF, b.known }
