@@ -400,12 +400,20 @@ func (e *Encoder) Literal8(size int64, r io.Reader) *Encoder {
 	return e.literal("~{", size, r)
 }
 
+// errLiteralSendHook is kept when LiteralSend is used while a flush hook
+// (a compressor) stands between the encoder and the connection.
+var errLiteralSendHook = errors.New("imap: LiteralSend past a flush hook")
+
 // LiteralSend writes a literal of size octets whose data send writes
 // itself, past the encoder: the encoder writes "{size}" CRLF and flushes
-// its buffer (not calling the flush hook), then send must write exactly
-// size octets to the connection (with sendfile(2), for one). An error from
-// send is kept like a write error.
+// its buffer, then send must write exactly size octets to the connection
+// (with sendfile(2), for one). It must not be used with a flush hook: the
+// hook's layer (COMPRESS) would be bypassed. An error from send is kept
+// like a write error.
 func (e *Encoder) LiteralSend(size int64, send func() error) *Encoder {
+	if e.flushHook != nil && e.err == nil {
+		e.err = errLiteralSendHook
+	}
 	e.token()
 	e.writeString("{")
 	e.write(strconv.AppendInt(e.num[:0], size, 10))

@@ -169,7 +169,6 @@ func (s *session) fetchVanished(c *imap.Fetch) error {
 	return nil
 }
 
-// writeFetch writes one "* seq FETCH (...)" response.
 // sendfileMin is the smallest literal sent with sendfile(2): below it the
 // copy through the write buffer costs less than the extra system calls.
 const sendfileMin = 64 << 10
@@ -194,6 +193,7 @@ func (s *session) sendfileRange(r io.Reader, n int64) (f *os.File, off int64, tc
 	return bf.File(), off, tc
 }
 
+// writeFetch writes one "* seq FETCH (...)" response.
 func (s *session) writeFetch(seq uint32, m *store.Message, c *imap.Fetch, p fetchPlan, seenChanged bool) error {
 	e := s.enc
 	sum := m.Summary

@@ -1,7 +1,9 @@
 package imapserver
 
 import (
+	"bufio"
 	"context"
+	"crypto/tls"
 	"fmt"
 	"strings"
 	"testing"
@@ -275,4 +277,50 @@ func TestEventOverflowMailboxDeleted(t *testing.T) {
 		}
 	}
 	a.expect("a2 NOOP", "* 1 EXPUNGE", "a2 OK NOOP completed")
+}
+
+// TestFetchLargeBodySendfile: a large body kept in a file goes out with
+// sendfile(2) on a plain connection, for the whole message and for a
+// partial range; under COMPRESS and over TLS it goes through the
+// compressor or the TLS layer. All give the stored bytes.
+func TestFetchLargeBodySendfile(t *testing.T) {
+	ts := newTestServer(t)
+	acct := ts.addUser("alice@example.org")
+	var b strings.Builder
+	for i := 0; b.Len() < 300<<10; i++ {
+		fmt.Fprintf(&b, "line %d of a large body, long enough to be kept in a file\n", i)
+	}
+	raw := strings.ReplaceAll(msg("large", b.String()), "\n", "\r\n")
+	ts.deliver(acct, "INBOX", msg("large", b.String()))
+	check := func(c *client, wantFile bool) {
+		t.Helper()
+		before := ts.srv.sentByFile.Load()
+		lines := c.ok("f1 UID FETCH 1 (BODY.PEEK[] BODY.PEEK[]<1000.200000>)")
+		want := fmt.Sprintf("BODY[] {%d}\r\n%s", len(raw), raw)
+		wantPart := fmt.Sprintf("BODY[]<1000> {200000}\r\n%s", raw[1000:201000])
+		if len(lines) != 1 || !strings.Contains(lines[0], want) || !strings.Contains(lines[0], wantPart) {
+			t.Fatalf("FETCH: %d lines, the literals differ from the stored body", len(lines))
+		}
+		if used := ts.srv.sentByFile.Load()-before == 2; used != wantFile {
+			t.Errorf("sent with sendfile: %v, want %v", used, wantFile)
+		}
+	}
+	c := ts.login("alice@example.org")
+	c.ok("s1 SELECT INBOX")
+	check(c, true)
+	c.expect("z1 COMPRESS DEFLATE", "z1 OK DEFLATE active")
+	c.compressed()
+	check(c, false)
+
+	raw2, err := tls.Dial("tcp", ts.tlsAddr, &tls.Config{InsecureSkipVerify: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer raw2.Close()
+	raw2.SetDeadline(time.Now().Add(time.Minute))
+	tc := &client{t: t, c: raw2, r: bufio.NewReader(raw2)}
+	tc.line() // greeting
+	tc.ok("l1 LOGIN alice@example.org \"" + testPassword + "\"")
+	tc.ok("s1 SELECT INBOX")
+	check(tc, false)
 }

@@ -38,11 +38,13 @@ func (x *session) sendFile(body store.Body) (bool, error) {
 		if i < len(dots) {
 			end = dots[i]
 		}
-		if err := x.w.Flush(); err != nil {
-			return true, err
-		}
-		if err := netserve.SendFile(tc, f, pos, end-pos, x.s.idle); err != nil {
-			return true, err
+		if end > pos {
+			if err := x.w.Flush(); err != nil {
+				return true, err
+			}
+			if err := netserve.SendFile(tc, f, pos, end-pos, x.s.idle); err != nil {
+				return true, err
+			}
 		}
 		if i < len(dots) {
 			x.w.WriteByte('.')
