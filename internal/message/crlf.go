@@ -3,6 +3,7 @@ package message
 import (
 	"bytes"
 	"io"
+	"sync"
 )
 
 // NewCRLFReader returns a reader that passes r through with every bare LF
@@ -16,6 +17,7 @@ func NewCRLFReader(r io.Reader) io.Reader {
 
 type crlfReader struct {
 	r      io.Reader
+	buf    *crlfBuf // from crlfBufs until the input has ended
 	in     []byte
 	out    []byte // converted bytes not yet returned
 	pos    int
@@ -29,11 +31,12 @@ func (c *crlfReader) Read(p []byte) (int, error) {
 	}
 	for c.pos >= len(c.out) {
 		if c.err != nil {
+			c.release()
 			return 0, c.err
 		}
-		if c.in == nil {
-			c.in = make([]byte, crlfChunk)
-			c.out = make([]byte, 0, 2*crlfChunk)
+		if c.buf == nil {
+			c.buf = crlfBufs.Get().(*crlfBuf)
+			c.in, c.out = c.buf.in[:], c.buf.out[:0]
 		}
 		n, err := c.r.Read(c.in)
 		c.out = c.convert(c.out[:0], c.in[:n])
@@ -47,6 +50,24 @@ func (c *crlfReader) Read(p []byte) (int, error) {
 
 // crlfChunk is how much a crlfReader reads at a time.
 const crlfChunk = 16 << 10
+
+// crlfBuf is a crlfReader's pair of buffers, pooled: every delivery and
+// APPEND reads through a crlfReader, and most messages are small.
+type crlfBuf struct {
+	in  [crlfChunk]byte
+	out [2 * crlfChunk]byte
+}
+
+var crlfBufs = sync.Pool{New: func() any { return new(crlfBuf) }}
+
+// release gives the buffers back once the input has ended and everything
+// converted was returned.
+func (c *crlfReader) release() {
+	if c.buf != nil {
+		crlfBufs.Put(c.buf)
+		c.buf, c.in, c.out, c.pos = nil, nil, nil, 0
+	}
+}
 
 // convert appends src to dst with CR added before every bare LF. Runs
 // between line feeds are copied whole (the input is usually CRLF already).

@@ -57,7 +57,9 @@ func (s *Store) scanMessage(rows *sql.Rows, withSummary bool) (*store.Message, e
 	var kw string
 	var date, saved int64
 	var tz int
-	var sum []byte
+	// RawBytes: the summary is decoded (and copied) before the next row,
+	// so database/sql need not copy it first.
+	var sum sql.RawBytes
 	var blobID int64
 	dest := []any{&m.UID, &m.ModSeq, &bits, &kw, &date, &tz, &saved, &m.Size, &blobID, &m.EmailID, &m.POPUID}
 	if withSummary {

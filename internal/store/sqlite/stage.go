@@ -54,12 +54,12 @@ func (s *Store) Stage(ctx context.Context, r io.Reader, maxSize int64) (store.St
 		limit = maxSize
 	}
 	h := sha256.New()
-	buf := make([]byte, 0, 4096)
-	// Read up to inlineMax+1 bytes into memory first.
+	// Read up to inlineMax+1 bytes into a pooled buffer first; a small
+	// body is then copied out at its size.
+	pooled := stageBufs.Get().(*[]byte)
+	defer stageBufs.Put(pooled)
+	buf := (*pooled)[:0]
 	for int64(len(buf)) <= inlineMax {
-		if len(buf) == cap(buf) {
-			buf = append(buf, 0)[:len(buf)]
-		}
 		n, err := r.Read(buf[len(buf):cap(buf)])
 		buf = buf[:len(buf)+n]
 		if limit >= 0 && int64(len(buf)) > limit {
@@ -79,15 +79,23 @@ func (s *Store) Stage(ctx context.Context, r io.Reader, maxSize int64) (store.St
 		return nil, store.ErrEmptyMessage
 	}
 	if int64(len(buf)) <= inlineMax {
-		h.Write(buf)
-		sum, err := message.Parse(bytes.NewReader(buf))
+		inline := bytes.Clone(buf)
+		h.Write(inline)
+		sum, err := message.Parse(bytes.NewReader(inline))
 		if err != nil {
 			return nil, fmt.Errorf("parse message: %w", err)
 		}
-		return s.newStaged(hex.EncodeToString(h.Sum(nil)), int64(len(buf)), buf, sum)
+		return s.newStaged(hex.EncodeToString(h.Sum(nil)), int64(len(inline)), inline, sum)
 	}
 	return s.stageLarge(ctx, buf, r, limit, h)
 }
+
+// stageBufs holds the buffers in which Stage reads the first inlineMax+1
+// bytes of a body.
+var stageBufs = sync.Pool{New: func() any {
+	b := make([]byte, inlineMax+1)
+	return &b
+}}
 
 func (s *Store) newStaged(id string, size int64, inline []byte, sum *message.Summary) (*staged, error) {
 	data, err := sum.MarshalBinary()
