@@ -2,6 +2,8 @@ package pop3server
 
 import (
 	"context"
+	"crypto/sha256"
+	"fmt"
 	"net"
 	"os"
 	"os/exec"
@@ -235,5 +237,49 @@ func TestGetmail(t *testing.T) {
 	if msgs := e.messages(e.inbox); len(msgs) != 0 {
 		t.Logf("getmail log:\n%s", log)
 		t.Fatalf("delete: %d messages left on the server", len(msgs))
+	}
+}
+
+// TestPoplibLargeBody: Python's poplib retrieves a large body kept in a
+// file, with lines that begin with ".", over a plain connection (sent with
+// sendfile(2)) and over POP3S (scanned in the process), and gets the
+// stored message both times.
+func TestPoplibLargeBody(t *testing.T) {
+	py := requireTool(t, "python3")
+	e := newEnv(t, envOptions{})
+	var b strings.Builder
+	b.WriteString(".a first line with a dot\r\nSubject: large\r\n\r\n")
+	for i := 0; b.Len() < 300<<10; i++ {
+		if i%1000 == 999 {
+			b.WriteString("..\r\n.\r\n")
+		}
+		fmt.Fprintf(&b, "line %d of a large message kept in a file\r\n", i)
+	}
+	raw := b.String()
+	e.appendRaw(raw)
+	want := fmt.Sprintf("%x", sha256.Sum256([]byte(raw)))
+	host, port, _ := net.SplitHostPort(e.addr)
+	_, tlsPort, _ := net.SplitHostPort(e.tlsAddr)
+	const script = `
+import hashlib, poplib, ssl, sys
+host, port, tls_port, user, password = sys.argv[1:6]
+ctx = ssl.create_default_context()
+ctx.check_hostname = False
+ctx.verify_mode = ssl.CERT_NONE
+for c in (poplib.POP3(host, int(port)), poplib.POP3_SSL(host, int(tls_port), context=ctx)):
+    c.user(user)
+    c.pass_(password)
+    _, lines, _ = c.retr(1)
+    print(hashlib.sha256(b"".join(l + b"\r\n" for l in lines)).hexdigest())
+    c.rset()
+    c.quit()
+`
+	before := e.srv.sentByFile.Load()
+	out := strings.Fields(run(t, py, "-c", script, host, port, tlsPort, testUser, testPassword))
+	if len(out) != 2 || out[0] != want || out[1] != want {
+		t.Fatalf("poplib got %q, want the SHA-256 %s twice", out, want)
+	}
+	if n := e.srv.sentByFile.Load() - before; n != 1 {
+		t.Errorf("%d bodies sent with sendfile, want 1 (the plain connection)", n)
 	}
 }
