@@ -5,6 +5,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"reflect"
 	"runtime"
 	"strings"
 	"testing"
@@ -106,12 +107,19 @@ func FuzzUnmarshalBinary(f *testing.F) {
 	})
 }
 
-// FuzzParseAddressList checks that address parsing never panics and that
-// group markers are balanced.
+// FuzzParseAddressList checks that address parsing never panics, that
+// group markers are balanced, that no host keeps whitespace or a comment
+// (RFC 5322 §3.2.2, §4.4), and that a name taken from a comment is clean
+// text: no line breaks, no outer or doubled spaces.
 func FuzzParseAddressList(f *testing.F) {
 	for _, s := range []string{
 		`"Doe, John" <j@x>, k@y`, "A Group:Ed <c@a>,joe@w;", "<@r1,@r2:u@h>", "a@b (c), <d@e", `"unterminated`,
 		"g: a@b; c@d", "=?utf-8?q?x,y?= <a@b>", "Pete(A \\) chap) <pete(x)@silly.test(y)>", ":;:;<>@@,,",
+		// Names from comments, obsolete forms.
+		"kim@example.net (Kim Lee)", "kim@example.net (Kim (the boss) Lee) (second)", `k@x (a \(b\) \\)`,
+		"jo@example.de (=?UTF-8?Q?J=C3=B6rg?=)", "<user (c)@ (c) domain.org> (x)", "john . doe @ example . org (J)",
+		"< @a , ,@b : u@h >", "g: a@b (A), c@d;, e@f (E)", "g:(x);", "k@ (K)", "a@b\r\n\t(folded\r\n name)",
+		"a@b (unterminated", `"q l"@x (Q)`, "a@[1.2.3.4] (lit)",
 	} {
 		f.Add(s)
 	}
@@ -130,10 +138,52 @@ func FuzzParseAddressList(f *testing.F) {
 				}
 				open = false
 			}
+			if strings.ContainsAny(a.Host, " \t\r\n") {
+				t.Fatalf("%q: host %q has whitespace", raw, a.Host)
+			}
+			if !strings.HasPrefix(a.Host, "[") && strings.Contains(a.Host, "(") {
+				t.Fatalf("%q: host %q keeps a comment", raw, a.Host)
+			}
 		}
 		if open {
 			t.Fatalf("unclosed group in %q", raw)
 		}
+	})
+}
+
+// FuzzAddressComment checks the display name taken from a comment (what
+// Dovecot and Cyrus do; RFC 5322 §3.2.2 comments): any text written as a
+// comment after a bare addr-spec, with its specials quoted, comes back as
+// the name with whitespace collapsed; inside angle brackets, or after a
+// phrase, it names nothing and never leaks into the address.
+func FuzzAddressComment(f *testing.F) {
+	for _, s := range []string{"Kim Lee", "Kim (the boss) Lee", `back\slash`, "=?UTF-8?Q?J=C3=B6rg?=", "a\r\n b", " ", "))((", "x, y; z: <w>"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, text string) {
+		var b strings.Builder
+		for i := 0; i < len(text); i++ {
+			if c := text[i]; c == '(' || c == ')' || c == '\\' {
+				b.WriteByte('\\')
+			}
+			b.WriteByte(text[i])
+		}
+		comment := "(" + b.String() + ")"
+		want := strings.Join(strings.FieldsFunc(text, func(r rune) bool {
+			return r == ' ' || r == '\t' || r == '\r' || r == '\n'
+		}), " ")
+		addr := Address{Name: want, Mailbox: "kim", Host: "example.net"}
+		check := func(raw string, want []Address) {
+			t.Helper()
+			if got := ParseAddressList(raw); !reflect.DeepEqual(got, want) {
+				t.Fatalf("ParseAddressList(%q)\n got %+v\nwant %+v", raw, got, want)
+			}
+		}
+		check("kim@example.net "+comment, []Address{addr})
+		check("kim@example.net"+comment+", lou@example.com", []Address{addr, {Mailbox: "lou", Host: "example.com"}})
+		check("team: kim@ example.net "+comment+";", []Address{{Mailbox: "team", IsGroupStart: true}, addr, {IsGroupEnd: true}})
+		check("<kim "+comment+"@example.net> "+comment, []Address{{Mailbox: "kim", Host: "example.net"}})
+		check("Kim <kim@example.net> "+comment, []Address{{Name: "Kim", Mailbox: "kim", Host: "example.net"}})
 	})
 }
 

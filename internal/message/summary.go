@@ -120,7 +120,9 @@ type Envelope struct {
 // to the group name and Host empty and IsGroupStart set, the members, then
 // an end marker with IsGroupEnd set.
 type Address struct {
-	Name    string // display name, raw (RFC 2047 still encoded)
+	// Name is the display name, raw (RFC 2047 still encoded): the phrase,
+	// or for an addr-spec without one, its comment (see ParseAddressList).
+	Name    string
 	Adl     string // source route, usually empty
 	Mailbox string // local part
 	Host    string // domain
