@@ -140,33 +140,39 @@ func leaderLen(s string) int {
 }
 
 // SortDisplay returns the SORT DISPLAYFROM / DISPLAYTO key of an address
-// list (RFC 5957 §2): the decoded display name of the first address, or
-// its addr-spec (mailbox@host) when it has no display name; "" for an
-// empty list. Group markers are skipped. Callers compare keys with
-// i;unicode-casemap.
+// list: the sort value of its first address structure (RFC 5957 §3, §4).
+// That is the decoded display name (a name taken from a comment counts,
+// see ParseAddressList) unless it decodes to nothing, else the addr-spec
+// (mailbox@host), else the mailbox alone; for a group, whose first
+// structure is the start marker (RFC 9051 §7.5.2: NIL name and host), the
+// group name. "" for an empty list. Callers compare keys with
+// i;unicode-casemap (RFC 5051).
 func SortDisplay(addrs []Address) string {
-	for _, a := range addrs {
-		if a.IsGroupStart || a.IsGroupEnd {
-			continue
-		}
-		if n := strings.TrimSpace(DecodeHeaderValue(a.Name)); n != "" {
-			return n
-		}
-		return AddrSpec(a)
+	if len(addrs) == 0 {
+		return ""
 	}
-	return ""
-}
-
-// SortMailbox returns the SORT FROM / TO / CC key of an address list (RFC
-// 5256 §3: the addr-mailbox of the first address), or "".
-func SortMailbox(addrs []Address) string {
-	for _, a := range addrs {
-		if a.IsGroupStart || a.IsGroupEnd {
-			continue
-		}
+	a := addrs[0]
+	switch {
+	case a.IsGroupEnd:
+		return ""
+	case a.IsGroupStart:
 		return a.Mailbox
 	}
-	return ""
+	if n := strings.TrimSpace(DecodeHeaderValue(a.Name)); n != "" {
+		return n
+	}
+	return AddrSpec(a)
+}
+
+// SortMailbox returns the SORT FROM / TO / CC key of an address list: the
+// addr-mailbox of its first address structure (RFC 5256 §3), which for a
+// group is the start marker's group name (RFC 9051 §7.5.2); "" for an
+// empty list. The name, the host and the route play no part.
+func SortMailbox(addrs []Address) string {
+	if len(addrs) == 0 || addrs[0].IsGroupEnd {
+		return ""
+	}
+	return addrs[0].Mailbox
 }
 
 // AddrSpec returns "mailbox@host", or the mailbox alone when the host is

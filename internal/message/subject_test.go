@@ -54,8 +54,17 @@ func TestSortKeys(t *testing.T) {
 		{"alice@example.org", "alice@example.org", "alice"},
 		{`"" <alice@example.org>`, "alice@example.org", "alice"},
 		{"=?utf-8?q?J=C3=B6rg?= <j@x>", "Jörg", "j"},
-		{"Team: Bob <bob@x>, c@d;", "Bob", "bob"},
+		// RFC 5957 §3: a group's first address structure is its start
+		// marker, whose sort value is the group name (RFC 5256 §3: so
+		// is its addr-mailbox). Dovecot sorts groups so too.
+		{"Team: Bob <bob@x>, c@d;", "Team", "Team"},
+		{"undisclosed-recipients:;", "undisclosed-recipients", "undisclosed-recipients"},
 		{"local", "local", "local"},
+		// The name from a comment (see ParseAddressList) is a display
+		// name; one that decodes to nothing is not.
+		{"zed@example.org (=?utf-8?q?Andr=C3=A9?=)", "André", "zed"},
+		{"=?utf-8?q?_?= <a@b>", "a@b", "a"},
+		{"kim <kim@x>, Al <al@y>", "kim", "kim"},
 	}
 	for _, tt := range tests {
 		addrs := ParseAddressList(tt.in)
