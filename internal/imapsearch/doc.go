@@ -43,7 +43,12 @@
 //     command's CHARSET, which may be any charset golang.org/x/text knows.
 //   - FROM, TO, CC, BCC and SUBJECT use the envelope (the first field of
 //     that name); address lists match as written out: decoded display
-//     names and addr-specs, "Name <local@domain>, ...".
+//     names and addr-specs, "Name <local@domain>, ...", group names
+//     included. RFC 9051 §6.4.4 speaks of the field's contents; matching
+//     the parsed form (as Dovecot does) makes "Name <addr>" and a folded
+//     or encoded field match alike. A name given as a comment
+//     ("addr (Name)", see message.ParseAddressList) is the display name;
+//     other comments are not searched.
 //   - HEADER matches the unfolded, decoded value of every field of that
 //     name; HEADER name "" matches messages that have the field.
 //   - BODY searches text/* parts and message/* parts (an encapsulated

@@ -92,8 +92,13 @@ func Sort(items []Item, criteria []imap.SortCriterion) {
 	copy(items, sorted)
 }
 
-// itemKey computes the key of it for one SORT key (RFC 5256 §3). Absent
-// headers sort as the empty string, before every other string.
+// itemKey computes the key of it for one SORT key (RFC 5256 §3, RFC 5957
+// §3 and §4): FROM, TO and CC the addr-mailbox of the field's first
+// address structure, DISPLAYFROM and DISPLAYTO its display value (a name
+// given as a comment included), SUBJECT the base subject, all under
+// i;unicode-casemap; DATE the Date header in UTC or else the internal
+// date. Absent headers sort as the empty string, before every other
+// string.
 func itemKey(it *Item, k imap.SortKey) sortKey {
 	var env *message.Envelope
 	if it.Summary != nil {
