@@ -7,10 +7,25 @@ import (
 	"time"
 )
 
-// binaryVersion is the first byte of the encoding MarshalBinary writes.
-// Change it (and keep decoding the old one) whenever the layout changes:
-// stored summaries outlive the code that wrote them.
-const binaryVersion = 1
+// SummaryVersion is the first byte of the encoding MarshalBinary writes.
+// It changes (and the old versions stay decodable) whenever the layout
+// changes, and also when Parse comes to describe messages differently, so
+// that a store can tell a summary an older parser wrote (its first byte
+// is smaller) and parse the body again: stored summaries outlive the code
+// that wrote them.
+//
+//  1. The first layout.
+//  2. The same layout. Addresses without a phrase take their display
+//     name from a comment, and obsolete local parts and domains with CFWS
+//     around the dots are read whole (ParseAddressList).
+const SummaryVersion = 2
+
+// binaryVersion is the version MarshalBinary writes.
+const binaryVersion = SummaryVersion
+
+// minBinaryVersion is the oldest version UnmarshalBinary decodes; every
+// version since has layout 1.
+const minBinaryVersion = 1
 
 // ErrBadSummary is returned by UnmarshalBinary for data that is not a
 // summary encoding it knows.
@@ -34,7 +49,7 @@ const (
 // enclosing part). It implements encoding.BinaryMarshaler and never
 // fails.
 //
-// Layout, version 1:
+// Layout, versions 1 and 2:
 //
 //	summary  = version:byte preview:str hasDate:uvarint [unix:varint nsec:uvarint]
 //	           nrefs:uvarint refs:str* root:part
@@ -142,13 +157,14 @@ func appendEnvelope(b []byte, e *Envelope) []byte {
 	return b
 }
 
-// UnmarshalBinary decodes what MarshalBinary wrote, replacing s. It
+// UnmarshalBinary decodes what MarshalBinary wrote, replacing s; every
+// SummaryVersion since the first is understood. It
 // implements encoding.BinaryUnmarshaler. It never panics on malformed
 // input, and what it allocates is bounded by a small multiple of len(data):
 // every count is checked against the bytes left before anything is
 // allocated, and nesting is limited. All strings share one copy of data.
 func (s *Summary) UnmarshalBinary(data []byte) error {
-	if len(data) == 0 || data[0] != binaryVersion {
+	if len(data) == 0 || data[0] < minBinaryVersion || data[0] > binaryVersion {
 		if len(data) == 0 {
 			return fmt.Errorf("decode summary: empty: %w", ErrBadSummary)
 		}

@@ -125,3 +125,28 @@ func TestUnmarshalBinaryDepth(t *testing.T) {
 		t.Errorf("error %v for nesting beyond MaxDepth", err)
 	}
 }
+
+// TestBinaryOlderVersions: summaries stored by an older postfach still
+// decode (version 1 has the layout of version 2; only the parser that
+// wrote it differs), and a version from the future is refused.
+func TestBinaryOlderVersions(t *testing.T) {
+	s := fullSummary()
+	b, _ := s.MarshalBinary()
+	if b[0] != SummaryVersion {
+		t.Fatalf("MarshalBinary writes version %d, want SummaryVersion %d", b[0], SummaryVersion)
+	}
+	b[0] = 1
+	var got Summary
+	if err := got.UnmarshalBinary(b); err != nil {
+		t.Fatalf("version 1: %v", err)
+	}
+	if !reflect.DeepEqual(&got, s) {
+		t.Errorf("version 1 decodes differently\n got %+v\nwant %+v", got, *s)
+	}
+	for _, v := range []byte{0, SummaryVersion + 1, 0xff} {
+		b[0] = v
+		if err := got.UnmarshalBinary(b); !errors.Is(err, ErrBadSummary) {
+			t.Errorf("version %d: %v, want ErrBadSummary", v, err)
+		}
+	}
+}
