@@ -180,9 +180,17 @@ func Open(ctx context.Context, opt Options) (*Store, error) {
 	if err := s.startupSweep(ctx); err != nil {
 		return fail(err)
 	}
+	refresh, err := s.needsRefresh(ctx)
+	if err != nil {
+		return fail(err)
+	}
 	s.wg.Add(2)
 	go s.writer()
 	go s.checkpointer()
+	if refresh {
+		s.wg.Add(1)
+		go s.refreshSummaries()
+	}
 	if opt.SweepInterval >= 0 {
 		every := opt.SweepInterval
 		if every == 0 {
