@@ -19,9 +19,9 @@ const maxAddresses = 10000
 // ("john . doe (x) @ example . org"). An address written without angle
 // brackets and without a phrase takes its display name from a comment, as
 // Dovecot and Cyrus do and clients expect ("jdoe@example.org (John Doe)"
-// has the name "John Doe"); see addrParser.comment for which comment. A phrase
-// always wins over a comment, and an address in angle brackets never takes
-// its name from a comment (neither do those servers).
+// has the name "John Doe"; see addrParser.comment for which comment). A
+// phrase always wins over a comment, and an address in angle brackets
+// never takes its name from a comment (neither do those servers).
 //
 // Malformed input never fails: a missing ">" or ";" is assumed at the
 // end, an address without "@" gives a Mailbox with an empty Host, and
@@ -131,7 +131,7 @@ func (p *addrParser) item(out []Address, inGroup bool) []Address {
 	p.comment = ""
 	for {
 		// Comments count as a name only once the local part may have
-		// begun; commentName is used only when no phrase is left.
+		// begun; p.comment is used only when no phrase is left.
 		p.cfws(len(words) > 0)
 		if p.i >= len(p.s) {
 			return p.appendBare(out, words)
