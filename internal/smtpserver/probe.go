@@ -10,15 +10,23 @@ import (
 // 5.1.1) are counted per session, over all its transactions, and the
 // count never goes down. Other refusals (a foreign domain, bad syntax)
 // are not counted: they tell the client nothing about the accounts.
+//
+// The zero value (DelayAfter, Delay and Max all zero) means the defaults
+// for SMTP, 5 unknown recipients answered at once, 1 s for each further
+// one, 421 at the 21st; and no limits for LMTP. Its client is the MTA on
+// this host, which has accepted the message already and reuses one
+// connection for many messages, so delaying or closing would only hold up
+// or defer good mail, while a probing client talks to that MTA, whose own
+// limits apply.
 type UnknownRcptLimits struct {
 	// DelayAfter: each unknown recipient after this many is answered
-	// only after Delay. 0 means 5; negative: never delayed.
+	// only after Delay; negative: never delayed.
 	DelayAfter int
-	// Delay is 1 s when 0.
+	// Delay before those replies; 0: none.
 	Delay time.Duration
 	// Max: the unknown recipient after this many is answered with
-	// 421 4.7.0 and the session ends (RFC 5321 §3.8). 0 means 20;
-	// negative: no limit.
+	// 421 4.7.0 and the session ends (RFC 5321 §3.8); 0 or negative: no
+	// limit.
 	Max int
 	// Sleep waits for d, or until ctx is done (the server drains or the
 	// connection closes). nil means a timer; tests give one that does
@@ -26,23 +34,20 @@ type UnknownRcptLimits struct {
 	Sleep func(ctx context.Context, d time.Duration)
 }
 
-// withDefaults returns the limits in effect. LMTP is exempt unless a
-// limit is set: its client is the MTA on this host, which has already
-// accepted the message and reuses one connection for many messages, so
-// delaying or closing would only hold up or defer good mail, while the
-// probing client (if any) talks to that MTA, whose own limits apply.
+// withDefaults returns the limits in effect.
 func (l UnknownRcptLimits) withDefaults(lmtp bool) UnknownRcptLimits {
-	if lmtp && l.DelayAfter == 0 && l.Max == 0 {
-		l.DelayAfter, l.Max = -1, -1
-	}
-	if l.DelayAfter == 0 {
-		l.DelayAfter = 5
+	if l.DelayAfter == 0 && l.Delay == 0 && l.Max == 0 {
+		if lmtp {
+			l.DelayAfter = -1
+		} else {
+			l.DelayAfter, l.Delay, l.Max = 5, time.Second, 20
+		}
 	}
 	if l.Delay <= 0 {
-		l.Delay = time.Second
+		l.DelayAfter = -1
 	}
-	if l.Max == 0 {
-		l.Max = 20
+	if l.Max <= 0 {
+		l.Max = -1
 	}
 	if l.Sleep == nil {
 		l.Sleep = sleepContext

@@ -175,8 +175,11 @@ func TestUnknownRcptDefaults(t *testing.T) {
 	if l.DelayAfter >= 0 || l.Max >= 0 {
 		t.Errorf("LMTP defaults %+v", l)
 	}
-	if l := (UnknownRcptLimits{Max: 3}).withDefaults(true); l.Max != 3 || l.DelayAfter != 5 {
+	if l := (UnknownRcptLimits{Max: 3}).withDefaults(true); l.Max != 3 || l.DelayAfter >= 0 {
 		t.Errorf("LMTP with a limit set: %+v", l)
+	}
+	if l := (UnknownRcptLimits{DelayAfter: 0, Delay: time.Millisecond}).withDefaults(false); l.Max >= 0 || l.DelayAfter != 0 {
+		t.Errorf("SMTP with a delay from the first and no limit: %+v", l)
 	}
 
 	fs := newFakeStore("alice@example.org")
