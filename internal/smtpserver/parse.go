@@ -247,7 +247,9 @@ func helloDomain(arg string) (string, bool) {
 // keeps them, with quoted pairs only for `"` and `\` (plain is false).
 // An unquoted mailbox is returned as it is, for the callers' own checks.
 // ok is false for a malformed quoted local part: no closing quote, a
-// control character, or no "@domain" after it.
+// control character, or no "@domain" after it; or for a domain after it
+// with a blank, a control character, a quote, a backslash or a bracket
+// (the domain itself is checked later, as for an unquoted mailbox).
 func canonicalMailbox(s string) (mailbox string, plain, ok bool) {
 	if !strings.HasPrefix(s, `"`) {
 		return s, true, true
@@ -274,7 +276,9 @@ func canonicalMailbox(s string) (mailbox string, plain, ok bool) {
 		return "", false, false
 	}
 	domain, found := strings.CutPrefix(s[i+1:], "@")
-	if !found || domain == "" {
+	if !found || domain == "" || strings.ContainsFunc(domain, func(r rune) bool {
+		return r <= ' ' || r == 127 || r == '"' || r == '<' || r == '>' || r == '\\'
+	}) {
 		return "", false, false
 	}
 	l := local.String()

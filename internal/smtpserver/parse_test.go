@@ -155,6 +155,9 @@ func TestCanonicalMailbox(t *testing.T) {
 		{"\"a\tb\"@example.org", ``, false, false},
 		{"\"a\\\x01\"@example.org", ``, false, false},
 		{`"a\`, ``, false, false},
+		{"\"a b\"@exa mple.org", ``, false, false},
+		{"\"a b\"@\x7f", ``, false, false},
+		{`"a b"@x"y`, ``, false, false},
 	} {
 		got, plain, ok := canonicalMailbox(tt.in)
 		if got != tt.want || plain != tt.plain || ok != tt.ok {
