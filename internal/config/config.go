@@ -169,13 +169,12 @@ func Default() *Config {
 			Recipients:         1000,
 			SMTPCommandTimeout: Duration(5 * 60e9),
 			SMTPDataTimeout:    Duration(3 * 60e9),
+			IMAPIdleTimeout:    Duration(30 * 60e9),
+			POP3IdleTimeout:    Duration(10 * 60e9),
 
 			SMTPUnknownRecipients:            20,
 			SMTPUnknownRecipientsBeforeDelay: 5,
 			SMTPUnknownRecipientDelay:        Duration(time.Second),
-
-			IMAPIdleTimeout:    Duration(30 * 60e9),
-			POP3IdleTimeout:    Duration(10 * 60e9),
 		},
 		Log:  Log{Level: "info", Format: "text"},
 		POP3: POP3{MarkSeen: true, HideDeleted: true, Delete: "expunge", DeviceViews: true},
