@@ -104,6 +104,14 @@ type Limits struct {
 	// SMTPDataTimeout is how long SMTP/LMTP wait for each block of message
 	// data (RFC 5321 §4.5.3.2.5: at least 3 minutes).
 	SMTPDataTimeout Duration `toml:"smtp_data_timeout"`
+	// SMTPUnknownRecipients: the SMTP (MX) session that names one more
+	// unknown user is closed with 421 4.7.0; 0 means no limit.
+	SMTPUnknownRecipients int `toml:"smtp_unknown_recipients"`
+	// SMTPUnknownRecipientsBeforeDelay unknown users per SMTP session are
+	// answered at once, each further one after SMTPUnknownRecipientDelay.
+	SMTPUnknownRecipientsBeforeDelay int `toml:"smtp_unknown_recipients_before_delay"`
+	// SMTPUnknownRecipientDelay; 0 means no delay.
+	SMTPUnknownRecipientDelay Duration `toml:"smtp_unknown_recipient_delay"`
 	// IMAPIdleTimeout ends idle IMAP sessions (RFC 9051 §5.4: at least 30
 	// minutes).
 	IMAPIdleTimeout Duration `toml:"imap_idle_timeout"`
@@ -163,6 +171,10 @@ func Default() *Config {
 			SMTPDataTimeout:    Duration(3 * 60e9),
 			IMAPIdleTimeout:    Duration(30 * 60e9),
 			POP3IdleTimeout:    Duration(10 * 60e9),
+
+			SMTPUnknownRecipients:            20,
+			SMTPUnknownRecipientsBeforeDelay: 5,
+			SMTPUnknownRecipientDelay:        Duration(time.Second),
 		},
 		Log:  Log{Level: "info", Format: "text"},
 		POP3: POP3{MarkSeen: true, HideDeleted: true, Delete: "expunge", DeviceViews: true},
@@ -358,6 +370,17 @@ func (c *Config) Validate() error {
 	if lim.Recipients < 100 {
 		// RFC 5321 §4.5.3.1.8: servers MUST accept at least 100 recipients.
 		bad("limits.recipients", "must be at least 100 (RFC 5321 section 4.5.3.1.8)")
+	}
+	if lim.SMTPUnknownRecipients < 0 {
+		bad("limits.smtp_unknown_recipients", "must not be negative (0: no limit)")
+	}
+	if lim.SMTPUnknownRecipientsBeforeDelay < 0 {
+		bad("limits.smtp_unknown_recipients_before_delay", "must not be negative")
+	}
+	if d := lim.SMTPUnknownRecipientDelay.D(); d < 0 || d > time.Minute {
+		// The client waits up to 5 minutes for a RCPT reply (RFC 5321
+		// §4.5.3.2.3); more than a minute only holds a slot.
+		bad("limits.smtp_unknown_recipient_delay", "must be between 0s and 1m")
 	}
 	for _, d := range []struct {
 		key string

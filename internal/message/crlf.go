@@ -6,11 +6,14 @@ import (
 	"sync"
 )
 
-// NewCRLFReader returns a reader that passes r through with every bare LF
-// made CRLF; CRLF stays as it is, and every other byte, a CR not followed by
-// LF included, is kept as delivered. It streams; memory use is constant.
-// Mail from pipes and from some clients uses bare LF, while the store holds
-// messages in the CRLF form the protocols use (RFC 5322 §2.1).
+// NewCRLFReader returns a reader that passes r through with every line
+// ending made CRLF: CRLF stays as it is, and a bare LF and a bare CR (one
+// not followed by LF) each become CRLF; every other byte is kept as
+// delivered. It streams; memory use is constant. Mail from pipes and from
+// some clients uses bare LF, while the store holds messages in the CRLF
+// form the protocols use: RFC 5322 §2.1 and §2.3 allow CR and LF only
+// together, and a bare CR left in a stored message would be read as a line
+// break by some clients and not by others.
 func NewCRLFReader(r io.Reader) io.Reader {
 	return &crlfReader{r: r}
 }
@@ -21,7 +24,7 @@ type crlfReader struct {
 	in     []byte
 	out    []byte // converted bytes not yet returned
 	pos    int
-	prevCR bool // the last byte passed through was a CR
+	prevCR bool // the last byte read was a CR, already sent as CRLF: skip an LF next
 	err    error
 }
 
@@ -69,26 +72,45 @@ func (c *crlfReader) release() {
 	}
 }
 
-// convert appends src to dst with CR added before every bare LF. Runs
-// between line feeds are copied whole (the input is usually CRLF already).
+// convert appends src to dst with every bare LF and bare CR made CRLF.
+// Runs that end in CRLF or LF and hold no other CR are copied whole (the
+// input is usually CRLF already). A CR at the end of src is sent as CRLF
+// at once, and an LF that begins the next src is then dropped.
 func (c *crlfReader) convert(dst, src []byte) []byte {
-	for len(src) > 0 {
-		i := bytes.IndexByte(src, '\n')
-		if i < 0 {
-			c.prevCR = src[len(src)-1] == '\r'
-			return append(dst, src...)
-		}
-		cr := c.prevCR
-		if i > 0 {
-			cr = src[i-1] == '\r'
-		}
-		dst = append(dst, src[:i]...)
-		if !cr {
-			dst = append(dst, '\r')
-		}
-		dst = append(dst, '\n')
+	if c.prevCR && len(src) > 0 {
 		c.prevCR = false
-		src = src[i+1:]
+		if src[0] == '\n' {
+			src = src[1:]
+		}
+	}
+	for len(src) > 0 {
+		lf := bytes.IndexByte(src, '\n')
+		end := lf
+		if lf < 0 {
+			end = len(src)
+		}
+		cr := bytes.IndexByte(src[:end], '\r')
+		switch {
+		case cr < 0 && lf < 0:
+			return append(dst, src...)
+		case cr < 0:
+			// A bare LF.
+			dst = append(dst, src[:lf]...)
+			dst = append(dst, '\r', '\n')
+			src = src[lf+1:]
+		case cr == lf-1:
+			// CRLF, and no other CR before it.
+			dst = append(dst, src[:lf+1]...)
+			src = src[lf+1:]
+		default:
+			// A bare CR, or a CR that ends src: CRLF either way.
+			dst = append(dst, src[:cr]...)
+			dst = append(dst, '\r', '\n')
+			src = src[cr+1:]
+			if len(src) == 0 {
+				c.prevCR = true
+			}
+		}
 	}
 	return dst
 }

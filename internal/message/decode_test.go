@@ -100,11 +100,15 @@ func TestNewCRLFReader(t *testing.T) {
 		{"a", "a"},
 		{"a\nb\n", "a\r\nb\r\n"},
 		{"a\r\nb\r\n", "a\r\nb\r\n"},
-		{"a\rb\r", "a\rb\r"},
-		{"\r\r\n\n", "\r\r\n\r\n"},
-		{"mixed\r\nlf\ncr\rend", "mixed\r\nlf\r\ncr\rend"},
+		{"a\rb\r", "a\r\nb\r\n"},
+		{"\r\r\n\n", "\r\n\r\n\r\n"},
+		{"mixed\r\nlf\ncr\rend", "mixed\r\nlf\r\ncr\r\nend"},
 		{"\n\n", "\r\n\r\n"},
-		{"\r", "\r"},
+		{"\r", "\r\n"},
+		{"\r\n", "\r\n"},
+		{"\n\r", "\r\n\r\n"},
+		{"a\r\rb", "a\r\n\r\nb"},
+		{"x\r\n\ry\r.\r\n", "x\r\n\r\ny\r\n.\r\n"},
 	}
 	for _, tt := range tests {
 		for _, wrap := range []func(io.Reader) io.Reader{
@@ -120,12 +124,12 @@ func TestNewCRLFReader(t *testing.T) {
 		}
 	}
 	// Large input crosses internal buffer boundaries.
-	in := strings.Repeat("line\n", 5000) + strings.Repeat("x\r", 3000)
+	in := strings.Repeat("line\n", 5000) + strings.Repeat("x\r", 3000) + strings.Repeat("y\r\n", 9000)
 	got, err := io.ReadAll(NewCRLFReader(strings.NewReader(in)))
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := strings.Repeat("line\r\n", 5000) + strings.Repeat("x\r", 3000)
+	want := strings.Repeat("line\r\n", 5000) + strings.Repeat("x\r\n", 3000) + strings.Repeat("y\r\n", 9000)
 	if !bytes.Equal(got, []byte(want)) {
 		t.Errorf("large input converted wrongly")
 	}

@@ -23,7 +23,8 @@
 //
 // # Helpers for the protocol layers
 //
-//   - NewCRLFReader: line-ending normalisation before storing.
+//   - NewCRLFReader: line-ending normalisation before storing (bare LF
+//     and bare CR become CRLF).
 //   - ReadHeader, ParseHeader, Header.AppendFields: raw header fields for
 //     SEARCH HEADER and FETCH BODY[HEADER.FIELDS (...)] / .NOT.
 //   - DecodeHeaderValue: RFC 2047 decoding to UTF-8.

@@ -253,8 +253,8 @@ func FuzzReadHeader(f *testing.F) {
 }
 
 // FuzzBinaryReader checks the transfer decoders: streaming in small reads
-// gives the same bytes as one pass, and NewCRLFReader turns every bare LF into
-// CRLF and changes nothing else.
+// gives the same bytes as one pass, and NewCRLFReader turns every bare LF
+// and bare CR into CRLF and changes nothing else.
 func FuzzBinaryReader(f *testing.F) {
 	f.Add([]byte("SGVsbG8s\r\nIHdvcmxkIQ==\r\n"), true)
 	f.Add([]byte("Caf=C3=A9 =\r\nx  \r\n=4"), false)
@@ -278,11 +278,15 @@ func FuzzBinaryReader(f *testing.F) {
 			t.Fatalf("byte-wise decoding differs: %q vs %q", got, want)
 		}
 		out, _ := io.ReadAll(NewCRLFReader(iotest.OneByteReader(bytes.NewReader(in))))
-		if bytes.Count(out, []byte("\n")) != bytes.Count(out, []byte("\r\n")) {
-			t.Fatalf("bare LF left in %q", out)
+		if n := bytes.Count(out, []byte("\r\n")); bytes.Count(out, []byte("\n")) != n || bytes.Count(out, []byte("\r")) != n {
+			t.Fatalf("bare LF or CR left in %q", out)
 		}
-		if !bytes.Equal(bytes.ReplaceAll(out, []byte("\r\n"), []byte("\n")), bytes.ReplaceAll(in, []byte("\r\n"), []byte("\n"))) {
-			t.Fatalf("CRLF conversion changed more than bare LFs")
+		lines := func(b []byte) []byte {
+			b = bytes.ReplaceAll(b, []byte("\r\n"), []byte("\n"))
+			return bytes.ReplaceAll(b, []byte("\r"), []byte("\n"))
+		}
+		if !bytes.Equal(lines(out), lines(in)) {
+			t.Fatalf("CRLF conversion changed more than line endings: %q to %q", in, out)
 		}
 		if whole, _ := io.ReadAll(NewCRLFReader(bytes.NewReader(in))); !bytes.Equal(whole, out) {
 			t.Fatalf("CRLF conversion in one read %q, byte by byte %q", whole, out)

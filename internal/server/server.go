@@ -253,6 +253,7 @@ func Start(ctx context.Context, opt Options) (_ *Server, err error) {
 			srv = smtpserver.New(smtpOpts(true))
 		case "smtp":
 			o := smtpOpts(false)
+			o.UnknownRcpts = unknownRcptLimits(cfg.Limits)
 			if o.TLSConfig, err = tlsConfig(); err != nil {
 				return nil, err
 			}

@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/tls"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"math"
@@ -183,10 +184,14 @@ func (x *session) cmdMail(arg string) {
 			return
 		}
 	}
-	if from != "" && (strings.ContainsAny(from, " \t\r\n<>") || !strings.Contains(from, "@")) {
+	// RFC 5321 §4.1.2: a quoted local part that is a Dot-string is that
+	// Dot-string; one that needs its quotes is kept quoted.
+	from, plain, ok := canonicalMailbox(from)
+	if !ok || from != "" && (plain && strings.ContainsAny(from, " \t\r\n<>") || !strings.Contains(from, "@")) {
 		x.refuse(errBadSender)
 		return
 	}
+	x.bdatAbandoned = false
 	x.inTx = true
 	x.from = from
 	x.utf8 = utf8
@@ -217,7 +222,8 @@ func (x *session) cmdRcpt(arg string) {
 		return
 	}
 	x.rcptTried = true
-	if to == "" {
+	to, plain, ok := canonicalMailbox(to)
+	if !ok || to == "" {
 		x.refuse(errBadRcpt)
 		return
 	}
@@ -225,13 +231,22 @@ func (x *session) cmdRcpt(arg string) {
 		x.replyWith(errTooManyRcpts)
 		return
 	}
-	r, err := x.s.opt.Deliverer.Resolve(x.ctx(), to)
+	var r *Recipient
+	var err error
+	if plain {
+		r, err = x.s.opt.Deliverer.Resolve(x.ctx(), to)
+	} else {
+		err = x.quotedRcpt(to)
+	}
 	if err != nil {
 		lvl := slog.LevelInfo
 		if reply, _ := replyFor(err); reply == errTempFail {
 			lvl = slog.LevelError
 		}
 		x.log.Log(context.Background(), lvl, "recipient refused", "rcpt", to, "err", err)
+		if errors.Is(err, ErrUnknownUser) && x.unknownRcpt() {
+			return
+		}
 		x.replyWith(x.fail(err))
 		return
 	}
@@ -239,19 +254,37 @@ func (x *session) cmdRcpt(arg string) {
 	x.reply(250, "2.1.5", "Recipient OK")
 }
 
+// quotedRcpt answers a recipient whose local part needs quoting (a
+// space, a quote, two dots: RFC 5321 §4.1.2 Quoted-string that is no
+// Dot-string). RFC 5321 §4.1.2 asks a receiver not to define such
+// mailboxes, and postfach does not (account names are plain addresses),
+// so in a local domain it is an unknown user, and otherwise a foreign
+// domain.
+func (x *session) quotedRcpt(to string) error {
+	domain := to[strings.LastIndexByte(to, '@')+1:]
+	if !x.s.opt.Deliverer.IsLocal(domain) {
+		return fmt.Errorf("%w: %s", ErrNotLocal, domain)
+	}
+	return fmt.Errorf("%w: %s (a local part that needs quoting)", ErrUnknownUser, to)
+}
+
 // readyForData checks the transaction before DATA or the first BDAT:
-// RFC 5321 §3.3 and RFC 2920 §3.1 (SMTP: 554 when every RCPT failed);
-// RFC 2033 §4.2 (LMTP: 503 then).
-func (x *session) readyForData() *reply {
+// RFC 5321 §3.3 and §4.1.4 (503 without MAIL or RCPT), RFC 2920 §3.1
+// (SMTP: 554 when every RCPT failed); RFC 2033 §4.2 (LMTP: 503 then).
+func (x *session) readyForData(bdat bool) *reply {
 	switch {
+	case !x.inTx && x.bdatAbandoned:
+		return replyBDATAbandoned
 	case !x.inTx:
-		return replyNeedMail
+		return replyMailFirst
 	case len(x.rcpts) > 0:
 		return nil
 	case x.rcptTried && x.s.opt.LMTP:
 		return replyNoValidRcptLMTP
 	case x.rcptTried:
 		return replyNoValidRcpt
+	case bdat:
+		return replyNeedRcptBDAT
 	}
 	return replyNeedRcpt
 }
@@ -263,7 +296,13 @@ func (x *session) cmdData(arg string) {
 		x.refuse(syntaxError("Syntax: DATA"))
 		return
 	}
-	if r := x.readyForData(); r != nil {
+	if x.bdatAbandoned {
+		// RFC 3030 §2: DATA after BDAT in one transaction is 503, and
+		// the client must send RSET.
+		x.refuse(replyDataAfterBDAT)
+		return
+	}
+	if r := x.readyForData(false); r != nil {
 		x.refuse(r)
 		return
 	}
@@ -302,7 +341,7 @@ func (x *session) cmdBDAT(arg string) {
 	}
 	x.inData = true
 	defer func() { x.inData = false }()
-	if r := x.readyForData(); r != nil {
+	if r := x.readyForData(true); r != nil {
 		// RFC 3030 §2: the chunk is read even when the command fails.
 		if err := discardChunk(x.r, size); err != nil {
 			x.readFailed(err)
@@ -331,6 +370,7 @@ func (x *session) cmdBDAT(arg string) {
 		// the main loop handles next; the chunks got their replies.
 		x.log.Info("bdat transaction abandoned", "id", id)
 		x.resetTx()
+		x.bdatAbandoned = true
 		return
 	}
 	x.answerMessage(res, id, err)

@@ -23,19 +23,30 @@ var errDataTooBig = fmt.Errorf("message data over the size limit: %w", store.Err
 // from the buffer up to the next LF (bytes.IndexByte) and looks at the
 // first bytes of a line only.
 //
-// Lines end in CRLF. A bare LF is data (the Deliverer turns it into CRLF
-// when it stores the message), so a period after a bare LF is neither
-// unstuffed nor the end of the data: "\n.\r\n" does not end a message,
-// which keeps a message from being split in two the way an MTA in front
-// of us may not (SMTP smuggling).
+// Lines end in CRLF, and only CRLF "." CRLF ends the data: "\n.\r\n" and
+// "\r\n.\n" do not, which keeps a message from being split in two the
+// way an MTA in front of us may not (SMTP smuggling).
+//
+// A bare LF also begins a new line for the unstuffing: the store ends
+// that line with CRLF (message.NewCRLFReader), and the clients that send
+// bare LF (Python's smtplib given bytes, scripts) dot-stuff after every
+// LF, so a leading period after it is removed like one after CRLF. A bare
+// CR does not begin a line here, although the store turns it into CRLF
+// too: no client stuffs after a bare CR (smtplib's stuffing is
+// line-based on LF, Go's textproto.DotWriter passes a bare CR as data),
+// so a period after one is the message's own. With these two rules, the
+// message a client dot-stuffed is stored byte for byte as `postfach
+// deliver` stores it.
 type dataReader struct {
 	r   *bufio.Reader
 	max int64 // size limit of the unstuffed data; 0: none
-	n   int64 // unstuffed bytes returned so far
 
-	bol  bool // the next byte begins a line
-	cr   bool // the last byte returned was CR
-	done bool // the end-of-data line has been consumed
+	n int64 // unstuffed bytes returned so far
+
+	bol       bool // the next byte begins a line (after any LF)
+	afterCRLF bool // ... and the line before ended in CRLF: "." CRLF ends the data
+	cr        bool // the last byte returned was CR
+	done      bool // the end-of-data line has been consumed
 
 	// err is sticky: errDataTooBig, or readErr.
 	err error
@@ -45,7 +56,8 @@ type dataReader struct {
 }
 
 func newDataReader(r *bufio.Reader, max int64) *dataReader {
-	return &dataReader{r: r, max: max, bol: true}
+	// The CRLF that ended the DATA command line comes before the data.
+	return &dataReader{r: r, max: max, bol: true, afterCRLF: true}
 }
 
 // Read implements io.Reader. It returns what is buffered without waiting
@@ -70,20 +82,23 @@ func (d *dataReader) Read(p []byte) (int, error) {
 		buf, _ := d.r.Peek(d.r.Buffered())
 		if d.bol && buf[0] == '.' {
 			// RFC 5321 §4.5.2: a line "." ends the data; another
-			// leading period is removed. Three bytes decide which.
-			if len(buf) < 3 {
-				if n > 0 {
+			// leading period is removed. After CRLF three bytes
+			// decide which; after a bare LF the period is removed.
+			if d.afterCRLF {
+				if len(buf) < 3 {
+					if n > 0 {
+						break
+					}
+					var err error
+					if buf, err = d.r.Peek(3); err != nil {
+						return n, d.fail(err)
+					}
+				}
+				if buf[1] == '\r' && buf[2] == '\n' {
+					_, _ = d.r.Discard(3)
+					d.done = true
 					break
 				}
-				var err error
-				if buf, err = d.r.Peek(3); err != nil {
-					return n, d.fail(err)
-				}
-			}
-			if buf[1] == '\r' && buf[2] == '\n' {
-				_, _ = d.r.Discard(3)
-				d.done = true
-				break
 			}
 			_, _ = d.r.Discard(1)
 			d.bol = false
@@ -98,14 +113,13 @@ func (d *dataReader) Read(p []byte) (int, error) {
 			return n, d.err
 		}
 		last := seg[len(seg)-1]
-		if last == '\n' {
+		d.bol = last == '\n'
+		if d.bol {
 			if len(seg) > 1 {
-				d.bol = seg[len(seg)-2] == '\r'
+				d.afterCRLF = seg[len(seg)-2] == '\r'
 			} else {
-				d.bol = d.cr
+				d.afterCRLF = d.cr
 			}
-		} else {
-			d.bol = false
 		}
 		d.cr = last == '\r'
 		n += copy(p[n:], seg)

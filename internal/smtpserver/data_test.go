@@ -5,8 +5,11 @@ import (
 	"bytes"
 	"errors"
 	"io"
+	"net/textproto"
 	"strings"
 	"testing"
+
+	"github.com/postfach/postfach/internal/message"
 )
 
 // splitReader returns its data in reads of the sizes given in turn
@@ -55,27 +58,33 @@ func readData(in []byte, sizes []int, bufSize, readSize int, limit int64) (msg [
 	return msg, err, rest
 }
 
-// refUnstuff is the byte-at-a-time reference for the DATA reader: lines
-// end in CRLF, a line "." ends the data, another leading "." is removed.
-// ok is false when the input ends before the end-of-data line.
+// refUnstuff is the byte-at-a-time reference for the DATA reader: a line
+// ends at LF; a line "." CRLF after a line that ended in CRLF (or first)
+// ends the data; another leading "." is removed. ok is false when the
+// input ends before the end-of-data line.
 func refUnstuff(in []byte) (out, rest []byte, ok bool) {
-	bol, prevCR := true, false
+	bol, afterCRLF, prevCR := true, true, false
 	out = []byte{}
 	for i := 0; i < len(in); {
 		if bol && in[i] == '.' {
-			if len(in)-i < 3 {
-				return out, nil, false
-			}
-			if in[i+1] == '\r' && in[i+2] == '\n' {
-				return out, in[i+3:], true
+			if afterCRLF {
+				if len(in)-i < 3 {
+					return out, nil, false
+				}
+				if in[i+1] == '\r' && in[i+2] == '\n' {
+					return out, in[i+3:], true
+				}
 			}
 			i++
-			bol = false
+			bol, prevCR = false, false
 			continue
 		}
 		c := in[i]
 		out = append(out, c)
-		bol = c == '\n' && prevCR
+		bol = c == '\n'
+		if bol {
+			afterCRLF = prevCR
+		}
 		prevCR = c == '\r'
 		i++
 	}
@@ -105,10 +114,16 @@ func TestDataReader(t *testing.T) {
 		{"first line stuffed", "..x\r\n.\r\n", ".x\r\n", ""},
 		{"dot inside a line stays", "a.b\r\n. \r\n.\r\n", "a.b\r\n \r\n", ""},
 		{"bare LF is data", "a\nb\r\n.\r\n", "a\nb\r\n", ""},
-		{"dot after bare LF is no terminator", "a\n.\r\nb\r\n.\r\n", "a\n.\r\nb\r\n", ""},
-		{"dot after bare LF is not unstuffed", "a\n..b\r\n.\r\n", "a\n..b\r\n", ""},
+		{"dot after bare LF is no terminator", "a\n.\r\nb\r\n.\r\n", "a\n\r\nb\r\n", ""},
+		{"dot after bare LF is unstuffed", "a\n..b\r\n.\r\n", "a\n.b\r\n", ""},
+		{"LF-only lines, all stuffed", "..one\n..two\n...\n..\n\r\n.\r\n", ".one\n.two\n..\n.\n\r\n", ""},
+		{"two dots between bare LFs", "a\n..\nb\r\n.\r\n", "a\n.\nb\r\n", ""},
+		{"terminator after an unstuffed bare-LF line", "a\n..\r\n.\r\n", "a\n.\r\n", ""},
+		{"bare LF dot LF", "a\n.\n.\r\n.\r\n", "a\n\n\r\n", ""},
 		{"bare CR is data", "a\r.\r\n\r\n.\r\n", "a\r.\r\n\r\n", ""},
+		{"dot after bare CR is kept", "a\r..b\r\n.\r\n", "a\r..b\r\n", ""},
 		{"dot LF is no terminator", "a\r\n.\nb\r\n.\r\n", "a\r\n\nb\r\n", ""},
+		{"dot CR is no terminator", "a\r\n.\rb\r\n.\r\n", "a\r\n\rb\r\n", ""},
 		{"pipelined command after the data", "x\r\n.\r\nMAIL FROM:<>\r\nRCPT TO:<a@b>\r\n", "x\r\n", "MAIL FROM:<>\r\nRCPT TO:<a@b>\r\n"},
 		{"long line", strings.Repeat("y", 70000) + "\r\n.\r\n", strings.Repeat("y", 70000) + "\r\n", ""},
 		{"binary bytes", "\x00\xff\r\n\x80.\r\n.\r\n", "\x00\xff\r\n\x80.\r\n", ""},
@@ -210,6 +225,176 @@ func TestDataReaderUnexpectedEOF(t *testing.T) {
 	}
 }
 
+// refStored is the line-by-line reference for what the store keeps of
+// DATA input (the DATA reader, then message.NewCRLFReader): the input is
+// cut into lines at LF; the first line "." CRLF that is the first line or
+// follows a line ending in CRLF ends the data; every other line loses one
+// leading period; then every bare CR and bare LF becomes CRLF. ok is false
+// when the input ends before the end-of-data line.
+func refStored(in []byte) (stored []byte, ok bool) {
+	var out []byte
+	afterCRLF := true
+	for len(in) > 0 {
+		i := bytes.IndexByte(in, '\n')
+		if i < 0 {
+			break
+		}
+		line := in[:i+1]
+		in = in[i+1:]
+		if afterCRLF && string(line) == ".\r\n" {
+			return refCRLF(out), true
+		}
+		afterCRLF = bytes.HasSuffix(line, []byte("\r\n"))
+		out = append(out, bytes.TrimPrefix(line, []byte("."))...)
+	}
+	return nil, false
+}
+
+// refCRLF makes every line ending CRLF: a bare CR and a bare LF each end
+// a line.
+func refCRLF(b []byte) []byte {
+	b = bytes.ReplaceAll(b, []byte("\r\n"), []byte("\n"))
+	b = bytes.ReplaceAll(b, []byte("\r"), []byte("\n"))
+	return bytes.ReplaceAll(b, []byte("\n"), []byte("\r\n"))
+}
+
+// storeData runs in through the DATA reader and the store's CRLF
+// normalisation, delivered in reads of the given sizes.
+func storeData(in []byte, sizes []int) ([]byte, error) {
+	br := bufio.NewReaderSize(&splitReader{data: in, sizes: sizes}, 16)
+	return io.ReadAll(message.NewCRLFReader(newDataReader(br, 0)))
+}
+
+// TestDataStored: what the store keeps of DATA input, with the data
+// delivered one byte at a time and in other splits.
+func TestDataStored(t *testing.T) {
+	tests := []struct{ in, want string }{
+		{"..one\n..two\n\r\n.\r\n", ".one\r\n.two\r\n\r\n"},
+		{"..\n..\n...\n\r\n.\r\n", ".\r\n.\r\n..\r\n\r\n"},
+		{"a\r.b\r..c\r\n.\r\n", "a\r\n.b\r\n..c\r\n"},
+		{"a\n.\r\nb\r\n.\nc\r\n.\r\n", "a\r\n\r\nb\r\n\r\nc\r\n"},
+		{"x\r\r\n.\r\n", "x\r\n\r\n"},
+		{".\r\n", ""},
+	}
+	for _, tt := range tests {
+		want, ok := refStored([]byte(tt.in))
+		if !ok || string(want) != tt.want {
+			t.Fatalf("reference for %q: %q %v; the table says %q", tt.in, want, ok, tt.want)
+		}
+		for _, sz := range [][]int{{1}, {2}, {3, 1}, {4096}} {
+			got, err := storeData([]byte(tt.in), sz)
+			if err != nil || string(got) != tt.want {
+				t.Errorf("%q in reads of %v: stored %q, %v; want %q", tt.in, sz, got, err, tt.want)
+			}
+		}
+	}
+}
+
+// pyStuff dot-stuffs and terminates msg as Python's smtplib does for a
+// message given as bytes (smtplib.SMTP.data): a period at the start of
+// the message or after any LF is doubled, CRLF is added unless msg ends
+// in CRLF, then "." CRLF.
+func pyStuff(msg []byte) []byte {
+	var out []byte
+	for i, c := range msg {
+		if c == '.' && (i == 0 || msg[i-1] == '\n') {
+			out = append(out, '.')
+		}
+		out = append(out, c)
+	}
+	if !bytes.HasSuffix(out, []byte("\r\n")) {
+		out = append(out, "\r\n"...)
+	}
+	return append(out, ".\r\n"...)
+}
+
+// goStuff dot-stuffs and terminates msg as Go's net/smtp does, through
+// textproto.DotWriter.
+func goStuff(msg []byte) []byte {
+	var b bytes.Buffer
+	w := textproto.NewWriter(bufio.NewWriter(&b)).DotWriter()
+	_, _ = w.Write(msg)
+	_ = w.Close()
+	return b.Bytes()
+}
+
+// goContent is the message textproto.DotWriter sends for msg, before its
+// dot-stuffing: it follows the writer's states, in which a CR ends a line
+// only when LF follows it, an LF not after such a CR gets a CR (so
+// "\r\r\n" is sent as "\r\r\r\n"), and Close ends an open line.
+func goContent(msg []byte) []byte {
+	const (
+		begin = iota
+		data
+		cr
+	)
+	var out []byte
+	state := begin
+	for _, c := range msg {
+		switch {
+		case state == cr && c == '\n':
+			state = begin
+		case c == '\n':
+			out = append(out, '\r')
+			state = begin
+		case state == cr:
+			state = data
+		case c == '\r':
+			state = cr
+		default:
+			state = data
+		}
+		out = append(out, c)
+	}
+	switch {
+	case state == cr:
+		out = append(out, '\n')
+	case state == begin && len(msg) > 0:
+	default:
+		out = append(out, '\r', '\n')
+	}
+	return out
+}
+
+// FuzzDataStuffing: a message that a client dot-stuffs (Python's smtplib,
+// Go's textproto) is stored as `postfach deliver` stores the same message
+// (its bytes through message.NewCRLFReader), with the final line ending
+// the client adds.
+func FuzzDataStuffing(f *testing.F) {
+	for _, s := range []string{
+		"Subject: x\n\n.one\n..two\n.\n",
+		".\r\n.\n.\r.",
+		"a\r.b\n\r\n.",
+		"\n.\r\n",
+	} {
+		f.Add([]byte(s), []byte{1})
+	}
+	f.Fuzz(func(t *testing.T, msg, splits []byte) {
+		sizes := make([]int, len(splits))
+		for i, s := range splits {
+			sizes[i] = int(s)
+		}
+		deliver := func(m []byte) []byte {
+			out, _ := io.ReadAll(message.NewCRLFReader(bytes.NewReader(m)))
+			return out
+		}
+		py, err := storeData(pyStuff(msg), sizes)
+		want := msg
+		if !bytes.HasSuffix(want, []byte("\r\n")) {
+			want = append(bytes.Clone(want), "\r\n"...)
+		}
+		if err != nil || !bytes.Equal(py, deliver(want)) {
+			t.Fatalf("smtplib-stuffed %q stored as %q, %v; deliver stores %q", msg, py, err, deliver(want))
+		}
+		gw := goStuff(msg)
+		g, err := storeData(gw, sizes)
+		want = goContent(msg)
+		if err != nil || !bytes.Equal(g, deliver(want)) {
+			t.Fatalf("textproto-stuffed %q (%q) stored as %q, %v; deliver stores %q", msg, gw, g, err, deliver(want))
+		}
+	})
+}
+
 func FuzzDataReader(f *testing.F) {
 	f.Add([]byte("Subject: x\r\n\r\nbody\r\n.\r\nQUIT\r\n"), []byte{1, 2, 3}, uint8(5))
 	f.Add([]byte("..\r\n.x\r\n\n.\r\n\r\n.\r\n"), []byte{3}, uint8(1))
@@ -223,12 +408,20 @@ func FuzzDataReader(f *testing.F) {
 		want, wantRest, ok := refUnstuff(in)
 		got, err, rest := readData(in, sizes, 16, int(readSize)+1, 0)
 		whole, werr, wrest := readData(in, nil, 1<<16, 1<<16, 0)
+		stored, serr := storeData(in, []int{1})
+		refS, refOK := refStored(in)
+		if refOK != ok {
+			t.Fatalf("the references disagree on the end of the data: %v, %v", refOK, ok)
+		}
 		if ok {
 			if err != nil || !bytes.Equal(got, want) || !bytes.Equal(rest, wantRest) {
 				t.Fatalf("split reads: %q %v rest %q; want %q rest %q", got, err, rest, want, wantRest)
 			}
 			if werr != nil || !bytes.Equal(whole, want) || !bytes.Equal(wrest, wantRest) {
 				t.Fatalf("one read: %q %v rest %q; want %q rest %q", whole, werr, wrest, want, wantRest)
+			}
+			if serr != nil || !bytes.Equal(stored, refS) {
+				t.Fatalf("stored %q, %v; the line reference stores %q", stored, serr, refS)
 			}
 			return
 		}

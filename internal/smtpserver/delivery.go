@@ -226,7 +226,7 @@ func (d *Deliverer) traceHeaders(env *Envelope, now time.Time) string {
 	var b strings.Builder
 	// RFC 5321 §4.4: the final delivery adds Return-Path with the
 	// reverse-path of MAIL FROM.
-	b.WriteString("Return-Path: <" + headerSafe(env.From) + ">\r\n")
+	b.WriteString("Return-Path: <" + pathSafe(env.From) + ">\r\n")
 	// RFC 5321 §4.4 Time-stamp-line:
 	// "Received:" FWS Stamp, Stamp = From-domain By-domain Opt-info [CFWS] ";" FWS date-time
 	b.WriteString("Received: ")
@@ -255,6 +255,19 @@ func (d *Deliverer) traceHeaders(env *Envelope, now time.Time) string {
 	}
 	b.WriteString(";\r\n\t" + now.Format("Mon, 02 Jan 2006 15:04:05 -0700") + "\r\n")
 	return b.String()
+}
+
+// pathSafe is headerSafe for an address, except that a quoted local part
+// in canonical form (canonicalMailbox: no control characters, quoted
+// pairs only for `"` and `\`) is kept as it is, spaces and brackets
+// included: RFC 5322 §3.4.1 allows it in an angle-addr.
+func pathSafe(addr string) string {
+	c, plain, ok := canonicalMailbox(addr)
+	if !ok || plain || c != addr || len(addr) > 320 {
+		return headerSafe(addr)
+	}
+	at := strings.LastIndexByte(addr, '@')
+	return addr[:at+1] + headerSafe(addr[at+1:])
 }
 
 // headerSafe keeps client-supplied strings from breaking the header:

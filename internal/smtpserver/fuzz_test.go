@@ -19,6 +19,9 @@ func FuzzSession(f *testing.F) {
 		"LHLO x\r\nMAIL FROM:<a@b.example>\r\nRCPT TO:<alice@example.org>\r\nBDAT 3\r\nxyzRSET\r\nDATA\r\n",
 		"EHLO x\r\nMAIL FROM:<a@b.example>\r\nRCPT TO:<postmaster>\r\nDATA\r\n.\r\n",
 		"HELP\r\nVRFY x\r\nSTARTTLS\r\nNOOP\r\nBDAT x\r\n",
+		"EHLO x\r\nMAIL FROM:<\"a b\"@c.example>\r\nRCPT TO:<\"alice\"@example.org>\r\nRCPT TO:<\"x y\"@example.org>\r\nBDAT 2\r\nabDATA\r\nRSET\r\n",
+		"EHLO x\r\nMAIL FROM:<>\r\nRCPT TO:<a@example.org>\r\nRCPT TO:<b@example.org>\r\nRCPT TO:<c@example.org>\r\nRCPT TO:<d@example.org>\r\nRCPT TO:<e@example.org>\r\nRCPT TO:<f@example.org>\r\nNOOP\r\n",
+		"LHLO x\r\nMAIL FROM:<>\r\nRCPT TO:<alice@example.org>\r\nDATA\r\n..a\n..\n.\r\nb\r.c\r\n.\r\n",
 	} {
 		f.Add([]byte(s), false)
 		f.Add([]byte(s), true)
@@ -27,7 +30,8 @@ func FuzzSession(f *testing.F) {
 		fs := newFakeStore("alice@example.org")
 		d := NewDeliverer(DelivererOptions{Store: fs, Hostname: "mx.example.org", Domains: []string{"example.org"}, MaxMessageSize: 1000})
 		s := New(Options{LMTP: lmtp, Deliverer: d, Hostname: "mx.example.org", MaxMessageSize: 1000, MaxRecipients: 5,
-			CommandTimeout: 10 * time.Second, DataTimeout: 10 * time.Second, MaxBadCommands: 5})
+			CommandTimeout: 10 * time.Second, DataTimeout: 10 * time.Second, MaxBadCommands: 5,
+			UnknownRcpts: UnknownRcptLimits{DelayAfter: 2, Delay: time.Millisecond, Max: 5}})
 		ln, err := net.Listen("tcp", "127.0.0.1:0")
 		if err != nil {
 			t.Fatal(err)

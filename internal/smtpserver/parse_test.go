@@ -129,6 +129,43 @@ func TestHelloDomain(t *testing.T) {
 	}
 }
 
+func TestCanonicalMailbox(t *testing.T) {
+	for _, tt := range []struct {
+		in, want  string
+		plain, ok bool
+	}{
+		{`alice@example.org`, `alice@example.org`, true, true},
+		{`"alice"@example.org`, `alice@example.org`, true, true},
+		{`"al\ice"@example.org`, `alice@example.org`, true, true},
+		{`"first.last+tag"@example.org`, `first.last+tag@example.org`, true, true},
+		{`"!#$%&'*+-/=?^_{|}~"@example.org`, `!#$%&'*+-/=?^_{|}~@example.org`, true, true},
+		{`"jörg"@example.org`, `jörg@example.org`, true, true},
+		{`"john doe"@example.org`, `"john doe"@example.org`, false, true},
+		{`"a..b"@example.org`, `"a..b"@example.org`, false, true},
+		{`".a"@example.org`, `".a"@example.org`, false, true},
+		{`""@example.org`, `""@example.org`, false, true},
+		{`"a\"b"@example.org`, `"a\"b"@example.org`, false, true},
+		{`"a\\b"@example.org`, `"a\\b"@example.org`, false, true},
+		{`"a\ b"@example.org`, `"a b"@example.org`, false, true},
+		{`"a@b"@example.org`, `"a@b"@example.org`, false, true},
+		{`"alice"`, ``, false, false},
+		{`"alice"@`, ``, false, false},
+		{`"alice"x@example.org`, ``, false, false},
+		{`"alice@example.org`, ``, false, false},
+		{"\"a\tb\"@example.org", ``, false, false},
+		{"\"a\\\x01\"@example.org", ``, false, false},
+		{`"a\`, ``, false, false},
+		{"\"a b\"@exa mple.org", ``, false, false},
+		{"\"a b\"@\x7f", ``, false, false},
+		{`"a b"@x"y`, ``, false, false},
+	} {
+		got, plain, ok := canonicalMailbox(tt.in)
+		if got != tt.want || plain != tt.plain || ok != tt.ok {
+			t.Errorf("%s: %q %v %v, want %q %v %v", tt.in, got, plain, ok, tt.want, tt.plain, tt.ok)
+		}
+	}
+}
+
 // FuzzCommand checks the command-line parsers on any input: no panic,
 // and what they return is consistent with what they were given.
 func FuzzCommand(f *testing.F) {
@@ -157,6 +194,19 @@ func FuzzCommand(f *testing.F) {
 			}
 			if !strings.Contains(arg, mailbox) || !strings.Contains(arg, rest) {
 				t.Fatalf("%q: mailbox %q rest %q not taken from the argument", arg, mailbox, rest)
+			}
+			// The canonical form is a fixed point, has no control
+			// characters, and a plain one has no quotes.
+			if c, plain, ok := canonicalMailbox(mailbox); ok && strings.HasPrefix(mailbox, `"`) {
+				if again, p2, ok2 := canonicalMailbox(c); !ok2 || again != c || p2 != plain {
+					t.Fatalf("%q: canonical %q, then %q %v %v", mailbox, c, again, p2, ok2)
+				}
+				if strings.ContainsFunc(c, func(r rune) bool { return r < 32 || r == 127 }) {
+					t.Fatalf("%q: canonical %q has a control character", mailbox, c)
+				}
+				if plain && strings.Contains(c[:strings.LastIndexByte(c, '@')], `"`) {
+					t.Fatalf("%q: plain canonical %q has a quote", mailbox, c)
+				}
 			}
 			if params, ok := parseParams(rest); ok {
 				for _, p := range params {

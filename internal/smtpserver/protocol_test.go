@@ -120,7 +120,10 @@ func TestDataEdgeCases(t *testing.T) {
 		{"a line that is a single stuffed dot", "Subject: a\r\n\r\n..\r\nafter\r\n.\r\n", "Subject: a\r\n\r\n.\r\nafter\r\n"},
 		{"stuffed dots", "Subject: b\r\n\r\n...x\r\n..y\r\n.\r\n", "Subject: b\r\n\r\n..x\r\n.y\r\n"},
 		{"content without a final CRLF", "Subject: c\r\n\r\nno newline at the end\r\n.\r\n", "Subject: c\r\n\r\nno newline at the end\r\n"},
-		{"bare LF inside the data", "Subject: d\n\nline\nstill data\n.\nmore\r\n.\r\n", "Subject: d\r\n\r\nline\r\nstill data\r\n.\r\nmore\r\n"},
+		{"bare LF inside the data", "Subject: d\n\nline\nstill data\n.\nmore\r\n.\r\n", "Subject: d\r\n\r\nline\r\nstill data\r\n\r\nmore\r\n"},
+		{"stuffed dots after bare LF", "Subject: d2\n\n..one\n..two\n...\n\r\n.\r\n", "Subject: d2\r\n\r\n.one\r\n.two\r\n..\r\n\r\n"},
+		{"smuggled terminators are data", "Subject: d3\r\n\r\na\n.\r\nMAIL FROM:<x@y>\r\n.\nRCPT TO:<b@c>\r\n.\r\n", "Subject: d3\r\n\r\na\r\n\r\nMAIL FROM:<x@y>\r\n\r\nRCPT TO:<b@c>\r\n"},
+		{"bare CR becomes CRLF, its dot is kept", "Subject: d4\r\n\r\na\r.b\r\n.\r\n", "Subject: d4\r\n\r\na\r\n.b\r\n"},
 		{"terminator in three writes", "Subject: e\r\n\r\nbody\r\n|.|\r\n", "Subject: e\r\n\r\nbody\r\n"},
 		{"the first line of the data stuffed", ".Subject: f\r\n.\r\n", "Subject: f\r\n"},
 	}

@@ -57,7 +57,13 @@ var (
 	replyNestedMail  = &reply{503, "5.5.1", "Sender already given"}
 	replyNeedMail    = &reply{503, "5.5.1", "Need MAIL before RCPT"}
 	replyNeedRcpt    = &reply{503, "5.5.1", "Need RCPT before DATA"}
-	replyNoValidRcpt = &reply{554, "5.5.1", "No valid recipients"}
+	// RFC 5321 §3.3 and §4.1.4: DATA or BDAT without a transaction.
+	replyMailFirst     = &reply{503, "5.5.1", "Need MAIL and RCPT first"}
+	replyNeedRcptBDAT  = &reply{503, "5.5.1", "Need RCPT before BDAT"}
+	replyBDATAbandoned = &reply{503, "5.5.1", "BDAT transaction was abandoned by another command; send RSET"}
+	// RFC 3030 §2: DATA after BDAT in one transaction MUST get 503.
+	replyDataAfterBDAT = &reply{503, "5.5.1", "DATA not allowed after BDAT in one transaction; send RSET"}
+	replyNoValidRcpt   = &reply{554, "5.5.1", "No valid recipients"}
 	// RFC 2033 §4.2: in LMTP, DATA without an accepted RCPT fails with 503.
 	replyNoValidRcptLMTP = &reply{503, "5.5.1", "No valid recipients"}
 	replyBadParam        = &reply{555, "5.5.4", "Parameter not recognized or not implemented"}

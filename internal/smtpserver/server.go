@@ -49,7 +49,8 @@ type Metrics struct {
 	// storing it.
 	Delivered func(proto string, ok, failed int, d time.Duration)
 	// Error counts failures by kind: "too_big", "disk_full", "store",
-	// "unknown_user", "relay_denied", "bad_address", "empty".
+	// "unknown_user", "relay_denied", "bad_address", "empty",
+	// "unknown_rcpt_limit" (a session ended for probing addresses).
 	Error func(proto, kind string)
 	// ConnMetrics count connections (proto "smtp", "lmtp", ...).
 	netserve.ConnMetrics
@@ -82,6 +83,10 @@ type Options struct {
 	// MaxBadCommands ends a session with 421 after this many unknown,
 	// malformed or out-of-sequence commands; 0 means 20.
 	MaxBadCommands int
+	// UnknownRcpts slows down, then stops, a session that names unknown
+	// users (address probing). The zero value means the defaults for
+	// SMTP and no limit for LMTP.
+	UnknownRcpts UnknownRcptLimits
 	// IDs numbers connections across the servers of one process.
 	IDs     *netserve.IDs
 	Logger  *slog.Logger
@@ -119,6 +124,7 @@ func New(opt Options) *Server {
 	if s.opt.MaxBadCommands <= 0 {
 		s.opt.MaxBadCommands = 20
 	}
+	s.opt.UnknownRcpts = s.opt.UnknownRcpts.withDefaults(opt.LMTP)
 	return s
 }
 

@@ -52,6 +52,13 @@ type session struct {
 	// bdatFailed: the last BDAT transaction was refused; BDAT commands
 	// the client pipelined after it are answered but not counted as bad.
 	bdatFailed bool
+	// bdatAbandoned: a command other than BDAT interrupted a BDAT
+	// transaction; until RSET, MAIL or a greeting, DATA gets 503
+	// (RFC 3030 §2).
+	bdatAbandoned bool
+	// unknownRcpts counts the recipients refused as unknown users in
+	// this session (UnknownRcptLimits).
+	unknownRcpts int
 
 	bad    int  // unknown, malformed and out-of-sequence commands so far
 	inData bool // reading message data: reads wait up to DataTimeout
@@ -292,6 +299,7 @@ func (x *session) resetTx() {
 	x.rcpts = nil
 	x.rcptTried = false
 	x.utf8 = false
+	x.bdatAbandoned = false
 }
 
 // protocol returns the Received: "with" keyword (RFC 3848), in the
