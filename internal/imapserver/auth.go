@@ -58,7 +58,7 @@ func (s *session) cmdStartTLS(cmd imap.Command) error {
 	if err := s.flush(); err != nil {
 		return &connError{err}
 	}
-	tc := tls.Server(s.conn, s.srv.opt.TLSConfig)
+	tc := tls.Server(s.conn, s.srv.startTLS)
 	if !s.handshake(tc) {
 		return errLogout
 	}

@@ -125,6 +125,8 @@ type Server struct {
 	maxMsg      int64
 	mechs       []string
 	loopbackSec bool // loopback connections count as secure for plaintext auth; tests turn it off
+	// startTLS is Options.TLSConfig for STARTTLS (netserve.StartTLSConfig).
+	startTLS *tls.Config
 
 	sessionIDs atomic.Uint64
 	changes    changesCache
@@ -194,6 +196,7 @@ func New(opt Options) *Server {
 		loopbackSec: true,
 		parking:     true,
 		parkAfter:   defaultParkAfter,
+		startTLS:    netserve.StartTLSConfig(opt.TLSConfig),
 	}
 	if s.log == nil {
 		s.log = slog.New(slog.DiscardHandler)

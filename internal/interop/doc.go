@@ -11,6 +11,9 @@
 // no message text: the server's protocol trace (imapserver logs every
 // FETCH at debug level with the number of message texts it returned)
 // proves it. go-imap v2's client also exercises CONDSTORE from outside.
+// offlineimap also syncs over STARTTLS many times in a row (issue 11,
+// item 16: a race in its TLS threads that the server's session tickets
+// used to trigger).
 //
 // The clients are found on PATH; .ci/run installs them. A missing client
 // skips its test, except with POSTFACH_REQUIRE_TOOLS=1 (set by .ci/run),

@@ -39,6 +39,34 @@ func TLSConfig(certFile, keyFile, dir, hostname string) (*tls.Config, error) {
 	}, nil
 }
 
+// StartTLSConfig returns the configuration for upgrading a plaintext
+// session in the middle (IMAP STARTTLS, RFC 9051 §6.2.1; POP3 STLS, RFC
+// 2595 §4; SMTP STARTTLS, RFC 3207 §4): cfg without session tickets, so
+// that the server sends nothing after its handshake until the client
+// speaks. Keep cfg itself for implicit TLS.
+//
+// Go's server sends its TLS 1.3 tickets (RFC 8446 §4.6.1) right after its
+// Finished; the client reads them as post-handshake messages with the
+// first data after its handshake. After STARTTLS that is just when the
+// client sends its first command inside TLS. Clients that read and write
+// one OpenSSL connection from two threads at once, as imaplib2 (and with
+// it offlineimap) does through Python's ssl module, then process a ticket
+// in their reader thread while their writer thread writes: OpenSSL does
+// not allow that, and about one offlineimap run in ten crashed, hung, sent
+// an internal_error alert or a record with version 0 (issue 11, item 16).
+// On an implicit-TLS connection the tickets arrive before the greeting,
+// while such a client only reads, so they stay on there. cfg is copied:
+// a certificate that changes while serving must come from
+// cfg.GetCertificate, which the copy shares.
+func StartTLSConfig(cfg *tls.Config) *tls.Config {
+	if cfg == nil {
+		return nil
+	}
+	c := cfg.Clone()
+	c.SessionTicketsDisabled = true
+	return c
+}
+
 // selfSigned returns the paths of the self-signed pair in dir, creating
 // it when missing.
 func selfSigned(dir, hostname string) (certFile, keyFile string, err error) {

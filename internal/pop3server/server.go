@@ -156,6 +156,8 @@ type Server struct {
 	maxBad   int
 	mechs    []string
 	loopback bool // loopback connections count as secure for plaintext auth; tests turn it off
+	// startTLS is Options.TLSConfig for STLS (netserve.StartTLSConfig).
+	startTLS *tls.Config
 
 	sentByFile atomic.Int64 // bodies sent with sendfile(2); tests read it
 
@@ -178,6 +180,7 @@ func New(opt Options) *Server {
 		loopback:  true,
 		inUse:     map[maildropKey]bool{},
 		lastLogin: map[maildropKey]time.Time{},
+		startTLS:  netserve.StartTLSConfig(opt.TLSConfig),
 	}
 	if s.log == nil {
 		s.log = slog.New(slog.DiscardHandler)

@@ -398,7 +398,7 @@ func (x *session) cmdStls(cmd command) error {
 		// have been injected: they are dropped (RFC 2595 §4, RFC 3207 §6).
 		x.log.Info("dropping input pipelined after STLS", "bytes", n)
 	}
-	tc := tls.Server(x.conn, x.s.opt.TLSConfig)
+	tc := tls.Server(x.conn, x.s.startTLS)
 	_ = x.conn.SetDeadline(time.Now().Add(handshakeTimeout))
 	if !x.handshake(tc) {
 		return errCloseSession

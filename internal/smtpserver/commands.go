@@ -546,7 +546,7 @@ func (x *session) cmdStartTLS(arg string) {
 		x.log.Info("dropping data pipelined after STARTTLS", "bytes", n)
 	}
 	x.r.Reset(connReader{x})
-	tc := tls.Server(x.conn, cfg)
+	tc := tls.Server(x.conn, x.s.startTLS)
 	ctx, cancel := context.WithTimeout(context.Background(), x.s.opt.CommandTimeout)
 	defer cancel()
 	if err := tc.HandshakeContext(ctx); err != nil {

@@ -99,6 +99,8 @@ type Server struct {
 	opt   Options
 	proto string
 	log   *slog.Logger
+	// startTLS is Options.TLSConfig for STARTTLS (netserve.StartTLSConfig).
+	startTLS *tls.Config
 
 	group netserve.Group // one netserve server per listener
 }
@@ -112,6 +114,7 @@ func New(opt Options) *Server {
 		// SMTP matter here.
 		s.opt.TLSConfig = nil
 	}
+	s.startTLS = netserve.StartTLSConfig(s.opt.TLSConfig)
 	if s.log == nil {
 		s.log = slog.New(slog.DiscardHandler)
 	}
