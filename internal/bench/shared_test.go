@@ -6,6 +6,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/emersion/go-imap/v2"
 )
 
 // TestRunIMAPSharedAgainstMemServer runs the shared workload against
@@ -56,6 +58,16 @@ func TestRunIMAPSharedAgainstMemServer(t *testing.T) {
 		}
 		if !strings.Contains(buf.String(), "consistency:") {
 			t.Errorf("table lacks the consistency line:\n%s", buf.String())
+		}
+		// APPEND and EXPUNGE held the mailboxes near their 25 messages.
+		for name, u := range ms.users {
+			st, err := u.Status("INBOX", &imap.StatusOptions{NumMessages: true})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if n := *st.NumMessages; n < 12 || n > 50 {
+				t.Errorf("%s has %d messages after the run, started with 25", name, n)
+			}
 		}
 	}
 }
