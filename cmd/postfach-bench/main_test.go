@@ -181,7 +181,7 @@ func TestSharedAgainstPostfach(t *testing.T) {
 	for _, o := range res.Ops {
 		ops[o.Op] = o.Count
 	}
-	for _, op := range []string{"select", "store", "fetch-flags", "fetch-envelope", "fetch-section", "search", "sort", "thread", "append"} {
+	for _, op := range []string{"store", "fetch-flags", "fetch-envelope", "fetch-section", "search", "sort", "thread", "append"} {
 		if ops[op] == 0 {
 			t.Errorf("no %s completed: %v\n%s", op, ops, out)
 		}

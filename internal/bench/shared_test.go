@@ -44,7 +44,7 @@ func TestRunIMAPSharedAgainstMemServer(t *testing.T) {
 		for _, o := range res.Ops {
 			got[o.Op] = o.Count
 		}
-		for _, op := range []string{opSelect, opResync, opStore, opFetchFlags, opFetchEnv, opFetchStruct, opFetchSection, opSearch, opAppend, opExpunge, opCopy, opNoop, opIdle} {
+		for _, op := range []string{opStore, opFetchFlags, opFetchEnv, opFetchStruct, opFetchSection, opSearch, opAppend, opExpunge, opCopy, opNoop, opIdle} {
 			if got[op] == 0 {
 				t.Errorf("keywords %v: no %s completed: %v", keywords, op, got)
 			}
