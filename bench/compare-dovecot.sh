@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Side-by-side benchmark of postfach and Dovecot on this machine (issue 6).
 #
-#   sudo bench/compare-dovecot.sh [--quick] [--out DIR] [--only LIST] [--worktree]
+#   sudo bench/compare-dovecot.sh [--quick] [--out DIR] [--only LIST] [--worktree] [--profile]
 #
 # Installs Debian's dovecot-imapd, dovecot-pop3d and dovecot-lmtpd if missing,
 # builds postfach and postfach-bench, starts a private Dovecot (config:
@@ -11,9 +11,12 @@
 # DIR (default bench/results/DATE): results.jsonl, report.md, run.log.
 #
 # --quick     smaller loads, 3-4 minutes, for development
-# --only      comma-separated subset of: mixed,login,lmtp,pop3,idle,idle-tls,
-#             idle-compress,hibernate
+# --only      comma-separated subset of: mixed,imap-shared,login,lmtp,pop3,idle,
+#             idle-tls,idle-compress,hibernate
 # --worktree  build from the working tree instead of the last commit (HEAD)
+# --profile   after the imap-shared cases, run each once more against postfach
+#             alone with [debug] pprof on, and keep a CPU profile of it
+#             (DIR/pprof-CASE.prof, and go tool pprof -top -cum in .txt)
 #
 # It needs root (a system user for Dovecot's mail, Dovecot's privilege
 # separation, the inotify limit), uses only 127.0.0.1, removes everything it
@@ -24,15 +27,17 @@ set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 QUICK=0
 OUT=""
-ONLY="mixed,login,lmtp,pop3,idle,idle-tls,idle-compress,hibernate"
+ONLY="mixed,imap-shared,login,lmtp,pop3,idle,idle-tls,idle-compress,hibernate"
 WORKTREE=0
+PROFILE=0
 while [ $# -gt 0 ]; do
 	case "$1" in
 	--quick) QUICK=1 ;;
 	--out) OUT=$2; shift ;;
 	--only) ONLY=$2; shift ;;
 	--worktree) WORKTREE=1 ;;
-	-h|--help) sed -n '2,21p' "$0"; exit 0 ;;
+	--profile) PROFILE=1 ;;
+	-h|--help) sed -n '2,24p' "$0"; exit 0 ;;
 	*) echo "compare-dovecot.sh: unknown argument $1" >&2; exit 2 ;;
 	esac
 	shift
@@ -45,15 +50,24 @@ want() { [[ ",$ONLY," == *",$1,"* ]]; }
 if [ $QUICK = 1 ]; then
 	IMAP_USERS=10 PER_USER=40 POP_MSGS=200 IDLE_USERS=20 IDLE_CONNS=400 IDLE_TLS_CONNS=100 IDLE_HIB_CONNS=400
 	MIXED_CLIENTS=10 MIXED_SECS=6s LOGOUT_SECS=6s LOGIN_SECS=4s LMTP_SECS=4s POP_REPEATS=3 PUSHES=20 CORPUS=200
-	WARMUP=1s BUDGET=420 GC_WAIT=0s
+	WARMUP=1s BUDGET=480 GC_WAIT=0s
+	# imap-shared: sessions on accounts drawn at random, and K per account.
+	SHARED_SESSIONS=10 SHARED_RANDOM_USERS=20 SHARED_PER_ACCOUNT=3 SHARED_SPREAD_USERS=4
+	SHARED_PER_USER=40 SHARED_SECS=6s PROFILE_SECS=4
 else
 	# Dovecot logs in about 35 sessions a second here (one argon2id check
 	# each, in its single auth process): the 10,000 IDLE sessions take five
 	# minutes, so the hibernate run uses fewer.
 	IMAP_USERS=50 PER_USER=100 POP_MSGS=1000 IDLE_USERS=100 IDLE_CONNS=10000 IDLE_TLS_CONNS=1000 IDLE_HIB_CONNS=3000
 	MIXED_CLIENTS=50 MIXED_SECS=30s LOGOUT_SECS=20s LOGIN_SECS=15s LMTP_SECS=12s POP_REPEATS=5 PUSHES=100 CORPUS=500
-	WARMUP=3s BUDGET=1800 GC_WAIT=150s
+	WARMUP=3s BUDGET=2400 GC_WAIT=150s
+	# imap-shared (issue 13): 50 sessions on 100 accounts drawn at random,
+	# and 3 sessions on each of 15 accounts.
+	SHARED_SESSIONS=50 SHARED_RANDOM_USERS=100 SHARED_PER_ACCOUNT=3 SHARED_SPREAD_USERS=15
+	SHARED_PER_USER=200 SHARED_SECS=30s PROFILE_SECS=20
 fi
+SHARED_RANDOM_CASE="imap-shared-s$SHARED_SESSIONS-a$SHARED_RANDOM_USERS"
+SHARED_SPREAD_CASE="imap-shared-a${SHARED_SPREAD_USERS}x$SHARED_PER_ACCOUNT"
 LMTP_USERS=16
 PASSWORD=benchpass
 DOMAIN=bench.test
@@ -138,6 +152,10 @@ TARGETS=(
 	--target "pop3-$POP_MSGS:retrieve_median_s:ratio>=2"
 	--target "idle-$IDLE_CONNS:mem_per_conn_kib:value<=8"
 	--target "idle-$IDLE_CONNS:push_p99:value<=50"
+	--target "$SHARED_RANDOM_CASE:commands_per_s:ratio>=2"
+	--target "$SHARED_RANDOM_CASE:violations:value<=0"
+	--target "$SHARED_SPREAD_CASE:commands_per_s:ratio>=2"
+	--target "$SHARED_SPREAD_CASE:violations:value<=0"
 )
 REPORTED=0
 report() {
@@ -240,7 +258,16 @@ echo 40000 >/proc/sys/fs/inotify/max_user_instances
 #   pop1       the POP3 maildrop (POP_MSGS messages)
 #   sink1..16  LMTP delivery targets
 #   idle1..N   IDLE sessions (5 messages each)
-ACCOUNT_GROUPS=("bench $IMAP_USERS" "pop 1" "sink $LMTP_USERS" "idle $IDLE_USERS")
+#   shr1..N    imap-shared, sessions on accounts drawn at random (SHARED_PER_USER each)
+#   shp1..N    imap-shared, SHARED_PER_ACCOUNT sessions on each (SHARED_PER_USER each)
+# Only the groups the chosen cases use are created.
+ACCOUNT_GROUPS=()
+if want mixed || want login; then ACCOUNT_GROUPS+=("bench $IMAP_USERS"); fi
+if want pop3; then ACCOUNT_GROUPS+=("pop 1"); fi
+if want lmtp; then ACCOUNT_GROUPS+=("sink $LMTP_USERS"); fi
+if want idle || want idle-tls || want idle-compress || want hibernate; then ACCOUNT_GROUPS+=("idle $IDLE_USERS"); fi
+if want imap-shared; then ACCOUNT_GROUPS+=("shr $SHARED_RANDOM_USERS" "shp $SHARED_SPREAD_USERS"); fi
+[ ${#ACCOUNT_GROUPS[@]} -gt 0 ] || die "--only $ONLY names no known case"
 
 MAIL_USER=pfbench
 if ! id "$MAIL_USER" >/dev/null 2>&1; then
@@ -307,6 +334,9 @@ connections_per_ip = 15000
 [log]
 level = "warn"
 EOF
+if [ $PROFILE = 1 ]; then
+	printf '[debug]\npprof = true\n' >>"$RUN/postfach.toml"
+fi
 
 start_postfach() {
 	"$PF" serve --config "$RUN/postfach.toml" >>"$RUN/postfach.log" 2>&1 &
@@ -341,11 +371,22 @@ CORPUS_DIR="$RUN/corpus"
 "$BENCH" corpus --count $CORPUS --out "$CORPUS_DIR" | tee "$OUT/corpus.txt"
 C=(--corpus "$CORPUS_DIR")
 
+# Each group is loaded only when a chosen case uses it.
 load_all() { # label lmtp-port
 	local args=(--addr "127.0.0.1:$2" --label "$1" --quiet --json "$RESULTS" "${C[@]}" --password $PASSWORD)
-	"$BENCH" load "${args[@]}" --users "bench%d@$DOMAIN" --count $IMAP_USERS --per-user $PER_USER --conns 4 | grep -v '^{'
-	"$BENCH" load "${args[@]}" --users "pop%d@$DOMAIN" --count 1 --per-user $POP_MSGS --conns 1 | grep -v '^{'
-	"$BENCH" load "${args[@]}" --users "idle%d@$DOMAIN" --count $IDLE_USERS --per-user 5 --conns 4 | grep -v '^{'
+	if want mixed || want login; then
+		"$BENCH" load "${args[@]}" --users "bench%d@$DOMAIN" --count $IMAP_USERS --per-user $PER_USER --conns 4 | grep -v '^{'
+	fi
+	if want pop3; then
+		"$BENCH" load "${args[@]}" --users "pop%d@$DOMAIN" --count 1 --per-user $POP_MSGS --conns 1 | grep -v '^{'
+	fi
+	if want idle || want idle-tls || want idle-compress || want hibernate; then
+		"$BENCH" load "${args[@]}" --users "idle%d@$DOMAIN" --count $IDLE_USERS --per-user 5 --conns 4 | grep -v '^{'
+	fi
+	if want imap-shared; then
+		"$BENCH" load "${args[@]}" --users "shr%d@$DOMAIN" --count $SHARED_RANDOM_USERS --per-user $SHARED_PER_USER --conns 4 | grep -v '^{'
+		"$BENCH" load "${args[@]}" --users "shp%d@$DOMAIN" --count $SHARED_SPREAD_USERS --per-user $SHARED_PER_USER --conns 4 | grep -v '^{'
+	fi
 }
 log "loading the same corpus into both servers"
 load_all postfach $PF_LMTP
@@ -391,6 +432,34 @@ BU=(--users "bench%d@$DOMAIN" --count $IMAP_USERS --password $PASSWORD)
 if want mixed; then
 	both "imap-mixed-c$MIXED_CLIENTS" imap-mixed "${BU[@]}" "${C[@]}" --clients $MIXED_CLIENTS --duration $MIXED_SECS --warmup $WARMUP
 	both "imap-mixed-c$MIXED_CLIENTS-logout" imap-mixed "${BU[@]}" "${C[@]}" --clients $MIXED_CLIENTS --duration $LOGOUT_SECS --warmup $WARMUP --logout-each-cycle
+fi
+if want imap-shared; then
+	# Several sessions per INBOX (issue 13), every response checked for
+	# consistency: sessions on accounts drawn at random (50 on 100: about
+	# 40 accounts used, a dozen of them by two or more sessions), and 3
+	# sessions on each of 15 accounts.
+	SR=(--users "shr%d@$DOMAIN" --count $SHARED_RANDOM_USERS --password $PASSWORD "${C[@]}" --sessions $SHARED_SESSIONS --duration $SHARED_SECS --warmup $WARMUP)
+	SP=(--users "shp%d@$DOMAIN" --count $SHARED_SPREAD_USERS --password $PASSWORD "${C[@]}" --per-account $SHARED_PER_ACCOUNT --duration $SHARED_SECS --warmup $WARMUP)
+	both "$SHARED_RANDOM_CASE" imap-shared "${SR[@]}"
+	both "$SHARED_SPREAD_CASE" imap-shared "${SP[@]}"
+	if [ $PROFILE = 1 ] && [ $PF_HAS_IMAP = 1 ]; then
+		# The same loads once more against postfach alone, with a CPU
+		# profile of the middle of the run; not in results.jsonl.
+		for c in random spread; do
+			if [ $c = random ]; then pcase=$SHARED_RANDOM_CASE; pargs=("${SR[@]}"); else pcase=$SHARED_SPREAD_CASE; pargs=("${SP[@]}"); fi
+			log "profiling postfach under $pcase (${PROFILE_SECS}s)"
+			timeout 900 "$BENCH" imap-shared --label postfach-profiled --case "$pcase" --addr "127.0.0.1:$PF_IMAP" --quiet \
+				--json "$OUT/profiled.jsonl" "${pargs[@]}" >"$OUT/profiled-$pcase.log" 2>&1 &
+			bp=$!
+			sleep "${WARMUP%s}"; sleep 2
+			curl -sf -o "$OUT/pprof-$pcase.prof" "http://127.0.0.1:$PF_HTTP/debug/pprof/profile?seconds=$PROFILE_SECS" \
+				|| log "warning: no profile from postfach"
+			wait $bp || log "warning: the profiled run failed"
+			if [ -s "$OUT/pprof-$pcase.prof" ]; then
+				go tool pprof -top -cum "$OUT/pprof-$pcase.prof" 2>/dev/null | head -70 >"$OUT/pprof-$pcase.txt"
+			fi
+		done
+	fi
 fi
 if want login; then
 	both imap-login imap-login "${BU[@]}" --clients 16 --duration $LOGIN_SECS --warmup $WARMUP

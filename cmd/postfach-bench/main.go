@@ -30,6 +30,7 @@ type command struct {
 func commands() []command {
 	return []command{
 		{"imap-mixed", "N clients loop like real IMAP clients; commands/s and latency per command", runMixed},
+		{"imap-shared", "N sessions share M accounts' INBOXes: commands/s and consistency violations", runShared},
 		{"imap-login", "connect + LOGIN + LOGOUT loop; logins/s", runLogin},
 		{"lmtp", "LMTP deliveries/s over N connections from the corpus", runLMTP},
 		{"pop3", "time to retrieve a whole maildrop (LIST, UIDL, RETR all, QUIT)", runPOP3},
@@ -227,6 +228,50 @@ func runMixed(ctx context.Context, fs *flag.FlagSet, args []string, out io.Write
 	res, err := bench.RunIMAPMixed(ctx, bench.MixedOptions{Common: bc, Users: u.toBench(), Clients: *clients,
 		Duration: *dur, Warmup: *warm, LogoutEachCycle: *logout, Window: *window, Bodies: *bodies,
 		Corpus: corpus, AppendMax: *appendMax, Seed: cf.seed})
+	if eerr := c.emit(out, res); eerr != nil && err == nil {
+		err = eerr
+	}
+	return err
+}
+
+func runShared(ctx context.Context, fs *flag.FlagSet, args []string, out io.Writer) error {
+	var c common
+	var u users
+	var cf corpusFlags
+	c.register(fs, "127.0.0.1:143")
+	u.register(fs, 100)
+	cf.register(fs)
+	sessions := fs.Int("sessions", 50, "sessions, each on an account drawn at random from --count (ignored with --per-account)")
+	perAccount := fs.Int("per-account", 0, "sessions on every account (0: --sessions drawn at random)")
+	dur := fs.Duration("duration", 30*time.Second, "measured duration")
+	warm := fs.Duration("warmup", 3*time.Second, "unmeasured warmup before the measurement")
+	ops := fs.Int("ops", 0, "end each session after this many operations (0: run for --duration)")
+	keywords := fs.String("keywords", "$Label1,$Label2,$Label3,$Label4,$Label5,$Forwarded", "comma-separated keywords STORE and APPEND set (empty: system flags only)")
+	messages := fs.Int("messages", 0, "INBOX size the sessions hold by APPEND and EXPUNGE (0: the size at each session's first SELECT)")
+	window := fs.Int("window", 20, "messages per range FETCH")
+	idleWait := fs.Duration("idle-wait", 10*time.Millisecond, "longest IDLE; it also ends at the first update")
+	appendMax := fs.Int("append-max", 256<<10, "largest corpus message used for APPEND")
+	examples := fs.Int("examples", 3, "example transcripts printed per kind of violation or refusal")
+	if err := parse(fs, args); err != nil {
+		return err
+	}
+	bc, err := c.toBench()
+	if err != nil {
+		return err
+	}
+	corpus, err := cf.load()
+	if err != nil {
+		return err
+	}
+	var kw []string
+	for _, k := range strings.Split(*keywords, ",") {
+		if k = strings.TrimSpace(k); k != "" {
+			kw = append(kw, k)
+		}
+	}
+	res, err := bench.RunIMAPShared(ctx, bench.SharedOptions{Common: bc, Users: u.toBench(), Sessions: *sessions, PerAccount: *perAccount,
+		Duration: *dur, Warmup: *warm, Ops: *ops, Keywords: kw, Messages: *messages, Window: *window, IdleWait: *idleWait,
+		Corpus: corpus, AppendMax: *appendMax, Seed: cf.seed, Examples: *examples})
 	if eerr := c.emit(out, res); eerr != nil && err == nil {
 		err = eerr
 	}

@@ -135,3 +135,55 @@ func TestIMAPAgainstPostfach(t *testing.T) {
 		}
 	}
 }
+
+// TestSharedAgainstPostfach runs imap-shared against the real server:
+// three accounts, two sessions on each, 120 operations per session. The
+// keywords are
+// left out (issue 11 item 8: postfach does not announce keywords in FLAGS
+// yet; the checker's test for that rule is TestCheckerKeywordRule in
+// internal/bench), so every other rule must hold: zero violations.
+func TestSharedAgainstPostfach(t *testing.T) {
+	env := testenv.Start(t, testenv.Options{})
+	for _, u := range []string{"s1@example.org", "s2@example.org", "s3@example.org"} {
+		env.AddUser(u, "pw")
+	}
+	users := []string{"--users", "s%d@example.org", "--count", "3", "--password", "pw", "--quiet", "--corpus-size", "30"}
+	code, out, errs := runCmd(t, append([]string{"load", "--addr", env.Addr("lmtp"), "--per-user", "30"}, users...)...)
+	if code != 0 {
+		t.Fatalf("load: %d\n%s\n%s", code, out, errs)
+	}
+	jsonPath := filepath.Join(t.TempDir(), "results.jsonl")
+	code, out, errs = runCmd(t, append([]string{"imap-shared", "--addr", env.Addr("imap"), "--per-account", "2", "--ops", "120", "--duration", "2m", "--warmup", "0s",
+		"--keywords", "", "--idle-wait", "5ms", "--json", jsonPath, "--label", "postfach"}, users...)...)
+	if code != 0 {
+		t.Fatalf("imap-shared: %d\n%s\n%s", code, out, errs)
+	}
+	f, err := os.Open(jsonPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	results, err := bench.ReadResults(f)
+	if err != nil || len(results) != 1 {
+		t.Fatalf("results: %v %d", err, len(results))
+	}
+	res := results[0]
+	if res.Case != "imap-shared-a3x2" || res.Checks == nil {
+		t.Fatalf("case %q, checks %v\n%s", res.Case, res.Checks, out)
+	}
+	if res.Checks.Responses == 0 {
+		t.Fatalf("no response was checked\n%s", out)
+	}
+	if n := res.Checks.ViolationCount(); n != 0 {
+		t.Errorf("%d consistency violations\n%s", n, out)
+	}
+	ops := map[string]int64{}
+	for _, o := range res.Ops {
+		ops[o.Op] = o.Count
+	}
+	for _, op := range []string{"store", "fetch-flags", "fetch-envelope", "fetch-section", "search", "sort", "thread", "append"} {
+		if ops[op] == 0 {
+			t.Errorf("no %s completed: %v\n%s", op, ops, out)
+		}
+	}
+}

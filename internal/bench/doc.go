@@ -1,7 +1,9 @@
 // Package bench is the load generator behind cmd/postfach-bench: lean IMAP,
 // POP3 and LMTP clients, a deterministic test corpus, the workloads of
 // issue 6 (IMAP mixed, IMAP login, LMTP delivery, POP3 retrieval, IDLE
-// memory and push latency, mailbox population) and their reports.
+// memory and push latency, mailbox population) and of issue 13 (IMAP
+// sessions sharing mailboxes, with a Checker that follows each session's
+// view and counts the responses that contradict it), and their reports.
 //
 // Every workload drives a server by host:port only, so the very same load
 // runs against postfach and against Dovecot. The clients are written for

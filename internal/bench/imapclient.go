@@ -6,9 +6,11 @@ import (
 	"compress/flate"
 	"context"
 	"crypto/tls"
+	"errors"
 	"fmt"
 	"io"
 	"net"
+	"os"
 	"strconv"
 	"strings"
 	"time"
@@ -188,6 +190,12 @@ func (c *IMAPClient) Cmd(cmd string, onUntagged func(resp []byte)) (Status, []by
 // and the message, as a non-synchronizing literal when the server allows
 // it (RFC 7888) and a synchronizing one otherwise (RFC 9051 §4.3).
 func (c *IMAPClient) Append(mailbox, flags string, msg []byte) (Status, []byte, error) {
+	return c.AppendFunc(mailbox, flags, msg, nil)
+}
+
+// AppendFunc is Append with onUntagged seeing every untagged response, as
+// in Cmd: an APPEND to the selected mailbox may bring its EXISTS.
+func (c *IMAPClient) AppendFunc(mailbox, flags string, msg []byte, onUntagged func(resp []byte)) (Status, []byte, error) {
 	tag := c.nextTag()
 	c.w.Write(tag)
 	c.w.WriteString(" APPEND ")
@@ -220,6 +228,9 @@ func (c *IMAPClient) Append(mailbox, flags string, msg []byte) (Status, []byte, 
 				return st, text, nil
 			}
 			c.noteCaps(line)
+			if onUntagged != nil && bytes.HasPrefix(line, []byte("* ")) {
+				onUntagged(line)
+			}
 		}
 	}
 	c.w.Write(msg)
@@ -227,7 +238,62 @@ func (c *IMAPClient) Append(mailbox, flags string, msg []byte) (Status, []byte, 
 	if err := c.flush(); err != nil {
 		return "", nil, err
 	}
-	return c.readTagged(tag, nil)
+	return c.readTagged(tag, onUntagged)
+}
+
+// NextTag returns the tag the next command will carry.
+func (c *IMAPClient) NextTag() string { return "a" + strconv.FormatUint(c.tag+1, 10) }
+
+// LastTag returns the tag of the last command sent.
+func (c *IMAPClient) LastTag() string { return string(c.tagBuf) }
+
+// Idle runs IDLE (RFC 2177) briefly: it waits for the continuation, then
+// up to wait for the first untagged response, sends DONE and reads the
+// tagged result. Every untagged response goes to onUntagged, as in Cmd.
+func (c *IMAPClient) Idle(wait time.Duration, onUntagged func(resp []byte)) (Status, []byte, error) {
+	tag := c.nextTag()
+	c.w.Write(tag)
+	c.w.WriteString(" IDLE\r\n")
+	if err := c.flush(); err != nil {
+		return "", nil, err
+	}
+	_ = c.conn.SetReadDeadline(time.Now().Add(c.timeout))
+	for {
+		line, err := c.readResponse()
+		if err != nil {
+			return "", nil, err
+		}
+		if bytes.HasPrefix(line, []byte("+")) {
+			break
+		}
+		if st, text, ok := taggedStatus(line, tag); ok {
+			return st, text, nil // refused
+		}
+		if onUntagged != nil && bytes.HasPrefix(line, []byte("* ")) {
+			onUntagged(line)
+		}
+	}
+	_ = c.conn.SetReadDeadline(time.Now().Add(wait))
+	line, err := c.readResponse()
+	switch {
+	case err == nil:
+		if st, text, ok := taggedStatus(line, tag); ok {
+			return st, text, nil // the server ended IDLE itself
+		}
+		if onUntagged != nil && bytes.HasPrefix(line, []byte("* ")) {
+			onUntagged(line)
+		}
+	case errors.Is(err, os.ErrDeadlineExceeded) && len(c.resp) == 0:
+		// Nothing arrived while idling.
+	default:
+		// A response cut by the deadline is lost to the reader.
+		return "", nil, err
+	}
+	c.w.WriteString("DONE\r\n")
+	if err := c.flush(); err != nil {
+		return "", nil, err
+	}
+	return c.readTagged(tag, onUntagged)
 }
 
 func (c *IMAPClient) flush() error {

@@ -9,6 +9,7 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 )
 
 func TestIMAPClientTranscript(t *testing.T) {
@@ -114,6 +115,60 @@ func TestIMAPClientSyncLiteral(t *testing.T) {
 	}
 	if st, _, err := c.Append("INBOX", "", []byte("abc")); err != nil || st != NO {
 		t.Fatalf("refused append: %v %v", st, err)
+	}
+}
+
+// TestIMAPClientIdleAndAppendFunc: a brief IDLE ends at the first update
+// or after its wait, a refused IDLE returns the refusal, and AppendFunc
+// hands over the untagged responses around a synchronizing literal.
+func TestIMAPClientIdleAndAppendFunc(t *testing.T) {
+	addr := serveScript(t, func(s *scriptConn) {
+		s.send("* OK [CAPABILITY IMAP4rev1 IDLE] ready")
+		s.expect("a1 IDLE")
+		s.send("+ idling", "* 5 EXISTS")
+		s.expect("DONE")
+		s.send("* 1 FETCH (FLAGS (\\Seen))", "a1 OK done")
+		s.expect("a2 IDLE")
+		s.send("+ idling")
+		s.expect("DONE")
+		s.send("a2 OK done")
+		s.expect("a3 IDLE")
+		s.send("a3 NO not now")
+		s.expect("a4 APPEND INBOX () {5}")
+		s.send("* 6 EXISTS", "+ go ahead")
+		s.expect("hello")
+		s.send("* 7 EXISTS", "a4 OK [APPENDUID 1 7] done")
+	})
+	c, err := DialIMAP(context.Background(), &Dialer{}, addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	var seen []string
+	on := func(l []byte) { seen = append(seen, string(l)) }
+	if c.NextTag() != "a1" {
+		t.Fatalf("next tag %q", c.NextTag())
+	}
+	// Ends at the first update, long before its wait.
+	if st, _, err := c.Idle(time.Minute, on); err != nil || st != OK {
+		t.Fatalf("idle: %v %v", st, err)
+	}
+	if c.LastTag() != "a1" || strings.Join(seen, "|") != "* 5 EXISTS|* 1 FETCH (FLAGS (\\Seen))" {
+		t.Fatalf("tag %q, untagged %q", c.LastTag(), seen)
+	}
+	// Nothing arrives: DONE after the wait.
+	if st, _, err := c.Idle(20*time.Millisecond, on); err != nil || st != OK {
+		t.Fatalf("quiet idle: %v %v", st, err)
+	}
+	if st, text, err := c.Idle(time.Minute, on); err != nil || st != NO || string(text) != "not now" {
+		t.Fatalf("refused idle: %v %q %v", st, text, err)
+	}
+	seen = nil
+	if st, text, err := c.AppendFunc("INBOX", "()", []byte("hello"), on); err != nil || st != OK || appendUID(text) != 7 {
+		t.Fatalf("append: %v %q %v", st, text, err)
+	}
+	if strings.Join(seen, "|") != "* 6 EXISTS|* 7 EXISTS" {
+		t.Fatalf("untagged during APPEND %q", seen)
 	}
 }
 

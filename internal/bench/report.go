@@ -52,6 +52,8 @@ type Result struct {
 	Params  map[string]any `json:"params,omitempty"`
 	Metrics []Metric       `json:"metrics"`
 	Ops     []OpSummary    `json:"ops,omitempty"`
+	// Checks is what the consistency checker found (imap-shared).
+	Checks *CheckReport `json:"checks,omitempty"`
 	// ClientCPU is this tool's own CPU time, to show it was not the
 	// bottleneck.
 	ClientCPU CPUUsage `json:"client_cpu"`
@@ -160,6 +162,9 @@ func (r *Result) WriteTable(w io.Writer) {
 				o.Op, o.Count, o.Errors, o.PerSec, o.P50ms, o.P90ms, o.P99ms, o.MaxMs, o.MBytesS)
 		}
 		tw.Flush()
+	}
+	if r.Checks != nil {
+		r.Checks.Write(w)
 	}
 	fmt.Fprintf(w, "   client CPU %.2f s = %.2f cores", r.ClientCPU.Seconds, r.ClientCPU.Cores)
 	if r.ServerCPU != nil {
