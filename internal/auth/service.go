@@ -206,7 +206,7 @@ func (s *Service) Invalidate(name string) {
 // RecordFailure counts a failed login that was decided outside Login (a
 // malformed SASL exchange, say) against the client.
 func (s *Service) RecordFailure(remote netip.Addr) {
-	s.guard.failClient(remote, "")
+	s.guard.failClient(remote, "sasl")
 }
 
 // BlockedClients returns how many clients (IPv4 addresses, IPv6 /64s) the
