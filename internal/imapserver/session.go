@@ -374,6 +374,12 @@ func (s *session) parseError(pe *imap.ParseError) bool {
 	if pe.Limit != "" && s.state == stateNotAuth && s.tc != nil {
 		s.tc.RefusedBeforeLogin(preAuthReason(pe.Limit))
 	}
+	if pe.Fatal && pe.Tag != "" {
+		// The command gets its answer before the BYE that closes the
+		// connection (RFC 7888 §4: a literal refused unread; RFC 9051
+		// §7.1.5).
+		_ = s.enc.StatusResponse(pe.Tag, imap.BAD, pe.Code, pe.Reason)
+	}
 	_ = s.enc.ErrorResponse(pe)
 	if pe.Fatal {
 		_ = s.flush()
