@@ -40,14 +40,12 @@ func guardTrickle(t *testing.T, c *guardConn, data string, interval time.Duratio
 	}()
 }
 
-// guardShortTimeouts sets every timeout this file tests to a second or
-// two (auth delays stay short too).
+// guardShortTimeouts sets the timeouts this file tests to a few seconds
+// (the idle timeouts of sessions that must survive stay long).
 func guardShortTimeouts(c *config.Config) {
 	c.Limits.LoginTimeout = config.Duration(time.Second)
-	c.Limits.IMAPIdleTimeout = config.Duration(2 * time.Second)
-	c.Limits.POP3IdleTimeout = config.Duration(2 * time.Second)
-	c.Limits.SMTPCommandTimeout = config.Duration(time.Second)
-	c.Limits.SMTPDataTimeout = config.Duration(time.Second)
+	c.Limits.SMTPCommandTimeout = config.Duration(2 * time.Second)
+	c.Limits.SMTPDataTimeout = config.Duration(2 * time.Second)
 }
 
 // guardUntilBye reads IMAP lines until the BYE and the end of the
@@ -98,7 +96,9 @@ func TestGuardIMAPLoginTimeout(t *testing.T) {
 // not.
 func TestGuardIMAPIdleTrickle(t *testing.T) {
 	t.Parallel()
-	env := testenv.Start(t, guardConfig(guardShortTimeouts))
+	env := testenv.Start(t, guardConfig(func(c *config.Config) {
+		c.Limits.IMAPIdleTimeout = config.Duration(3 * time.Second)
+	}))
 	guardUser(t, env, "alice@example.org", "alice pw")
 
 	trickle := guardIMAP(t, env, "127.0.0.1")
@@ -111,9 +111,9 @@ func TestGuardIMAPIdleTrickle(t *testing.T) {
 
 	up := guardIMAP(t, env, "127.0.0.1")
 	guardLogin(up, "a", "alice@example.org", "alice pw")
-	body := "Subject: slow\r\n\r\n" + strings.Repeat("0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcde\r\n", 4000)
+	body := "Subject: slow\r\n\r\n" + strings.Repeat("0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcde\r\n", 6000)
 	up.write("b APPEND INBOX {" + strconv.Itoa(len(body)) + "+}\r\n")
-	// 32 KiB every half second: 64 KiB a second, about four seconds in
+	// 32 KiB every half second: 64 KiB a second, about six seconds in
 	// all, twice the idle timeout.
 	for off := 0; off < len(body); off += 32 << 10 {
 		up.write(body[off:min(off+32<<10, len(body))])
@@ -198,7 +198,7 @@ func TestGuardSMTPTrickle(t *testing.T) {
 	slow := start("127.0.0.4")
 	block := strings.Repeat(strings.Repeat("z", 62)+"\r\n", 64) // 4 KiB
 	slow.write("Subject: slow but steady\r\n\r\n")
-	for range 6 { // three seconds in all, three times the data timeout
+	for range 8 { // four seconds in all, twice the data timeout
 		slow.write(block)
 		time.Sleep(500 * time.Millisecond)
 	}
