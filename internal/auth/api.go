@@ -1,6 +1,8 @@
 // Package auth verifies credentials: password hashing (argon2id), a cache of
 // recent successful verifications, SASL server mechanisms shared by IMAP,
-// POP3 and submission, and login rate limits per client IP and per account.
+// POP3 and submission, and the protection against password guessing
+// (guard.go): delays and blocks per client (IPv4 address, IPv6 /64), at
+// most a short delay per account, so a guesser cannot lock the owner out.
 package auth
 
 import (
@@ -15,8 +17,8 @@ import (
 var (
 	// ErrFailed: unknown user or wrong password. Never say which.
 	ErrFailed = errors.New("authentication failed")
-	// ErrRateLimited: too many recent failures from this IP or for this
-	// account; the client should wait.
+	// ErrRateLimited: the client is blocked after too many recent
+	// failures; it should wait.
 	ErrRateLimited = errors.New("too many failed logins, try later")
 	// ErrUnavailable: a temporary failure (store error); try again.
 	ErrUnavailable = errors.New("authentication temporarily unavailable")

@@ -161,34 +161,6 @@ func TestCacheHit(t *testing.T) {
 	}
 }
 
-func TestRateLimit(t *testing.T) {
-	now := time.Now()
-	s, _ := newTestService(t, Options{MaxFailuresPerIP: 3, MaxFailuresPerAccount: 5, Now: func() time.Time { return now }})
-	ctx := context.Background()
-	for range 3 {
-		s.Login(ctx, Credentials{Username: "alice@example.org", Password: "bad", Remote: ip})
-	}
-	_, err := s.Login(ctx, Credentials{Username: "alice@example.org", Password: "correct horse", Remote: ip})
-	if !errors.Is(err, ErrRateLimited) {
-		t.Fatalf("after 3 failures from one IP: %v", err)
-	}
-	other := netip.MustParseAddr("192.0.2.2")
-	if _, err := s.Login(ctx, Credentials{Username: "alice@example.org", Password: "correct horse", Remote: other}); err != nil {
-		t.Fatalf("other IP: %v", err)
-	}
-	for range 2 {
-		s.Login(ctx, Credentials{Username: "alice@example.org", Password: "bad", Remote: other})
-	}
-	third := netip.MustParseAddr("192.0.2.3")
-	if _, err := s.Login(ctx, Credentials{Username: "alice@example.org", Password: "correct horse", Remote: third}); !errors.Is(err, ErrRateLimited) {
-		t.Fatalf("after 5 failures for the account: %v", err)
-	}
-	now = now.Add(6 * time.Minute)
-	if _, err := s.Login(ctx, Credentials{Username: "alice@example.org", Password: "correct horse", Remote: ip}); err != nil {
-		t.Fatalf("after the window: %v", err)
-	}
-}
-
 func TestSplitDevice(t *testing.T) {
 	for _, tc := range []struct{ in, addr, dev string }{
 		{"a@b#phone", "a@b", "phone"},

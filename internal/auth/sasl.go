@@ -48,12 +48,12 @@ func (m *plainSASL) Next(ctx context.Context, resp []byte) ([]byte, *Principal, 
 	}
 	parts := bytes.Split(resp, []byte{0})
 	if len(parts) != 3 || len(parts[1]) == 0 {
-		m.s.RecordFailure(m.remote)
+		m.s.guard.failClient(m.remote, m.service)
 		return nil, nil, ErrMalformed
 	}
 	authz, user, pass := string(parts[0]), string(parts[1]), string(parts[2])
 	if authz != "" && !strings.EqualFold(authz, user) {
-		m.s.RecordFailure(m.remote)
+		m.s.guard.failClient(m.remote, m.service)
 		return nil, nil, ErrFailed
 	}
 	p, err := m.s.Login(ctx, Credentials{Username: user, Password: pass, Remote: m.remote, Service: m.service})
@@ -80,7 +80,7 @@ func (m *loginSASL) Next(ctx context.Context, resp []byte) ([]byte, *Principal, 
 		fallthrough
 	case 1:
 		if len(resp) == 0 {
-			m.s.RecordFailure(m.remote)
+			m.s.guard.failClient(m.remote, m.service)
 			return nil, nil, ErrMalformed
 		}
 		m.user = string(resp)

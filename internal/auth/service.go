@@ -32,15 +32,16 @@ type Options struct {
 	// CacheTTL is how long a successful verification is remembered; 0
 	// means one hour.
 	CacheTTL time.Duration
-	// MaxFailuresPerIP and MaxFailuresPerAccount limit failed logins within
-	// FailureWindow; beyond them Login answers ErrRateLimited without
-	// checking the password. Zero means the defaults (20 per IP, 50 per
-	// account, 5 minutes); negative disables that limit.
-	MaxFailuresPerIP      int
-	MaxFailuresPerAccount int
-	FailureWindow         time.Duration
-	// Now is the clock; nil means time.Now.
-	Now func() time.Time
+	// Guard configures the guessing protection (guard.go): delays and
+	// blocks per client, delays per account.
+	Guard GuardOptions
+	// Metrics count what the guessing protection does.
+	Metrics Metrics
+	// Now is the clock; nil means time.Now. Sleep waits for the guessing
+	// protection's delays; nil means a timer that ends early with ctx.
+	// Tests replace both.
+	Now   func() time.Time
+	Sleep func(ctx context.Context, d time.Duration) error
 }
 
 // Service verifies logins. It is safe for concurrent use.
@@ -52,8 +53,7 @@ type Service struct {
 
 	cache    *verifyCache
 	verifier *verifier
-	ipLim    *failureLimiter
-	acLim    *failureLimiter
+	guard    *guard
 
 	dummyHash string // verified for unknown users, so timing does not tell
 }
@@ -79,21 +79,9 @@ func New(opt Options) *Service {
 	if size > 0 {
 		s.cache = newVerifyCache(size, ttl)
 	}
-	window := opt.FailureWindow
-	if window == 0 {
-		window = 5 * time.Minute
-	}
-	s.ipLim = newFailureLimiter(defaultInt(opt.MaxFailuresPerIP, 20), window)
-	s.acLim = newFailureLimiter(defaultInt(opt.MaxFailuresPerAccount, 50), window)
+	s.guard = newGuard(opt.Guard, s.now, opt.Sleep, s.log, opt.Metrics)
 	s.dummyHash, _ = HashPassword("postfach dummy password")
 	return s
-}
-
-func defaultInt(v, def int) int {
-	if v == 0 {
-		return def
-	}
-	return v
 }
 
 // SplitDevice splits "ADDRESS#DEVICE" into the address and the device name.
@@ -127,47 +115,65 @@ func ValidDeviceName(s string) bool {
 
 // Login checks a username and password. Errors are ErrFailed,
 // ErrRateLimited or ErrUnavailable (wrapped); the message never says
-// whether the user exists.
+// whether the user exists. Before the password is checked, Login may wait
+// (the guessing protection, guard.go) until ctx ends; it then returns
+// ErrUnavailable wrapping ctx's error.
 func (s *Service) Login(ctx context.Context, c Credentials) (*Principal, error) {
 	name, device := SplitDevice(c.Username)
 	lname := strings.ToLower(name)
-	now := s.now()
-	if s.ipLim.limited(c.Remote.String(), now) || s.acLim.limited(lname, now) {
-		s.log.Info("login refused: rate limited", "service", c.Service, "remote", c.Remote, "user", name)
-		return nil, ErrRateLimited
+	att, err := s.Begin(ctx, c.Remote, lname, c.Service)
+	if err != nil {
+		return nil, err
 	}
 	acct, err := s.store.Account(ctx, name)
 	if errors.Is(err, store.ErrNotFound) {
 		s.verifier.verify(s.dummyKey(c.Password), s.dummyHash, c.Password)
-		s.fail(c, lname, now, "unknown user")
+		att.Fail("unknown user")
 		return nil, ErrFailed
 	}
 	if err != nil {
+		att.Abandon()
 		s.log.Error("login: account lookup failed", "err", err)
 		return nil, fmt.Errorf("%w: %w", ErrUnavailable, err)
 	}
+	now := s.now()
 	key := s.cacheKey(acct, c.Password)
 	if s.cache != nil && s.cache.hit(key, now) {
+		att.Succeed()
 		return &Principal{Account: acct.ID, Name: acct.Name, Device: device}, nil
 	}
 	ok, err := s.verifier.verify(key, acct.PasswordHash, c.Password)
 	if err != nil && !errors.Is(err, errBadHash) {
+		att.Abandon()
 		return nil, fmt.Errorf("%w: %w", ErrUnavailable, err)
 	}
 	if !ok {
-		s.fail(c, lname, now, "wrong password")
+		att.Fail("wrong password")
 		return nil, ErrFailed
 	}
+	att.Succeed()
 	if s.cache != nil {
 		s.cache.add(key, now)
 	}
 	return &Principal{Account: acct.ID, Name: acct.Name, Device: device}, nil
 }
 
-func (s *Service) fail(c Credentials, lname string, now time.Time, why string) {
-	s.ipLim.add(c.Remote.String(), now)
-	s.acLim.add(lname, now)
-	s.log.Info("login failed", "service", c.Service, "remote", c.Remote, "user", lname, "reason", why)
+// Begin starts a login attempt from remote for an account name (lower
+// case, without a device) under the guessing protection: it answers
+// ErrRateLimited for a blocked client, or waits as the client's and the
+// account's recent failures require (ErrUnavailable wrapping ctx's error
+// when ctx ends first). Login uses it; a mechanism that checks credentials
+// itself (a challenge-response one) calls it before the check and reports
+// the outcome on the Attempt.
+func (s *Service) Begin(ctx context.Context, remote netip.Addr, account, service string) (*Attempt, error) {
+	att, err := s.guard.begin(ctx, remote, account, service)
+	if errors.Is(err, ErrRateLimited) {
+		return nil, err
+	}
+	if err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrUnavailable, err)
+	}
+	return att, nil
 }
 
 // cacheKey binds a verification to the account, its current password hash
@@ -198,10 +204,14 @@ func (s *Service) Invalidate(name string) {
 }
 
 // RecordFailure counts a failed login that was decided outside Login (a
-// malformed SASL exchange, say) against the client's IP.
+// malformed SASL exchange, say) against the client.
 func (s *Service) RecordFailure(remote netip.Addr) {
-	s.ipLim.add(remote.String(), s.now())
+	s.guard.failClient(remote, "sasl")
 }
+
+// BlockedClients returns how many clients (IPv4 addresses, IPv6 /64s) the
+// guessing protection refuses now.
+func (s *Service) BlockedClients() int { return s.guard.blockedClients() }
 
 // verifyCache is an LRU of successful verifications with a TTL.
 type verifyCache struct {
@@ -258,65 +268,4 @@ func (c *verifyCache) clear() {
 	c.ll.Init()
 	c.items = map[[32]byte]*list.Element{}
 	c.mu.Unlock()
-}
-
-// failureLimiter counts failures per key in a fixed window.
-type failureLimiter struct {
-	max    int
-	window time.Duration
-
-	mu     sync.Mutex
-	counts map[string]*failCount // guarded by mu
-}
-
-type failCount struct {
-	start time.Time
-	n     int
-}
-
-func newFailureLimiter(max int, window time.Duration) *failureLimiter {
-	return &failureLimiter{max: max, window: window, counts: map[string]*failCount{}}
-}
-
-func (l *failureLimiter) limited(key string, now time.Time) bool {
-	if l.max < 0 {
-		return false
-	}
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	c := l.counts[key]
-	if c == nil {
-		return false
-	}
-	if now.Sub(c.start) > l.window {
-		delete(l.counts, key)
-		return false
-	}
-	return c.n >= l.max
-}
-
-func (l *failureLimiter) add(key string, now time.Time) {
-	if l.max < 0 {
-		return
-	}
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	c := l.counts[key]
-	if c == nil || now.Sub(c.start) > l.window {
-		if len(l.counts) > 100000 {
-			l.prune(now)
-		}
-		c = &failCount{start: now}
-		l.counts[key] = c
-	}
-	c.n++
-}
-
-// prune drops expired windows; l.mu must be held.
-func (l *failureLimiter) prune(now time.Time) {
-	for k, c := range l.counts {
-		if now.Sub(c.start) > l.window {
-			delete(l.counts, k)
-		}
-	}
 }

@@ -87,6 +87,21 @@ type Auth struct {
 	// AllowInsecure allows password logins on non-TLS connections from
 	// non-loopback addresses.
 	AllowInsecure bool `toml:"allow_insecure"`
+
+	// The guessing protection (docs/security.md). A client is an IPv4
+	// address or an IPv6 /64. From IPDelayAfter failures of a client
+	// within FailureWindow on, its attempts wait, up to IPMaxDelay; at
+	// IPBlockAfter failures it is refused for IPBlockDuration. From
+	// AccountDelayAfter failures for an account, attempts on it wait up to
+	// AccountMaxDelay; an account is never refused. A count of 0
+	// switches that part off.
+	IPDelayAfter      int      `toml:"ip_delay_after"`
+	IPMaxDelay        Duration `toml:"ip_max_delay"`
+	IPBlockAfter      int      `toml:"ip_block_after"`
+	IPBlockDuration   Duration `toml:"ip_block_duration"`
+	FailureWindow     Duration `toml:"failure_window"`
+	AccountDelayAfter int      `toml:"account_delay_after"`
+	AccountMaxDelay   Duration `toml:"account_max_delay"`
 }
 
 // Limits bounds what clients may use.
@@ -118,6 +133,12 @@ type Limits struct {
 	// POP3IdleTimeout ends idle POP3 sessions (RFC 1939 §3: at least 10
 	// minutes).
 	POP3IdleTimeout Duration `toml:"pop3_idle_timeout"`
+	// LoginTimeout is how long an IMAP or POP3 session may take to log
+	// in, from connect, in total.
+	LoginTimeout Duration `toml:"login_timeout"`
+	// PreAuthMemoryPerIP bounds what the connections of one client that
+	// have not logged in hold for their commands, together.
+	PreAuthMemoryPerIP Size `toml:"preauth_memory_per_ip"`
 }
 
 // Log configures the server log.
@@ -171,10 +192,21 @@ func Default() *Config {
 			SMTPDataTimeout:    Duration(3 * 60e9),
 			IMAPIdleTimeout:    Duration(30 * 60e9),
 			POP3IdleTimeout:    Duration(10 * 60e9),
+			LoginTimeout:       Duration(60e9),
+			PreAuthMemoryPerIP: 256 << 10,
 
 			SMTPUnknownRecipients:            20,
 			SMTPUnknownRecipientsBeforeDelay: 5,
 			SMTPUnknownRecipientDelay:        Duration(time.Second),
+		},
+		Auth: Auth{
+			IPDelayAfter:      5,
+			IPMaxDelay:        Duration(15e9),
+			IPBlockAfter:      20,
+			IPBlockDuration:   Duration(15 * 60e9),
+			FailureWindow:     Duration(10 * 60e9),
+			AccountDelayAfter: 5,
+			AccountMaxDelay:   Duration(3e9),
 		},
 		Log:  Log{Level: "info", Format: "text"},
 		POP3: POP3{MarkSeen: true, HideDeleted: true, Delete: "expunge", DeviceViews: true},
@@ -390,11 +422,17 @@ func (c *Config) Validate() error {
 		{"limits.smtp_data_timeout", lim.SMTPDataTimeout},
 		{"limits.imap_idle_timeout", lim.IMAPIdleTimeout},
 		{"limits.pop3_idle_timeout", lim.POP3IdleTimeout},
+		{"limits.login_timeout", lim.LoginTimeout},
 	} {
 		if d.v.D() < 1e9 {
 			bad(d.key, "must be at least 1s")
 		}
 	}
+	if lim.PreAuthMemoryPerIP < 16<<10 {
+		// One LOGIN with two literals of the largest size.
+		bad("limits.preauth_memory_per_ip", "must be at least 16KiB")
+	}
+	c.validateAuth(bad)
 	if !slices.Contains([]string{"debug", "info", "warn", "error"}, strings.ToLower(c.Log.Level)) {
 		bad("log.level", "%q is not one of debug, info, warn, error", c.Log.Level)
 	}
@@ -408,6 +446,37 @@ func (c *Config) Validate() error {
 		return errs
 	}
 	return nil
+}
+
+// validateAuth checks the guessing protection keys.
+func (c *Config) validateAuth(bad func(key, format string, args ...any)) {
+	a := c.Auth
+	for _, n := range []struct {
+		key string
+		v   int
+	}{
+		{"auth.ip_delay_after", a.IPDelayAfter},
+		{"auth.ip_block_after", a.IPBlockAfter},
+		{"auth.account_delay_after", a.AccountDelayAfter},
+	} {
+		if n.v < 0 {
+			bad(n.key, "must not be negative (0 switches it off)")
+		}
+	}
+	for _, d := range []struct {
+		key      string
+		v        Duration
+		min, max time.Duration
+	}{
+		{"auth.ip_max_delay", a.IPMaxDelay, time.Millisecond, 5 * time.Minute},
+		{"auth.account_max_delay", a.AccountMaxDelay, time.Millisecond, time.Minute},
+		{"auth.ip_block_duration", a.IPBlockDuration, time.Second, 7 * 24 * time.Hour},
+		{"auth.failure_window", a.FailureWindow, time.Second, 7 * 24 * time.Hour},
+	} {
+		if d.v.D() < d.min || d.v.D() > d.max {
+			bad(d.key, "must be between %v and %v", d.min, d.max)
+		}
+	}
 }
 
 // NamedListener is one entry of Listen.All.

@@ -40,6 +40,10 @@ type ParseError struct {
 	Reason string
 	// Fatal means the connection must be closed.
 	Fatal bool
+	// Limit names the limit of Options the command went over: "line"
+	// (MaxLine), "literal" (MaxLiteral), "command" (MaxCommand) or
+	// "memory" (Budget); "" for other errors.
+	Limit string
 }
 
 // Error implements error.

@@ -86,7 +86,7 @@ func (r *Reader) checkLiteral(max int64, what string) announcement {
 		failCode(BAD, CodeTooBig, "non-synchronizing literal larger than 4096 bytes")
 	}
 	if a.overflow || a.size > max {
-		failCode(BAD, CodeTooBig, what+" too big")
+		panic(parseFail{&ParseError{Status: BAD, Code: CodeTooBig, Reason: what + " too big", Limit: "literal"}})
 	}
 	return a
 }
@@ -100,7 +100,12 @@ func (r *Reader) literalString(binary bool) string {
 	}
 	r.checkLiteral(r.opt.MaxLiteral, "literal")
 	if a.size > r.budget {
-		fail("command too long")
+		panic(parseFail{&ParseError{Status: BAD, Reason: "command too long", Limit: "command"}})
+	}
+	if !r.charge(int(a.size)) {
+		// A client waiting for "+" sends nothing more of the command;
+		// one that did not wait sends the data anyway (RFC 7888 §4).
+		panic(parseFail{errMemory(!a.sync)})
 	}
 	r.budget -= a.size
 	if a.sync && r.cont != nil {

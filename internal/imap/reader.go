@@ -58,6 +58,28 @@ type Options struct {
 	// "BAD [TOOBIG]". Set it when the server advertises LITERAL- rather
 	// than LITERAL+.
 	LiteralMinus bool
+	// Budget, when set, is charged for the bytes the Reader holds for the
+	// command being read (its lines and buffered literals) before it
+	// holds them, and given them back when the next command begins, at
+	// ReleaseBuffers and at SetOptions. When it refuses, the command is
+	// refused with "BAD [LIMIT]": fatally, unless the refused bytes are a
+	// synchronizing literal the client has not been invited to send.
+	// Servers set it before authentication (a per-client limit).
+	Budget Budget
+	// OnLine, when set, is called after each complete line of command
+	// text is read (a command line, the line after a literal, an
+	// AUTHENTICATE response, IDLE's DONE). Servers restart their idle
+	// timer there, so that a client sending a byte at a time does not.
+	OnLine func()
+}
+
+// Budget is what Options.Budget is charged to. netserve.Conn implements
+// it.
+type Budget interface {
+	// Grow reports whether n more bytes may be held, and counts them.
+	Grow(n int64) bool
+	// Shrink gives back n bytes counted by Grow.
+	Shrink(n int64)
 }
 
 func (o Options) withDefaults() Options {
@@ -115,6 +137,7 @@ type Reader struct {
 	cmdName string       // name of the command being read
 	depth   int          // nesting depth of the current parse
 	gen     uint64       // incremented for every command read
+	held    int64        // bytes charged to opt.Budget for this command
 
 	scratch []byte // buffer for literal data
 }
@@ -125,6 +148,45 @@ type Reader struct {
 // Encoder.ContinuationRequest) and flush it. cont may be nil in tests.
 func NewReader(br *bufio.Reader, cont func() error, opt Options) *Reader {
 	return &Reader{br: br, cont: cont, opt: opt.withDefaults()}
+}
+
+// SetOptions replaces the Reader's limits, as when a client logs in and
+// the limits before authentication no longer apply. Call it only between
+// commands. What the old Budget was charged is given back.
+func (r *Reader) SetOptions(opt Options) {
+	r.uncharge()
+	r.opt = opt.withDefaults()
+}
+
+// InLiteral reports whether the Reader is reading literal data (as
+// opposed to command text), for servers that treat a trickle of literal
+// data differently from one of command text.
+func (r *Reader) InLiteral() bool { return r.state == stInLiteral }
+
+// charge counts n more bytes held for the command against the Budget;
+// false means it refused them.
+func (r *Reader) charge(n int) bool {
+	if r.opt.Budget == nil || n <= 0 {
+		return true
+	}
+	if !r.opt.Budget.Grow(int64(n)) {
+		return false
+	}
+	r.held += int64(n)
+	return true
+}
+
+// uncharge gives back what the current command held.
+func (r *Reader) uncharge() {
+	if r.held > 0 && r.opt.Budget != nil {
+		r.opt.Budget.Shrink(r.held)
+	}
+	r.held = 0
+}
+
+// errMemory is the error for bytes the Budget refused.
+func errMemory(fatal bool) *ParseError {
+	return &ParseError{Status: BAD, Code: CodeLimit, Reason: "too much pending data from your address", Fatal: fatal, Limit: "memory"}
 }
 
 // Reset makes the Reader read from br, as after STARTTLS or COMPRESS. Call
@@ -150,6 +212,7 @@ func (r *Reader) ReleaseBuffers() {
 		r.line = nil
 	}
 	r.scratch = nil
+	r.uncharge()
 }
 
 // run executes a parse function and turns a parse failure into a returned
@@ -305,7 +368,7 @@ func trimEOL(b []byte) []byte {
 
 // errLineTooLong is raised by nextLine for an overlong line.
 func errLineTooLong() *ParseError {
-	return &ParseError{Status: BAD, Reason: "command line too long"}
+	return &ParseError{Status: BAD, Reason: "command line too long", Limit: "line"}
 }
 
 // readLine reads the next line of command text into r.line, stripping the
@@ -327,6 +390,9 @@ func (r *Reader) readLine() error {
 			r.tail.add(r.line)
 			r.tail.add(chunk)
 			if room := r.opt.MaxLine - len(r.line); room > 0 {
+				if !r.charge(room) {
+					return errMemory(true)
+				}
 				r.line = append(r.line, chunk[:room]...)
 			}
 			switch {
@@ -340,6 +406,9 @@ func (r *Reader) readLine() error {
 				return eofErr(err)
 			}
 			return errLineTooLong()
+		}
+		if !r.charge(len(chunk)) {
+			return errMemory(true)
 		}
 		r.line = append(r.line, chunk...)
 		if err == nil {
@@ -357,10 +426,13 @@ func (r *Reader) readLine() error {
 	r.line = r.line[:len(r.line)-n]
 	r.ann = a
 	r.state = stLine
+	if r.opt.OnLine != nil {
+		r.opt.OnLine()
+	}
 	r.budget -= int64(len(r.line))
 	if r.budget < 0 {
 		// Treat the line as read; resync skips what follows.
-		return &ParseError{Status: BAD, Reason: "command too long"}
+		return &ParseError{Status: BAD, Reason: "command too long", Limit: "command"}
 	}
 	return nil
 }
@@ -381,6 +453,7 @@ func (r *Reader) begin() error {
 			return err
 		}
 	}
+	r.uncharge()
 	r.gen++
 	r.tag = ""
 	r.depth = 0

@@ -82,7 +82,7 @@ func (s *session) cmdLogin(cmd imap.Command) error {
 	if !s.secure() {
 		return no("PRIVACYREQUIRED", "Plaintext login disallowed on non-secure connections: use STARTTLS first")
 	}
-	p, err := s.srv.opt.Auth.Login(s.ctx, auth.Credentials{Username: c.Username, Password: c.Password, Remote: s.remote, Service: "imap"})
+	p, err := s.srv.opt.Auth.Login(s.loginCtx(), auth.Credentials{Username: c.Username, Password: c.Password, Remote: s.remote, Service: "imap"})
 	if err != nil {
 		s.loginMetric(err)
 		return err
@@ -112,7 +112,7 @@ func (s *session) cmdAuthenticate(cmd imap.Command) error {
 		resp = c.InitialResponse
 	}
 	for {
-		challenge, p, err := sasl.Next(s.ctx, resp)
+		challenge, p, err := sasl.Next(s.loginCtx(), resp)
 		if err != nil {
 			s.loginMetric(err)
 			return err
@@ -158,6 +158,7 @@ func (s *session) loggedIn(p *auth.Principal) error {
 	}
 	s.user = p
 	s.state = stateAuth
+	s.enterAuthenticated()
 	s.sub = s.srv.opt.Store.Subscribe(p.Account)
 	if n, ok := s.sub.(store.Notifier); ok {
 		n.SetNotify(s.notifyWake)
@@ -186,6 +187,7 @@ func (s *session) cmdUnauthenticate(imap.Command) error {
 	s.user = nil
 	s.setNotify(nil)
 	s.state = stateNotAuth
+	s.leaveAuthenticated()
 	s.rev2, s.utf8, s.condstore, s.qresync = false, false, false, false
 	s.enc.SetUTF8(false)
 	s.saved = nil

@@ -75,6 +75,13 @@
 // the inflater's stream. The compressor is taken from a pool for each
 // burst of output and given back, flushed, before the session waits.
 //
+// # Before login
+//
+// A session that has not logged in has small limits (8 KiB lines, 4 KiB
+// literals, its command's bytes charged to the client's budget) and must
+// log in within Options.LoginTimeout of connecting; idle timers restart
+// at complete lines, not at single bytes (guard.go).
+//
 // # Concurrency and locking
 //
 // All session state belongs to the session goroutine (NOTIFY's

@@ -2,7 +2,6 @@ package imapserver
 
 import (
 	"errors"
-	"time"
 
 	"github.com/postfach/postfach/internal/imap"
 	"github.com/postfach/postfach/internal/store"
@@ -63,7 +62,9 @@ func (s *session) idleStep(err error) error {
 		return errLogout
 	}
 	s.setBusy(true)
-	_ = s.conn.SetReadDeadline(time.Now().Add(s.srv.idle))
+	// DONE must be complete by the wait's deadline; a byte trickle does
+	// not restart it.
+	_ = s.conn.SetReadDeadline(s.waitUntil)
 	err = s.r.ReadDone()
 	var pe *imap.ParseError
 	switch {

@@ -80,6 +80,15 @@ type Options struct {
 	// IdleTimeout ends a session that sends nothing for this long (RFC
 	// 9051 §5.4 asks for at least 30 minutes); 0 means 30 minutes.
 	IdleTimeout time.Duration
+	// LoginTimeout is how long a session may take to log in, counted from
+	// the connection, in total: input does not restart it (issue 11); 0
+	// means one minute, negative no limit.
+	LoginTimeout time.Duration
+	// PreAuth bounds what the connections of one client hold for their
+	// commands before they log in (netserve.Budget); share one among the
+	// servers of a process. nil: no such bound (the per-connection limits
+	// before login apply all the same).
+	PreAuth *netserve.Budget
 	// MaxBadCommands ends a session after this many BAD responses in a
 	// row; 0 means 20.
 	MaxBadCommands int
@@ -127,6 +136,9 @@ type Server struct {
 	loopbackSec bool // loopback connections count as secure for plaintext auth; tests turn it off
 	// startTLS is Options.TLSConfig for STARTTLS (netserve.StartTLSConfig).
 	startTLS *tls.Config
+
+	// loginTimeout is Options.LoginTimeout with its default; 0: none.
+	loginTimeout time.Duration
 
 	sessionIDs atomic.Uint64
 	changes    changesCache
@@ -204,6 +216,12 @@ func New(opt Options) *Server {
 	if s.idle <= 0 {
 		s.idle = 30 * time.Minute
 	}
+	switch s.loginTimeout = opt.LoginTimeout; {
+	case s.loginTimeout == 0:
+		s.loginTimeout = defaultLoginTimeout
+	case s.loginTimeout < 0:
+		s.loginTimeout = 0
+	}
 	if s.maxBad <= 0 {
 		s.maxBad = 20
 	}
@@ -273,6 +291,9 @@ func (s *Server) serve(ln net.Listener, implicitTLS bool) error {
 			TLSConfig: tlsConf,
 			IDs:       s.opt.IDs,
 			Metrics:   s.opt.Metrics.ConnMetrics,
+			// Before login: a deadline, and a memory budget.
+			LoginTimeout: s.loginTimeout,
+			PreAuth:      s.opt.PreAuth,
 		},
 		Handler: func(conn net.Conn, tc *netserve.Conn) {
 			newSession(s, conn, tc, implicitTLS).run()

@@ -100,6 +100,9 @@ type session struct {
 	// graceOver says that this wait has waited Server.parkAfter in a
 	// read already and parks when nothing is there.
 	graceOver bool
+	// litRead counts literal data received since the idle timer last
+	// restarted (guard.go).
+	litRead int
 	// raw and fd are the connection's, for parking (park.go); raw is nil
 	// when the session cannot park.
 	raw syscall.RawConn
@@ -168,12 +171,17 @@ func (p *pendingReader) Read(b []byte) (int, error) {
 		p.pending = p.pending[n:]
 		return n, nil
 	}
-	if s := p.s; s != nil && s.bw != nil && (s.bw.Buffered() > 0 || s.comp != nil && s.comp.out.dirty) {
+	s := p.s
+	if s != nil && s.bw != nil && (s.bw.Buffered() > 0 || s.comp != nil && s.comp.out.dirty) {
 		if err := s.enc.Flush(); err != nil {
 			return 0, err
 		}
 	}
-	return p.r.Read(b)
+	n, err := p.r.Read(b)
+	if n > 0 && s != nil && s.r != nil && s.r.InLiteral() {
+		s.literalProgress(n)
+	}
+	return n, err
 }
 
 // deadlineWriter pushes the write deadline forward before every write, so
@@ -199,7 +207,7 @@ func newSession(srv *Server, conn net.Conn, tc *netserve.Conn, implicitTLS bool)
 	s.wake.conn = conn
 	s.initPark(conn, tc)
 	s.acquire()
-	s.r = imap.NewReader(s.br, s.continuation, imap.Options{MaxAppend: srv.maxMsg})
+	s.r = imap.NewReader(s.br, s.continuation, s.readerOptions())
 	s.enc = imap.NewEncoder(s.bw)
 	return s
 }
@@ -363,6 +371,15 @@ func (s *session) loop() (parked bool) {
 // parseError answers a command the Reader refused; false ends the session.
 func (s *session) parseError(pe *imap.ParseError) bool {
 	s.log.Debug("bad command", "status", pe.Status, "reason", pe.Reason)
+	if pe.Limit != "" && s.state == stateNotAuth && s.tc != nil {
+		s.tc.RefusedBeforeLogin(preAuthReason(pe.Limit))
+	}
+	if pe.Fatal && pe.Tag != "" {
+		// The command gets its answer before the BYE that closes the
+		// connection (RFC 7888 §4: a literal refused unread; RFC 9051
+		// §7.1.5).
+		_ = s.enc.StatusResponse(pe.Tag, imap.BAD, pe.Code, pe.Reason)
+	}
 	_ = s.enc.ErrorResponse(pe)
 	if pe.Fatal {
 		_ = s.flush()
@@ -477,7 +494,7 @@ func (s *session) waitOrPark(interruptible bool) error {
 		}
 		s.release()
 		if !s.keepWaitUntil {
-			s.waitUntil = time.Now().Add(s.srv.idle)
+			s.waitUntil = s.idleDeadline()
 		}
 		s.inWait, s.graceOver = true, false
 	}
@@ -501,8 +518,11 @@ func (s *session) waitOrPark(interruptible bool) error {
 				// nothing there, and time left, the session parks.
 				n, again, err := s.tryRead(s.small[:])
 				if n > 0 {
+					// The command must be complete by the wait's
+					// deadline: only a complete line restarts the
+					// timer (lineRead).
 					s.src.pending = s.small[:n]
-					_ = s.conn.SetReadDeadline(time.Now().Add(s.srv.idle))
+					_ = s.conn.SetReadDeadline(s.waitUntil)
 					s.acquire()
 					return nil
 				}
@@ -543,7 +563,7 @@ func (s *session) waitOrPark(interruptible bool) error {
 		}
 		if n > 0 {
 			s.src.pending = s.small[:n]
-			_ = s.conn.SetReadDeadline(time.Now().Add(s.srv.idle))
+			_ = s.conn.SetReadDeadline(s.waitUntil)
 			s.acquire()
 			return nil
 		}
@@ -578,6 +598,10 @@ func (s *session) readFailed(err error) {
 		_ = s.enc.StatusResponse("", imap.BYE, "UNAVAILABLE", "Server shutting down, try again later")
 		_ = s.flush()
 		s.log.Debug("session ended by shutdown")
+	case errors.As(err, &ne) && ne.Timeout() && s.tc != nil && s.tc.LoginExpired():
+		_ = s.enc.StatusResponse("", imap.BYE, "", "Login timeout, closing connection")
+		_ = s.flush()
+		s.log.Info("login timeout")
 	case errors.As(err, &ne) && ne.Timeout():
 		_ = s.enc.StatusResponse("", imap.BYE, "", "Idle timeout, closing connection")
 		_ = s.flush()

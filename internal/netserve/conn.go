@@ -37,7 +37,20 @@ type Conn struct {
 	mu       sync.Mutex
 	busy     bool
 	draining bool
+	// The login deadline and the memory held before login (guarded by
+	// mu): loginBy is when the client must have logged in (zero once it
+	// has, or without Options.LoginTimeout); held is what Grow charged to
+	// the listener's Budget under budgetKey (set at accept, never
+	// changed); loggedIn stops the charging.
+	loginBy   time.Time
+	held      int64
+	loggedIn  bool
+	budgetKey string
 }
+
+// loginWriteGrace is how long after the login deadline a write may still
+// take: long enough for the goodbye that says why the connection closes.
+const loginWriteGrace = 10 * time.Second
 
 // ConnOf returns the tracked connection under c (which may be a *tls.Conn
 // over it), or nil.
@@ -147,23 +160,136 @@ func (c *Conn) Read(b []byte) (int, error) {
 }
 
 // SetReadDeadline sets the read deadline, except on a draining connection
-// that is not busy, whose deadline stays in the past.
+// that is not busy, whose deadline stays in the past. Before login it is
+// never later than the login deadline (see LoginDeadline).
 func (c *Conn) SetReadDeadline(t time.Time) error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if c.draining && !c.busy {
+	switch {
+	case c.draining && !c.busy:
 		t = time.Unix(1, 0)
+	case !c.loginBy.IsZero() && (t.IsZero() || t.After(c.loginBy)):
+		t = c.loginBy
 	}
 	return c.Conn.SetReadDeadline(t)
 }
 
+// SetWriteDeadline sets the write deadline. Before login it is never
+// later than a few seconds after the login deadline, so a client that
+// stops reading cannot hold the connection past it either.
+func (c *Conn) SetWriteDeadline(t time.Time) error {
+	c.mu.Lock()
+	if !c.loginBy.IsZero() {
+		if last := c.loginBy.Add(loginWriteGrace); t.IsZero() || t.After(last) {
+			t = last
+		}
+	}
+	c.mu.Unlock()
+	return c.Conn.SetWriteDeadline(t)
+}
+
 // SetDeadline sets both deadlines, keeping a draining connection's read
-// deadline in the past.
+// deadline in the past and both within the login deadline.
 func (c *Conn) SetDeadline(t time.Time) error {
-	if err := c.Conn.SetWriteDeadline(t); err != nil {
+	if err := c.SetWriteDeadline(t); err != nil {
 		return err
 	}
 	return c.SetReadDeadline(t)
+}
+
+// LoginDeadline returns when the client must have logged in: the time of
+// accept plus Options.LoginTimeout, counted in total (input does not
+// restart it). Until then no read deadline is set later than it, so a
+// read that waits past it fails with a timeout; LoginExpired then tells
+// it from an idle timeout. It is the zero Time after LoggedIn, or when
+// the listener has no login timeout.
+func (c *Conn) LoginDeadline() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.loginBy
+}
+
+// LoginExpired reports whether the login deadline has passed without a
+// login.
+func (c *Conn) LoginExpired() bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return !c.loginBy.IsZero() && !time.Now().Before(c.loginBy)
+}
+
+// LoggedIn tells the connection that its client has logged in: the login
+// deadline no longer limits the deadlines set from now on, and what it
+// held of the Budget is given back. The deadlines set already stay: the
+// protocol sets its next ones itself.
+func (c *Conn) LoggedIn() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.loginBy = time.Time{}
+	c.loggedIn = true
+	c.releaseLocked()
+}
+
+// LoggedOut tells the connection that its client is no longer logged in
+// (IMAP UNAUTHENTICATE, RFC 8437): the login timeout starts again, and
+// Grow charges the Budget again.
+func (c *Conn) LoggedOut() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.loggedIn = false
+	if d := c.l.opt.LoginTimeout; d > 0 {
+		c.loginBy = time.Now().Add(d)
+	}
+}
+
+// Grow charges n more bytes, which the protocol is about to hold for a
+// command of a client that has not logged in, to the client's Budget. It
+// reports false, charging nothing, when the client would hold more than
+// the Budget allows; the protocol then refuses the command. After login,
+// or without a Budget, it charges nothing and reports true.
+func (c *Conn) Grow(n int64) bool {
+	b := c.l.opt.PreAuth
+	if b == nil || n <= 0 {
+		return true
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.loggedIn || c.budgetKey == "" {
+		return true
+	}
+	if !b.grow(c.budgetKey, n) {
+		return false
+	}
+	c.held += n
+	return true
+}
+
+// Shrink gives back n bytes charged with Grow (at most what is held).
+func (c *Conn) Shrink(n int64) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	n = min(n, c.held)
+	if n <= 0 {
+		return
+	}
+	c.held -= n
+	c.l.opt.PreAuth.shrink(c.budgetKey, n)
+}
+
+// releaseLocked gives back everything held; c.mu must be held.
+func (c *Conn) releaseLocked() {
+	if c.held > 0 {
+		c.l.opt.PreAuth.shrink(c.budgetKey, c.held)
+		c.held = 0
+	}
+}
+
+// RefusedBeforeLogin counts a command refused before login because of
+// a limit (reason: "client_memory", "line_too_long", "literal_too_big")
+// in the listener's metrics.
+func (c *Conn) RefusedBeforeLogin(reason string) {
+	if f := c.l.opt.Metrics.PreAuthRefused; f != nil {
+		f(c.l.opt.Proto, reason)
+	}
 }
 
 // Close closes the connection; it may be called more than once.
@@ -172,6 +298,9 @@ func (c *Conn) Close() error {
 	c.closeOnce.Do(func() {
 		err = c.Conn.Close()
 		c.cancel()
+		c.mu.Lock()
+		c.releaseLocked()
+		c.mu.Unlock()
 		c.l.untrack(c)
 		if f := c.l.opt.Metrics.ConnClose; f != nil {
 			f(c.l.opt.Proto)

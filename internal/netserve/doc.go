@@ -29,9 +29,21 @@
 // Shutdown does not resume parked connections itself: their owner must,
 // before or while the server drains.
 //
+// # Before login
+//
+// With Options.LoginTimeout a connection must log in (Conn.LoggedIn)
+// within that time of its accept, in total: until then no read deadline
+// is set later than it, whatever the protocol asks for, so input does not
+// extend it. With Options.PreAuth (a Budget shared by the listeners of a
+// server) the bytes a protocol holds for the commands of a connection
+// before login (Conn.Grow, Conn.Shrink) count against a limit per client
+// (IPv4 address or IPv6 /64).
+//
 // # Locking
 //
 // Listener.mu guards the connection set and the per-IP counts; Conn.mu
-// guards busy and draining. Neither lock is held during network I/O.
+// guards busy, draining, the login deadline and what the connection holds
+// of the Budget; Budget.mu is taken after Conn.mu. No lock is held during
+// network I/O.
 // Conn.arm belongs to the goroutine running the connection's handler.
 package netserve

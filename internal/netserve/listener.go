@@ -77,6 +77,14 @@ type Options struct {
 	TLSConfig *tls.Config
 	// IDs numbers connections; nil uses a listener-local counter.
 	IDs *IDs
+	// LoginTimeout, when positive, is how long a connection may take to
+	// log in, from accept, in total (see Conn.LoginDeadline). Protocols
+	// without a login (SMTP, LMTP) leave it 0.
+	LoginTimeout time.Duration
+	// PreAuth, when set, bounds the memory the connections of one client
+	// hold before login (see Budget); share one among the listeners of a
+	// server.
+	PreAuth *Budget
 	// Metrics counts the connections, under Proto.
 	Metrics ConnMetrics
 }
@@ -88,6 +96,9 @@ type ConnMetrics struct {
 	ConnOpen   func(proto string)
 	ConnClose  func(proto string)
 	ConnReject func(proto, reason string)
+	// PreAuthRefused counts commands refused before login because of a
+	// limit (Conn.RefusedBeforeLogin).
+	PreAuthRefused func(proto, reason string)
 }
 
 // Listener is a net.Listener that tracks its connections. Accept returns
@@ -190,13 +201,21 @@ func (l *Listener) track(raw net.Conn) (*Conn, string) {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	c := &Conn{
-		Conn:   raw,
-		l:      l,
-		id:     id,
-		ip:     ip,
-		ctx:    ctx,
-		cancel: cancel,
-		log:    l.log.With("cid", strconv.FormatUint(id, 36), "proto", l.opt.Proto, "remote", remote),
+		Conn:      raw,
+		l:         l,
+		id:        id,
+		ip:        ip,
+		ctx:       ctx,
+		cancel:    cancel,
+		log:       l.log.With("cid", strconv.FormatUint(id, 36), "proto", l.opt.Proto, "remote", remote),
+		budgetKey: clientKey(raw.RemoteAddr()),
+	}
+	if l.opt.LoginTimeout > 0 {
+		// Bounded from the start, even before the protocol sets a
+		// deadline of its own.
+		c.loginBy = time.Now().Add(l.opt.LoginTimeout)
+		_ = raw.SetReadDeadline(c.loginBy)
+		_ = raw.SetWriteDeadline(c.loginBy.Add(loginWriteGrace))
 	}
 	l.conns[c] = struct{}{}
 	if ip != "" {

@@ -49,7 +49,7 @@ func (x *session) cmdPass(cmd command) error {
 		x.reply(msgPlaintext)
 		return x.failedLogin()
 	}
-	ctx := context.Background()
+	ctx := x.loginCtx()
 	p, err := x.s.opt.Auth.Login(ctx, auth.Credentials{Username: user, Password: cmd.rest, Remote: x.remote, Service: "pop3"})
 	if err != nil {
 		return x.loginError(err)
@@ -98,7 +98,7 @@ func (x *session) cmdAuth(cmd command) error {
 			return x.saslBase64Error()
 		}
 	}
-	ctx := context.Background()
+	ctx := x.loginCtx()
 	for {
 		challenge, p, err := sasl.Next(ctx, resp)
 		if err != nil {
@@ -117,11 +117,15 @@ func (x *session) cmdAuth(cmd command) error {
 		if errors.Is(err, errLineTooLong) {
 			return x.badCommand("Authentication response too long")
 		}
+		if errors.Is(err, errPreAuthLimit) {
+			return err
+		}
 		if err != nil {
 			x.readFailed(err)
 			return err
 		}
 		l := strings.TrimRight(string(line), "\r\n")
+		x.releaseLine()
 		if l == "*" {
 			// RFC 5034 §4: the client cancelled.
 			x.reply("-ERR Authentication cancelled")
@@ -229,6 +233,7 @@ func (x *session) startTransaction(ctx context.Context, p *auth.Principal) error
 	md.key = key
 	x.md = md
 	x.state = stateTransaction
+	x.loggedIn()
 	x.log = x.log.With("user", acct.Name)
 	if device != "" {
 		x.log = x.log.With("device", device)

@@ -633,7 +633,7 @@ func TestAuthUnavailable(t *testing.T) {
 func TestRateLimited(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t, envOptions{})
-	e.auth = auth.New(auth.Options{Store: e.st, MaxFailuresPerAccount: 2})
+	e.auth = auth.New(auth.Options{Store: e.st, Guard: auth.GuardOptions{IPBlockAfter: 2}})
 	e.srv.opt.Auth = e.auth
 	c := e.dial()
 	for range 2 {

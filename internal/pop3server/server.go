@@ -124,6 +124,14 @@ type Options struct {
 	// a response (RFC 1939 §3 asks for at least 10 minutes); 0 means 10
 	// minutes.
 	IdleTimeout time.Duration
+	// LoginTimeout is how long a session may take to log in, counted from
+	// the connection, in total: input does not restart it (issue 11); 0
+	// means one minute, negative no limit.
+	LoginTimeout time.Duration
+	// PreAuth bounds what the connections of one client hold for their
+	// command lines before they log in (netserve.Budget); share one among
+	// the servers of a process.
+	PreAuth *netserve.Budget
 	// LoginDelay, when positive, is the minimum time between two logins
 	// to the same maildrop or device view (RFC 2449 §6.5 LOGIN-DELAY,
 	// advertised in CAPA; too early a login gets [LOGIN-DELAY]).
@@ -159,6 +167,9 @@ type Server struct {
 	// startTLS is Options.TLSConfig for STLS (netserve.StartTLSConfig).
 	startTLS *tls.Config
 
+	// loginTimeout is Options.LoginTimeout with its default; 0: none.
+	loginTimeout time.Duration
+
 	sentByFile atomic.Int64 // bodies sent with sendfile(2); tests read it
 
 	group netserve.Group // one netserve server per listener
@@ -187,6 +198,12 @@ func New(opt Options) *Server {
 	}
 	if s.idle <= 0 {
 		s.idle = 10 * time.Minute
+	}
+	switch s.loginTimeout = opt.LoginTimeout; {
+	case s.loginTimeout == 0:
+		s.loginTimeout = time.Minute
+	case s.loginTimeout < 0:
+		s.loginTimeout = 0
 	}
 	if s.maxBad <= 0 {
 		s.maxBad = 20
@@ -235,6 +252,9 @@ func (s *Server) serve(ln net.Listener, implicitTLS bool) error {
 			TLSConfig: tlsConf,
 			IDs:       s.opt.IDs,
 			Metrics:   s.opt.Metrics.ConnMetrics,
+			// Before login: a deadline, and a memory budget.
+			LoginTimeout: s.loginTimeout,
+			PreAuth:      s.opt.PreAuth,
 		},
 		Handler: func(conn net.Conn, tc *netserve.Conn) {
 			newSession(s, conn, tc, implicitTLS).run()

@@ -57,6 +57,7 @@ type session struct {
 	remote netip.Addr
 
 	state state
+	held  int64  // bytes of the current line charged to the Budget (guard.go)
 	bad   int    // bad commands so far
 	user  string // the USER argument waiting for PASS; "" when none
 	md    *maildrop
@@ -114,11 +115,17 @@ func (x *session) run() {
 			}
 			continue
 		}
+		if errors.Is(err, errPreAuthLimit) {
+			_ = x.w.Flush()
+			return
+		}
 		if err != nil {
 			x.readFailed(err)
 			return
 		}
-		if err := x.dispatch(line); err != nil {
+		err = x.dispatch(line)
+		x.releaseLine()
+		if err != nil {
 			_ = x.w.Flush()
 			return
 		}
@@ -145,6 +152,9 @@ func (x *session) readFailed(err error) {
 		x.reply("-ERR " + codeSysTemp + "Server shutting down, try again later")
 		_ = x.w.Flush()
 		x.log.Debug("session ended by shutdown")
+	case errors.As(err, &ne) && ne.Timeout() && x.tc != nil && x.tc.LoginExpired():
+		// Closed without a response, like an idle timeout (RFC 1939 §3).
+		x.log.Info("login timeout, closing")
 	case errors.As(err, &ne) && ne.Timeout():
 		x.log.Info("idle timeout, closing without update")
 	case errors.Is(err, io.EOF), errors.Is(err, net.ErrClosed):
@@ -169,7 +179,10 @@ func (x *session) pendingLine() bool {
 }
 
 // readLine reads one line, CRLF included. A line longer than maxLine is
-// consumed and reported as errLineTooLong.
+// consumed (never held: the rest passes through the read buffer) and
+// reported as errLineTooLong. Before login, a client whose connections
+// together would hold more than the Budget allows is told so and the
+// connection closes (errPreAuthLimit, guard.go).
 func (x *session) readLine() ([]byte, error) {
 	var long []byte
 	for {
@@ -178,12 +191,19 @@ func (x *session) readLine() ([]byte, error) {
 			if long == nil {
 				return chunk, nil
 			}
+			if err := x.holdLine(len(chunk)); err != nil {
+				return nil, err
+			}
 			return append(long, chunk...), nil
 		}
 		if !errors.Is(err, bufio.ErrBufferFull) {
 			return nil, err
 		}
 		if len(long)+len(chunk) > maxLine {
+			if x.state == stateAuthorization && x.tc != nil {
+				x.tc.RefusedBeforeLogin("line_too_long")
+			}
+			x.releaseLine()
 			for errors.Is(err, bufio.ErrBufferFull) {
 				_, err = x.r.ReadSlice('\n')
 			}
@@ -191,6 +211,9 @@ func (x *session) readLine() ([]byte, error) {
 				return nil, err
 			}
 			return nil, errLineTooLong
+		}
+		if err := x.holdLine(len(chunk)); err != nil {
+			return nil, err
 		}
 		long = append(long, chunk...)
 	}

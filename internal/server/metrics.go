@@ -26,6 +26,7 @@ type metrics struct {
 	commitTime    prometheus.Histogram
 	commitBatch   prometheus.Histogram
 	commitErrors  prometheus.Counter
+	guard         guardMetrics
 }
 
 func newMetrics() *metrics {
@@ -68,6 +69,7 @@ func newMetrics() *metrics {
 	m.reg.MustRegister(m.connsOpen, m.connsTotal, m.connsRejected, m.deliveries, m.deliveryTime,
 		m.errors, m.commitTime, m.commitBatch, m.commitErrors,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	m.guard = newGuardMetrics(m.reg)
 	return m
 }
 
@@ -95,6 +97,9 @@ func (m *metrics) conns() netserve.ConnMetrics {
 		},
 		ConnClose:  func(proto string) { m.connsOpen.WithLabelValues(proto).Dec() },
 		ConnReject: func(proto, reason string) { m.connsRejected.WithLabelValues(proto).Inc() },
+		PreAuthRefused: func(proto, reason string) {
+			m.guard.preAuthRefused.WithLabelValues(proto, reason).Inc()
+		},
 	}
 }
 

@@ -137,7 +137,10 @@ func Start(ctx context.Context, opt Options) (_ *Server, err error) {
 	if opt.WrapStore != nil {
 		s.st = opt.WrapStore(s.st)
 	}
-	s.auth = auth.New(auth.Options{Store: s.st, Logger: log.With("component", "auth")})
+	s.auth = auth.New(auth.Options{Store: s.st, Logger: log.With("component", "auth"),
+		Guard: guardOptions(cfg.Auth), Metrics: s.m.auth()})
+	preAuth := netserve.NewBudget(int64(cfg.Limits.PreAuthMemoryPerIP))
+	s.m.watchGuard(s.auth, preAuth)
 	deliverer := smtpserver.NewDeliverer(smtpserver.DelivererOptions{
 		Store:          s.st,
 		Hostname:       cfg.Hostname,
@@ -200,6 +203,8 @@ func Start(ctx context.Context, opt Options) (_ *Server, err error) {
 				Delete:            pop3server.DeleteMode(cfg.POP3.Delete),
 				DeviceViews:       cfg.POP3.DeviceViews,
 				IdleTimeout:       cfg.Limits.POP3IdleTimeout.D(),
+				LoginTimeout:      cfg.Limits.LoginTimeout.D(),
+				PreAuth:           preAuth,
 				MaxConns:          cfg.Limits.Connections,
 				MaxConnsPerIP:     cfg.Limits.ConnectionsPerIP,
 				IDs:               ids,
@@ -227,6 +232,8 @@ func Start(ctx context.Context, opt Options) (_ *Server, err error) {
 				MaxMessageSize:    int64(cfg.MaxMessageSize),
 				Postmaster:        "postmaster@" + cfg.Domains[0],
 				IdleTimeout:       cfg.Limits.IMAPIdleTimeout.D(),
+				LoginTimeout:      cfg.Limits.LoginTimeout.D(),
+				PreAuth:           preAuth,
 				MaxConns:          cfg.Limits.Connections,
 				MaxConnsPerIP:     cfg.Limits.ConnectionsPerIP,
 				IDs:               ids,
@@ -333,6 +340,26 @@ func Start(ctx context.Context, opt Options) (_ *Server, err error) {
 		log.Info("no accounts yet; add one with: "+hint, "example", "alice@"+cfg.Domains[0])
 	}
 	return s, nil
+}
+
+// guardOptions turns the [auth] keys into the guessing protection's
+// options (a count of 0 switches that part off).
+func guardOptions(a config.Auth) auth.GuardOptions {
+	off := func(n int) int {
+		if n == 0 {
+			return -1
+		}
+		return n
+	}
+	return auth.GuardOptions{
+		IPDelayAfter:      off(a.IPDelayAfter),
+		IPMaxDelay:        a.IPMaxDelay.D(),
+		IPBlockAfter:      off(a.IPBlockAfter),
+		IPBlockDuration:   a.IPBlockDuration.D(),
+		Window:            a.FailureWindow.D(),
+		AccountDelayAfter: off(a.AccountDelayAfter),
+		AccountMaxDelay:   a.AccountMaxDelay.D(),
+	}
 }
 
 func addrString(ln net.Listener) string {

@@ -71,6 +71,11 @@ type session struct {
 	pendingLong bool
 
 	num [8]byte // scratch for reply codes
+
+	// dataClock says that the data timeout runs (connReader); blockLeft
+	// is what is left of the current block of data.
+	dataClock bool
+	blockLeft int
 }
 
 func newSession(s *Server, conn net.Conn, tc *netserve.Conn) *session {
@@ -90,9 +95,20 @@ func newSession(s *Server, conn net.Conn, tc *netserve.Conn) *session {
 // read from the network it writes the buffered replies, since the client
 // may be waiting for them: replies are held back only while more commands
 // are buffered (RFC 2920 §3.2), so a pipelined group is answered in one
-// write. It also sets the read deadline (RFC 5321 §4.5.3.2: a timeout for
-// each command, and for each block of message data).
+// write.
+//
+// Deadlines (RFC 5321 §4.5.3.2): a command line must be complete within
+// CommandTimeout of the moment the server began waiting for it (readLine
+// sets the deadline; bytes that do not end the line do not move it, so a
+// client trickling a byte at a time is cut off). Message data (DATA,
+// BDAT) must arrive in blocks: the DataTimeout restarts when the data
+// begins and after every dataBlock bytes, so a slow but steady upload
+// goes on while a trickle of a few bytes a minute ends.
 type connReader struct{ x *session }
+
+// dataBlock is how much message data restarts the data timeout: a few
+// TCP segments, which any live client sends within seconds.
+const dataBlock = 4 << 10
 
 func (c connReader) Read(p []byte) (int, error) {
 	x := c.x
@@ -101,12 +117,17 @@ func (c connReader) Read(p []byte) (int, error) {
 			return 0, err
 		}
 	}
-	d := x.s.opt.CommandTimeout
-	if x.inData {
-		d = x.s.opt.DataTimeout
+	if !x.inData {
+		x.dataClock = false
+		return x.conn.Read(p)
 	}
-	_ = x.conn.SetReadDeadline(time.Now().Add(d))
-	return x.conn.Read(p)
+	if !x.dataClock || x.blockLeft <= 0 {
+		_ = x.conn.SetReadDeadline(time.Now().Add(x.s.opt.DataTimeout))
+		x.dataClock, x.blockLeft = true, dataBlock
+	}
+	n, err := x.conn.Read(p)
+	x.blockLeft -= n
+	return n, err
 }
 
 // connWriter writes replies with a deadline, so a client that stops
@@ -186,8 +207,10 @@ func (x *session) nextLine() ([]byte, error) {
 // readLine reads one command line, line ending included. The slice is
 // valid until the next read. A line longer than maxLine is read to its
 // end and dropped (never held whole: at most the read buffer), and
-// reported as errLineTooLong.
+// reported as errLineTooLong. The line must be complete within the
+// command timeout (RFC 5321 §4.5.3.2.7), from now.
 func (x *session) readLine() ([]byte, error) {
+	_ = x.conn.SetReadDeadline(time.Now().Add(x.s.opt.CommandTimeout))
 	line, err := x.r.ReadSlice('\n')
 	if err == nil {
 		if len(line) > maxLine {
