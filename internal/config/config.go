@@ -165,7 +165,7 @@ func Default() *Config {
 			POP3IdleTimeout:    Duration(10 * 60e9),
 		},
 		Log:  Log{Level: "info", Format: "text"},
-		POP3: POP3{MarkSeen: true, HideDeleted: true, Delete: "expunge", DeviceViews: true},
+		POP3: POP3{MarkSeen: true, HideDeleted: true, Delete: "hide", DeviceViews: true},
 	}
 }
 
