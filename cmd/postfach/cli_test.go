@@ -5,6 +5,8 @@ import (
 	"context"
 	"flag"
 	"path/filepath"
+	"runtime"
+	"runtime/debug"
 	"slices"
 	"strings"
 	"testing"
@@ -62,9 +64,33 @@ func TestHelp(t *testing.T) {
 }
 
 func TestVersion(t *testing.T) {
-	r := runBin(t, "", "version")
-	if r.code != 0 || !strings.HasPrefix(r.stdout, "postfach ") {
-		t.Fatalf("version: %+v", r)
+	for _, arg := range []string{"version", "--version", "-version"} {
+		r := runBin(t, "", arg)
+		if r.code != 0 || !strings.HasPrefix(r.stdout, "postfach ") || !strings.Contains(r.stdout, runtime.Version()) {
+			t.Errorf("postfach %s: %+v", arg, r)
+		}
+	}
+}
+
+// TestFormatVersion: the version names the VCS revision go build embeds
+// from a git checkout, and says when the tree was modified.
+func TestFormatVersion(t *testing.T) {
+	bi := &debug.BuildInfo{Main: debug.Module{Version: "v0.0.0-20261207141317-2a5e6740bcfe"}, Settings: []debug.BuildSetting{
+		{Key: "vcs", Value: "git"},
+		{Key: "vcs.revision", Value: "2a5e6740bcfea48ba37e97eee1067b3aca860b04"},
+		{Key: "vcs.time", Value: "2026-12-07T14:13:17Z"},
+		{Key: "vcs.modified", Value: "true"},
+	}}
+	got := formatVersion("", bi)
+	want := "postfach v0.0.0-20261207141317-2a5e6740bcfe (revision 2a5e6740bcfea48ba37e97eee1067b3aca860b04+modified, 2026-12-07T14:13:17Z) " + runtime.Version()
+	if !strings.HasPrefix(got, want) {
+		t.Errorf("formatVersion = %q, want prefix %q", got, want)
+	}
+	if got := formatVersion("1.2.3", bi); !strings.HasPrefix(got, "postfach 1.2.3 (revision 2a5e") {
+		t.Errorf("with -ldflags version: %q", got)
+	}
+	if got := formatVersion("", &debug.BuildInfo{Main: debug.Module{Version: "(devel)"}}); !strings.HasPrefix(got, "postfach devel "+runtime.Version()) {
+		t.Errorf("without VCS information: %q", got)
 	}
 }
 
