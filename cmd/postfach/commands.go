@@ -3,6 +3,7 @@ package main
 import (
 	"bufio"
 	"context"
+	"crypto/rand"
 	"errors"
 	"flag"
 	"fmt"
@@ -13,6 +14,7 @@ import (
 	"strings"
 	"syscall"
 	"time"
+	"unicode/utf8"
 
 	"golang.org/x/term"
 
@@ -112,11 +114,42 @@ func withAPI(e *env, cfg *config.Config, f func(api admin.API) int) int {
 
 func passwordFlags(fs *flag.FlagSet) {
 	fs.Bool("password-stdin", false, "read the password from the first line of standard input")
+	fs.Bool("generate", false, "generate a random password and print it")
 }
 
-// readPassword gets a new password: the first line of stdin with
-// --password-stdin, else a terminal prompt (twice).
-func readPassword(e *env, fs *flag.FlagSet) (string, error) {
+func userAddFlags(fs *flag.FlagSet) {
+	passwordFlags(fs)
+	fs.Bool("force", false, "create the account even if its domain is not one of the local domains")
+}
+
+// minPasswordLen is the shortest password the user commands accept.
+const minPasswordLen = 8
+
+// readPassword gets a new password: a generated one with --generate, the
+// first line of stdin with --password-stdin, else a terminal prompt
+// (twice). generated reports a generated password, which the caller must
+// show. A password shorter than minPasswordLen is refused.
+func readPassword(e *env, fs *flag.FlagSet) (pw string, generated bool, err error) {
+	gen := fs.Lookup("generate").Value.String() == "true"
+	if gen && fs.Lookup("password-stdin").Value.String() == "true" {
+		return "", false, errors.New("--generate and --password-stdin exclude each other")
+	}
+	if gen {
+		// 26 characters of base32: 130 bits.
+		return rand.Text(), true, nil
+	}
+	pw, err = enteredPassword(e, fs)
+	if err != nil {
+		return "", false, err
+	}
+	if n := utf8.RuneCountInString(pw); n < minPasswordLen {
+		return "", false, fmt.Errorf("the password has %d characters; use at least %d, or --generate for a random one", n, minPasswordLen)
+	}
+	return pw, false, nil
+}
+
+// enteredPassword reads the password from stdin or the terminal.
+func enteredPassword(e *env, fs *flag.FlagSet) (string, error) {
 	if fs.Lookup("password-stdin").Value.String() == "true" {
 		line, err := bufio.NewReader(e.stdin).ReadString('\n')
 		if err != nil && !(errors.Is(err, io.EOF) && line != "") {
@@ -195,10 +228,14 @@ func setPassword(ctx context.Context, e *env, fs *flag.FlagSet, args []string, c
 	name := args[0]
 	if create {
 		if i := strings.LastIndexByte(name, '@'); i > 0 && !cfg.IsLocalDomain(name[i+1:]) {
+			if fs.Lookup("force").Value.String() != "true" {
+				fmt.Fprintf(e.stderr, "postfach: %s is not a local domain (domains = %q): the account could log in but would receive no mail; add the domain to the config, or use --force\n", name[i+1:], cfg.Domains)
+				return exitError
+			}
 			fmt.Fprintf(e.stderr, "postfach: warning: %s is not a local domain (domains = %q); the account can log in but receives no mail\n", name[i+1:], cfg.Domains)
 		}
 	}
-	pw, err := readPassword(e, fs)
+	pw, generated, err := readPassword(e, fs)
 	if err != nil {
 		fmt.Fprintln(e.stderr, "postfach:", err)
 		return exitError
@@ -214,12 +251,15 @@ func setPassword(ctx context.Context, e *env, fs *flag.FlagSet, args []string, c
 				return adminFail(e, name, err)
 			}
 			fmt.Fprintf(e.stdout, "account %s created\n", name)
-			return exitOK
+		} else {
+			if err := api.UserPasswd(ctx, name, hash); err != nil {
+				return adminFail(e, name, err)
+			}
+			fmt.Fprintf(e.stdout, "password of %s changed\n", name)
 		}
-		if err := api.UserPasswd(ctx, name, hash); err != nil {
-			return adminFail(e, name, err)
+		if generated {
+			fmt.Fprintf(e.stdout, "password: %s\n", pw)
 		}
-		fmt.Fprintf(e.stdout, "password of %s changed\n", name)
 		return exitOK
 	})
 }

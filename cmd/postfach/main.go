@@ -52,7 +52,7 @@ type command struct {
 func commands() []*command {
 	return []*command{
 		{name: "serve", summary: "run the server until SIGINT/SIGTERM", run: cmdServe},
-		{name: "user add", usage: "ADDRESS", summary: "create an account (password from the terminal or --password-stdin)", run: cmdUserAdd, flags: passwordFlags},
+		{name: "user add", usage: "ADDRESS", summary: "create an account (password from the terminal, --password-stdin or --generate)", run: cmdUserAdd, flags: userAddFlags},
 		{name: "user passwd", usage: "ADDRESS", summary: "change an account's password", run: cmdUserPasswd, flags: passwordFlags},
 		{name: "user del", usage: "ADDRESS", summary: "delete an account and all its mail (asks, or --yes)", run: cmdUserDel, flags: func(fs *flag.FlagSet) {
 			fs.Bool("yes", false, "do not ask for confirmation")
