@@ -127,7 +127,8 @@ func Start(ctx context.Context, opt Options) (_ *Server, err error) {
 	s.sqlSt, err = sqlite.Open(ctx, sqlite.Options{Dir: cfg.DataDir, Logger: log.With("component", "store"),
 		Retention: cfg.Retention.D(), OnCommit: s.m.onCommit})
 	if errors.Is(err, store.ErrLocked) {
-		return nil, fmt.Errorf("data directory %s is in use by another postfach process: %w", cfg.DataDir, err)
+		// err names the directory and says it is locked; add what to do.
+		return nil, fmt.Errorf("%w: stop the other postfach first, or give this one its own data_dir", err)
 	}
 	if err != nil {
 		return nil, fmt.Errorf("open store: %w", err)

@@ -243,11 +243,11 @@ func mapErr(err error) error {
 		return nil
 	}
 	if errors.Is(err, syscall.ENOSPC) || errors.Is(err, syscall.EDQUOT) {
-		return fmt.Errorf("%w: %w", store.ErrDiskFull, err)
+		return diskFullError{err}
 	}
 	var se *sqlite.Error
 	if errors.As(err, &se) && se.Code()&0xff == sqlite3.SQLITE_FULL {
-		return fmt.Errorf("%w: %w", store.ErrDiskFull, err)
+		return diskFullError{err}
 	}
 	return err
 }
