@@ -424,20 +424,31 @@ func cmdCheck(ctx context.Context, e *env, fs *flag.FlagSet, args []string) int 
 		fmt.Fprintf(e.stdout, "data directory %s does not exist yet: nothing to check\n", cfg.DataDir)
 		return exitOK
 	}
-	return withAPI(e, cfg, func(api admin.API) int {
-		problems, err := api.Check(ctx)
-		if err != nil {
-			fmt.Fprintln(e.stderr, "postfach check:", err)
-			return exitError
-		}
-		if len(problems) == 0 {
-			fmt.Fprintf(e.stdout, "store %s: ok\n", cfg.DataDir)
-			return exitOK
-		}
-		for _, p := range problems {
-			fmt.Fprintf(e.stdout, "problem: account %d mailbox %d: %s\n", p.Account, p.Mailbox, p.What)
-		}
-		fmt.Fprintf(e.stdout, "store %s: %d problem(s)\n", cfg.DataDir, len(problems))
+	// A running server checks its own store; without one the store is
+	// opened read-only, so a read-only data directory (a mounted backup)
+	// can be checked and nothing is changed.
+	var problems []store.Problem
+	c, err := admin.Dial(cfg.DataDir)
+	switch {
+	case err == nil:
+		problems, err = c.Check(ctx)
+	case errors.Is(err, admin.ErrNoServer):
+		problems, err = sqlite.CheckReadOnly(ctx, cfg.DataDir, nil)
+	default:
+		fmt.Fprintln(e.stderr, "postfach check:", err)
+		return exTempFail
+	}
+	if err != nil {
+		fmt.Fprintln(e.stderr, "postfach check:", err)
 		return exitError
-	})
+	}
+	if len(problems) == 0 {
+		fmt.Fprintf(e.stdout, "store %s: ok\n", cfg.DataDir)
+		return exitOK
+	}
+	for _, p := range problems {
+		fmt.Fprintf(e.stdout, "problem: account %d mailbox %d: %s\n", p.Account, p.Mailbox, p.What)
+	}
+	fmt.Fprintf(e.stdout, "store %s: %d problem(s)\n", cfg.DataDir, len(problems))
+	return exitError
 }
