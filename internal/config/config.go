@@ -54,6 +54,7 @@ type Config struct {
 	Log    Log    `toml:"log"`
 	POP3   POP3   `toml:"pop3"`
 	Debug  Debug  `toml:"debug"`
+	IMAP   IMAP   `toml:"imap"`
 }
 
 // Debug holds switches for diagnosing the server.
@@ -110,6 +111,15 @@ type Limits struct {
 	// POP3IdleTimeout ends idle POP3 sessions (RFC 1939 §3: at least 10
 	// minutes).
 	POP3IdleTimeout Duration `toml:"pop3_idle_timeout"`
+	// Mailboxes is the most mailboxes (and subscriptions) one account may
+	// have; 0 means no limit.
+	Mailboxes int `toml:"mailboxes"`
+}
+
+// IMAP configures IMAP behaviour.
+type IMAP struct {
+	// AutoSubscribe subscribes the mailboxes a client creates.
+	AutoSubscribe bool `toml:"auto_subscribe"`
 }
 
 // Log configures the server log.
@@ -127,6 +137,10 @@ type POP3 struct {
 	Delete      string `toml:"delete"` // expunge, trash or hide
 	DeviceViews bool   `toml:"device_views"`
 }
+
+// minMailboxes is the smallest limits.mailboxes: the six mailboxes every
+// account starts with, and room for a few of the user's own.
+const minMailboxes = 10
 
 // POP3DeleteModes are the values of pop3.delete.
 var POP3DeleteModes = []string{"expunge", "trash", "hide"}
@@ -163,7 +177,9 @@ func Default() *Config {
 			SMTPDataTimeout:    Duration(3 * 60e9),
 			IMAPIdleTimeout:    Duration(30 * 60e9),
 			POP3IdleTimeout:    Duration(10 * 60e9),
+			Mailboxes:          5000,
 		},
+		IMAP: IMAP{AutoSubscribe: true},
 		Log:  Log{Level: "info", Format: "text"},
 		POP3: POP3{MarkSeen: true, HideDeleted: true, Delete: "hide", DeviceViews: true},
 	}
@@ -371,6 +387,9 @@ func (c *Config) Validate() error {
 		if d.v.D() < 1e9 {
 			bad(d.key, "must be at least 1s")
 		}
+	}
+	if lim.Mailboxes != 0 && lim.Mailboxes < minMailboxes {
+		bad("limits.mailboxes", "must be 0 (no limit) or at least %d (every account starts with 6)", minMailboxes)
 	}
 	if !slices.Contains([]string{"debug", "info", "warn", "error"}, strings.ToLower(c.Log.Level)) {
 		bad("log.level", "%q is not one of debug, info, warn, error", c.Log.Level)

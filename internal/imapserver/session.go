@@ -898,6 +898,9 @@ func (s *session) mapError(err error) (status, code, text string) {
 		return imap.NO, "NONEXISTENT", "No such mailbox"
 	case errors.Is(err, store.ErrExists):
 		return imap.NO, "ALREADYEXISTS", "Mailbox already exists"
+	case errors.Is(err, store.ErrMailboxLimit):
+		// RFC 5530 §3: LIMIT, an operational limit was reached.
+		return imap.NO, "LIMIT", "Too many mailboxes"
 	case errors.Is(err, store.ErrOverQuota):
 		return imap.NO, "OVERQUOTA", "Quota exceeded"
 	case errors.Is(err, store.ErrTooBig):

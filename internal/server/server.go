@@ -125,7 +125,7 @@ func Start(ctx context.Context, opt Options) (_ *Server, err error) {
 	}()
 
 	s.sqlSt, err = sqlite.Open(ctx, sqlite.Options{Dir: cfg.DataDir, Logger: log.With("component", "store"),
-		Retention: cfg.Retention.D(), OnCommit: s.m.onCommit})
+		Retention: cfg.Retention.D(), OnCommit: s.m.onCommit, OpsOptions: StoreSafeguards(cfg)})
 	if errors.Is(err, store.ErrLocked) {
 		// err names the directory and says it is locked; add what to do.
 		return nil, fmt.Errorf("%w: stop the other postfach first, or give this one its own data_dir", err)
@@ -226,6 +226,7 @@ func Start(ctx context.Context, opt Options) (_ *Server, err error) {
 				TLSConfig:         tc,
 				AllowInsecureAuth: cfg.Auth.AllowInsecure,
 				MaxMessageSize:    int64(cfg.MaxMessageSize),
+				AutoSubscribe:     cfg.IMAP.AutoSubscribe,
 				Postmaster:        "postmaster@" + cfg.Domains[0],
 				IdleTimeout:       cfg.Limits.IMAPIdleTimeout.D(),
 				MaxConns:          cfg.Limits.Connections,

@@ -29,6 +29,9 @@ var (
 	ErrNotDelivered = errors.New("not delivered: the delivery to another recipient failed")
 	// ErrLocked: another process has the store open.
 	ErrLocked = errors.New("store is locked by another process")
+	// ErrMailboxLimit: the account has as many mailboxes (or
+	// subscriptions) as the store allows.
+	ErrMailboxLimit = errors.New("too many mailboxes")
 )
 
 // AccountID identifies an account within a store.
@@ -79,6 +82,19 @@ const (
 	UseSent    = `\Sent`
 	UseTrash   = `\Trash`
 )
+
+// CreateOptions say how CreateMailboxWith creates a mailbox.
+type CreateOptions struct {
+	// SpecialUse holds RFC 6154 attributes for the new mailbox.
+	SpecialUse []string
+	// Parents creates the missing superior levels of the name too ("a"
+	// and "a/b" for "a/b/c"), in the same transaction: all are created or
+	// none (RFC 9051 §6.3.4).
+	Parents bool
+	// Subscribe subscribes every mailbox created, so that clients that
+	// show only subscribed folders show it on every device.
+	Subscribe bool
+}
 
 // DefaultMailboxes are created with every account.
 var DefaultMailboxes = []struct {
@@ -425,18 +441,27 @@ type Store interface {
 	MailboxByID(ctx context.Context, acct AccountID, id MailboxID) (*Mailbox, error)
 	// CreateMailbox creates a mailbox with a fresh UIDVALIDITY. Missing
 	// parent levels are not created here (the IMAP layer decides).
-	// ErrExists, ErrInvalidName.
+	// ErrExists, ErrInvalidName, ErrMailboxLimit.
 	CreateMailbox(ctx context.Context, acct AccountID, name string, specialUse []string) (*Mailbox, error)
+	// CreateMailboxWith is CreateMailbox with options (see CreateOptions).
+	// A store may limit the mailboxes of an account: a create that would
+	// pass the limit, counting the parents it creates, fails with
+	// ErrMailboxLimit and creates nothing. Concurrent creates never pass
+	// the limit together.
+	CreateMailboxWith(ctx context.Context, acct AccountID, name string, opt CreateOptions) (*Mailbox, error)
 	// DeleteMailbox deletes a mailbox and expunges its messages (they stay
 	// recoverable for the retention window). ErrInbox for INBOX.
 	DeleteMailbox(ctx context.Context, acct AccountID, id MailboxID) error
 	// RenameMailbox renames a mailbox and every mailbox below it
 	// ("a" to "b" also renames "a/x" to "b/x"), keeping their UIDVALIDITY.
 	// Renaming INBOX creates the new mailbox with a new UIDVALIDITY and moves
-	// every INBOX message into it; INBOX stays, empty (RFC 9051 §6.3.6).
+	// every INBOX message into it; INBOX stays, empty (RFC 9051 §6.3.6);
+	// that create counts against a mailbox limit (ErrMailboxLimit).
+	// Subscriptions of the renamed mailboxes move with them.
 	RenameMailbox(ctx context.Context, acct AccountID, oldName, newName string) error
 	// SetSubscribed subscribes or unsubscribes a name, which need not exist
-	// (RFC 9051 §6.3.7).
+	// (RFC 9051 §6.3.7). A store with a mailbox limit refuses a new
+	// subscription past the same number (ErrMailboxLimit).
 	SetSubscribed(ctx context.Context, acct AccountID, name string, on bool) error
 	// Subscriptions lists subscribed names, existing or not.
 	Subscriptions(ctx context.Context, acct AccountID) ([]string, error)

@@ -55,6 +55,9 @@ type Options struct {
 	// Blobs overrides the blob store for large bodies (default: a
 	// blob.FileStore in Dir/blobs).
 	Blobs blob.Store
+
+	// Safeguards (ops.go).
+	OpsOptions
 }
 
 // DefaultRetention is how long expunged mail stays recoverable by default.
@@ -96,6 +99,8 @@ type Store struct {
 
 	stagedMu sync.Mutex
 	staged   map[string]int // blob ids staged and not yet discarded; guarded by stagedMu
+
+	ops opsState // the safeguards of ops.go
 }
 
 var _ store.Store = (*Store)(nil)
@@ -180,6 +185,7 @@ func Open(ctx context.Context, opt Options) (*Store, error) {
 	if err := s.startupSweep(ctx); err != nil {
 		return fail(err)
 	}
+	s.startOps(opt.OpsOptions)
 	s.wg.Add(2)
 	go s.writer()
 	go s.checkpointer()
