@@ -447,8 +447,33 @@ func cmdCheck(ctx context.Context, e *env, fs *flag.FlagSet, args []string) int 
 		return exitOK
 	}
 	for _, p := range problems {
-		fmt.Fprintf(e.stdout, "problem: account %d mailbox %d: %s\n", p.Account, p.Mailbox, p.What)
+		fmt.Fprintln(e.stdout, problemLine(p))
 	}
 	fmt.Fprintf(e.stdout, "store %s: %d problem(s)\n", cfg.DataDir, len(problems))
 	return exitError
+}
+
+// problemLine says where a problem is, by name: "problem: account
+// alice@example.org, mailbox INBOX, UID 5: message body damaged: ...".
+func problemLine(p store.Problem) string {
+	var where []string
+	name := func(kind, n string, id int64) {
+		if n == "" {
+			n = fmt.Sprintf("#%d", id)
+		}
+		where = append(where, kind+" "+n)
+	}
+	if p.Account != 0 || p.AccountName != "" {
+		name("account", p.AccountName, int64(p.Account))
+	}
+	if p.Mailbox != 0 || p.MailboxName != "" {
+		name("mailbox", p.MailboxName, int64(p.Mailbox))
+	}
+	if p.UID != 0 {
+		where = append(where, fmt.Sprintf("UID %d", p.UID))
+	}
+	if len(where) == 0 {
+		return "problem: " + p.What
+	}
+	return "problem: " + strings.Join(where, ", ") + ": " + p.What
 }

@@ -55,6 +55,18 @@ type Config struct {
 	POP3   POP3   `toml:"pop3"`
 	Debug  Debug  `toml:"debug"`
 	IMAP   IMAP   `toml:"imap"`
+	Scrub  Scrub  `toml:"scrub"`
+}
+
+// Scrub configures the background check of stored bodies against their
+// SHA-256.
+type Scrub struct {
+	// Rate is how many bytes of bodies per second the scrub reads; 0
+	// turns it off.
+	Rate Size `toml:"rate"`
+	// Interval is the pause between the end of one pass and the start of
+	// the next.
+	Interval Duration `toml:"interval"`
 }
 
 // Debug holds switches for diagnosing the server.
@@ -179,9 +191,10 @@ func Default() *Config {
 			POP3IdleTimeout:    Duration(10 * 60e9),
 			Mailboxes:          5000,
 		},
-		IMAP: IMAP{AutoSubscribe: true},
-		Log:  Log{Level: "info", Format: "text"},
-		POP3: POP3{MarkSeen: true, HideDeleted: true, Delete: "hide", DeviceViews: true},
+		IMAP:  IMAP{AutoSubscribe: true},
+		Scrub: Scrub{Rate: 2 << 20, Interval: Duration(24 * time.Hour)},
+		Log:   Log{Level: "info", Format: "text"},
+		POP3:  POP3{MarkSeen: true, HideDeleted: true, Delete: "hide", DeviceViews: true},
 	}
 }
 
@@ -390,6 +403,12 @@ func (c *Config) Validate() error {
 	}
 	if lim.Mailboxes != 0 && lim.Mailboxes < minMailboxes {
 		bad("limits.mailboxes", "must be 0 (no limit) or at least %d (every account starts with 6)", minMailboxes)
+	}
+	if c.Scrub.Rate < 0 {
+		bad("scrub.rate", "must not be negative (0 turns the scrub off)")
+	}
+	if c.Scrub.Interval.D() < time.Second {
+		bad("scrub.interval", "must be at least 1s")
 	}
 	if !slices.Contains([]string{"debug", "info", "warn", "error"}, strings.ToLower(c.Log.Level)) {
 		bad("log.level", "%q is not one of debug, info, warn, error", c.Log.Level)

@@ -32,6 +32,10 @@ var (
 	// ErrMailboxLimit: the account has as many mailboxes (or
 	// subscriptions) as the store allows.
 	ErrMailboxLimit = errors.New("too many mailboxes")
+	// ErrDamaged: a message's stored body is damaged (its file is missing,
+	// has the wrong size, or does not match its hash). Other messages are
+	// not affected; the store logs the damage once.
+	ErrDamaged = errors.New("message body damaged")
 )
 
 // AccountID identifies an account within a store.
@@ -397,11 +401,16 @@ type POP3View struct {
 	LastUsed time.Time
 }
 
-// Problem is one inconsistency found by Check.
+// Problem is one inconsistency found by Check. Account, Mailbox and UID
+// are 0 when the problem is not about one (the database as a whole, a body
+// no message uses); the names are filled in when known.
 type Problem struct {
-	Account AccountID
-	Mailbox MailboxID
-	What    string
+	Account     AccountID `json:"account,omitempty"`
+	Mailbox     MailboxID `json:"mailbox,omitempty"`
+	UID         mail.UID  `json:"uid,omitempty"`
+	AccountName string    `json:"account_name,omitempty"`
+	MailboxName string    `json:"mailbox_name,omitempty"`
+	What        string    `json:"what"`
 }
 
 // Store is a mail store backend. All methods are safe for concurrent use.
@@ -519,7 +528,10 @@ type Store interface {
 	// with \Deleted. They become tombstones, recoverable for the retention
 	// window.
 	Expunge(ctx context.Context, acct AccountID, id MailboxID, uids mail.UIDSet, onlyDeleted bool) (*ExpungeResult, error)
-	// OpenBody opens a stored body for reading.
+	// OpenBody opens a stored body for reading. ErrNotFound for an unknown
+	// blobID; ErrDamaged when the body is known to be damaged (its file is
+	// missing or has the wrong size, or a check found its content does not
+	// match its hash).
 	OpenBody(ctx context.Context, blobID string) (Body, error)
 
 	// POP3View returns the state of a POP3 view of a mailbox: device ""
