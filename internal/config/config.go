@@ -126,6 +126,10 @@ type Limits struct {
 	// Mailboxes is the most mailboxes (and subscriptions) one account may
 	// have; 0 means no limit.
 	Mailboxes int `toml:"mailboxes"`
+	// DiskReserve is the size of the file kept in DataDir and released
+	// when the disk fills, so that deleting mail always works; 0 means
+	// none.
+	DiskReserve Size `toml:"disk_reserve"`
 }
 
 // IMAP configures IMAP behaviour.
@@ -190,6 +194,7 @@ func Default() *Config {
 			IMAPIdleTimeout:    Duration(30 * 60e9),
 			POP3IdleTimeout:    Duration(10 * 60e9),
 			Mailboxes:          5000,
+			DiskReserve:        64 << 20,
 		},
 		IMAP:  IMAP{AutoSubscribe: true},
 		Scrub: Scrub{Rate: 2 << 20, Interval: Duration(24 * time.Hour)},
@@ -403,6 +408,9 @@ func (c *Config) Validate() error {
 	}
 	if lim.Mailboxes != 0 && lim.Mailboxes < minMailboxes {
 		bad("limits.mailboxes", "must be 0 (no limit) or at least %d (every account starts with 6)", minMailboxes)
+	}
+	if lim.DiskReserve < 0 {
+		bad("limits.disk_reserve", "must not be negative (0 turns the reserve off)")
 	}
 	if c.Scrub.Rate < 0 {
 		bad("scrub.rate", "must not be negative (0 turns the scrub off)")

@@ -15,6 +15,7 @@ func StoreSafeguards(cfg *config.Config) sqlite.OpsOptions {
 		MaxMailboxes:  cfg.Limits.Mailboxes,
 		ScrubRate:     int64(cfg.Scrub.Rate),
 		ScrubInterval: cfg.Scrub.Interval.D(),
+		ReserveSize:   int64(cfg.Limits.DiskReserve),
 	}
 }
 
@@ -33,6 +34,19 @@ func (m *metrics) registerStoreMetrics(st *sqlite.Store) {
 			Name: "postfach_scrub_bytes_total",
 			Help: "Bytes of message bodies read and compared with their SHA-256 by the scrub and postfach check.",
 		}, func() float64 { return float64(st.ScrubbedBytes()) }),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name: "postfach_store_disk_reserve_bytes",
+			Help: "Size of the disk reserve held now; 0 while it is released because the disk filled (or when it is off).",
+		}, func() float64 { held, _ := st.DiskReserve(); return float64(held) }),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name: "postfach_store_low_space",
+			Help: "1 while new mail is refused because the disk filled and the reserve is in use for deletions.",
+		}, func() float64 {
+			if _, low := st.DiskReserve(); low {
+				return 1
+			}
+			return 0
+		}),
 		prometheus.NewCounterFunc(prometheus.CounterOpts{
 			Name: "postfach_scrub_passes_total",
 			Help: "Completed scrub passes over every stored body.",

@@ -74,7 +74,7 @@ func (s *Store) CreateMailboxWith(ctx context.Context, acct store.AccountID, nam
 	}
 	levels = append(levels, cname)
 	var mb *store.Mailbox
-	err = s.write(ctx, func(w *wtx) error {
+	err = s.writeGrow(ctx, func(w *wtx) error {
 		if err := accountExists(w, acct); err != nil {
 			return err
 		}

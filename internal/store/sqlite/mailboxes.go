@@ -346,6 +346,14 @@ func (s *Store) ClaimRecent(ctx context.Context, acct store.AccountID, id store.
 		_, err = w.ExecContext(w.ctx, `UPDATE mailboxes SET first_recent = ? WHERE id = ?`, claim, id)
 		return err
 	})
+	if errors.Is(err, store.ErrDiskFull) {
+		// On a full disk a session must still select a mailbox (to delete
+		// mail): it sees as recent what is unclaimed, without claiming it.
+		s.diskFull()
+		if rerr := s.queryRow(ctx, `SELECT first_recent FROM mailboxes WHERE account_id = ? AND id = ?`, acct, id).Scan(&first); rerr == nil {
+			return first, nil
+		}
+	}
 	if err != nil {
 		return 0, fmt.Errorf("claim recent in mailbox %d: %w", id, err)
 	}
