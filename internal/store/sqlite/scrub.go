@@ -185,7 +185,7 @@ func (s *Store) scrubPass(ctx context.Context, rate int64) (bodies, damaged int,
 			return bodies, damaged, fmt.Errorf("scrub: %w", err)
 		}
 		if len(page) == 0 {
-			return bodies, damaged, nil
+			return bodies, damaged, s.forgetGoneDamaged(ctx)
 		}
 		for _, b := range page {
 			after = b.id
@@ -199,6 +199,30 @@ func (s *Store) scrubPass(ctx context.Context, rate int64) (bodies, damaged int,
 			}
 		}
 	}
+}
+
+// forgetGoneDamaged drops the records of damaged bodies that no longer
+// exist (their messages were deleted and swept), so the gauge of damaged
+// bodies goes back down.
+func (s *Store) forgetGoneDamaged(ctx context.Context) error {
+	s.ops.mu.Lock()
+	ids := make([]int64, 0, len(s.ops.damaged))
+	for id := range s.ops.damaged {
+		ids = append(ids, id)
+	}
+	s.ops.mu.Unlock()
+	for _, id := range ids {
+		ok, err := s.bodyExists(ctx, id)
+		if err != nil {
+			return fmt.Errorf("scrub: %w", err)
+		}
+		if !ok {
+			s.ops.mu.Lock()
+			delete(s.ops.damaged, id)
+			s.ops.mu.Unlock()
+		}
+	}
+	return nil
 }
 
 // scrubber runs scrub passes until the store closes.
