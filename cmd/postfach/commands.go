@@ -91,7 +91,9 @@ func withAPI(e *env, cfg *config.Config, f func(api admin.API) int) int {
 		return exTempFail
 	}
 	ctx := context.Background()
-	st, err := sqlite.Open(ctx, sqlite.Options{Dir: cfg.DataDir, SweepInterval: -1, OpsOptions: server.StoreSafeguards(cfg)})
+	safeguards := server.StoreSafeguards(cfg)
+	safeguards.ScrubRate = 0 // the server scrubs; a command is over in a moment
+	st, err := sqlite.Open(ctx, sqlite.Options{Dir: cfg.DataDir, SweepInterval: -1, OpsOptions: safeguards})
 	if errors.Is(err, store.ErrLocked) {
 		fmt.Fprintf(e.stderr, "postfach: the data directory %s is locked by a running postfach, but its admin socket %s does not answer (is the server still starting, or stuck?); try again, or stop that process\n",
 			cfg.DataDir, filepath.Join(cfg.DataDir, admin.SocketName))

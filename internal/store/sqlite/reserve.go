@@ -54,6 +54,7 @@ func (s *Store) startReserve(size int64) {
 	}
 	if err := s.makeReserve(); err != nil {
 		s.ops.low.Store(true)
+		s.ops.lowSince = time.Now()
 		if errors.Is(mapErr(err), store.ErrDiskFull) {
 			s.log.Error("the disk is too full for the disk reserve: new mail is refused until space is freed", "reserve", s.reservePath(), "size", size)
 		} else {
