@@ -209,6 +209,7 @@ func runMixed(ctx context.Context, fs *flag.FlagSet, args []string, out io.Write
 	cf.register(fs)
 	clients := fs.Int("clients", 50, "concurrent sessions (client i is user i)")
 	dur := fs.Duration("duration", 30*time.Second, "measured duration")
+	cycles := fs.Int("cycles", 0, "run this many cycles per client after the warmup instead of a --duration")
 	warm := fs.Duration("warmup", 3*time.Second, "unmeasured warmup before the measurement")
 	logout := fs.Bool("logout-each-cycle", false, "LOGOUT and log in again every cycle")
 	window := fs.Int("window", 20, "envelopes fetched per cycle (the newest)")
@@ -226,7 +227,7 @@ func runMixed(ctx context.Context, fs *flag.FlagSet, args []string, out io.Write
 		return err
 	}
 	res, err := bench.RunIMAPMixed(ctx, bench.MixedOptions{Common: bc, Users: u.toBench(), Clients: *clients,
-		Duration: *dur, Warmup: *warm, LogoutEachCycle: *logout, Window: *window, Bodies: *bodies,
+		Duration: *dur, Cycles: *cycles, Warmup: *warm, LogoutEachCycle: *logout, Window: *window, Bodies: *bodies,
 		Corpus: corpus, AppendMax: *appendMax, Seed: cf.seed})
 	if eerr := c.emit(out, res); eerr != nil && err == nil {
 		err = eerr

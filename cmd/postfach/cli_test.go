@@ -5,10 +5,13 @@ import (
 	"context"
 	"flag"
 	"path/filepath"
+	"runtime"
+	"runtime/debug"
 	"slices"
 	"strings"
 	"testing"
 
+	"github.com/postfach/postfach/internal/auth"
 	"github.com/postfach/postfach/internal/store/sqlite"
 	"github.com/postfach/postfach/internal/testenv"
 )
@@ -62,9 +65,33 @@ func TestHelp(t *testing.T) {
 }
 
 func TestVersion(t *testing.T) {
-	r := runBin(t, "", "version")
-	if r.code != 0 || !strings.HasPrefix(r.stdout, "postfach ") {
-		t.Fatalf("version: %+v", r)
+	for _, arg := range []string{"version", "--version", "-version"} {
+		r := runBin(t, "", arg)
+		if r.code != 0 || !strings.HasPrefix(r.stdout, "postfach ") || !strings.Contains(r.stdout, runtime.Version()) {
+			t.Errorf("postfach %s: %+v", arg, r)
+		}
+	}
+}
+
+// TestFormatVersion: the version names the VCS revision go build embeds
+// from a git checkout, and says when the tree was modified.
+func TestFormatVersion(t *testing.T) {
+	bi := &debug.BuildInfo{Main: debug.Module{Version: "v0.0.0-20261207141317-2a5e6740bcfe"}, Settings: []debug.BuildSetting{
+		{Key: "vcs", Value: "git"},
+		{Key: "vcs.revision", Value: "2a5e6740bcfea48ba37e97eee1067b3aca860b04"},
+		{Key: "vcs.time", Value: "2026-12-07T14:13:17Z"},
+		{Key: "vcs.modified", Value: "true"},
+	}}
+	got := formatVersion("", bi)
+	want := "postfach v0.0.0-20261207141317-2a5e6740bcfe (revision 2a5e6740bcfea48ba37e97eee1067b3aca860b04+modified, 2026-12-07T14:13:17Z) " + runtime.Version()
+	if !strings.HasPrefix(got, want) {
+		t.Errorf("formatVersion = %q, want prefix %q", got, want)
+	}
+	if got := formatVersion("1.2.3", bi); !strings.HasPrefix(got, "postfach 1.2.3 (revision 2a5e") {
+		t.Errorf("with -ldflags version: %q", got)
+	}
+	if got := formatVersion("", &debug.BuildInfo{Main: debug.Module{Version: "(devel)"}}); !strings.HasPrefix(got, "postfach devel "+runtime.Version()) {
+		t.Errorf("without VCS information: %q", got)
 	}
 }
 
@@ -99,10 +126,10 @@ func TestUserCommands(t *testing.T) {
 				}
 				return r
 			}
-			ok(runBin(t, "secret\n", "user", "add", user, "--config", cfg, "--password-stdin"))
+			ok(runBin(t, "secret-pw\n", "user", "add", user, "--config", cfg, "--password-stdin"))
 			// Flags before the argument work the same.
-			ok(runBin(t, "secret\n", "user", "add", "--password-stdin", "--config", cfg, "Bob-"+name+"@example.org"))
-			if r := runBin(t, "secret\n", "user", "add", "--config", cfg, "--password-stdin", strings.ToUpper(user)); r.code == 0 || !strings.Contains(r.stderr, "already exists") {
+			ok(runBin(t, "secret-pw\n", "user", "add", "--password-stdin", "--config", cfg, "Bob-"+name+"@example.org"))
+			if r := runBin(t, "secret-pw\n", "user", "add", "--config", cfg, "--password-stdin", strings.ToUpper(user)); r.code == 0 || !strings.Contains(r.stderr, "already exists") {
 				t.Fatalf("duplicate add: %+v", r)
 			}
 			if r := runBin(t, "", "user", "add", "--config", cfg, "carol@example.org"); r.code == 0 || !strings.Contains(r.stderr, "--password-stdin") {
@@ -112,7 +139,7 @@ func TestUserCommands(t *testing.T) {
 			if !strings.Contains(list, user+" inbox=0\n") || !strings.Contains(list, "Bob-"+name+"@example.org inbox=0\n") {
 				t.Fatalf("list: %q", list)
 			}
-			ok(runBin(t, "newsecret\n", "user", "passwd", user, "--password-stdin", "--config", cfg))
+			ok(runBin(t, "new-secret\n", "user", "passwd", user, "--password-stdin", "--config", cfg))
 			ok(runBin(t, "", "user", "set", "--config", cfg, user, "pop3.delete", "trash"))
 			if r := runBin(t, "", "user", "set", "--config", cfg, user, "pop3.delete", "shred"); r.code == 0 {
 				t.Fatalf("bad setting accepted: %+v", r)
@@ -139,9 +166,55 @@ func TestUserCommands(t *testing.T) {
 	}
 }
 
+// TestUserAddRules: a password needs at least 8 characters (or
+// --generate, which prints a random one), and an account outside the local
+// domains needs --force.
+func TestUserAddRules(t *testing.T) {
+	cfg := testConfig(t, "")
+	if r := runBin(t, "x\n", "user", "add", "--config", cfg, "--password-stdin", "alice@example.org"); r.code == 0 || !strings.Contains(r.stderr, "at least 8") {
+		t.Fatalf("one-character password: %+v", r)
+	}
+	if r := runBin(t, "1234567\n", "user", "add", "--config", cfg, "--password-stdin", "alice@example.org"); r.code == 0 || !strings.Contains(r.stderr, "at least 8") {
+		t.Fatalf("seven-character password: %+v", r)
+	}
+	r := runBin(t, "", "user", "add", "--config", cfg, "--generate", "alice@example.org")
+	pw, found := strings.CutPrefix(r.stdout, "account alice@example.org created\npassword: ")
+	pw = strings.TrimSuffix(pw, "\n")
+	if r.code != 0 || !found || len(pw) < 20 {
+		t.Fatalf("--generate: %+v", r)
+	}
+	st, err := sqlite.Open(context.Background(), sqlite.Options{Dir: filepath.Join(filepath.Dir(cfg), "data"), SweepInterval: -1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	a, err := st.Account(context.Background(), "alice@example.org")
+	st.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ok, err := auth.VerifyPassword(a.PasswordHash, pw); err != nil || !ok {
+		t.Fatalf("the generated password does not verify: %v %v", ok, err)
+	}
+	if r := runBin(t, "12345678\n", "user", "passwd", "--config", cfg, "--password-stdin", "--generate", "alice@example.org"); r.code == 0 {
+		t.Fatalf("--generate with --password-stdin: %+v", r)
+	}
+	if r := runBin(t, "", "user", "passwd", "--config", cfg, "--generate", "alice@example.org"); r.code != 0 || !strings.Contains(r.stdout, "password: ") {
+		t.Fatalf("passwd --generate: %+v", r)
+	}
+	if r := runBin(t, "a-long-password\n", "user", "add", "--config", cfg, "--password-stdin", "bob@elsewhere.example"); r.code == 0 || !strings.Contains(r.stderr, "--force") {
+		t.Fatalf("account outside the local domains: %+v", r)
+	}
+	if r := runBin(t, "a-long-password\n", "user", "add", "--config", cfg, "--password-stdin", "--force", "bob@elsewhere.example"); r.code != 0 || !strings.Contains(r.stderr, "warning") {
+		t.Fatalf("--force: %+v", r)
+	}
+	if list := runBin(t, "", "user", "list", "--config", cfg).stdout; !strings.Contains(list, "bob@elsewhere.example") || !strings.Contains(list, "alice@example.org") {
+		t.Fatalf("list: %q", list)
+	}
+}
+
 func TestDeliverExitCodes(t *testing.T) {
 	cfg := testConfig(t, "")
-	if r := runBin(t, "pw\n", "user", "add", "--config", cfg, "--password-stdin", "alice@example.org"); r.code != 0 {
+	if r := runBin(t, "password\n", "user", "add", "--config", cfg, "--password-stdin", "alice@example.org"); r.code != 0 {
 		t.Fatal(r.stderr)
 	}
 	msg := "Subject: deliver\n\nhello\n"

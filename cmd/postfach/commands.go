@@ -3,6 +3,7 @@ package main
 import (
 	"bufio"
 	"context"
+	"crypto/rand"
 	"errors"
 	"flag"
 	"fmt"
@@ -13,6 +14,7 @@ import (
 	"strings"
 	"syscall"
 	"time"
+	"unicode/utf8"
 
 	"golang.org/x/term"
 
@@ -89,7 +91,9 @@ func withAPI(e *env, cfg *config.Config, f func(api admin.API) int) int {
 		return exTempFail
 	}
 	ctx := context.Background()
-	st, err := sqlite.Open(ctx, sqlite.Options{Dir: cfg.DataDir, SweepInterval: -1})
+	safeguards := server.StoreSafeguards(cfg)
+	safeguards.ScrubRate = 0 // the server scrubs; a command is over in a moment
+	st, err := sqlite.Open(ctx, sqlite.Options{Dir: cfg.DataDir, SweepInterval: -1, OpsOptions: safeguards})
 	if errors.Is(err, store.ErrLocked) {
 		fmt.Fprintf(e.stderr, "postfach: the data directory %s is locked by a running postfach, but its admin socket %s does not answer (is the server still starting, or stuck?); try again, or stop that process\n",
 			cfg.DataDir, filepath.Join(cfg.DataDir, admin.SocketName))
@@ -112,11 +116,42 @@ func withAPI(e *env, cfg *config.Config, f func(api admin.API) int) int {
 
 func passwordFlags(fs *flag.FlagSet) {
 	fs.Bool("password-stdin", false, "read the password from the first line of standard input")
+	fs.Bool("generate", false, "generate a random password and print it")
 }
 
-// readPassword gets a new password: the first line of stdin with
-// --password-stdin, else a terminal prompt (twice).
-func readPassword(e *env, fs *flag.FlagSet) (string, error) {
+func userAddFlags(fs *flag.FlagSet) {
+	passwordFlags(fs)
+	fs.Bool("force", false, "create the account even if its domain is not one of the local domains")
+}
+
+// minPasswordLen is the shortest password the user commands accept.
+const minPasswordLen = 8
+
+// readPassword gets a new password: a generated one with --generate, the
+// first line of stdin with --password-stdin, else a terminal prompt
+// (twice). generated reports a generated password, which the caller must
+// show. A password shorter than minPasswordLen is refused.
+func readPassword(e *env, fs *flag.FlagSet) (pw string, generated bool, err error) {
+	gen := fs.Lookup("generate").Value.String() == "true"
+	if gen && fs.Lookup("password-stdin").Value.String() == "true" {
+		return "", false, errors.New("--generate and --password-stdin exclude each other")
+	}
+	if gen {
+		// 26 characters of base32: 130 bits.
+		return rand.Text(), true, nil
+	}
+	pw, err = enteredPassword(e, fs)
+	if err != nil {
+		return "", false, err
+	}
+	if n := utf8.RuneCountInString(pw); n < minPasswordLen {
+		return "", false, fmt.Errorf("the password has %d characters; use at least %d, or --generate for a random one", n, minPasswordLen)
+	}
+	return pw, false, nil
+}
+
+// enteredPassword reads the password from stdin or the terminal.
+func enteredPassword(e *env, fs *flag.FlagSet) (string, error) {
 	if fs.Lookup("password-stdin").Value.String() == "true" {
 		line, err := bufio.NewReader(e.stdin).ReadString('\n')
 		if err != nil && !(errors.Is(err, io.EOF) && line != "") {
@@ -195,10 +230,14 @@ func setPassword(ctx context.Context, e *env, fs *flag.FlagSet, args []string, c
 	name := args[0]
 	if create {
 		if i := strings.LastIndexByte(name, '@'); i > 0 && !cfg.IsLocalDomain(name[i+1:]) {
+			if fs.Lookup("force").Value.String() != "true" {
+				fmt.Fprintf(e.stderr, "postfach: %s is not a local domain (domains = %q): the account could log in but would receive no mail; add the domain to the config, or use --force\n", name[i+1:], cfg.Domains)
+				return exitError
+			}
 			fmt.Fprintf(e.stderr, "postfach: warning: %s is not a local domain (domains = %q); the account can log in but receives no mail\n", name[i+1:], cfg.Domains)
 		}
 	}
-	pw, err := readPassword(e, fs)
+	pw, generated, err := readPassword(e, fs)
 	if err != nil {
 		fmt.Fprintln(e.stderr, "postfach:", err)
 		return exitError
@@ -214,12 +253,15 @@ func setPassword(ctx context.Context, e *env, fs *flag.FlagSet, args []string, c
 				return adminFail(e, name, err)
 			}
 			fmt.Fprintf(e.stdout, "account %s created\n", name)
-			return exitOK
+		} else {
+			if err := api.UserPasswd(ctx, name, hash); err != nil {
+				return adminFail(e, name, err)
+			}
+			fmt.Fprintf(e.stdout, "password of %s changed\n", name)
 		}
-		if err := api.UserPasswd(ctx, name, hash); err != nil {
-			return adminFail(e, name, err)
+		if generated {
+			fmt.Fprintf(e.stdout, "password: %s\n", pw)
 		}
-		fmt.Fprintf(e.stdout, "password of %s changed\n", name)
 		return exitOK
 	})
 }
@@ -384,20 +426,56 @@ func cmdCheck(ctx context.Context, e *env, fs *flag.FlagSet, args []string) int 
 		fmt.Fprintf(e.stdout, "data directory %s does not exist yet: nothing to check\n", cfg.DataDir)
 		return exitOK
 	}
-	return withAPI(e, cfg, func(api admin.API) int {
-		problems, err := api.Check(ctx)
-		if err != nil {
-			fmt.Fprintln(e.stderr, "postfach check:", err)
-			return exitError
-		}
-		if len(problems) == 0 {
-			fmt.Fprintf(e.stdout, "store %s: ok\n", cfg.DataDir)
-			return exitOK
-		}
-		for _, p := range problems {
-			fmt.Fprintf(e.stdout, "problem: account %d mailbox %d: %s\n", p.Account, p.Mailbox, p.What)
-		}
-		fmt.Fprintf(e.stdout, "store %s: %d problem(s)\n", cfg.DataDir, len(problems))
+	// A running server checks its own store; without one the store is
+	// opened read-only, so a read-only data directory (a mounted backup)
+	// can be checked and nothing is changed.
+	var problems []store.Problem
+	c, err := admin.Dial(cfg.DataDir)
+	switch {
+	case err == nil:
+		problems, err = c.Check(ctx)
+	case errors.Is(err, admin.ErrNoServer):
+		problems, err = sqlite.CheckReadOnly(ctx, cfg.DataDir, nil)
+	default:
+		fmt.Fprintln(e.stderr, "postfach check:", err)
+		return exTempFail
+	}
+	if err != nil {
+		fmt.Fprintln(e.stderr, "postfach check:", err)
 		return exitError
-	})
+	}
+	if len(problems) == 0 {
+		fmt.Fprintf(e.stdout, "store %s: ok\n", cfg.DataDir)
+		return exitOK
+	}
+	for _, p := range problems {
+		fmt.Fprintln(e.stdout, problemLine(p))
+	}
+	fmt.Fprintf(e.stdout, "store %s: %d problem(s)\n", cfg.DataDir, len(problems))
+	return exitError
+}
+
+// problemLine says where a problem is, by name: "problem: account
+// alice@example.org, mailbox INBOX, UID 5: message body damaged: ...".
+func problemLine(p store.Problem) string {
+	var where []string
+	name := func(kind, n string, id int64) {
+		if n == "" {
+			n = fmt.Sprintf("#%d", id)
+		}
+		where = append(where, kind+" "+n)
+	}
+	if p.Account != 0 || p.AccountName != "" {
+		name("account", p.AccountName, int64(p.Account))
+	}
+	if p.Mailbox != 0 || p.MailboxName != "" {
+		name("mailbox", p.MailboxName, int64(p.Mailbox))
+	}
+	if p.UID != 0 {
+		where = append(where, fmt.Sprintf("UID %d", p.UID))
+	}
+	if len(where) == 0 {
+		return "problem: " + p.What
+	}
+	return "problem: " + strings.Join(where, ", ") + ": " + p.What
 }

@@ -36,7 +36,7 @@ func TestCrash(t *testing.T) {
 	cfg := testConfig(t, "")
 	dataDir := filepath.Join(filepath.Dir(cfg), "data")
 	for _, u := range []string{"alice@example.org", "bob@example.org"} {
-		if r := runBin(t, "pw\n", "user", "add", "--config", cfg, "--password-stdin", u); r.code != 0 {
+		if r := runBin(t, "password\n", "user", "add", "--config", cfg, "--password-stdin", u); r.code != 0 {
 			t.Fatal(r.stderr)
 		}
 	}

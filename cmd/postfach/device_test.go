@@ -15,7 +15,7 @@ import (
 // admin socket.
 func TestDeviceCommands(t *testing.T) {
 	cfg := testConfig(t, "")
-	if r := runBin(t, "pw\n", "user", "add", "--config", cfg, "--password-stdin", "alice@example.org"); r.code != 0 {
+	if r := runBin(t, "password\n", "user", "add", "--config", cfg, "--password-stdin", "alice@example.org"); r.code != 0 {
 		t.Fatalf("user add: %+v", r)
 	}
 	r := runBin(t, "", "device", "list", "--config", cfg, "alice@example.org")

@@ -52,7 +52,7 @@ type command struct {
 func commands() []*command {
 	return []*command{
 		{name: "serve", summary: "run the server until SIGINT/SIGTERM", run: cmdServe},
-		{name: "user add", usage: "ADDRESS", summary: "create an account (password from the terminal or --password-stdin)", run: cmdUserAdd, flags: passwordFlags},
+		{name: "user add", usage: "ADDRESS", summary: "create an account (password from the terminal, --password-stdin or --generate)", run: cmdUserAdd, flags: userAddFlags},
 		{name: "user passwd", usage: "ADDRESS", summary: "change an account's password", run: cmdUserPasswd, flags: passwordFlags},
 		{name: "user del", usage: "ADDRESS", summary: "delete an account and all its mail (asks, or --yes)", run: cmdUserDel, flags: func(fs *flag.FlagSet) {
 			fs.Bool("yes", false, "do not ask for confirmation")
@@ -63,7 +63,7 @@ func commands() []*command {
 		{name: "device forget", usage: "ADDRESS DEVICE", summary: "forget a POP3 device view: the device gets all of INBOX again", run: cmdDeviceForget},
 		{name: "deliver", usage: "--to ADDRESS [--from SENDER] [--mailbox NAME]", summary: "deliver one message from standard input (exit codes from sysexits: 0, 65, 67, 75)", run: cmdDeliver, flags: deliverFlags},
 		{name: "check", summary: "check the config and verify the store", run: cmdCheck},
-		{name: "version", summary: "print the version", run: cmdVersion},
+		{name: "version", summary: "print the version and VCS revision (also --version)", run: cmdVersion},
 	}
 }
 
@@ -74,6 +74,9 @@ func main() {
 
 // run dispatches args (without the program name) and returns the exit code.
 func run(ctx context.Context, e *env, args []string) int {
+	if len(args) > 0 && (args[0] == "--version" || args[0] == "-version") {
+		args = append([]string{"version"}, args[1:]...)
+	}
 	if len(args) == 0 || args[0] == "help" || args[0] == "-h" || args[0] == "--help" || args[0] == "-help" {
 		if len(args) > 1 {
 			return run(ctx, e, append(args[1:], "--help"))
@@ -218,14 +221,51 @@ func loadConfig(e *env, fs *flag.FlagSet) (*config.Config, error) {
 }
 
 func versionString() string {
-	v := version
-	if v == "" {
-		v = "devel"
-		if bi, ok := debug.ReadBuildInfo(); ok && bi.Main.Version != "" && bi.Main.Version != "(devel)" {
+	bi, _ := debug.ReadBuildInfo()
+	return formatVersion(version, bi)
+}
+
+// formatVersion says which postfach this is: the version set with
+// -ldflags, else the module version (a release, or the pseudo-version go
+// build derives from the checkout), else "devel"; then the VCS revision
+// and commit time that go build embeds from a git checkout ("+modified"
+// when the tree had uncommitted changes), and the Go toolchain.
+func formatVersion(ldVersion string, bi *debug.BuildInfo) string {
+	v := ldVersion
+	var rev, at string
+	modified := false
+	if bi != nil {
+		if v == "" && bi.Main.Version != "" && bi.Main.Version != "(devel)" {
 			v = bi.Main.Version
 		}
+		for _, s := range bi.Settings {
+			switch s.Key {
+			case "vcs.revision":
+				rev = s.Value
+			case "vcs.time":
+				at = s.Value
+			case "vcs.modified":
+				modified = s.Value == "true"
+			}
+		}
 	}
-	return fmt.Sprintf("postfach %s (%s %s/%s)", v, runtime.Version(), runtime.GOOS, runtime.GOARCH)
+	if v == "" {
+		v = "devel"
+	}
+	var b strings.Builder
+	b.WriteString("postfach " + v)
+	if rev != "" {
+		b.WriteString(" (revision " + rev)
+		if modified {
+			b.WriteString("+modified")
+		}
+		if at != "" {
+			b.WriteString(", " + at)
+		}
+		b.WriteString(")")
+	}
+	fmt.Fprintf(&b, " %s %s/%s", runtime.Version(), runtime.GOOS, runtime.GOARCH)
+	return b.String()
 }
 
 func cmdVersion(ctx context.Context, e *env, fs *flag.FlagSet, args []string) int {

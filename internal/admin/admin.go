@@ -126,19 +126,15 @@ func (o *Ops) UserAdd(ctx context.Context, name, hash string) error {
 	if hash == "" {
 		return fmt.Errorf("%w: empty password hash", ErrInvalid)
 	}
+	// The store's errors say what failed and for which account; the
+	// caller names the account again, so nothing is added here (issue 11:
+	// error texts that repeat themselves).
 	_, err := o.Store.CreateAccount(ctx, name, hash)
-	if err != nil {
-		return fmt.Errorf("create account %s: %w", name, err)
-	}
-	return nil
+	return err
 }
 
 func (o *Ops) account(ctx context.Context, name string) (*store.Account, error) {
-	a, err := o.Store.Account(ctx, name)
-	if err != nil {
-		return nil, fmt.Errorf("account %s: %w", name, err)
-	}
-	return a, nil
+	return o.Store.Account(ctx, name)
 }
 
 // UserPasswd implements API.
@@ -151,7 +147,7 @@ func (o *Ops) UserPasswd(ctx context.Context, name, hash string) error {
 		return err
 	}
 	if err := o.Store.SetPassword(ctx, a.ID, hash); err != nil {
-		return fmt.Errorf("set password of %s: %w", a.Name, err)
+		return err
 	}
 	if o.Auth != nil {
 		o.Auth.Invalidate(a.Name)
@@ -167,7 +163,7 @@ func (o *Ops) UserDel(ctx context.Context, name string) error {
 		return err
 	}
 	if err := o.Store.DeleteAccount(ctx, a.ID); err != nil {
-		return fmt.Errorf("delete account %s: %w", a.Name, err)
+		return err
 	}
 	if o.Auth != nil {
 		o.Auth.Invalidate(a.Name)
@@ -203,7 +199,7 @@ func (o *Ops) UserSet(ctx context.Context, name, key, value string) error {
 		return err
 	}
 	if err := o.Store.SetAccountSetting(ctx, a.ID, key, value); err != nil {
-		return fmt.Errorf("set %s of %s: %w", key, a.Name, err)
+		return err
 	}
 	return nil
 }

@@ -18,6 +18,11 @@ type MixedOptions struct {
 	Clients int
 	// Duration is the measured time; Warmup runs before it unmeasured.
 	Duration, Warmup time.Duration
+	// Cycles, when positive, replaces the clock: each client runs this
+	// many cycles (successful or not) after the warmup and the run ends
+	// when all have, however long that takes. Tests use it, so that a slow
+	// login on a loaded machine cannot leave the window empty.
+	Cycles int
 	// LogoutEachCycle logs out and reconnects at the end of every cycle;
 	// otherwise a session logs in once and keeps cycling.
 	LogoutEachCycle bool
@@ -60,8 +65,8 @@ func RunIMAPMixed(ctx context.Context, o MixedOptions) (*Result, error) {
 	if err := o.Users.Validate(); err != nil {
 		return nil, err
 	}
-	if o.Clients < 1 || o.Duration <= 0 {
-		return nil, fmt.Errorf("need clients >= 1 and a duration")
+	if o.Clients < 1 || o.Duration <= 0 && o.Cycles <= 0 {
+		return nil, fmt.Errorf("need clients >= 1 and a duration or a number of cycles")
 	}
 	var appendable [][]byte
 	if o.Corpus != nil {
@@ -88,8 +93,16 @@ func RunIMAPMixed(ctx context.Context, o MixedOptions) (*Result, error) {
 	start := time.Now()
 	from, until := start.Add(o.Warmup), start.Add(o.Warmup+o.Duration)
 	wctx, cancel := context.WithDeadline(ctx, until)
+	if o.Cycles > 0 {
+		until = time.Time{} // no end: the cycles decide
+		wctx, cancel = context.WithCancel(ctx)
+	}
 	defer cancel()
-	o.progressf("imap-mixed %s: %d clients, %s warmup + %s", o.Label, o.Clients, o.Warmup, o.Duration)
+	if o.Cycles > 0 {
+		o.progressf("imap-mixed %s: %d clients, %s warmup + %d cycles each", o.Label, o.Clients, o.Warmup, o.Cycles)
+	} else {
+		o.progressf("imap-mixed %s: %d clients, %s warmup + %s", o.Label, o.Clients, o.Warmup, o.Duration)
+	}
 	clock := startCPU(o.Procs)
 	var firstErr error
 	errc := make(chan error, o.Clients)
@@ -101,6 +114,9 @@ func RunIMAPMixed(ctx context.Context, o MixedOptions) (*Result, error) {
 		}
 	})
 	clock.stop(res)
+	if o.Cycles > 0 {
+		o.Duration = max(time.Since(from), time.Millisecond)
+	}
 	close(errc)
 	for err := range errc {
 		if firstErr == nil {
@@ -144,9 +160,13 @@ type mixedWorker struct {
 // reconnect, for the report; the workload goes on after errors.
 func (w *mixedWorker) run(ctx context.Context) error {
 	var first error
-	for ctx.Err() == nil {
+	measured := 0 // cycles begun after the warmup, for MixedOptions.Cycles
+	for ctx.Err() == nil && (w.o.Cycles <= 0 || measured < w.o.Cycles) {
+		if w.o.Cycles > 0 && !time.Now().Before(w.rec.notBefore) {
+			measured++
+		}
 		if err := w.cycle(ctx); err != nil {
-			if first == nil && time.Now().Before(w.until) {
+			if first == nil && (w.until.IsZero() || time.Now().Before(w.until)) {
 				first = fmt.Errorf("%s: %w", w.user, err)
 			}
 			if w.c != nil {

@@ -39,6 +39,13 @@ func NewFileStore(dir string) (*FileStore, error) {
 	return &FileStore{dir: dir, synced: map[string]bool{}}, nil
 }
 
+// OpenFileStore opens an existing file blob store in dir for reading: unlike
+// NewFileStore it creates nothing and removes nothing, so it works on a
+// read-only directory (postfach check). Create must not be used on it.
+func OpenFileStore(dir string) *FileStore {
+	return &FileStore{dir: dir, synced: map[string]bool{}}
+}
+
 func (s *FileStore) path(id string) string {
 	return filepath.Join(s.dir, id[:2], id[2:4], id)
 }

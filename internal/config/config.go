@@ -54,6 +54,19 @@ type Config struct {
 	Log    Log    `toml:"log"`
 	POP3   POP3   `toml:"pop3"`
 	Debug  Debug  `toml:"debug"`
+	IMAP   IMAP   `toml:"imap"`
+	Scrub  Scrub  `toml:"scrub"`
+}
+
+// Scrub configures the background check of stored bodies against their
+// SHA-256.
+type Scrub struct {
+	// Rate is how many bytes of bodies per second the scrub reads; 0
+	// turns it off.
+	Rate Size `toml:"rate"`
+	// Interval is the pause between the end of one pass and the start of
+	// the next.
+	Interval Duration `toml:"interval"`
 }
 
 // Debug holds switches for diagnosing the server.
@@ -139,6 +152,19 @@ type Limits struct {
 	// PreAuthMemoryPerIP bounds what the connections of one client that
 	// have not logged in hold for their commands, together.
 	PreAuthMemoryPerIP Size `toml:"preauth_memory_per_ip"`
+	// Mailboxes is the most mailboxes (and subscriptions) one account may
+	// have; 0 means no limit.
+	Mailboxes int `toml:"mailboxes"`
+	// DiskReserve is the size of the file kept in DataDir and released
+	// when the disk fills, so that deleting mail always works; 0 means
+	// none.
+	DiskReserve Size `toml:"disk_reserve"`
+}
+
+// IMAP configures IMAP behaviour.
+type IMAP struct {
+	// AutoSubscribe subscribes the mailboxes a client creates.
+	AutoSubscribe bool `toml:"auto_subscribe"`
 }
 
 // Log configures the server log.
@@ -156,6 +182,10 @@ type POP3 struct {
 	Delete      string `toml:"delete"` // expunge, trash or hide
 	DeviceViews bool   `toml:"device_views"`
 }
+
+// minMailboxes is the smallest limits.mailboxes: the six mailboxes every
+// account starts with, and room for a few of the user's own.
+const minMailboxes = 10
 
 // POP3DeleteModes are the values of pop3.delete.
 var POP3DeleteModes = []string{"expunge", "trash", "hide"}
@@ -194,6 +224,8 @@ func Default() *Config {
 			POP3IdleTimeout:    Duration(10 * 60e9),
 			LoginTimeout:       Duration(60e9),
 			PreAuthMemoryPerIP: 256 << 10,
+			Mailboxes:          5000,
+			DiskReserve:        64 << 20,
 
 			SMTPUnknownRecipients:            20,
 			SMTPUnknownRecipientsBeforeDelay: 5,
@@ -208,8 +240,10 @@ func Default() *Config {
 			AccountDelayAfter: 5,
 			AccountMaxDelay:   Duration(3e9),
 		},
-		Log:  Log{Level: "info", Format: "text"},
-		POP3: POP3{MarkSeen: true, HideDeleted: true, Delete: "expunge", DeviceViews: true},
+		IMAP:  IMAP{AutoSubscribe: true},
+		Scrub: Scrub{Rate: 2 << 20, Interval: Duration(24 * time.Hour)},
+		Log:   Log{Level: "info", Format: "text"},
+		POP3:  POP3{MarkSeen: true, HideDeleted: true, Delete: "hide", DeviceViews: true},
 	}
 }
 
@@ -433,6 +467,18 @@ func (c *Config) Validate() error {
 		bad("limits.preauth_memory_per_ip", "must be at least 16KiB")
 	}
 	c.validateAuth(bad)
+	if lim.Mailboxes != 0 && lim.Mailboxes < minMailboxes {
+		bad("limits.mailboxes", "must be 0 (no limit) or at least %d (every account starts with 6)", minMailboxes)
+	}
+	if lim.DiskReserve < 0 {
+		bad("limits.disk_reserve", "must not be negative (0 turns the reserve off)")
+	}
+	if c.Scrub.Rate < 0 {
+		bad("scrub.rate", "must not be negative (0 turns the scrub off)")
+	}
+	if c.Scrub.Interval.D() < time.Second {
+		bad("scrub.interval", "must be at least 1s")
+	}
 	if !slices.Contains([]string{"debug", "info", "warn", "error"}, strings.ToLower(c.Log.Level)) {
 		bad("log.level", "%q is not one of debug, info, warn, error", c.Log.Level)
 	}

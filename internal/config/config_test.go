@@ -14,7 +14,7 @@ func TestDefaultIsValid(t *testing.T) {
 	if err := c.Validate(); err != nil {
 		t.Fatalf("defaults do not validate: %v", err)
 	}
-	if c.Listen.LMTP != "127.0.0.1:2424" || c.MaxMessageSize != 50<<20 || c.POP3.Delete != "expunge" {
+	if c.Listen.LMTP != "127.0.0.1:2424" || c.MaxMessageSize != 50<<20 || c.POP3.Delete != "hide" {
 		t.Fatalf("unexpected defaults: %+v", c)
 	}
 }

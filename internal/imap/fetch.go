@@ -430,6 +430,31 @@ func (it *FetchItem) AppendName(dst []byte) []byte {
 	return dst
 }
 
+// AppendRequest appends the item as the client asked for it (RFC 9051
+// §6.4.5), for logs: "BODY.PEEK[1.2.HEADER.FIELDS (SUBJECT)]<0.100>"
+// where AppendName gives the response's "BODY[1.2.HEADER.FIELDS
+// (SUBJECT)]<0>".
+func (it *FetchItem) AppendRequest(dst []byte) []byte {
+	switch it.Kind {
+	case FetchBodySection, FetchBinary:
+	default:
+		return it.AppendName(dst)
+	}
+	dst = append(dst, fetchKindNames[it.Kind]...)
+	if it.Peek {
+		dst = append(dst, ".PEEK"...)
+	}
+	dst = it.Section.appendSpec(dst)
+	if it.Partial.Count != 0 {
+		dst = append(dst, '<')
+		dst = strconv.AppendInt(dst, it.Partial.Offset, 10)
+		dst = append(dst, '.')
+		dst = strconv.AppendInt(dst, it.Partial.Count, 10)
+		dst = append(dst, '>')
+	}
+	return dst
+}
+
 var fetchKindNames = [...]string{
 	FetchFlags: "FLAGS", FetchUID: "UID", FetchInternalDate: "INTERNALDATE",
 	FetchRFC822Size: "RFC822.SIZE", FetchEnvelope: "ENVELOPE", FetchBody: "BODY",

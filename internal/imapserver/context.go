@@ -320,7 +320,7 @@ func (s *session) evalContexts(cs []*searchContext, msgs []*store.Message, need 
 	changes := make([]contextChange, len(cs))
 	err := s.forMessages(msgs, need, func(m *store.Message, sm *imapsearch.Message) error {
 		for i, c := range cs {
-			ok, err := c.prog.Match(s.ctx, sm)
+			ok, err := damagedNoMatch(c.prog.Match(s.ctx, sm))
 			if err != nil {
 				return err
 			}

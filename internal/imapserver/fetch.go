@@ -104,6 +104,7 @@ func (s *session) cmdFetch(cmd imap.Command) error {
 	}
 	cur := seqCursor{v: v}
 	var failed error
+	var damaged []mail.UID // messages whose body is damaged (see damagedFetch)
 	var returned int
 	defer func() {
 		bodies := 0
@@ -126,13 +127,40 @@ func (s *session) cmdFetch(cmd imap.Command) error {
 			if errors.As(err, &ce) {
 				return err
 			}
+			if errors.Is(err, store.ErrDamaged) {
+				damaged = append(damaged, m.UID)
+				continue
+			}
 			failed = err
 		}
 		if s.enc.Err() != nil {
 			return &connError{s.enc.Err()}
 		}
 	}
+	if failed == nil && len(damaged) > 0 {
+		return damagedFetch(damaged)
+	}
 	return failed
+}
+
+// damagedFetch is the answer to a FETCH that could not return some
+// messages because their stored bodies are damaged (the store has logged
+// which and why). The FETCH responses of the other messages have gone out
+// already: RFC 9051 §6.4.5 answers NO when the server cannot fetch the
+// data asked for, and untagged data stands once sent (§2.2.2), so the
+// client keeps what it got and learns which UIDs failed. SERVERBUG (RFC
+// 5530 §3): the server broke its own invariant that a stored message can
+// be read; retrying will not help until an operator repairs it.
+func damagedFetch(uids []mail.UID) error {
+	var set mail.UIDSet
+	for _, u := range uids {
+		set = set.Append(u)
+	}
+	what := "Message UID " + set.String() + " cannot be read: its stored copy is damaged"
+	if len(uids) > 1 {
+		what = "Messages UID " + set.String() + " cannot be read: their stored copies are damaged"
+	}
+	return no("SERVERBUG", what+" (the administrator can find it in the server log)")
 }
 
 // fetchVanished writes VANISHED (EARLIER) for UID FETCH ... (CHANGEDSINCE

@@ -71,20 +71,12 @@ func (s *session) cmdCreate(cmd imap.Command) error {
 			return no("USEATTR", "Unsupported special-use attribute")
 		}
 	}
-	st := s.srv.opt.Store
-	for i := 0; i < len(name); i++ {
-		if name[i] != imap.Separator {
-			continue
-		}
-		parent := name[:i]
-		if imap.IsInbox(parent) {
-			continue
-		}
-		if _, err := st.CreateMailbox(s.ctx, s.user.Account, parent, nil); err != nil && !errors.Is(err, store.ErrExists) {
-			return err
-		}
-	}
-	mb, err := st.CreateMailbox(s.ctx, s.user.Account, name, c.SpecialUse)
+	// Missing superior levels are created with the name, in one store
+	// write (all or none, and counted against the mailbox limit
+	// together). RFC 3501 §6.3.3 and RFC 9051 §6.3.4 leave subscribing to
+	// the server: with AutoSubscribe the new mailboxes are subscribed.
+	mb, err := s.srv.opt.Store.CreateMailboxWith(s.ctx, s.user.Account, name,
+		store.CreateOptions{SpecialUse: c.SpecialUse, Parents: true, Subscribe: s.srv.opt.AutoSubscribe})
 	if err != nil {
 		return err
 	}
@@ -147,19 +139,26 @@ func (s *session) cmdRename(cmd imap.Command) error {
 	if strings.HasPrefix(to, from+"/") {
 		return no("CANNOT", "Cannot rename a mailbox into itself")
 	}
-	for i := 0; i < len(to); i++ {
-		if to[i] != imap.Separator {
-			continue
-		}
-		parent := to[:i]
-		if imap.IsInbox(parent) {
-			continue
-		}
-		if _, err := st.CreateMailbox(s.ctx, s.user.Account, parent, nil); err != nil && !errors.Is(err, store.ErrExists) {
+	if i := strings.LastIndexByte(to, imap.Separator); i > 0 && !imap.IsInbox(to[:i]) {
+		// The missing superior levels of the new name, in one write
+		// (counted against the mailbox limit).
+		_, err := st.CreateMailboxWith(s.ctx, s.user.Account, to[:i], store.CreateOptions{Parents: true, Subscribe: s.srv.opt.AutoSubscribe})
+		if err != nil && !errors.Is(err, store.ErrExists) {
 			return err
 		}
 	}
-	return st.RenameMailbox(s.ctx, s.user.Account, from, to)
+	// The store moves the subscriptions of the renamed mailboxes (and of
+	// those below them) to the new names. DELETE leaves subscriptions
+	// alone (RFC 3501 §6.3.6: the server must not remove a name from the
+	// subscription list by itself).
+	if err := st.RenameMailbox(s.ctx, s.user.Account, from, to); err != nil {
+		return err
+	}
+	if imap.IsInbox(from) && s.srv.opt.AutoSubscribe {
+		// RFC 9051 §6.3.6: renaming INBOX made a new mailbox.
+		return st.SetSubscribed(s.ctx, s.user.Account, to, true)
+	}
+	return nil
 }
 
 // cmdSubscribe: RFC 9051 §6.3.7. The name need not exist.

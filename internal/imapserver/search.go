@@ -88,7 +88,7 @@ func (s *session) runSearch(prog *imapsearch.Program, withSummary bool, found fu
 		}
 		src.m = m
 		sm = imapsearch.Message{Seq: seq, Meta: m, Recent: v.recent(m.UID), Source: src}
-		ok, err := prog.Match(s.ctx, &sm)
+		ok, err := damagedNoMatch(prog.Match(s.ctx, &sm))
 		src.close()
 		if err != nil {
 			return err
@@ -98,6 +98,17 @@ func (s *session) runSearch(prog *imapsearch.Program, withSummary bool, found fu
 		}
 	}
 	return nil
+}
+
+// damagedNoMatch makes a message whose stored body is damaged match no
+// search that needs its body, instead of failing the search of the whole
+// mailbox: the store has logged the damage (once per body), and FETCH
+// answers for the message itself.
+func damagedNoMatch(ok bool, err error) (bool, error) {
+	if errors.Is(err, store.ErrDamaged) {
+		return false, nil
+	}
+	return ok, err
 }
 
 // cmdSearch: SEARCH and UID SEARCH (RFC 9051 §6.4.4), with ESEARCH (RFC

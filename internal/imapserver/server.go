@@ -104,6 +104,12 @@ type Options struct {
 	// built in and does not need it.
 	OtherMailboxEvent MailboxEventHook
 
+	// AutoSubscribe subscribes the mailboxes CREATE makes (and the
+	// parents it or RENAME creates), so that clients that show only
+	// subscribed folders (Thunderbird) show a folder made on one device on
+	// every other one.
+	AutoSubscribe bool
+
 	// Postmaster is the address of the server's administrator, given to
 	// clients as the /shared/admin server annotation (RFC 5464 §3.2.1.1,
 	// as a mailto: URL); "" leaves the entry out.

@@ -922,6 +922,12 @@ func (s *session) mapError(err error) (status, code, text string) {
 		return imap.NO, "NONEXISTENT", "No such mailbox"
 	case errors.Is(err, store.ErrExists):
 		return imap.NO, "ALREADYEXISTS", "Mailbox already exists"
+	case errors.Is(err, store.ErrDamaged):
+		// Logged by the store, once per body.
+		return imap.NO, "SERVERBUG", "A message's stored copy is damaged (the administrator can find it in the server log)"
+	case errors.Is(err, store.ErrMailboxLimit):
+		// RFC 5530 §3: LIMIT, an operational limit was reached.
+		return imap.NO, "LIMIT", "Too many mailboxes"
 	case errors.Is(err, store.ErrOverQuota):
 		return imap.NO, "OVERQUOTA", "Quota exceeded"
 	case errors.Is(err, store.ErrTooBig):

@@ -53,7 +53,9 @@ func fetchItemNames(items []imap.FetchItem) string {
 		if i > 0 {
 			buf = append(buf, ' ')
 		}
-		buf = items[i].AppendName(buf)
+		// As the client asked: BODY.PEEK[] is not BODY[] (which sets
+		// \Seen), and a partial keeps its count.
+		buf = items[i].AppendRequest(buf)
 	}
 	return string(buf)
 }

@@ -256,7 +256,8 @@ func TestRetrSendfile(t *testing.T) {
 }
 
 // TestRetrTruncatedBodyFile: a body file shorter than its record is
-// refused with [SYS/TEMP] rather than sent short as if it were whole, and
+// refused with a clear -ERR (the stored copy is damaged; retrying will not
+// help, so no [SYS/TEMP]) rather than sent short as if it were whole, and
 // the session goes on.
 func TestRetrTruncatedBodyFile(t *testing.T) {
 	t.Parallel()
@@ -279,7 +280,7 @@ func TestRetrTruncatedBodyFile(t *testing.T) {
 		t.Fatalf("truncating the body file: %v (%d files)", err, truncated)
 	}
 	c := e.login(testUser)
-	c.cmd("RETR 1", "-ERR [SYS/TEMP] ")
+	c.cmd("RETR 1", "-ERR Message 1 cannot be sent: its stored copy is damaged")
 	c.cmd("RETR 2", "+OK")
 	if got := string(c.multiRaw()); got != crlf(msgA) {
 		t.Errorf("RETR 2 = %q", got)

@@ -24,9 +24,10 @@
 //
 // What DELE does is decided at QUIT (the UPDATE state, RFC 1939 §6): in a
 // device view the DELEd messages join the device's hidden set; on the plain
-// maildrop pop3.delete says expunge (Store.Expunge, the path IMAP uses),
-// trash (Store.Move to the \Trash special-use mailbox; expunge when the
-// account has none) or hide (the plain maildrop's hidden set).
+// maildrop pop3.delete says hide (the plain maildrop's hidden set; the
+// default, so that POP3 never takes mail away from IMAP devices), expunge
+// (Store.Expunge, the path IMAP uses) or trash (Store.Move to the \Trash
+// special-use mailbox; expunge when the account has none).
 //
 // # UIDLs
 //

@@ -85,6 +85,10 @@ func newEnv(t testing.TB, eo envOptions) *env {
 	if eo.wrap != nil {
 		s = eo.wrap(st)
 	}
+	// The package's tests look at INBOX to see what DELE did, so they run
+	// in expunge mode unless they say otherwise; the server's default
+	// (hide) is tested by TestDefaultDeleteKeepsMailForIMAP with the whole
+	// server.
 	opt := Options{
 		Store: s, Auth: as, Hostname: "pop.example.org", TLSConfig: tlsConf,
 		MarkSeen: true, HideDeleted: true, Delete: DeleteExpunge, DeviceViews: true,

@@ -115,7 +115,8 @@ type Options struct {
 	// HideDeleted leaves messages flagged \Deleted out of the maildrop.
 	HideDeleted bool
 	// Delete is what DELE does on the plain maildrop; "" (or an unknown
-	// value) means DeleteExpunge. The account setting "pop3.delete" overrides it.
+	// value) means DeleteHide, which never takes mail away from IMAP
+	// devices. The account setting "pop3.delete" overrides it.
 	Delete DeleteMode
 	// DeviceViews enables "ADDRESS#DEVICE" logins (per-device views).
 	DeviceViews bool
@@ -213,9 +214,9 @@ func New(opt Options) *Server {
 	}
 	if !s.opt.Delete.Valid() {
 		if s.opt.Delete != "" {
-			s.log.Warn("pop3: unknown delete mode, using expunge", "delete", string(s.opt.Delete))
+			s.log.Warn("pop3: unknown delete mode, using hide", "delete", string(s.opt.Delete))
 		}
-		s.opt.Delete = DeleteExpunge
+		s.opt.Delete = DeleteHide
 	}
 	return s
 }

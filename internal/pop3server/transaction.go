@@ -2,6 +2,7 @@ package pop3server
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"strconv"
@@ -185,6 +186,14 @@ func (x *session) sendMessage(m *msg, n, lines int) (bool, error) {
 	}
 	if body == nil {
 		body, err = x.s.opt.Store.OpenBody(context.Background(), m.blob)
+	}
+	if errors.Is(err, store.ErrDamaged) {
+		// The store logged the damage (once per body); the session goes on
+		// and the other messages can be retrieved. No response code: it is
+		// neither a temporary failure nor one of the whole system (RFC 3206).
+		x.log.Warn("message body damaged: refused", "uid", m.uid, "err", err)
+		x.reply("-ERR Message %d cannot be sent: its stored copy is damaged on the server (the administrator can find it in the server log)", n)
+		return false, nil
 	}
 	if err != nil {
 		x.log.Error("open message body failed", "uid", m.uid, "err", err)

@@ -96,3 +96,79 @@ func (c *conn) cmd(line, prefix string) {
 		c.t.Fatalf("%q: got %q, want %q", line, l, prefix)
 	}
 }
+
+// TestDefaultDeleteKeepsMailForIMAP: with the default config
+// (pop3.delete = "hide"), a POP3 client that deletes from the server takes
+// nothing away from IMAP devices. Exactly:
+//   - after a plain login DELEs message 1 and QUITs, IMAP still has both
+//     messages in INBOX;
+//   - plain logins (no #DEVICE) share one hidden set: a second device
+//     logging in with the plain address no longer gets message 1 (it is
+//     "deleted from the server" for POP3);
+//   - a device view (ADDRESS#DEVICE) has its own hidden set: a new device
+//     gets both messages, and what it deletes stays visible to other
+//     devices, to plain logins and to IMAP.
+func TestDefaultDeleteKeepsMailForIMAP(t *testing.T) {
+	t.Parallel()
+	env := testenv.Start(t, testenv.Options{})
+	env.AddUser("alice@example.org", "secret")
+	deliverLMTP(t, env.Addr("lmtp"), "Subject: one\r\n\r\nFirst.\r\n")
+	deliverLMTP(t, env.Addr("lmtp"), "Subject: two\r\n\r\nSecond.\r\n")
+
+	pop := func(user, greeting string) *conn {
+		c := dial(t, env.Addr("pop3"), false)
+		c.cmd("USER "+user, "+OK")
+		c.cmd("PASS secret", greeting)
+		return c
+	}
+	c := pop("alice@example.org", "+OK Logged in, 2 messages")
+	c.cmd("DELE 1", "+OK")
+	c.cmd("QUIT", "+OK Bye (1 message deleted)")
+
+	imapCount := func() string {
+		t.Helper()
+		ic := dial(t, env.Addr("imap"), false)
+		fmt.Fprintf(ic.c, "a LOGIN alice@example.org secret\r\nb SELECT INBOX\r\n")
+		exists := ""
+		for l := ic.line(); !strings.HasPrefix(l, "b "); l = ic.line() {
+			if strings.HasSuffix(l, " EXISTS") {
+				exists = l
+			}
+		}
+		if !strings.HasPrefix(ic.last, "b OK") {
+			t.Fatalf("SELECT: %q", ic.last)
+		}
+		ic.cmd("c LOGOUT", "* BYE")
+		return exists
+	}
+	if got := imapCount(); got != "* 2 EXISTS" {
+		t.Fatalf("IMAP after a POP3 DELE: %q, want * 2 EXISTS", got)
+	}
+	if n := len(env.Messages("alice@example.org", "INBOX")); n != 2 {
+		t.Fatalf("INBOX has %d messages after a POP3 DELE, want 2", n)
+	}
+
+	// A second device with a plain login: message 1 is gone for it.
+	c = pop("alice@example.org", "+OK Logged in, 1 message")
+	c.cmd("RETR 1", "+OK")
+	for l := c.line(); l != "."; l = c.line() {
+		if strings.HasPrefix(l, "Subject: ") && l != "Subject: two" {
+			t.Fatalf("second plain login got %q, want message two", l)
+		}
+	}
+	c.cmd("QUIT", "+OK Bye")
+
+	// A device view sees both and deletes message 2 for itself only.
+	d := pop("alice@example.org#phone", "+OK Logged in, 2 messages")
+	d.cmd("DELE 2", "+OK")
+	d.cmd("QUIT", "+OK Bye (1 message deleted)")
+	d = pop("alice@example.org#phone", "+OK Logged in, 1 message")
+	d.cmd("QUIT", "+OK")
+	d = pop("alice@example.org#tablet", "+OK Logged in, 2 messages")
+	d.cmd("QUIT", "+OK")
+	c = pop("alice@example.org", "+OK Logged in, 1 message")
+	c.cmd("QUIT", "+OK")
+	if got := imapCount(); got != "* 2 EXISTS" {
+		t.Fatalf("IMAP after POP3 deletions: %q, want * 2 EXISTS", got)
+	}
+}

@@ -125,14 +125,16 @@ func Start(ctx context.Context, opt Options) (_ *Server, err error) {
 	}()
 
 	s.sqlSt, err = sqlite.Open(ctx, sqlite.Options{Dir: cfg.DataDir, Logger: log.With("component", "store"),
-		Retention: cfg.Retention.D(), OnCommit: s.m.onCommit})
+		Retention: cfg.Retention.D(), OnCommit: s.m.onCommit, OpsOptions: StoreSafeguards(cfg)})
 	if errors.Is(err, store.ErrLocked) {
-		return nil, fmt.Errorf("data directory %s is in use by another postfach process: %w", cfg.DataDir, err)
+		// err names the directory and says it is locked; add what to do.
+		return nil, fmt.Errorf("%w: stop the other postfach first, or give this one its own data_dir", err)
 	}
 	if err != nil {
 		return nil, fmt.Errorf("open store: %w", err)
 	}
 	cleanup = append(cleanup, func() { s.sqlSt.Close() })
+	s.m.registerStoreMetrics(s.sqlSt)
 	s.st = s.sqlSt
 	if opt.WrapStore != nil {
 		s.st = opt.WrapStore(s.st)
@@ -230,6 +232,7 @@ func Start(ctx context.Context, opt Options) (_ *Server, err error) {
 				TLSConfig:         tc,
 				AllowInsecureAuth: cfg.Auth.AllowInsecure,
 				MaxMessageSize:    int64(cfg.MaxMessageSize),
+				AutoSubscribe:     cfg.IMAP.AutoSubscribe,
 				Postmaster:        "postmaster@" + cfg.Domains[0],
 				IdleTimeout:       cfg.Limits.IMAPIdleTimeout.D(),
 				LoginTimeout:      cfg.Limits.LoginTimeout.D(),

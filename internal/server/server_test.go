@@ -340,8 +340,12 @@ func TestSecondServerOnSameDataDirFails(t *testing.T) {
 	cfg := *env.Config
 	cfg.Listen.LMTP, cfg.Listen.SMTP, cfg.Listen.HTTP = "127.0.0.1:0", "127.0.0.1:0", "127.0.0.1:0"
 	_, err := startRaw(&cfg)
-	if err == nil || !strings.Contains(err.Error(), "in use by another postfach") {
+	if err == nil || !errors.Is(err, store.ErrLocked) || !strings.Contains(err.Error(), "stop the other postfach first") {
 		t.Fatalf("second start: %v", err)
+	}
+	// The message reads once: the directory and the lock are named once.
+	if msg := err.Error(); strings.Count(msg, cfg.DataDir) != 1 || strings.Count(msg, "locked") != 1 {
+		t.Fatalf("second start: %q repeats itself", msg)
 	}
 }
 

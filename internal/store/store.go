@@ -29,6 +29,13 @@ var (
 	ErrNotDelivered = errors.New("not delivered: the delivery to another recipient failed")
 	// ErrLocked: another process has the store open.
 	ErrLocked = errors.New("store is locked by another process")
+	// ErrMailboxLimit: the account has as many mailboxes (or
+	// subscriptions) as the store allows.
+	ErrMailboxLimit = errors.New("too many mailboxes")
+	// ErrDamaged: a message's stored body is damaged (its file is missing,
+	// has the wrong size, or does not match its hash). Other messages are
+	// not affected; the store logs the damage once.
+	ErrDamaged = errors.New("message body damaged")
 )
 
 // AccountID identifies an account within a store.
@@ -79,6 +86,19 @@ const (
 	UseSent    = `\Sent`
 	UseTrash   = `\Trash`
 )
+
+// CreateOptions say how CreateMailboxWith creates a mailbox.
+type CreateOptions struct {
+	// SpecialUse holds RFC 6154 attributes for the new mailbox.
+	SpecialUse []string
+	// Parents creates the missing superior levels of the name too ("a"
+	// and "a/b" for "a/b/c"), in the same transaction: all are created or
+	// none (RFC 9051 §6.3.4).
+	Parents bool
+	// Subscribe subscribes every mailbox created, so that clients that
+	// show only subscribed folders show it on every device.
+	Subscribe bool
+}
 
 // DefaultMailboxes are created with every account.
 var DefaultMailboxes = []struct {
@@ -381,11 +401,16 @@ type POP3View struct {
 	LastUsed time.Time
 }
 
-// Problem is one inconsistency found by Check.
+// Problem is one inconsistency found by Check. Account, Mailbox and UID
+// are 0 when the problem is not about one (the database as a whole, a body
+// no message uses); the names are filled in when known.
 type Problem struct {
-	Account AccountID
-	Mailbox MailboxID
-	What    string
+	Account     AccountID `json:"account,omitempty"`
+	Mailbox     MailboxID `json:"mailbox,omitempty"`
+	UID         mail.UID  `json:"uid,omitempty"`
+	AccountName string    `json:"account_name,omitempty"`
+	MailboxName string    `json:"mailbox_name,omitempty"`
+	What        string    `json:"what"`
 }
 
 // Store is a mail store backend. All methods are safe for concurrent use.
@@ -425,18 +450,27 @@ type Store interface {
 	MailboxByID(ctx context.Context, acct AccountID, id MailboxID) (*Mailbox, error)
 	// CreateMailbox creates a mailbox with a fresh UIDVALIDITY. Missing
 	// parent levels are not created here (the IMAP layer decides).
-	// ErrExists, ErrInvalidName.
+	// ErrExists, ErrInvalidName, ErrMailboxLimit.
 	CreateMailbox(ctx context.Context, acct AccountID, name string, specialUse []string) (*Mailbox, error)
+	// CreateMailboxWith is CreateMailbox with options (see CreateOptions).
+	// A store may limit the mailboxes of an account: a create that would
+	// pass the limit, counting the parents it creates, fails with
+	// ErrMailboxLimit and creates nothing. Concurrent creates never pass
+	// the limit together.
+	CreateMailboxWith(ctx context.Context, acct AccountID, name string, opt CreateOptions) (*Mailbox, error)
 	// DeleteMailbox deletes a mailbox and expunges its messages (they stay
 	// recoverable for the retention window). ErrInbox for INBOX.
 	DeleteMailbox(ctx context.Context, acct AccountID, id MailboxID) error
 	// RenameMailbox renames a mailbox and every mailbox below it
 	// ("a" to "b" also renames "a/x" to "b/x"), keeping their UIDVALIDITY.
 	// Renaming INBOX creates the new mailbox with a new UIDVALIDITY and moves
-	// every INBOX message into it; INBOX stays, empty (RFC 9051 §6.3.6).
+	// every INBOX message into it; INBOX stays, empty (RFC 9051 §6.3.6);
+	// that create counts against a mailbox limit (ErrMailboxLimit).
+	// Subscriptions of the renamed mailboxes move with them.
 	RenameMailbox(ctx context.Context, acct AccountID, oldName, newName string) error
 	// SetSubscribed subscribes or unsubscribes a name, which need not exist
-	// (RFC 9051 §6.3.7).
+	// (RFC 9051 §6.3.7). A store with a mailbox limit refuses a new
+	// subscription past the same number (ErrMailboxLimit).
 	SetSubscribed(ctx context.Context, acct AccountID, name string, on bool) error
 	// Subscriptions lists subscribed names, existing or not.
 	Subscriptions(ctx context.Context, acct AccountID) ([]string, error)
@@ -494,7 +528,10 @@ type Store interface {
 	// with \Deleted. They become tombstones, recoverable for the retention
 	// window.
 	Expunge(ctx context.Context, acct AccountID, id MailboxID, uids mail.UIDSet, onlyDeleted bool) (*ExpungeResult, error)
-	// OpenBody opens a stored body for reading.
+	// OpenBody opens a stored body for reading. ErrNotFound for an unknown
+	// blobID; ErrDamaged when the body is known to be damaged (its file is
+	// missing or has the wrong size, or a check found its content does not
+	// match its hash).
 	OpenBody(ctx context.Context, blobID string) (Body, error)
 
 	// POP3View returns the state of a POP3 view of a mailbox: device ""

@@ -54,6 +54,9 @@ func Start(t testing.TB, opt Options) *Env {
 	cfg.Hostname = "mx.test.example"
 	cfg.Domains = []string{Domain, "example.net"}
 	cfg.Log.Level = "debug"
+	// A small disk reserve: many test servers run at once, and /tmp may be
+	// memory. The disk tests set their own.
+	cfg.Limits.DiskReserve = 1 << 20
 	l := &cfg.Listen
 	for _, p := range []*string{&l.IMAP, &l.IMAPS, &l.POP3, &l.POP3S, &l.LMTP, &l.SMTP, &l.Submission, &l.Submissions, &l.HTTP} {
 		*p = "127.0.0.1:0"

@@ -20,7 +20,7 @@ func (s *Store) CreateAccount(ctx context.Context, name, passwordHash string) (*
 	}
 	now := time.Now()
 	var acct store.Account
-	err := s.write(ctx, func(w *wtx) error {
+	err := s.writeGrow(ctx, func(w *wtx) error {
 		var n int
 		if err := w.QueryRowContext(w.ctx, `SELECT count(*) FROM accounts WHERE name_key = ?`, strings.ToLower(name)).Scan(&n); err != nil {
 			return err

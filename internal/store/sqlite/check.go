@@ -3,12 +3,10 @@ package sqlite
 import (
 	"bytes"
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"fmt"
-	"io"
-	"strconv"
+	"strings"
 
+	"github.com/postfach/postfach/internal/mail"
 	"github.com/postfach/postfach/internal/store"
 )
 
@@ -35,7 +33,7 @@ func (s *Store) Check(ctx context.Context) ([]store.Problem, error) {
 	rows.Close()
 
 	// Per-mailbox invariants, each a query that lists violations.
-	checks := []struct{ what, q string }{
+	checks := []struct{ what, q string }{ // a query's third column is a UID when the text names one
 		{"UIDNEXT %d is not above every UID (max %d)", `SELECT mb.account_id, mb.id, mb.uidnext, max(x.uid) FROM mailboxes mb
 			JOIN (SELECT mailbox_id, uid FROM messages UNION ALL SELECT mailbox_id, uid FROM expunged) x ON x.mailbox_id = mb.id
 			GROUP BY mb.id HAVING max(x.uid) >= mb.uidnext`},
@@ -52,7 +50,7 @@ func (s *Store) Check(ctx context.Context) ([]store.Problem, error) {
 			LEFT JOIN messages m ON m.mailbox_id = mb.id GROUP BY mb.id HAVING coalesce(sum(m.size), 0) != mb.total_size`},
 		{"UID %d is both stored and expunged (%d)", `SELECT mb.account_id, mb.id, m.uid, e.uid FROM messages m JOIN expunged e USING (mailbox_id, uid)
 			JOIN mailboxes mb ON mb.id = m.mailbox_id`},
-		{"message UID %d refers to a missing body (%d)", `SELECT mb.account_id, mb.id, m.uid, 0 FROM messages m JOIN mailboxes mb ON mb.id = m.mailbox_id
+		{"message UID %d refers to a missing body (%d)", `SELECT mb.account_id, mb.id, m.uid, m.blob_id FROM messages m JOIN mailboxes mb ON mb.id = m.mailbox_id
 			WHERE NOT EXISTS (SELECT 1 FROM blobs b WHERE b.id = m.blob_id)`},
 		{"message UID %d has size different from its body (%d)", `SELECT mb.account_id, mb.id, m.uid, b.size FROM messages m
 			JOIN mailboxes mb ON mb.id = m.mailbox_id JOIN blobs b ON b.id = m.blob_id WHERE b.size != m.size`},
@@ -71,6 +69,9 @@ func (s *Store) Check(ctx context.Context) ([]store.Problem, error) {
 				return nil, fmt.Errorf("check: %w", err)
 			}
 			add(a, m, c.what, x, y)
+			if strings.HasPrefix(c.what, "message UID") || strings.HasPrefix(c.what, "UID") {
+				probs[len(probs)-1].UID = mail.UID(x)
+			}
 		}
 		rows.Close()
 		if err := rows.Err(); err != nil {
@@ -79,50 +80,64 @@ func (s *Store) Check(ctx context.Context) ([]store.Problem, error) {
 	}
 
 	// Every body: present, right size, right hash, and for a file body
-	// the right record of its dot lines.
-	rows, err = s.rdb.QueryContext(ctx, `SELECT id, hash, size, dots FROM blobs`)
-	if err != nil {
-		return nil, fmt.Errorf("check bodies: %w", err)
-	}
-	type blobRow struct {
-		id   int64
-		hash string
-		size int64
-		dots []byte
-	}
-	var blobs []blobRow
-	for rows.Next() {
-		var b blobRow
-		if err := rows.Scan(&b.id, &b.hash, &b.size, &b.dots); err != nil {
-			rows.Close()
+	// the right record of its dot lines. A damaged body is recorded as
+	// such (OpenBody refuses it from then on) and reported once for every
+	// message that uses it, by account, mailbox and UID.
+	var after int64
+	for {
+		page, err := s.bodyPage(ctx, after)
+		if err != nil {
 			return nil, fmt.Errorf("check bodies: %w", err)
 		}
-		blobs = append(blobs, b)
+		if len(page) == 0 {
+			break
+		}
+		for _, b := range page {
+			after = b.id
+			reason, dots, err := s.checkBody(ctx, b, nil)
+			if err != nil {
+				return nil, fmt.Errorf("check body %d: %w", b.id, err)
+			}
+			if reason == "" && b.dots != nil && dots != nil && !bytes.Equal(b.dots, dots) {
+				reason = `wrong record of the lines that begin with "." (POP3 would stuff it wrongly)`
+			} else if reason != "" {
+				reason = "message body damaged: " + reason
+			}
+			if reason == "" {
+				continue
+			}
+			locs, err := s.bodyLocations(ctx, b.id)
+			if err != nil {
+				return nil, fmt.Errorf("check body %d: %w", b.id, err)
+			}
+			what := fmt.Sprintf("%s (body %d, sha256 %s)", reason, b.id, b.hash)
+			if len(locs) == 0 {
+				probs = append(probs, store.Problem{What: what + "; no message uses it"})
+			}
+			for _, l := range locs {
+				probs = append(probs, store.Problem{Account: l.account, AccountName: l.accountName,
+					Mailbox: l.mailbox, MailboxName: l.mailboxName, UID: l.uid, What: what})
+			}
+		}
 	}
-	rows.Close()
-	for _, b := range blobs {
-		if err := ctx.Err(); err != nil {
-			return nil, err
+	return s.nameProblems(ctx, probs), nil
+}
+
+// nameProblems fills in the account and mailbox names of problems that
+// have only ids.
+func (s *Store) nameProblems(ctx context.Context, probs []store.Problem) []store.Problem {
+	for i := range probs {
+		p := &probs[i]
+		if p.Account != 0 && p.AccountName == "" {
+			if a, err := s.AccountByID(ctx, p.Account); err == nil {
+				p.AccountName = a.Name
+			}
 		}
-		body, err := s.OpenBody(ctx, strconv.FormatInt(b.id, 10))
-		if err != nil {
-			add(0, 0, "body %d (%s): %v", b.id, b.hash, err)
-			continue
-		}
-		h := sha256.New()
-		var dots store.DotScanner
-		n, err := io.Copy(io.MultiWriter(h, &dots), io.NewSectionReader(body, 0, body.Size()))
-		body.Close()
-		switch {
-		case err != nil:
-			add(0, 0, "body %d (%s): read: %v", b.id, b.hash, err)
-		case n != b.size:
-			add(0, 0, "body %d (%s): size %d, recorded %d", b.id, b.hash, n, b.size)
-		case hex.EncodeToString(h.Sum(nil)) != b.hash:
-			add(0, 0, "body %d (%s): content does not match its hash", b.id, b.hash)
-		case b.dots != nil && !bytes.Equal(b.dots, dots.Encode()):
-			add(0, 0, "body %d (%s): wrong record of the lines that begin with \".\" (POP3 would stuff it wrongly)", b.id, b.hash)
+		if p.Mailbox != 0 && p.MailboxName == "" {
+			if mb, err := s.MailboxByID(ctx, p.Account, p.Mailbox); err == nil {
+				p.MailboxName = mb.Name
+			}
 		}
 	}
-	return probs, nil
+	return probs
 }

@@ -97,47 +97,6 @@ func createMailboxTx(w *wtx, acct store.AccountID, name string, uses []string) (
 	return mb, nil
 }
 
-// CreateMailbox implements store.Store. A name kept as \Noselect (deleted
-// with children) becomes a real mailbox again, with a new UIDVALIDITY.
-func (s *Store) CreateMailbox(ctx context.Context, acct store.AccountID, name string, uses []string) (*store.Mailbox, error) {
-	cname, err := store.CanonicalMailboxName(name)
-	if err != nil {
-		return nil, err
-	}
-	var mb *store.Mailbox
-	err = s.write(ctx, func(w *wtx) error {
-		if err := accountExists(w, acct); err != nil {
-			return err
-		}
-		old, err := scanMailbox(w.QueryRowContext(w.ctx, `SELECT `+mailboxCols+` FROM mailboxes m WHERE m.account_id = ? AND m.name = ?`, acct, cname))
-		switch {
-		case err == nil && old.NoSelect:
-			uv, err := nextUIDValidity(w)
-			if err != nil {
-				return err
-			}
-			if _, err := w.ExecContext(w.ctx, `UPDATE mailboxes SET noselect = 0, uidvalidity = ?, special_use = ? WHERE id = ?`,
-				uv, strings.Join(uses, " "), old.ID); err != nil {
-				return err
-			}
-			old.NoSelect, old.UIDValidity, old.SpecialUse = false, uv, uses
-			mb = old
-			w.event(store.Event{Account: acct, Mailbox: mb.ID, Kind: store.EventMailboxCreated, Name: cname, ModSeq: mb.HighestModSeq})
-			return nil
-		case err == nil:
-			return store.ErrExists
-		case !errors.Is(err, store.ErrNotFound):
-			return err
-		}
-		mb, err = createMailboxTx(w, acct, cname, uses)
-		return err
-	})
-	if err != nil {
-		return nil, fmt.Errorf("create mailbox %q: %w", name, err)
-	}
-	return mb, nil
-}
-
 func accountExists(w *wtx, acct store.AccountID) error {
 	var n int
 	if err := w.QueryRowContext(w.ctx, `SELECT count(*) FROM accounts WHERE id = ?`, acct).Scan(&n); err != nil {
@@ -228,6 +187,9 @@ func (s *Store) RenameMailbox(ctx context.Context, acct store.AccountID, oldName
 		if store.IsInbox(from) {
 			// RFC 9051 §6.3.6: renaming INBOX moves its messages to a new
 			// mailbox and leaves INBOX empty; inferiors of INBOX stay.
+			if err := s.checkMailboxLimit(w, acct, 1); err != nil {
+				return err
+			}
 			dst, err := createMailboxTx(w, acct, to, nil)
 			if err != nil {
 				return err
@@ -289,7 +251,11 @@ func (s *Store) SetSubscribed(ctx context.Context, acct store.AccountID, name st
 			return err
 		}
 		q := `INSERT OR IGNORE INTO subscriptions (account_id, name) VALUES (?, ?)`
-		if !on {
+		if on {
+			if err := s.checkSubscriptionLimit(w, acct, cname); err != nil {
+				return err
+			}
+		} else {
 			q = `DELETE FROM subscriptions WHERE account_id = ? AND name = ?`
 		}
 		if _, err := w.ExecContext(w.ctx, q, acct, cname); err != nil {
@@ -380,6 +346,14 @@ func (s *Store) ClaimRecent(ctx context.Context, acct store.AccountID, id store.
 		_, err = w.ExecContext(w.ctx, `UPDATE mailboxes SET first_recent = ? WHERE id = ?`, claim, id)
 		return err
 	})
+	if errors.Is(err, store.ErrDiskFull) {
+		// On a full disk a session must still select a mailbox (to delete
+		// mail): it sees as recent what is unclaimed, without claiming it.
+		s.diskFull()
+		if rerr := s.queryRow(ctx, `SELECT first_recent FROM mailboxes WHERE account_id = ? AND id = ?`, acct, id).Scan(&first); rerr == nil {
+			return first, nil
+		}
+	}
 	if err != nil {
 		return 0, fmt.Errorf("claim recent in mailbox %d: %w", id, err)
 	}

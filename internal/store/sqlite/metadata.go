@@ -39,7 +39,7 @@ func (s *Store) Metadata(ctx context.Context, acct store.AccountID, mailbox stor
 
 // SetMetadata implements store.Store.
 func (s *Store) SetMetadata(ctx context.Context, acct store.AccountID, mailbox store.MailboxID, entries map[string][]byte, maxEntries int, maxBytes int64) error {
-	err := s.write(ctx, func(w *wtx) error {
+	err := s.writeGrow(ctx, func(w *wtx) error {
 		if mailbox != 0 {
 			if _, err := loadMailboxTx(w, acct, mailbox); err != nil {
 				return err

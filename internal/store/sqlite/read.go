@@ -234,12 +234,16 @@ func (s *Store) OpenBody(ctx context.Context, blobID string) (store.Body, error)
 	if err != nil {
 		return nil, fmt.Errorf("open body %s: %w", blobID, err)
 	}
+	if err := s.knownDamaged(id); err != nil {
+		// Found damaged by the scrub or a check (damage.go).
+		return nil, err
+	}
 	if data != nil || size == 0 {
 		return memBody{bytes.NewReader(data), data}, nil
 	}
 	r, err := s.blobs.Open(ctx, hash)
 	if errors.Is(err, blob.ErrNotFound) {
-		return nil, fmt.Errorf("open body %s: %w", blobID, store.ErrNotFound)
+		return nil, s.markDamaged(ctx, id, hash, "its file is missing")
 	}
 	if err != nil {
 		return nil, fmt.Errorf("open body %s: %w", blobID, err)
@@ -248,7 +252,7 @@ func (s *Store) OpenBody(ctx context.Context, blobID string) (store.Body, error)
 		// Damaged on disk: refuse it rather than let a protocol send a
 		// shorter or longer message than it announced.
 		r.Close()
-		return nil, fmt.Errorf("open body %s: file %s has %d bytes, the store recorded %d", blobID, hash, r.Size(), size)
+		return nil, s.markDamaged(ctx, id, hash, fmt.Sprintf("its file has %d bytes, the store recorded %d", r.Size(), size))
 	}
 	fr, ok := r.(interface{ File() *os.File })
 	if !ok {

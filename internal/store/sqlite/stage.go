@@ -49,6 +49,9 @@ func (b *staged) release() {
 // are written with the metadata commit; larger ones stream to a blob file
 // (hashed and parsed on the way) that is durable when Stage returns.
 func (s *Store) Stage(ctx context.Context, r io.Reader, maxSize int64) (store.Staged, error) {
+	if err := s.spaceForNewData(); err != nil {
+		return nil, err // the disk reserve is released (reserve.go)
+	}
 	limit := int64(-1)
 	if maxSize > 0 {
 		limit = maxSize
@@ -110,7 +113,10 @@ func (s *Store) newStaged(id string, size int64, inline []byte, sum *message.Sum
 func (s *Store) stageLarge(ctx context.Context, head []byte, rest io.Reader, limit int64, h hash.Hash) (store.Staged, error) {
 	bw, err := s.blobs.Create(ctx)
 	if err != nil {
-		return nil, mapErr(fmt.Errorf("stage message: %w", err))
+		if err = mapErr(fmt.Errorf("stage message: %w", err)); errors.Is(err, store.ErrDiskFull) {
+			s.diskFull()
+		}
+		return nil, err
 	}
 	pr, pw := io.Pipe()
 	type parsed struct {
@@ -125,13 +131,16 @@ func (s *Store) stageLarge(ctx context.Context, head []byte, rest io.Reader, lim
 		parseDone <- parsed{sum, err}
 	}()
 	var dots store.DotScanner
-	mw := io.MultiWriter(h, bw, pw, &dots)
+	mw := io.MultiWriter(h, lowSpaceWriter{s, bw}, pw, &dots)
 	size, err := copyLimited(ctx, mw, io.MultiReader(bytes.NewReader(head), rest), limit)
 	pw.CloseWithError(err)
 	p := <-parseDone
 	if err != nil {
 		bw.Abort()
-		return nil, mapErr(err)
+		if err = mapErr(err); errors.Is(err, store.ErrDiskFull) {
+			s.diskFull()
+		}
+		return nil, err
 	}
 	if p.err != nil {
 		bw.Abort()
@@ -141,7 +150,10 @@ func (s *Store) stageLarge(ctx context.Context, head []byte, rest io.Reader, lim
 	s.registerStaged(id)
 	if err := bw.Commit(ctx, id); err != nil {
 		s.unregisterStaged(id)
-		return nil, mapErr(fmt.Errorf("store message body: %w", err))
+		if err = mapErr(fmt.Errorf("store message body: %w", err)); errors.Is(err, store.ErrDiskFull) {
+			s.diskFull()
+		}
+		return nil, err
 	}
 	b, err := s.newStaged(id, size, nil, p.sum)
 	if err != nil {

@@ -55,6 +55,9 @@ type Options struct {
 	// Blobs overrides the blob store for large bodies (default: a
 	// blob.FileStore in Dir/blobs).
 	Blobs blob.Store
+
+	// Safeguards (ops.go).
+	OpsOptions
 }
 
 // DefaultRetention is how long expunged mail stays recoverable by default.
@@ -96,6 +99,8 @@ type Store struct {
 
 	stagedMu sync.Mutex
 	staged   map[string]int // blob ids staged and not yet discarded; guarded by stagedMu
+
+	ops opsState // the safeguards of ops.go
 }
 
 var _ store.Store = (*Store)(nil)
@@ -184,6 +189,7 @@ func Open(ctx context.Context, opt Options) (*Store, error) {
 	if err != nil {
 		return fail(err)
 	}
+	s.startOps(opt.OpsOptions)
 	s.wg.Add(2)
 	go s.writer()
 	go s.checkpointer()
@@ -251,11 +257,11 @@ func mapErr(err error) error {
 		return nil
 	}
 	if errors.Is(err, syscall.ENOSPC) || errors.Is(err, syscall.EDQUOT) {
-		return fmt.Errorf("%w: %w", store.ErrDiskFull, err)
+		return diskFullError{err}
 	}
 	var se *sqlite.Error
 	if errors.As(err, &se) && se.Code()&0xff == sqlite3.SQLITE_FULL {
-		return fmt.Errorf("%w: %w", store.ErrDiskFull, err)
+		return diskFullError{err}
 	}
 	return err
 }

@@ -120,7 +120,7 @@ func (s *Store) Append(ctx context.Context, acct store.AccountID, id store.Mailb
 		items[i] = appendItem{body: b, flags: fl, date: m.InternalDate, popUID: m.POPUID}
 	}
 	var res *store.AppendResult
-	err := s.write(ctx, func(w *wtx) (err error) {
+	err := s.writeGrow(ctx, func(w *wtx) (err error) {
 		res, err = appendTx(w, acct, id, items)
 		return err
 	})
@@ -161,7 +161,7 @@ func (s *Store) deliver(ctx context.Context, body store.Staged, targets []store.
 	if all && failed {
 		return notDelivered(results), nil
 	}
-	err = s.write(ctx, func(w *wtx) error {
+	err = s.writeGrow(ctx, func(w *wtx) error {
 		blobRow, err := insertBlobTx(w, b, time.Now().Unix())
 		if err != nil {
 			return err
@@ -500,7 +500,7 @@ func copyTx(w *wtx, acct store.AccountID, src store.MailboxID, uids mail.UIDSet,
 // Copy implements store.Store.
 func (s *Store) Copy(ctx context.Context, acct store.AccountID, src store.MailboxID, uids mail.UIDSet, dst store.MailboxID) (*store.CopyResult, error) {
 	var res *store.CopyResult
-	err := s.write(ctx, func(w *wtx) (err error) {
+	err := s.writeGrow(ctx, func(w *wtx) (err error) {
 		res, err = copyTx(w, acct, src, uids, dst, false)
 		return err
 	})

@@ -65,8 +65,18 @@ type writeReq struct {
 
 // write runs fn in the writer goroutine and returns once its changes are
 // durable (or failed). fn must only touch the database through w, keep no
-// state outside it that a rollback would make stale, and not block.
+// state outside it that a rollback would make stale, and not block. A
+// write that failed for want of space is run once more on the space the
+// disk reserve sets free, unless it adds data (writeGrow, reserve.go).
 func (s *Store) write(ctx context.Context, fn func(w *wtx) error) error {
+	err := s.writeOnce(ctx, fn)
+	if s.retryOnFull(ctx, err) {
+		err = s.writeOnce(ctx, fn)
+	}
+	return err
+}
+
+func (s *Store) writeOnce(ctx context.Context, fn func(w *wtx) error) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}

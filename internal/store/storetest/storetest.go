@@ -57,6 +57,7 @@ func Run(t *testing.T, h Harness) {
 		{"ModSeqSteps", testModSeqSteps},
 		{"POP3Views", testPOP3Views},
 		{"Metadata", testMetadata},
+		{"CreateMailboxWith", testCreateWith},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
