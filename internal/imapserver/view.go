@@ -380,8 +380,8 @@ func (s *session) announceAdded(added mail.UIDSet) error {
 	v.uidHigh = added.Max()
 	v.uidNext = max(v.uidNext, v.uidHigh+1)
 	s.enc.Untagged().Number(uint32(v.n)).Atom("EXISTS").End()
-	if !s.rev2 && !v.readOnly {
-		if s.idle != nil {
+	if !s.rev2 {
+		if s.idle != nil && !v.readOnly {
 			// Push the news before the write that claims \Recent.
 			_ = s.flush()
 		}
@@ -389,7 +389,9 @@ func (s *session) announceAdded(added mail.UIDSet) error {
 		// sees it as \Recent.
 		// Only up to what this session announced: a message that
 		// arrives meanwhile stays recent for whoever sees it first.
-		first, err := s.srv.opt.Store.ClaimRecent(s.ctx, s.user.Account, v.mb.ID, v.uidHigh+1)
+		// A read-only session (EXAMINE) sees the unclaimed ones as
+		// recent and claims nothing.
+		first, err := s.srv.opt.Store.ClaimRecent(s.ctx, s.user.Account, v.mb.ID, s.claimUpTo(v))
 		if err == nil {
 			claimed := added.Intersect(mail.UIDSet{{Lo: max(first, 1), Hi: mail.MaxUID}})
 			v.recentUIDs = v.recentUIDs.Union(claimed)
