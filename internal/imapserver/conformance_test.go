@@ -1,6 +1,7 @@
 package imapserver
 
 import (
+	"fmt"
 	"testing"
 )
 
@@ -78,4 +79,86 @@ func TestSelectExamineRecentUnseen(t *testing.T) {
 		`* LIST () "/" INBOX`,
 		"* OK [UIDVALIDITY …", "* OK [UIDNEXT 6] Predicted next UID", "* OK [HIGHESTMODSEQ …", "* OK [MAILBOXID …",
 		"d2 OK [READ-ONLY] EXAMINE completed")
+}
+
+// TestMoveCopyIntoSelected: MOVE and COPY into the selected mailbox
+// itself (neither RFC 6851 nor RFC 3501 §6.4.7 forbids it): the message
+// gets a new UID, COPYUID says which, and a MOVE expunges the original;
+// the session, and another one, keep consistent sequence numbers.
+func TestMoveCopyIntoSelected(t *testing.T) {
+	t.Parallel()
+	ts := newTestServer(t)
+	acct := ts.addUser("alice@example.org")
+	for _, s := range []string{"one", "two", "three"} {
+		ts.deliver(acct, "INBOX", msg(s, "x"))
+	}
+	a := ts.login("alice@example.org")
+	a.ok("a1 SELECT INBOX")
+	b := ts.login("alice@example.org")
+	b.ok("b1 SELECT INBOX")
+
+	a.expect("a2 MOVE 1 INBOX",
+		"* OK [COPYUID … 1 4] Moved",
+		"* 1 EXPUNGE",
+		"* 3 EXISTS",
+		"* 3 RECENT",
+		"a2 OK MOVE completed")
+	a.expect("a3 FETCH 1:* (UID)", "* 1 FETCH (UID 2)", "* 2 FETCH (UID 3)", "* 3 FETCH (UID 4)", "a3 OK FETCH completed")
+	a.expect("a4 UID MOVE 2 INBOX",
+		"* OK [COPYUID … 2 5] Moved",
+		"* 1 EXPUNGE",
+		"* 3 EXISTS",
+		"* 3 RECENT",
+		"a4 OK UID MOVE completed")
+	a.expect("a5 COPY 3 INBOX", "* 4 EXISTS", "* 4 RECENT", "a5 OK [COPYUID … 5 6] COPY completed")
+	a.expect("a6 UID FETCH 1:* (FLAGS)",
+		`* 1 FETCH (UID 3 FLAGS (\Recent))`,
+		`* 2 FETCH (UID 4 FLAGS (\Recent))`,
+		`* 3 FETCH (UID 5 FLAGS (\Recent))`,
+		`* 4 FETCH (UID 6 FLAGS (\Recent))`,
+		"a6 OK UID FETCH completed")
+
+	// The other session hears the same, in an order that keeps its
+	// sequence numbers right.
+	lines := b.ok("b2 NOOP")
+	b.expect("b3 FETCH 1:* (UID)", "* 1 FETCH (UID 3)", "* 2 FETCH (UID 4)", "* 3 FETCH (UID 5)", "* 4 FETCH (UID 6)", "b3 OK FETCH completed")
+	n := 3
+	for _, l := range lines {
+		var k int
+		switch {
+		case scan(l, "* %d EXPUNGE", &k):
+			if k < 1 || k > n {
+				t.Fatalf("EXPUNGE %d with %d messages: %q", k, n, lines)
+			}
+			n--
+		case scan(l, "* %d EXISTS", &k):
+			if k < n {
+				t.Fatalf("EXISTS %d below %d: %q", k, n, lines)
+			}
+			n = k
+		}
+	}
+	if n != 4 {
+		t.Fatalf("session b counts %d messages after %q", n, lines)
+	}
+
+	// QRESYNC sessions get VANISHED.
+	c := ts.login("alice@example.org")
+	c.ok("c1 ENABLE QRESYNC")
+	c.ok("c2 SELECT INBOX")
+	c.expect("c3 UID MOVE 6 INBOX",
+		"* OK [COPYUID … 6 7] Moved",
+		"* VANISHED 6",
+		"* 4 EXISTS",
+		"* 1 RECENT",
+		"c3 OK UID MOVE completed")
+	// A read-only mailbox refuses MOVE, as before.
+	c.ok("c4 EXAMINE INBOX")
+	c.expect("c5 MOVE 1 INBOX", "c5 NO [READ-ONLY] Mailbox is read-only")
+}
+
+// scan reports whether line matches format (fmt.Sscanf) completely.
+func scan(line, format string, args ...any) bool {
+	n, err := fmt.Sscanf(line, format, args...)
+	return err == nil && n == len(args)
 }

@@ -51,6 +51,10 @@ type selected struct {
 	// contexts are the searches kept up to date (RFC 5267, context.go);
 	// nil for nearly every session.
 	contexts []*searchContext
+	// expungeFirst: the next catch-up follows a MOVE into this mailbox
+	// and reports its expunges before the EXISTS of the moved messages'
+	// new UIDs (see catchUp).
+	expungeFirst bool
 }
 
 type ownChange struct {
@@ -237,7 +241,7 @@ func (s *session) syncPoint(allowExpunge, between bool) error {
 	// A shared answer may cover less than an event announced; then ask
 	// once more.
 	for i := 0; v.dirty && i < 2; i++ {
-		if err := s.catchUp(); err != nil {
+		if err := s.catchUp(allowExpunge); err != nil {
 			return err
 		}
 	}
@@ -298,8 +302,12 @@ func (s *session) event(ev store.Event) {
 
 // catchUp reads what changed since the view's MODSEQ (store.Changes is
 // the source of truth; events only say that something did) and reports
-// it.
-func (s *session) catchUp() error {
+// it. New messages are announced (EXISTS) before expunges, as RFC 8508
+// §3.2 shows for REPLACE; after a MOVE into the selected mailbox itself
+// (expungeFirst) the expunges go first, so that the move reads as
+// "* n EXPUNGE" then "* m EXISTS" with m the mailbox's size, as it does
+// with other servers.
+func (s *session) catchUp(allowExpunge bool) error {
 	v := s.sel
 	v.dirty = false
 	var cs *store.ChangeSet
@@ -358,6 +366,9 @@ func (s *session) catchUp() error {
 		v.dirty = true
 	}
 	if !added.IsEmpty() {
+		if v.expungeFirst && allowExpunge && !v.expunged.IsEmpty() {
+			s.reportExpunged()
+		}
 		if err := s.announceAdded(added); err != nil {
 			return err
 		}
@@ -366,6 +377,9 @@ func (s *session) catchUp() error {
 		// After EXISTS: ADDTO may name the new sequence numbers (RFC
 		// 5267 §4.3.3).
 		s.updateContexts(changedMsgs, addedMsgs)
+	}
+	if !v.dirty {
+		v.expungeFirst = false
 	}
 	return nil
 }

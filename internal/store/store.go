@@ -487,7 +487,10 @@ type Store interface {
 	// Copy copies messages (which keep their flags, RFC 9051 §6.4.7) to
 	// another mailbox of the same account; the bodies are shared.
 	Copy(ctx context.Context, acct AccountID, src MailboxID, uids mail.UIDSet, dst MailboxID) (*CopyResult, error)
-	// Move copies and then expunges, atomically (RFC 6851).
+	// Move copies and then expunges, atomically (RFC 6851). A move into
+	// the source mailbox itself gives the messages new UIDs: the copies
+	// get one MODSEQ (DestModSeq) and the expunge of the originals the
+	// next (ExpungeModSeq).
 	Move(ctx context.Context, acct AccountID, src MailboxID, uids mail.UIDSet, dst MailboxID) (*CopyResult, error)
 	// Expunge removes messages for good from the mailbox's view: those in
 	// uids (nil means every message), and when onlyDeleted is set only those
