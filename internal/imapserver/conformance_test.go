@@ -162,3 +162,48 @@ func scan(line, format string, args ...any) bool {
 	n, err := fmt.Sscanf(line, format, args...)
 	return err == nil && n == len(args)
 }
+
+// TestListPatternsNotMUTF7: a LIST or LSUB pattern that is not valid
+// modified UTF-7 is not a syntax error (RFC 3501 §6.3.8, RFC 9051
+// §6.3.9 say nothing of the kind): what does not decode stands for
+// itself. A mailbox name argument that is not valid modified UTF-7 names
+// no mailbox that can exist: NO [CANNOT], never BAD, for every command.
+func TestListPatternsNotMUTF7(t *testing.T) {
+	t.Parallel()
+	ts := newTestServer(t)
+	acct := ts.addUser("alice@example.org")
+	ts.deliver(acct, "INBOX", msg("one", "x"))
+	u := ts.login("alice@example.org")
+	u.ok("u1 ENABLE UTF8=ACCEPT")
+	u.ok(`u2 CREATE "R&D"`)
+	u.ok(`u3 CREATE "Büro"`)
+	u.ok(`u4 SUBSCRIBE "R&D"`)
+
+	c := ts.login("alice@example.org")
+	odd := "!#$&'+,-.0123456789:;<=>?@^_`|[}"
+	c.expect(`a1 LIST "" "`+odd+`%*"`, "a1 OK LIST completed")
+	c.expect(`a2 LSUB "" "`+odd+`%*"`, "a2 OK LSUB completed")
+	c.expect(`a3 LIST "" "R&D"`, `* LIST (\HasNoChildren) "/" R&-D`, "a3 OK LIST completed")
+	c.expect(`a4 LIST "" "R&-D"`, `* LIST (\HasNoChildren) "/" R&-D`, "a4 OK LIST completed")
+	c.expect(`a5 LIST "R&" "*"`, `* LIST (\HasNoChildren) "/" R&-D`, "a5 OK LIST completed")
+	c.expect(`a6 LSUB "" "*&*"`, `* LSUB () "/" R&-D`, "a6 OK LSUB completed")
+	// Valid runs still decode next to a bare "&".
+	c.expect(`a7 LIST "" "B&APw-r%&"`, "a7 OK LIST completed")
+	c.expect(`a8 LIST "" "B&APw-r%"`, `* LIST (\HasNoChildren) "/" B&APw-ro`, "a8 OK LIST completed")
+	c.expect(`a9 LIST (SUBSCRIBED) "" ("&" "R&D" "&Jjo")`, `* LIST (\HasNoChildren \Subscribed) "/" R&-D`, "a9 OK LIST completed")
+
+	// Mailbox arguments: NO, with the same code everywhere.
+	for i, cmd := range []string{
+		`SELECT "R&D"`, `EXAMINE "` + odd + `"`, `STATUS "R&D" (MESSAGES)`, `CREATE "` + odd + `"`,
+		`DELETE "R&D"`, `RENAME "R&D" x`, `RENAME INBOX "a&b"`, `SUBSCRIBE "a&b"`, `UNSUBSCRIBE "a&b"`,
+		"APPEND \"a&b\" {3+}\r\nabc", `GETMETADATA "a&b" /private/comment`,
+	} {
+		tag := fmt.Sprintf("b%d", i)
+		c.expect(tag+" "+cmd, tag+" NO [CANNOT] Invalid mailbox name: not valid modified UTF-7")
+	}
+	c.ok("c1 SELECT INBOX")
+	c.expect(`c2 COPY 1 "a&b"`, "c2 NO [CANNOT] Invalid mailbox name: not valid modified UTF-7")
+	c.expect(`c3 MOVE 1 "`+odd+`"`, "c3 NO [CANNOT] Invalid mailbox name: not valid modified UTF-7")
+	c.expect(`c4 SELECT "R&-D"`, "* FLAGS …", "* OK [PERMANENTFLAGS …", "* 0 EXISTS", "* 0 RECENT",
+		"* OK [UIDVALIDITY …", "* OK [UIDNEXT 1] Predicted next UID", "* OK [HIGHESTMODSEQ …", "* OK [MAILBOXID …", "c4 OK [READ-WRITE] SELECT completed")
+}

@@ -256,10 +256,7 @@ func (s *session) listEntries(withSubs bool) ([]*listEntry, error) {
 func (s *session) cmdList(cmd imap.Command) error {
 	c := cmd.(*imap.List)
 	e := s.enc
-	ref, err := s.decodePattern(c.Reference)
-	if err != nil {
-		return err
-	}
+	ref := s.decodePattern(c.Reference)
 	if len(c.Patterns) == 1 && c.Patterns[0] == "" && !c.Extended {
 		// RFC 9051 §6.3.9: the hierarchy delimiter and root.
 		e.Untagged().Atom("LIST").BeginList().Atom(`\Noselect`).EndList().String("/").String("").End()
@@ -270,11 +267,7 @@ func (s *session) cmdList(cmd imap.Command) error {
 		if p == "" {
 			continue
 		}
-		dp, err := s.decodePattern(p)
-		if err != nil {
-			return err
-		}
-		pats = append(pats, imap.ListReference(ref, dp))
+		pats = append(pats, imap.ListReference(ref, s.decodePattern(p)))
 	}
 	sel, ret := c.Select, c.Return
 	needSubs := sel.Subscribed || ret.Subscribed
@@ -365,35 +358,23 @@ func (s *session) writeListEntry(kind string, en *listEntry, showSub, childInfo 
 	e.End()
 }
 
-// decodePattern decodes a LIST reference or pattern like a mailbox name
-// (imap.DecodeName). Wildcards pass through unchanged.
-func (s *session) decodePattern(p string) (string, error) {
-	if p == "" {
-		return p, nil
-	}
-	d, err := imap.DecodeName(p, s.utf8)
-	if err != nil {
-		return "", bad("", "Invalid modified UTF-7 in mailbox pattern")
-	}
-	return d, nil
+// decodePattern decodes a LIST or LSUB reference or pattern like a
+// mailbox name; what is not valid modified UTF-7 stands for itself
+// (imap.DecodePattern), so any pattern is answered, with whatever
+// matches. Wildcards pass through unchanged.
+func (s *session) decodePattern(p string) string {
+	return imap.DecodePattern(p, s.utf8)
 }
 
 // cmdLsub: RFC 3501 §6.3.9 (IMAP4rev1 only, still served).
 func (s *session) cmdLsub(cmd imap.Command) error {
 	c := cmd.(*imap.Lsub)
-	ref, err := s.decodePattern(c.Reference)
-	if err != nil {
-		return err
-	}
+	ref := s.decodePattern(c.Reference)
 	if c.Pattern == "" {
 		s.enc.Untagged().Atom("LSUB").BeginList().Atom(`\Noselect`).EndList().String("/").String("").End()
 		return nil
 	}
-	pat, err := s.decodePattern(c.Pattern)
-	if err != nil {
-		return err
-	}
-	pat = imap.ListReference(ref, pat)
+	pat := imap.ListReference(ref, s.decodePattern(c.Pattern))
 	entries, err := s.listEntries(true)
 	if err != nil {
 		return err
