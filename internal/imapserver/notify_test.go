@@ -31,7 +31,8 @@ func TestNotifySyntax(t *testing.T) {
 		"NOTIFY SET (personal MessageNew)",
 		"NOTIFY SET (selected (MailboxName))",
 		"NOTIFY SET (selected (MessageNew))",
-		"NOTIFY SET (personal (FlagChange))",
+		"NOTIFY SET (selected-delayed (FlagChange))",
+		"NOTIFY SET (selected (MessageExpunge))",
 		"NOTIFY SET (selected (MessageNew MessageExpunge)) (selected-delayed (MessageNew MessageExpunge))",
 		"NOTIFY SET (personal (MailboxName (UID)))",
 	} {
