@@ -192,8 +192,14 @@ type listEntry struct {
 	name       string
 	mb         *store.Mailbox // nil for a name that is not a mailbox
 	subscribed bool
-	children   bool
-	subChild   bool // has a subscribed descendant (RECURSIVEMATCH)
+	// children: a mailbox exists below the name (\HasChildren, RFC 5258
+	// §4); a subscription to a name that does not exist is no child.
+	children bool
+	subChild bool // has a subscribed descendant (LSUB)
+	// hiddenMatch: a descendant meets the LIST selection criteria but
+	// matches no pattern, so it is not listed (CHILDINFO, RFC 5258
+	// §3.5); set by cmdList.
+	hiddenMatch bool
 }
 
 // listEntries collects every mailbox, every subscribed name and every
@@ -235,14 +241,16 @@ func (s *session) listEntries(withSubs bool) ([]*listEntry, error) {
 		names = append(names, e.name)
 	}
 	for _, n := range names {
-		sub := byName[n].subscribed
+		en := byName[n]
 		for i := len(n) - 1; i > 0; i-- {
 			if n[i] != imap.Separator {
 				continue
 			}
 			p := add(n[:i])
-			p.children = true
-			if sub {
+			if en.mb != nil {
+				p.children = true
+			}
+			if en.subscribed {
 				p.subChild = true
 			}
 		}
@@ -269,45 +277,77 @@ func (s *session) cmdList(cmd imap.Command) error {
 		}
 		pats = append(pats, imap.ListReference(ref, s.decodePattern(p)))
 	}
+	matches := func(name string) bool {
+		for _, p := range pats {
+			if imap.MatchList(p, name) {
+				return true
+			}
+		}
+		return false
+	}
 	sel, ret := c.Select, c.Return
 	needSubs := sel.Subscribed || ret.Subscribed
 	entries, err := s.listEntries(needSubs)
 	if err != nil {
 		return err
 	}
-	for _, en := range entries {
-		matched := false
-		for _, p := range pats {
-			if imap.MatchList(p, en.name) {
-				matched = true
-				break
+	// The selection criteria (RFC 5258 §3.1): every base option given
+	// must hold; without one, every mailbox and every level that has
+	// mailboxes below it (RFC 9051 §6.3.9: \Noselect or \NonExistent)
+	// is listed, and a subscription to a name that does not exist is not.
+	criteria := sel.Subscribed || sel.SpecialUse
+	meets := func(en *listEntry) bool {
+		if !criteria {
+			return en.mb != nil || en.children
+		}
+		if sel.Subscribed && !en.subscribed {
+			return false
+		}
+		return !sel.SpecialUse || en.mb != nil && len(en.mb.SpecialUse) > 0
+	}
+	var childInfo []string
+	if sel.RecursiveMatch && criteria {
+		// RFC 5258 §3.5: CHILDINFO tells that a descendant meets the
+		// criteria; it goes with a name the pattern matches only when
+		// such a descendant is not listed itself (so no CHILDINFO is
+		// redundant), and lists a name that does not meet the criteria
+		// only for it (§3.4, \NonExistent condition 2).
+		if sel.Subscribed {
+			childInfo = append(childInfo, "SUBSCRIBED")
+		}
+		if sel.SpecialUse {
+			childInfo = append(childInfo, "SPECIAL-USE")
+		}
+		byName := make(map[string]*listEntry, len(entries))
+		for _, en := range entries {
+			byName[en.name] = en
+		}
+		for _, en := range entries {
+			if !meets(en) || matches(en.name) {
+				continue
+			}
+			for i := len(en.name) - 1; i > 0; i-- {
+				if en.name[i] == imap.Separator {
+					if p := byName[en.name[:i]]; p != nil {
+						p.hiddenMatch = true
+					}
+				}
 			}
 		}
-		if !matched {
+	}
+	for _, en := range entries {
+		if !matches(en.name) {
 			continue
 		}
-		childInfo := false
-		switch {
-		case sel.Subscribed:
-			if !en.subscribed {
-				if !(sel.RecursiveMatch && en.subChild) {
-					continue
-				}
-				childInfo = true
-			}
-		case sel.SpecialUse:
-			if en.mb == nil || len(en.mb.SpecialUse) == 0 {
-				continue
-			}
-		default:
-			// A level that is not a mailbox but has children is listed
-			// as \Noselect / \NonExistent (RFC 9051 §6.3.9); a
-			// subscription to a name that does not exist is not.
-			if en.mb == nil && !en.children {
-				continue
-			}
+		withChildInfo := childInfo != nil && en.hiddenMatch
+		if !meets(en) && !withChildInfo {
+			continue
 		}
-		s.writeListEntry("LIST", en, needSubs, childInfo)
+		var info []string
+		if withChildInfo {
+			info = childInfo
+		}
+		s.writeListEntry("LIST", en, needSubs, c.Extended, info)
 		if ret.Status != 0 && en.mb != nil && !en.mb.NoSelect {
 			if err := s.writeStatus(en.mb, ret.Status); err != nil {
 				return err
@@ -317,18 +357,16 @@ func (s *session) cmdList(cmd imap.Command) error {
 	return nil
 }
 
-// writeListEntry writes "* LIST (attrs) "/" name [(CHILDINFO ...)]".
-func (s *session) writeListEntry(kind string, en *listEntry, showSub, childInfo bool) {
+// writeListEntry writes "* LIST (attrs) "/" name [(CHILDINFO (...))]".
+// A name that is not a mailbox is \NonExistent for IMAP4rev2 and
+// LIST-EXTENDED commands (RFC 5258 §3.4), \Noselect in a plain IMAP4rev1
+// LIST (RFC 3501 §6.3.8).
+func (s *session) writeListEntry(kind string, en *listEntry, showSub, extended bool, childInfo []string) {
 	e := s.enc
 	e.Untagged().Atom(kind).BeginList()
 	switch {
-	case en.mb == nil && kind == "LIST" && !en.subscribed:
-		// RFC 5258 §3: a level that is not a mailbox.
-		if s.rev2 {
-			e.Atom(`\NonExistent`)
-		} else {
-			e.Atom(`\Noselect`)
-		}
+	case en.mb == nil && kind == "LIST" && !en.subscribed && !s.rev2 && !extended:
+		e.Atom(`\Noselect`)
 	case en.mb == nil && kind == "LIST":
 		e.Atom(`\NonExistent`)
 	case en.mb == nil, en.mb.NoSelect:
@@ -352,8 +390,12 @@ func (s *session) writeListEntry(kind string, en *listEntry, showSub, childInfo 
 		}
 	}
 	e.EndList().String("/").Mailbox(en.name)
-	if childInfo {
-		e.BeginList().String("CHILDINFO").BeginList().String("SUBSCRIBED").EndList().EndList()
+	if len(childInfo) > 0 {
+		e.BeginList().String("CHILDINFO").BeginList()
+		for _, opt := range childInfo {
+			e.String(opt)
+		}
+		e.EndList().EndList()
 	}
 	e.End()
 }
@@ -391,7 +433,7 @@ func (s *session) cmdLsub(cmd imap.Command) error {
 			}
 			en = &listEntry{name: en.name}
 		}
-		s.writeListEntry("LSUB", en, false, false)
+		s.writeListEntry("LSUB", en, false, false, nil)
 	}
 	return nil
 }
