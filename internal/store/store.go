@@ -284,6 +284,16 @@ type BodyFile interface {
 	DotLines() (offsets []int64, endsLF, ok bool)
 }
 
+// BodyNUL is implemented by a Body that knows, without reading it,
+// whether it contains a NUL byte. IMAP must not send NUL in an ordinary
+// literal (RFC 9051 §4.3): it sends such a body as is (sendfile(2)) only
+// when it holds none, and replaces NUL on the way otherwise.
+type BodyNUL interface {
+	// HasNUL reports whether the body contains a NUL byte; known is
+	// false when the store does not know, and the caller must scan.
+	HasNUL() (has, known bool)
+}
+
 // DeliveryTarget is one recipient mailbox of a delivery.
 type DeliveryTarget struct {
 	Account AccountID

@@ -1,7 +1,6 @@
 package sqlite
 
 import (
-	"bytes"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
@@ -120,7 +119,7 @@ func (s *Store) Check(ctx context.Context) ([]store.Problem, error) {
 			add(0, 0, "body %d (%s): size %d, recorded %d", b.id, b.hash, n, b.size)
 		case hex.EncodeToString(h.Sum(nil)) != b.hash:
 			add(0, 0, "body %d (%s): content does not match its hash", b.id, b.hash)
-		case b.dots != nil && !bytes.Equal(b.dots, dots.Encode()):
+		case b.dots != nil && !dots.Matches(b.dots):
 			add(0, 0, "body %d (%s): wrong record of the lines that begin with \".\" (POP3 would stuff it wrongly)", b.id, b.hash)
 		}
 	}
