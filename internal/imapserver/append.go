@@ -18,8 +18,11 @@ import (
 // Line endings: message literals are normalised to CRLF on the way into
 // the store (message.NewCRLFReader), as SMTP and LMTP deliveries are, so
 // the parse offsets and every later FETCH see one form. A literal8
-// (BINARY, RFC 3516) is stored exactly as sent: its data may hold bare
-// CR or LF on purpose.
+// (BINARY, RFC 3516) keeps its bytes: its data may hold bare CR or LF on
+// purpose. Its parts with Content-Transfer-Encoding "binary" are stored
+// base64 encoded (message.EncodeBinaryParts; RFC 3516 §4.3 allows it as
+// no data is lost, and Dovecot does the same), so BODY[] gives all of
+// them to clients without BINARY, and BINARY[] decodes them back.
 
 // appendStream is what APPEND and REPLACE share.
 type appendStream interface {
@@ -103,7 +106,9 @@ func (s *session) appendMessages(c appendStream, mb *store.Mailbox, single bool)
 				return nil, s.streamError(err)
 			}
 			src = r
-			if !am.Literal.Binary {
+			if am.Literal.Binary {
+				src = message.EncodeBinaryParts(r)
+			} else {
 				src = message.NewCRLFReader(r)
 			}
 		}
