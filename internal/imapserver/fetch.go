@@ -217,6 +217,9 @@ func (s *session) writeFetch(seq uint32, m *store.Message, c *imap.Fetch, p fetc
 		}
 		defer body.Close()
 	}
+	if p.hasFlags || seenChanged {
+		s.announceKeywords(m.Flags) // RFC 9051 §7.3.5: FLAGS first
+	}
 	e.Untagged().Number(seq).Atom("FETCH").BeginList()
 	// RFC 9051 §6.4.9: UID FETCH always returns UID; RFC 7162 §3.1.4:
 	// CHANGEDSINCE returns MODSEQ.

@@ -6,10 +6,6 @@ import (
 	"github.com/postfach/postfach/internal/store"
 )
 
-// permanentFlags are the flags a client may store; \* allows keywords
-// (RFC 9051 §7.1 PERMANENTFLAGS).
-const permanentFlags = `PERMANENTFLAGS (\Answered \Flagged \Deleted \Seen \Draft \*)`
-
 // cmdSelect: SELECT and EXAMINE (RFC 9051 §6.3.2, §6.3.3), with the
 // CONDSTORE (RFC 7162 §3.1.8) and QRESYNC (§3.2.5) parameters.
 func (s *session) cmdSelect(cmd imap.Command) error {
@@ -70,9 +66,11 @@ func (s *session) cmdSelect(cmd imap.Command) error {
 		}
 	}
 	e := s.enc
-	// RFC 9051 §6.3.2 and RFC 3501 §6.3.1: the required responses.
-	e.Untagged().Atom("FLAGS").Flags(mail.Flags{`\Answered`, `\Flagged`, `\Deleted`, `\Seen`, `\Draft`}).End()
-	e.Untagged().Atom(imap.OK).Code(permanentFlags).Text("Flags permitted").End()
+	// RFC 9051 §6.3.2 and RFC 3501 §6.3.1: the required responses. The
+	// keywords in use are announced when a response first shows one
+	// (announceKeywords): listing them here would mean reading every
+	// message.
+	s.writeFlagList(v)
 	e.Untagged().Number(uint32(v.n)).Atom("EXISTS").End()
 	if !s.rev2 {
 		e.Untagged().Number(uint32(v.recentCount())).Atom("RECENT").End()

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"slices"
 	"strconv"
+	"strings"
 
 	"github.com/postfach/postfach/internal/imap"
 	"github.com/postfach/postfach/internal/mail"
@@ -55,6 +56,84 @@ type selected struct {
 	// and reports its expunges before the EXISTS of the moved messages'
 	// new UIDs (see catchUp).
 	expungeFirst bool
+	// keywords are the keywords the last FLAGS response listed (besides
+	// the system flags); known holds every spelling already checked
+	// against them, so a FETCH costs one map lookup per keyword.
+	keywords mail.Flags
+	known    map[string]struct{}
+}
+
+// systemFlagList is the FLAGS response's list without keywords.
+var systemFlagList = mail.Flags{mail.FlagAnswered, mail.FlagFlagged, mail.FlagDeleted, mail.FlagSeen, mail.FlagDraft}
+
+// writeFlagList writes the FLAGS response and the PERMANENTFLAGS code of
+// the selected mailbox: the system flags and the keywords announced so
+// far; "\*" allows new keywords (RFC 9051 §7.1, §7.3.5). A read-only
+// mailbox permits no changes: PERMANENTFLAGS () (RFC 3501 §6.3.2).
+func (s *session) writeFlagList(v *selected) {
+	e := s.enc
+	e.Untagged().Atom("FLAGS").BeginList()
+	for _, f := range systemFlagList {
+		e.Atom(f)
+	}
+	for _, f := range v.keywords {
+		e.Atom(f)
+	}
+	e.EndList().End()
+	var b strings.Builder
+	b.WriteString("PERMANENTFLAGS (")
+	if !v.readOnly {
+		for _, f := range systemFlagList {
+			b.WriteString(f)
+			b.WriteByte(' ')
+		}
+		for _, f := range v.keywords {
+			b.WriteString(f)
+			b.WriteByte(' ')
+		}
+		b.WriteString(`\*`)
+	}
+	b.WriteByte(')')
+	text := "Flags permitted"
+	if v.readOnly {
+		text = "No permanent flags permitted"
+	}
+	e.Untagged().Atom(imap.OK).Code(b.String()).Text(text).End()
+}
+
+// announceKeywords tells the client of the keywords in fl it has not
+// heard of, with FLAGS and PERMANENTFLAGS, before the response that uses
+// them: RFC 3501 §7.2.6 and RFC 9051 §7.3.5 make the FLAGS response the
+// list of flags applicable in the mailbox, which a client records, so a
+// FETCH must not show a keyword before it. Keywords come from other
+// sessions (a STORE, APPEND or COPY with a new keyword, seen in an
+// update, a FETCH, a NOTIFY fetch or a QRESYNC catch-up) and from the
+// session's own STORE.
+func (s *session) announceKeywords(fl mail.Flags) {
+	v := s.sel
+	if v == nil {
+		return
+	}
+	added := false
+	for _, f := range fl {
+		if len(f) > 0 && f[0] == '\\' {
+			continue
+		}
+		if _, ok := v.known[f]; ok {
+			continue
+		}
+		if v.known == nil {
+			v.known = make(map[string]struct{})
+		}
+		v.known[f] = struct{}{}
+		if !v.keywords.Has(f) {
+			v.keywords = v.keywords.With(f)
+			added = true
+		}
+	}
+	if added {
+		s.writeFlagList(v)
+	}
 }
 
 type ownChange struct {
@@ -467,6 +546,9 @@ func (s *session) writeFlagsFetch(seq uint32, uid mail.UID, fl mail.Flags, modse
 		if seq == 0 {
 			return
 		}
+	}
+	if withFlags {
+		s.announceKeywords(fl)
 	}
 	e := s.enc
 	e.Untagged().Number(seq).Atom("FETCH").BeginList()
