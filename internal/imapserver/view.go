@@ -381,8 +381,8 @@ func (s *session) event(ev store.Event) {
 
 // catchUp reads what changed since the view's MODSEQ (store.Changes is
 // the source of truth; events only say that something did) and reports
-// it. New messages are announced (EXISTS) before expunges, as RFC 8508
-// §3.2 shows for REPLACE; after a MOVE into the selected mailbox itself
+// it. New messages are announced (EXISTS) before expunges, as RFC 8508's
+// example of REPLACE shows; after a MOVE into the selected mailbox itself
 // (expungeFirst) the expunges go first, so that the move reads as
 // "* n EXPUNGE" then "* m EXISTS" with m the mailbox's size, as it does
 // with other servers.
