@@ -152,7 +152,9 @@ func (r *Reader) notifyGroup() NotifyGroup {
 				break
 			}
 		}
-		checkNotifyEvents(g.Events)
+		if selected {
+			checkNotifyEvents(g.Events)
+		}
 	}
 	r.expect(')', ") to end event group")
 	return g
@@ -189,8 +191,13 @@ func (r *Reader) notifyEvent(selected bool) NotifyEvent {
 	return ev
 }
 
-// checkNotifyEvents applies RFC 5465 §5: MessageNew and MessageExpunge
-// come together, and FlagChange (and AnnotationChange) need both.
+// checkNotifyEvents applies RFC 5465 §5 to the selected and
+// selected-delayed filters: MessageNew and MessageExpunge come together,
+// and FlagChange (and AnnotationChange) need both, since the client
+// tracks that mailbox's message numbers. For the other filters one
+// message event alone is accepted, as Dovecot does and clients rely on
+// (a departure from §5, listed in docs/imap.md): the mailboxes they
+// name are reported with STATUS, which needs no such pairing.
 func checkNotifyEvents(evs []NotifyEvent) {
 	var hasNew, hasExpunge, hasFlag bool
 	for _, e := range evs {

@@ -73,6 +73,55 @@ func DecodeName(raw string, utf8Enabled bool) (string, error) {
 	return name, nil
 }
 
+// DecodePattern decodes a LIST or LSUB pattern (or reference) as the
+// client sent it. It never fails: nothing in RFC 3501 §6.3.8 or RFC 9051
+// §6.3.9 makes a pattern a syntax error, so what is not valid modified
+// UTF-7 stands for itself. Each "&...-" run that decodes is decoded, "&-"
+// is "&", and any other "&" is a literal "&" (so "a&b*" matches names
+// that begin with "a&b", which only exist when created in UTF-8).
+// With UTF-8 enabled, or for a pattern with 8-bit characters, it returns
+// what DecodeName does, and the raw pattern when that fails.
+func DecodePattern(raw string, utf8Enabled bool) string {
+	if d, err := DecodeName(raw, utf8Enabled); err == nil {
+		return d
+	}
+	for i := 0; i < len(raw); i++ {
+		if raw[i] >= 0x80 {
+			return raw // not UTF-8 either: matches no name
+		}
+	}
+	var b strings.Builder
+	b.Grow(len(raw))
+	for i := 0; i < len(raw); {
+		c := raw[i]
+		if c != '&' {
+			b.WriteByte(c)
+			i++
+			continue
+		}
+		if i+1 < len(raw) && raw[i+1] == '-' {
+			b.WriteByte('&')
+			i += 2
+			continue
+		}
+		j := i + 1
+		for j < len(raw) && mutf7Values[raw[j]] != 0xFF {
+			j++
+		}
+		if j > i+1 && j < len(raw) && raw[j] == '-' {
+			var run strings.Builder
+			if decodeMBase64(&run, raw[i+1:j]) == nil {
+				b.WriteString(run.String())
+				i = j + 1
+				continue
+			}
+		}
+		b.WriteByte('&')
+		i++
+	}
+	return b.String()
+}
+
 // CanonicalMailbox validates a UTF-8 mailbox name and returns its canonical
 // form. It refuses empty names and empty levels (a leading, trailing or
 // doubled "/"), invalid UTF-8, control characters (C0, DEL and C1), the

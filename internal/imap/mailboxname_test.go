@@ -220,3 +220,52 @@ func FuzzMUTF7(f *testing.F) {
 		}
 	})
 }
+
+func TestDecodePattern(t *testing.T) {
+	tests := []struct {
+		raw  string
+		utf8 bool
+		want string
+	}{
+		{"INBOX/%", false, "INBOX/%"},
+		{"&AMQ-pfel*", false, "Äpfel*"},
+		{"R&-D", false, "R&D"},
+		// Not modified UTF-7: the "&" stands for itself.
+		{"R&D", false, "R&D"},
+		{"&", false, "&"},
+		{"a&*", false, "a&*"},
+		{"&AMQ", false, "&AMQ"},
+		{"&Jjo", false, "&Jjo"},
+		{"&AGE-", false, "&AGE-"}, // a shifted printable character is not canonical
+		{"!#$&'+,-.0123456789:;<=>?@^_`|[}%*", false, "!#$&'+,-.0123456789:;<=>?@^_`|[}%*"},
+		// A valid run still decodes next to a bare "&".
+		{"B&APw-r&o*", false, "Bür&o*"},
+		// UTF-8, enabled or not.
+		{"Bür&o*", true, "Bür&o*"},
+		{"Bür&-o", false, "Bür&o"},
+		{"\xff*", false, "\xff*"},
+	}
+	for _, tc := range tests {
+		if got := DecodePattern(tc.raw, tc.utf8); got != tc.want {
+			t.Errorf("DecodePattern(%q, %v) = %q, want %q", tc.raw, tc.utf8, got, tc.want)
+		}
+	}
+}
+
+func FuzzDecodePattern(f *testing.F) {
+	for _, s := range []string{"", "%", "&AMQ-*", "R&D", "&", "&-&", "a&AMQ", "B&APw-r&o*", "\xff&", "&2D3eAA-"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		got := DecodePattern(s, false)
+		// A valid name decodes as DecodeName does; anything else is
+		// still answered.
+		if d, err := DecodeName(s, false); err == nil && got != d {
+			t.Fatalf("DecodePattern(%q) = %q, DecodeName = %q", s, got, d)
+		}
+		// Wildcards are never lost or invented.
+		if strings.Count(got, "*") != strings.Count(s, "*") || strings.Count(got, "%") != strings.Count(s, "%") {
+			t.Fatalf("DecodePattern(%q) = %q changes the wildcards", s, got)
+		}
+	})
+}

@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"errors"
 	"io"
+	"net/netip"
 	"net/url"
 	"strconv"
 	"strings"
@@ -18,8 +19,11 @@ import (
 // Line endings: message literals are normalised to CRLF on the way into
 // the store (message.NewCRLFReader), as SMTP and LMTP deliveries are, so
 // the parse offsets and every later FETCH see one form. A literal8
-// (BINARY, RFC 3516) is stored exactly as sent: its data may hold bare
-// CR or LF on purpose.
+// (BINARY, RFC 3516) keeps its bytes: its data may hold bare CR or LF on
+// purpose. Its parts with Content-Transfer-Encoding "binary" are stored
+// base64 encoded (message.EncodeBinaryParts; RFC 3516 §4.3 allows it as
+// no data is lost, and Dovecot does the same), so BODY[] gives all of
+// them to clients without BINARY, and BINARY[] decodes them back.
 
 // appendStream is what APPEND and REPLACE share.
 type appendStream interface {
@@ -103,7 +107,9 @@ func (s *session) appendMessages(c appendStream, mb *store.Mailbox, single bool)
 				return nil, s.streamError(err)
 			}
 			src = r
-			if !am.Literal.Binary {
+			if am.Literal.Binary {
+				src = message.EncodeBinaryParts(r)
+			} else {
 				src = message.NewCRLFReader(r)
 			}
 		}
@@ -218,14 +224,15 @@ func (c *catReader) closeCur() {
 
 // openURL resolves an IMAP URL of a message of this account (RFC 5092):
 // "/mailbox;UIDVALIDITY=n/;UID=m[/;SECTION=x][/;PARTIAL=o.l]", the same
-// with an "imap://server" prefix, or ";UID=m..." relative to the selected
-// mailbox.
+// with an "imap://[user@]server" prefix that names this server and the
+// session's own user (ownServer), or ";UID=m..." relative to the
+// selected mailbox.
 func (s *session) openURL(raw string) (io.Reader, io.Closer, error) {
 	u := raw
 	if len(u) > 7 && strings.EqualFold(u[:7], "imap://") {
 		rest := u[7:]
 		i := strings.IndexByte(rest, '/')
-		if i < 0 {
+		if i < 0 || !s.ownServer(rest[:i]) {
 			return nil, nil, errBadURL
 		}
 		u = rest[i:]
@@ -337,6 +344,67 @@ func (s *session) openURL(raw string) (io.Reader, io.Closer, error) {
 }
 
 var errBadURL = errors.New("bad url")
+
+// ownServer reports whether the server part of an IMAP URL, "[iuserinfo
+// "@"] host [":" port]" (RFC 5092 §3.2), names this server and the
+// session's user. RFC 4469 §3, §4.1: a URL of another user or another
+// server is refused with BADURL (postfach has no URLAUTH, which could
+// grant access to another user's message); without it, "imap://bob@host/
+// INBOX/;UID=1" would read the session's own INBOX. The host is the
+// server's hostname or the address the client connected to; the port is
+// not compared; a URL without a user is the session's own (anonymous
+// access does not exist here, and only the session's own mail can be
+// read).
+func (s *session) ownServer(server string) bool {
+	hostport := server
+	if i := strings.LastIndexByte(server, '@'); i >= 0 {
+		user := server[:i]
+		hostport = server[i+1:]
+		// iuserinfo = enc-user [iauth] / [enc-user] iauth.
+		if j := strings.IndexByte(user, ';'); j >= 0 {
+			if !strings.HasPrefix(strings.ToUpper(user[j:]), ";AUTH=") {
+				return false
+			}
+			user = user[:j]
+		}
+		if user != "" {
+			name, err := url.PathUnescape(user)
+			if err != nil || !s.isOwnUser(name) {
+				return false
+			}
+		}
+	}
+	host := hostport
+	if strings.HasPrefix(host, "[") {
+		end := strings.IndexByte(host, ']')
+		if end < 0 {
+			return false
+		}
+		host = host[1:end]
+	} else if i := strings.LastIndexByte(host, ':'); i >= 0 {
+		host = host[:i]
+	}
+	if host == "" {
+		return false
+	}
+	if h := s.srv.opt.Hostname; h != "" && strings.EqualFold(host, strings.TrimSuffix(h, ".")) {
+		return true
+	}
+	if ap, err := netip.ParseAddrPort(s.conn.LocalAddr().String()); err == nil {
+		if ip, err := netip.ParseAddr(host); err == nil && ip.Unmap() == ap.Addr().Unmap() {
+			return true
+		}
+	}
+	return false
+}
+
+// isOwnUser reports whether a user name in a URL is the session's: the
+// account's name, or the login name with the device (RFC 5092 enc-user,
+// compared case-insensitively like logins).
+func (s *session) isOwnUser(name string) bool {
+	u := s.user
+	return strings.EqualFold(name, u.Name) || u.Device != "" && strings.EqualFold(name, u.Name+"#"+u.Device)
+}
 
 // parseSection parses a section specification ("1.2.HEADER") with the
 // wire parser, as the section of a FETCH item.

@@ -98,7 +98,7 @@ func TestQResync(t *testing.T) {
 	c := ts.login("alice@example.org")
 	c.ok("c1 ENABLE QRESYNC")
 	c.expect("c2 SELECT INBOX (QRESYNC ("+uv+" "+hms+" 1:6))",
-		"* FLAGS …", "* OK [PERMANENTFLAGS …", "* 5 EXISTS", "* 0 RECENT", "* OK [UIDVALIDITY "+uv+"] UIDs valid",
+		"* FLAGS …", "* OK [PERMANENTFLAGS …", "* 5 EXISTS", "* 0 RECENT", "* OK [UNSEEN 1] First unseen", "* OK [UIDVALIDITY "+uv+"] UIDs valid",
 		"* OK [UIDNEXT 8] Predicted next UID", "* OK [HIGHESTMODSEQ …", "* OK [MAILBOXID …",
 		"* VANISHED (EARLIER) 2,4",
 		`* 2 FETCH (UID 3 FLAGS (\Seen) MODSEQ (…))`,
@@ -107,7 +107,7 @@ func TestQResync(t *testing.T) {
 	// Selecting again closes the mailbox with [CLOSED].
 	c.expect("c3 EXAMINE INBOX (QRESYNC (1 "+hms+"))",
 		"* OK [CLOSED] Previous mailbox closed", "* FLAGS …", "* OK [PERMANENTFLAGS …", "* 5 EXISTS", "* 0 RECENT",
-		"* OK [UIDVALIDITY …", "* OK [UIDNEXT 8] Predicted next UID", "* OK [HIGHESTMODSEQ …", "* OK [MAILBOXID …",
+		"* OK [UNSEEN 1] First unseen", "* OK [UIDVALIDITY …", "* OK [UIDNEXT 8] Predicted next UID", "* OK [HIGHESTMODSEQ …", "* OK [MAILBOXID …",
 		"c3 OK [READ-ONLY] EXAMINE completed")
 	// UID FETCH ... (CHANGEDSINCE n VANISHED) (RFC 7162 §3.2.6).
 	c.expect("c4 UID FETCH 1:* (FLAGS) (CHANGEDSINCE "+hms+" VANISHED)",
@@ -124,7 +124,7 @@ func TestQResync(t *testing.T) {
 	d := ts.login("alice@example.org")
 	d.ok("d1 ENABLE QRESYNC")
 	d.expect("d2 SELECT INBOX (QRESYNC ("+uv+" "+hms+" 1:6 (1,3 1,3)))",
-		"* FLAGS …", "* OK [PERMANENTFLAGS …", "* 5 EXISTS", "* 0 RECENT", "* OK [UIDVALIDITY "+uv+"] UIDs valid",
+		"* FLAGS …", "* OK [PERMANENTFLAGS …", "* 5 EXISTS", "* 0 RECENT", "* OK [UNSEEN 1] First unseen", "* OK [UIDVALIDITY "+uv+"] UIDs valid",
 		"* OK [UIDNEXT 8] Predicted next UID", "* OK [HIGHESTMODSEQ …", "* OK [MAILBOXID …",
 		"* VANISHED (EARLIER) 2,4",
 		`* 2 FETCH (UID 3 FLAGS (\Seen) MODSEQ (…))`,

@@ -1,6 +1,7 @@
 package imapserver
 
 import (
+	"bytes"
 	"errors"
 	"io"
 	"net"
@@ -203,8 +204,8 @@ const sendfileMin = 64 << 10
 
 // sendfileRange returns the file, offset and connection with which a
 // section of a body can go out with sendfile(2): a large raw range of a
-// body kept in a file, on a connection without TLS or COMPRESS. f is nil
-// otherwise.
+// body kept in a file that the store knows holds no NUL byte, on a
+// connection without TLS or COMPRESS. f is nil otherwise.
 func (s *session) sendfileRange(r io.Reader, n int64) (f *os.File, off int64, tc *net.TCPConn) {
 	sr, ok := r.(*io.SectionReader)
 	if !ok || n < sendfileMin || s.comp != nil {
@@ -213,6 +214,13 @@ func (s *session) sendfileRange(r io.Reader, n int64) (f *os.File, off int64, tc
 	outer, off, _ := sr.Outer()
 	bf, ok := outer.(store.BodyFile)
 	if !ok {
+		return nil, 0, nil
+	}
+	if bn, ok := outer.(store.BodyNUL); !ok {
+		return nil, 0, nil
+	} else if has, known := bn.HasNUL(); has || !known {
+		// The bytes must pass through noNUL (a body stored before the
+		// store recorded NUL, or one that holds it).
 		return nil, 0, nil
 	}
 	if tc = netserve.PlainTCP(s.conn, s.tc); tc == nil {
@@ -236,6 +244,9 @@ func (s *session) writeFetch(seq uint32, m *store.Message, c *imap.Fetch, p fetc
 			return err
 		}
 		defer body.Close()
+	}
+	if p.hasFlags || seenChanged {
+		s.announceKeywords(m.Flags) // RFC 9051 §7.3.5: FLAGS first
 	}
 	e.Untagged().Number(seq).Atom("FETCH").BeginList()
 	// RFC 9051 §6.4.9: UID FETCH always returns UID; RFC 7162 §3.1.4:
@@ -304,7 +315,7 @@ func (s *session) writeFetch(seq uint32, m *store.Message, c *imap.Fetch, p fetc
 				})
 				continue
 			}
-			e.FetchItemName(name).Literal(n, r)
+			e.FetchItemName(name).Literal(n, noNUL{r})
 		case imap.FetchBinary:
 			r, n, err := imap.OpenBinary(body, sum, it.Section.Part, it.Partial)
 			if errors.Is(err, imap.ErrUnknownCTE) {
@@ -329,6 +340,26 @@ func (s *session) writeFetch(seq uint32, m *store.Message, c *imap.Fetch, p fetc
 	}
 	e.EndList().End()
 	return failed
+}
+
+// noNUL reads r with every NUL byte replaced by 0x80. RFC 9051 §4.3 and
+// RFC 3501 §4.3 forbid NUL in a literal (only a literal8 may carry it,
+// as BINARY does); a message may still hold NUL (a delivery that had
+// it, a literal8 APPEND of 8-bit data). The length stays the same, so
+// the literal's announced size does too; Dovecot makes the same choice.
+type noNUL struct{ r io.Reader }
+
+func (n noNUL) Read(p []byte) (int, error) {
+	k, err := n.r.Read(p)
+	for b := p[:k]; ; {
+		i := bytes.IndexByte(b, 0)
+		if i < 0 {
+			break
+		}
+		b[i] = 0x80
+		b = b[i+1:]
+	}
+	return k, err
 }
 
 // failFetch handles a read error in the middle of a FETCH response: the

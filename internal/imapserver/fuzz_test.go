@@ -55,6 +55,9 @@ func FuzzSession(f *testing.F) {
 		"a1 SETMETADATA INBOX (/private/comment {3+}\r\nabc /shared/x NIL)\r\na2 GETMETADATA (MAXSIZE 2 DEPTH infinity) INBOX (/private /shared)\r\n",
 		"a1 COMPRESS DEFLATE\r\n\x02\x08\x0c\xf0\x0f\x00\x00\xff\xff",
 		"a1 STATUS INBOX (MAILBOXID)\r\na2 FETCH 1 (EMAILID THREADID)\r\na3 SEARCH EMAILID x\r\n",
+		"a1 APPEND INBOX CATENATE (URL \"imap://alice%40example.org;AUTH=*@[127.0.0.1]:143/INBOX/;UID=1\" URL \"imap://bob@imap.test/INBOX/;UID=1\")\r\n",
+		"a1 APPEND INBOX ~{43+}\r\nContent-Transfer-Encoding: binary\r\n\r\n\x00\x01\r\n\r\na2 FETCH 4 (BODY[1] BINARY[1])\r\n",
+		"a1 LIST \"&\" \"!#$&'+,-.0123456789:;<=>?@^_`|[}%*\"\r\na2 MOVE 1 INBOX\r\na3 STORE 1 +FLAGS ($New)\r\na4 EXAMINE INBOX\r\n",
 		"B1 UID SEARCH RETURN (UPDATE CONTEXT COUNT) UNSEEN\r\nB2 SORT RETURN (UPDATE PARTIAL 1:2) (REVERSE SUBJECT) UTF-8 2:*\r\na1 STORE 1 +FLAGS (\\Seen \\Deleted)\r\na2 EXPUNGE\r\na3 APPEND INBOX {2+}\r\nhi\r\na4 NOOP\r\na5 CANCELUPDATE \"B1\" \"x\"\r\na6 UNSELECT\r\n",
 	} {
 		f.Add([]byte(seed))

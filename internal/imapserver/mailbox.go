@@ -191,8 +191,14 @@ type listEntry struct {
 	name       string
 	mb         *store.Mailbox // nil for a name that is not a mailbox
 	subscribed bool
-	children   bool
-	subChild   bool // has a subscribed descendant (RECURSIVEMATCH)
+	// children: a mailbox exists below the name (\HasChildren, RFC 5258
+	// §4); a subscription to a name that does not exist is no child.
+	children bool
+	subChild bool // has a subscribed descendant (LSUB)
+	// hiddenMatch: a descendant meets the LIST selection criteria but
+	// matches no pattern, so it is not listed (CHILDINFO, RFC 5258
+	// §3.5); set by cmdList.
+	hiddenMatch bool
 }
 
 // listEntries collects every mailbox, every subscribed name and every
@@ -234,14 +240,16 @@ func (s *session) listEntries(withSubs bool) ([]*listEntry, error) {
 		names = append(names, e.name)
 	}
 	for _, n := range names {
-		sub := byName[n].subscribed
+		en := byName[n]
 		for i := len(n) - 1; i > 0; i-- {
 			if n[i] != imap.Separator {
 				continue
 			}
 			p := add(n[:i])
-			p.children = true
-			if sub {
+			if en.mb != nil {
+				p.children = true
+			}
+			if en.subscribed {
 				p.subChild = true
 			}
 		}
@@ -255,10 +263,7 @@ func (s *session) listEntries(withSubs bool) ([]*listEntry, error) {
 func (s *session) cmdList(cmd imap.Command) error {
 	c := cmd.(*imap.List)
 	e := s.enc
-	ref, err := s.decodePattern(c.Reference)
-	if err != nil {
-		return err
-	}
+	ref := s.decodePattern(c.Reference)
 	if len(c.Patterns) == 1 && c.Patterns[0] == "" && !c.Extended {
 		// RFC 9051 §6.3.9: the hierarchy delimiter and root.
 		e.Untagged().Atom("LIST").BeginList().Atom(`\Noselect`).EndList().String("/").String("").End()
@@ -269,11 +274,15 @@ func (s *session) cmdList(cmd imap.Command) error {
 		if p == "" {
 			continue
 		}
-		dp, err := s.decodePattern(p)
-		if err != nil {
-			return err
+		pats = append(pats, imap.ListReference(ref, s.decodePattern(p)))
+	}
+	matches := func(name string) bool {
+		for _, p := range pats {
+			if imap.MatchList(p, name) {
+				return true
+			}
 		}
-		pats = append(pats, imap.ListReference(ref, dp))
+		return false
 	}
 	sel, ret := c.Select, c.Return
 	needSubs := sel.Subscribed || ret.Subscribed
@@ -281,39 +290,63 @@ func (s *session) cmdList(cmd imap.Command) error {
 	if err != nil {
 		return err
 	}
-	for _, en := range entries {
-		matched := false
-		for _, p := range pats {
-			if imap.MatchList(p, en.name) {
-				matched = true
-				break
+	// The selection criteria (RFC 5258 §3.1): every base option given
+	// must hold; without one, every mailbox and every level that has
+	// mailboxes below it (RFC 9051 §6.3.9: \Noselect or \NonExistent)
+	// is listed, and a subscription to a name that does not exist is not.
+	criteria := sel.Subscribed || sel.SpecialUse
+	meets := func(en *listEntry) bool {
+		if !criteria {
+			return en.mb != nil || en.children
+		}
+		if sel.Subscribed && !en.subscribed {
+			return false
+		}
+		return !sel.SpecialUse || en.mb != nil && len(en.mb.SpecialUse) > 0
+	}
+	var childInfo []string
+	if sel.RecursiveMatch && criteria {
+		// RFC 5258 §3.5: CHILDINFO tells that a descendant meets the
+		// criteria; it goes with a name the pattern matches only when
+		// such a descendant is not listed itself (so no CHILDINFO is
+		// redundant), and lists a name that does not meet the criteria
+		// only for it (§3.4, \NonExistent condition 2).
+		if sel.Subscribed {
+			childInfo = append(childInfo, "SUBSCRIBED")
+		}
+		if sel.SpecialUse {
+			childInfo = append(childInfo, "SPECIAL-USE")
+		}
+		byName := make(map[string]*listEntry, len(entries))
+		for _, en := range entries {
+			byName[en.name] = en
+		}
+		for _, en := range entries {
+			if !meets(en) || matches(en.name) {
+				continue
+			}
+			for i := len(en.name) - 1; i > 0; i-- {
+				if en.name[i] == imap.Separator {
+					if p := byName[en.name[:i]]; p != nil {
+						p.hiddenMatch = true
+					}
+				}
 			}
 		}
-		if !matched {
+	}
+	for _, en := range entries {
+		if !matches(en.name) {
 			continue
 		}
-		childInfo := false
-		switch {
-		case sel.Subscribed:
-			if !en.subscribed {
-				if !(sel.RecursiveMatch && en.subChild) {
-					continue
-				}
-				childInfo = true
-			}
-		case sel.SpecialUse:
-			if en.mb == nil || len(en.mb.SpecialUse) == 0 {
-				continue
-			}
-		default:
-			// A level that is not a mailbox but has children is listed
-			// as \Noselect / \NonExistent (RFC 9051 §6.3.9); a
-			// subscription to a name that does not exist is not.
-			if en.mb == nil && !en.children {
-				continue
-			}
+		withChildInfo := childInfo != nil && en.hiddenMatch
+		if !meets(en) && !withChildInfo {
+			continue
 		}
-		s.writeListEntry("LIST", en, needSubs, childInfo)
+		var info []string
+		if withChildInfo {
+			info = childInfo
+		}
+		s.writeListEntry("LIST", en, needSubs, c.Extended, info)
 		if ret.Status != 0 && en.mb != nil && !en.mb.NoSelect {
 			if err := s.writeStatus(en.mb, ret.Status); err != nil {
 				return err
@@ -323,18 +356,16 @@ func (s *session) cmdList(cmd imap.Command) error {
 	return nil
 }
 
-// writeListEntry writes "* LIST (attrs) "/" name [(CHILDINFO ...)]".
-func (s *session) writeListEntry(kind string, en *listEntry, showSub, childInfo bool) {
+// writeListEntry writes "* LIST (attrs) "/" name [(CHILDINFO (...))]".
+// A name that is not a mailbox is \NonExistent for IMAP4rev2 and
+// LIST-EXTENDED commands (RFC 5258 §3.4), \Noselect in a plain IMAP4rev1
+// LIST (RFC 3501 §6.3.8).
+func (s *session) writeListEntry(kind string, en *listEntry, showSub, extended bool, childInfo []string) {
 	e := s.enc
 	e.Untagged().Atom(kind).BeginList()
 	switch {
-	case en.mb == nil && kind == "LIST" && !en.subscribed:
-		// RFC 5258 §3: a level that is not a mailbox.
-		if s.rev2 {
-			e.Atom(`\NonExistent`)
-		} else {
-			e.Atom(`\Noselect`)
-		}
+	case en.mb == nil && kind == "LIST" && !en.subscribed && !s.rev2 && !extended:
+		e.Atom(`\Noselect`)
 	case en.mb == nil && kind == "LIST":
 		e.Atom(`\NonExistent`)
 	case en.mb == nil, en.mb.NoSelect:
@@ -358,41 +389,33 @@ func (s *session) writeListEntry(kind string, en *listEntry, showSub, childInfo 
 		}
 	}
 	e.EndList().String("/").Mailbox(en.name)
-	if childInfo {
-		e.BeginList().String("CHILDINFO").BeginList().String("SUBSCRIBED").EndList().EndList()
+	if len(childInfo) > 0 {
+		e.BeginList().String("CHILDINFO").BeginList()
+		for _, opt := range childInfo {
+			e.String(opt)
+		}
+		e.EndList().EndList()
 	}
 	e.End()
 }
 
-// decodePattern decodes a LIST reference or pattern like a mailbox name
-// (imap.DecodeName). Wildcards pass through unchanged.
-func (s *session) decodePattern(p string) (string, error) {
-	if p == "" {
-		return p, nil
-	}
-	d, err := imap.DecodeName(p, s.utf8)
-	if err != nil {
-		return "", bad("", "Invalid modified UTF-7 in mailbox pattern")
-	}
-	return d, nil
+// decodePattern decodes a LIST or LSUB reference or pattern like a
+// mailbox name; what is not valid modified UTF-7 stands for itself
+// (imap.DecodePattern), so any pattern is answered, with whatever
+// matches. Wildcards pass through unchanged.
+func (s *session) decodePattern(p string) string {
+	return imap.DecodePattern(p, s.utf8)
 }
 
 // cmdLsub: RFC 3501 §6.3.9 (IMAP4rev1 only, still served).
 func (s *session) cmdLsub(cmd imap.Command) error {
 	c := cmd.(*imap.Lsub)
-	ref, err := s.decodePattern(c.Reference)
-	if err != nil {
-		return err
-	}
+	ref := s.decodePattern(c.Reference)
 	if c.Pattern == "" {
 		s.enc.Untagged().Atom("LSUB").BeginList().Atom(`\Noselect`).EndList().String("/").String("").End()
 		return nil
 	}
-	pat, err := s.decodePattern(c.Pattern)
-	if err != nil {
-		return err
-	}
-	pat = imap.ListReference(ref, pat)
+	pat := imap.ListReference(ref, s.decodePattern(c.Pattern))
 	entries, err := s.listEntries(true)
 	if err != nil {
 		return err
@@ -409,7 +432,7 @@ func (s *session) cmdLsub(cmd imap.Command) error {
 			}
 			en = &listEntry{name: en.name}
 		}
-		s.writeListEntry("LSUB", en, false, false)
+		s.writeListEntry("LSUB", en, false, false, nil)
 	}
 	return nil
 }

@@ -21,6 +21,7 @@ func TestSelectFetchStore(t *testing.T) {
 		`* OK [PERMANENTFLAGS (\Answered \Flagged \Deleted \Seen \Draft \*)] Flags permitted`,
 		"* 2 EXISTS",
 		"* 2 RECENT",
+		"* OK [UNSEEN 1] First unseen",
 		"* OK [UIDVALIDITY …",
 		"* OK [UIDNEXT 3] Predicted next UID",
 		"* OK [HIGHESTMODSEQ …", "* OK [MAILBOXID …",
@@ -48,7 +49,12 @@ func TestSelectFetchStore(t *testing.T) {
 	c.expect("a10 FETCH 1 (PREVIEW BINARY.SIZE[1] BINARY[1])",
 		"* 1 FETCH (PREVIEW \"hello\" BINARY.SIZE[1] 7 BINARY[1] ~{7}\r\nhello\r\n)",
 		"a10 OK FETCH completed")
-	c.expect(`b1 STORE 1 +FLAGS (\Flagged $Important)`, `* 1 FETCH (UID 1 FLAGS ($Important \Flagged \Seen \Recent))`, "b1 OK STORE completed")
+	// A new keyword is announced with FLAGS before a response shows it
+	// (RFC 9051 §7.3.5).
+	c.expect(`b1 STORE 1 +FLAGS (\Flagged $Important)`,
+		`* FLAGS (\Answered \Flagged \Deleted \Seen \Draft $Important)`,
+		`* OK [PERMANENTFLAGS (\Answered \Flagged \Deleted \Seen \Draft $Important \*)] Flags permitted`,
+		`* 1 FETCH (UID 1 FLAGS ($Important \Flagged \Seen \Recent))`, "b1 OK STORE completed")
 	c.expect(`b2 STORE 1:2 -FLAGS.SILENT (\Seen)`, "b2 OK STORE completed")
 	c.expect(`b3 UID STORE 2 FLAGS (\Deleted)`, `* 2 FETCH (UID 2 FLAGS (\Deleted \Recent))`, "b3 OK UID STORE completed")
 	c.expect(`b4 STORE 1 +FLAGS (\Bogus)`, `b4 BAD Invalid system flag \Bogus`)
@@ -59,9 +65,10 @@ func TestSelectFetchStore(t *testing.T) {
 	// EXAMINE is read-only and sees no \Recent (claimed by the SELECT).
 	c.expect("c3 EXAMINE INBOX",
 		`* FLAGS (\Answered \Flagged \Deleted \Seen \Draft)`,
-		`* OK [PERMANENTFLAGS (\Answered \Flagged \Deleted \Seen \Draft \*)] Flags permitted`,
+		`* OK [PERMANENTFLAGS ()] No permanent flags permitted`,
 		"* 1 EXISTS",
 		"* 0 RECENT",
+		"* OK [UNSEEN 1] First unseen",
 		"* OK [UIDVALIDITY …",
 		"* OK [UIDNEXT 3] Predicted next UID",
 		"* OK [HIGHESTMODSEQ …", "* OK [MAILBOXID …",

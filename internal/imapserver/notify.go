@@ -275,8 +275,8 @@ func (s *session) cmdNotify(cmd imap.Command) error {
 }
 
 // notifyInitialStatus answers NOTIFY SET STATUS: a STATUS for every
-// mailbox (but the selected one) whose new messages are to be reported
-// (RFC 5465 §3.1).
+// mailbox (but the selected one) whose message events are to be reported
+// (RFC 5465 §3.1), whichever of them the client named.
 func (s *session) notifyInitialStatus() error {
 	mbs, err := s.srv.opt.Store.Mailboxes(s.ctx, s.user.Account)
 	if err != nil {
@@ -285,7 +285,7 @@ func (s *session) notifyInitialStatus() error {
 	n := s.notify
 	for i := range mbs {
 		mb := &mbs[i]
-		if mb.NoSelect || s.sel != nil && s.sel.mb.ID == mb.ID || !n.wants(mb.Name, evMessageNew) {
+		if mb.NoSelect || s.sel != nil && s.sel.mb.ID == mb.ID || !n.wants(mb.Name, evMessageNew|evMessageExpunge|evFlagChange) {
 			continue
 		}
 		if err := s.notifyStatus(mb, true); err != nil {
@@ -404,11 +404,7 @@ func (s *session) notifyStatus(mb *store.Mailbox, initial bool) error {
 		if known && prev == cur {
 			return nil
 		}
-		want := evMessageNew
-		if known && prev.messages == cur.messages && prev.uidNext == cur.uidNext && prev.uidValidity == cur.uidValidity {
-			want = evFlagChange
-		}
-		if !n.wants(mb.Name, want) {
+		if !n.wants(mb.Name, statusEvents(prev, cur, known)) {
 			return nil
 		}
 	}
@@ -423,6 +419,31 @@ func (s *session) notifyStatus(mb *store.Mailbox, initial bool) error {
 	}
 	e.EndList().End()
 	return nil
+}
+
+// statusEvents tells from two STATUS answers which message events
+// happened in between (RFC 5465 §5.1-§5.3): new messages move UIDNEXT;
+// expunges leave fewer messages than UIDNEXT's move explains (UIDs are
+// given in order, so UIDNEXT moves by the number added); a change that
+// is neither is a flag change. A new UIDVALIDITY is all of it. Without
+// an earlier answer any message event may have happened.
+func statusEvents(prev, cur notifyStatus, known bool) notifyEvents {
+	if !known || prev.uidValidity != cur.uidValidity {
+		return evMessageNew | evMessageExpunge | evFlagChange
+	}
+	var ev notifyEvents
+	added := 0
+	if cur.uidNext > prev.uidNext {
+		ev |= evMessageNew
+		added = int(cur.uidNext - prev.uidNext)
+	}
+	if cur.messages < prev.messages+added {
+		ev |= evMessageExpunge
+	}
+	if ev == 0 {
+		ev = evFlagChange
+	}
+	return ev
 }
 
 // notifyMailboxName reports a created, deleted or renamed mailbox with

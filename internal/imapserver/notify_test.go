@@ -31,7 +31,8 @@ func TestNotifySyntax(t *testing.T) {
 		"NOTIFY SET (personal MessageNew)",
 		"NOTIFY SET (selected (MailboxName))",
 		"NOTIFY SET (selected (MessageNew))",
-		"NOTIFY SET (personal (FlagChange))",
+		"NOTIFY SET (selected-delayed (FlagChange))",
+		"NOTIFY SET (selected (MessageExpunge))",
 		"NOTIFY SET (selected (MessageNew MessageExpunge)) (selected-delayed (MessageNew MessageExpunge))",
 		"NOTIFY SET (personal (MailboxName (UID)))",
 	} {
@@ -68,7 +69,9 @@ func TestNotifyOtherMailboxes(t *testing.T) {
 	a.ok("a1 APPEND Sent (\\Seen) {27+}\r\nSubject: sent at work\r\n\r\nhi")
 	b.pushed("* STATUS Sent (MESSAGES 1 UIDNEXT 2 UIDVALIDITY … UNSEEN 0)")
 	// B fetches it.
-	b.expect("b3 EXAMINE Sent", "* FLAGS …", "* OK [PERMANENTFLAGS …", "* 1 EXISTS", "* 0 RECENT",
+	// EXAMINE shows the new message as \Recent without claiming it
+	// (RFC 3501 §6.3.2).
+	b.expect("b3 EXAMINE Sent", "* FLAGS …", "* OK [PERMANENTFLAGS …", "* 1 EXISTS", "* 1 RECENT",
 		"* OK [UIDVALIDITY …", "* OK [UIDNEXT 2] Predicted next UID", "* OK [HIGHESTMODSEQ …", "* OK [MAILBOXID …", "b3 OK [READ-ONLY] EXAMINE completed")
 	b.expect("b4 FETCH 1 BODY[HEADER.FIELDS (SUBJECT)]", "* 1 FETCH (BODY[HEADER.FIELDS (SUBJECT)] {25}\r\nSubject: sent at work\r\n\r\n)", "b4 OK FETCH completed")
 	b.ok("b5 SELECT INBOX")

@@ -6,10 +6,6 @@ import (
 	"github.com/postfach/postfach/internal/store"
 )
 
-// permanentFlags are the flags a client may store; \* allows keywords
-// (RFC 9051 §7.1 PERMANENTFLAGS).
-const permanentFlags = `PERMANENTFLAGS (\Answered \Flagged \Deleted \Seen \Draft \*)`
-
 // cmdSelect: SELECT and EXAMINE (RFC 9051 §6.3.2, §6.3.3), with the
 // CONDSTORE (RFC 7162 §3.1.8) and QRESYNC (§3.2.5) parameters.
 func (s *session) cmdSelect(cmd imap.Command) error {
@@ -54,22 +50,35 @@ func (s *session) cmdSelect(cmd imap.Command) error {
 	v := &selected{mb: *mb, readOnly: c.ReadOnly(), uids: uids, n: uids.Len(), modseq: modseq}
 	v.uidNext = max(mb.UIDNext, uids.Max()+1)
 	v.uidHigh = max(uids.Max(), v.uidNext-1)
-	if !s.rev2 && !v.readOnly {
-		// RFC 3501 §2.3.1.2: this session is the first to see messages
-		// not yet claimed.
-		first, err := st.ClaimRecent(s.ctx, acct, mb.ID, v.uidHigh+1)
+	unseen := uint32(0)
+	if !s.rev2 {
+		// RFC 3501 §2.3.1.2, §2.3.2: this session is the first to see
+		// the messages no session has claimed yet, so they are \Recent
+		// here. SELECT claims them; EXAMINE shows them as recent too
+		// (RFC 3501 §6.3.2: it does not change \Recent for others).
+		first, err := st.ClaimRecent(s.ctx, acct, mb.ID, s.claimUpTo(v))
 		if err != nil {
 			return err
 		}
 		v.recentUIDs = uids.Intersect(mail.UIDSet{{Lo: max(first, 1), Hi: mail.MaxUID}})
+		if unseen, err = s.firstUnseen(v); err != nil {
+			return err
+		}
 	}
 	e := s.enc
-	// RFC 9051 §6.3.2 and RFC 3501 §6.3.1: the required responses.
-	e.Untagged().Atom("FLAGS").Flags(mail.Flags{`\Answered`, `\Flagged`, `\Deleted`, `\Seen`, `\Draft`}).End()
-	e.Untagged().Atom(imap.OK).Code(permanentFlags).Text("Flags permitted").End()
+	// RFC 9051 §6.3.2 and RFC 3501 §6.3.1: the required responses. The
+	// keywords in use are announced when a response first shows one
+	// (announceKeywords): listing them here would mean reading every
+	// message.
+	s.writeFlagList(v)
 	e.Untagged().Number(uint32(v.n)).Atom("EXISTS").End()
 	if !s.rev2 {
 		e.Untagged().Number(uint32(v.recentCount())).Atom("RECENT").End()
+		if unseen != 0 {
+			// RFC 3501 §6.3.1, §7.1: the first unseen message, for
+			// clients that open a mailbox there (gone in IMAP4rev2).
+			e.Untagged().Atom(imap.OK).Code("UNSEEN " + itoa64(int64(unseen))).Text("First unseen").End()
+		}
 	} else {
 		e.Untagged().Atom("LIST").BeginList().EndList().String("/").Mailbox(mb.Name).End()
 	}
@@ -93,6 +102,45 @@ func (s *session) cmdSelect(cmd imap.Command) error {
 	}
 	s.okText = c.Name + " completed"
 	return nil
+}
+
+// claimUpTo is the ClaimRecent bound of the view: the first UID it has
+// not announced, or, for a read-only view (EXAMINE), 1, which claims
+// nothing and only reads where the claims stand. Reading it through
+// ClaimRecent, not Status, sees the claims of other sessions as soon as
+// they are made, before their commit.
+func (s *session) claimUpTo(v *selected) mail.UID {
+	if v.readOnly {
+		return 1
+	}
+	return v.uidHigh + 1
+}
+
+// firstUnseen returns the sequence number of the view's first message
+// without \Seen, or 0. When the store counts no unseen message, no
+// message is read; otherwise messages are read in UID order up to the
+// first unseen one.
+func (s *session) firstUnseen(v *selected) (uint32, error) {
+	if v.n == 0 {
+		return 0, nil
+	}
+	counts, err := s.srv.opt.Store.Status(s.ctx, s.user.Account, v.mb.ID)
+	if err != nil {
+		return 0, err
+	}
+	if counts.Unseen == 0 {
+		return 0, nil
+	}
+	c := seqCursor{v: v}
+	for m, err := range s.srv.opt.Store.Messages(s.ctx, s.user.Account, v.mb.ID, v.uids, store.ListOptions{}) {
+		if err != nil {
+			return 0, err
+		}
+		if !m.Flags.Has(mail.FlagSeen) {
+			return c.seq(m.UID), nil
+		}
+	}
+	return 0, nil
 }
 
 // qresyncSelect reports what changed since the client's MODSEQ (RFC 7162

@@ -163,7 +163,12 @@ func (s *session) copyMove(set imap.SeqSet, mailbox string, uid, move bool) erro
 		code = "COPYUID " + itoa64(int64(res.UIDValidity)) + " " + uidList(res.Source) + " " + uidList(res.Dest)
 	}
 	if dst.ID == v.mb.ID {
+		// A COPY or MOVE into the selected mailbox itself (neither RFC
+		// 3501 §6.4.7 nor RFC 6851 forbids it): the copies get new UIDs
+		// and are reported like any new message; a MOVE then expunges
+		// the originals, reported first (catchUp).
 		v.need(res.DestModSeq)
+		v.expungeFirst = move
 	}
 	if move {
 		if code != "" {

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"slices"
 	"strconv"
+	"strings"
 
 	"github.com/postfach/postfach/internal/imap"
 	"github.com/postfach/postfach/internal/mail"
@@ -51,6 +52,88 @@ type selected struct {
 	// contexts are the searches kept up to date (RFC 5267, context.go);
 	// nil for nearly every session.
 	contexts []*searchContext
+	// expungeFirst: the next catch-up follows a MOVE into this mailbox
+	// and reports its expunges before the EXISTS of the moved messages'
+	// new UIDs (see catchUp).
+	expungeFirst bool
+	// keywords are the keywords the last FLAGS response listed (besides
+	// the system flags); known holds every spelling already checked
+	// against them, so a FETCH costs one map lookup per keyword.
+	keywords mail.Flags
+	known    map[string]struct{}
+}
+
+// systemFlagList is the FLAGS response's list without keywords.
+var systemFlagList = mail.Flags{mail.FlagAnswered, mail.FlagFlagged, mail.FlagDeleted, mail.FlagSeen, mail.FlagDraft}
+
+// writeFlagList writes the FLAGS response and the PERMANENTFLAGS code of
+// the selected mailbox: the system flags and the keywords announced so
+// far; "\*" allows new keywords (RFC 9051 §7.1, §7.3.5). A read-only
+// mailbox permits no changes: PERMANENTFLAGS () (RFC 3501 §6.3.2).
+func (s *session) writeFlagList(v *selected) {
+	e := s.enc
+	e.Untagged().Atom("FLAGS").BeginList()
+	for _, f := range systemFlagList {
+		e.Atom(f)
+	}
+	for _, f := range v.keywords {
+		e.Atom(f)
+	}
+	e.EndList().End()
+	var b strings.Builder
+	b.WriteString("PERMANENTFLAGS (")
+	if !v.readOnly {
+		for _, f := range systemFlagList {
+			b.WriteString(f)
+			b.WriteByte(' ')
+		}
+		for _, f := range v.keywords {
+			b.WriteString(f)
+			b.WriteByte(' ')
+		}
+		b.WriteString(`\*`)
+	}
+	b.WriteByte(')')
+	text := "Flags permitted"
+	if v.readOnly {
+		text = "No permanent flags permitted"
+	}
+	e.Untagged().Atom(imap.OK).Code(b.String()).Text(text).End()
+}
+
+// announceKeywords tells the client of the keywords in fl it has not
+// heard of, with FLAGS and PERMANENTFLAGS, before the response that uses
+// them: RFC 3501 §7.2.6 and RFC 9051 §7.3.5 make the FLAGS response the
+// list of flags applicable in the mailbox, which a client records, so a
+// FETCH must not show a keyword before it. Keywords come from other
+// sessions (a STORE, APPEND or COPY with a new keyword, seen in an
+// update, a FETCH, a NOTIFY fetch or a QRESYNC catch-up) and from the
+// session's own STORE.
+func (s *session) announceKeywords(fl mail.Flags) {
+	v := s.sel
+	if v == nil {
+		return
+	}
+	added := false
+	for _, f := range fl {
+		if len(f) > 0 && f[0] == '\\' {
+			continue
+		}
+		if _, ok := v.known[f]; ok {
+			continue
+		}
+		if v.known == nil {
+			v.known = make(map[string]struct{})
+		}
+		v.known[f] = struct{}{}
+		if !v.keywords.Has(f) {
+			v.keywords = v.keywords.With(f)
+			added = true
+		}
+	}
+	if added {
+		s.writeFlagList(v)
+	}
 }
 
 type ownChange struct {
@@ -237,7 +320,7 @@ func (s *session) syncPoint(allowExpunge, between bool) error {
 	// A shared answer may cover less than an event announced; then ask
 	// once more.
 	for i := 0; v.dirty && i < 2; i++ {
-		if err := s.catchUp(); err != nil {
+		if err := s.catchUp(allowExpunge); err != nil {
 			return err
 		}
 	}
@@ -298,8 +381,12 @@ func (s *session) event(ev store.Event) {
 
 // catchUp reads what changed since the view's MODSEQ (store.Changes is
 // the source of truth; events only say that something did) and reports
-// it.
-func (s *session) catchUp() error {
+// it. New messages are announced (EXISTS) before expunges, as RFC 8508's
+// example of REPLACE shows; after a MOVE into the selected mailbox itself
+// (expungeFirst) the expunges go first, so that the move reads as
+// "* n EXPUNGE" then "* m EXISTS" with m the mailbox's size, as it does
+// with other servers.
+func (s *session) catchUp(allowExpunge bool) error {
 	v := s.sel
 	v.dirty = false
 	var cs *store.ChangeSet
@@ -358,6 +445,9 @@ func (s *session) catchUp() error {
 		v.dirty = true
 	}
 	if !added.IsEmpty() {
+		if v.expungeFirst && allowExpunge && !v.expunged.IsEmpty() {
+			s.reportExpunged()
+		}
 		if err := s.announceAdded(added); err != nil {
 			return err
 		}
@@ -366,6 +456,9 @@ func (s *session) catchUp() error {
 		// After EXISTS: ADDTO may name the new sequence numbers (RFC
 		// 5267 §4.3.3).
 		s.updateContexts(changedMsgs, addedMsgs)
+	}
+	if !v.dirty {
+		v.expungeFirst = false
 	}
 	return nil
 }
@@ -380,8 +473,8 @@ func (s *session) announceAdded(added mail.UIDSet) error {
 	v.uidHigh = added.Max()
 	v.uidNext = max(v.uidNext, v.uidHigh+1)
 	s.enc.Untagged().Number(uint32(v.n)).Atom("EXISTS").End()
-	if !s.rev2 && !v.readOnly {
-		if s.idle != nil {
+	if !s.rev2 {
+		if s.idle != nil && !v.readOnly {
 			// Push the news before the write that claims \Recent.
 			_ = s.flush()
 		}
@@ -389,7 +482,9 @@ func (s *session) announceAdded(added mail.UIDSet) error {
 		// sees it as \Recent.
 		// Only up to what this session announced: a message that
 		// arrives meanwhile stays recent for whoever sees it first.
-		first, err := s.srv.opt.Store.ClaimRecent(s.ctx, s.user.Account, v.mb.ID, v.uidHigh+1)
+		// A read-only session (EXAMINE) sees the unclaimed ones as
+		// recent and claims nothing.
+		first, err := s.srv.opt.Store.ClaimRecent(s.ctx, s.user.Account, v.mb.ID, s.claimUpTo(v))
 		if err == nil {
 			claimed := added.Intersect(mail.UIDSet{{Lo: max(first, 1), Hi: mail.MaxUID}})
 			v.recentUIDs = v.recentUIDs.Union(claimed)
@@ -451,6 +546,9 @@ func (s *session) writeFlagsFetch(seq uint32, uid mail.UID, fl mail.Flags, modse
 		if seq == 0 {
 			return
 		}
+	}
+	if withFlags {
+		s.announceKeywords(fl)
 	}
 	e := s.enc
 	e.Untagged().Number(seq).Atom("FETCH").BeginList()

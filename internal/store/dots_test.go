@@ -76,7 +76,8 @@ func TestDecodeDotLinesRejects(t *testing.T) {
 		{1, 5, 0},       // offsets not increasing
 		{0, 0x80, 0x80}, // offset varint cut off
 		append([]byte{0}, bytes.Repeat([]byte{2}, MaxDotLines+1)...), // too many
-		{2}, // unknown flag
+		{8}, // unknown flag
+		{4}, // NUL without the flag that says NUL is recorded
 	} {
 		if offs, _, err := DecodeDotLines(b); err == nil {
 			t.Errorf("DecodeDotLines(%x) = %v, want an error", b, offs)
@@ -104,4 +105,50 @@ func FuzzDecodeDotLines(f *testing.F) {
 			}
 		}
 	})
+}
+
+// TestDotScannerNUL: the record says whether the body holds a NUL byte;
+// a record from before that was recorded says nothing, and still
+// matches.
+func TestDotScannerNUL(t *testing.T) {
+	for _, tc := range []struct {
+		in  string
+		nul bool
+	}{
+		{"a\r\n.b\r\n", false},
+		{"a\x00b", true},
+		{"\x00", true},
+		{strings.Repeat("x", 1000) + "\x00\n.", true},
+	} {
+		for _, chunk := range []int{1, 3, 1 << 20} {
+			var d DotScanner
+			for i := 0; i < len(tc.in); i += chunk {
+				d.Write([]byte(tc.in[i:min(i+chunk, len(tc.in))]))
+			}
+			if d.NUL() != tc.nul {
+				t.Fatalf("%q in chunks of %d: NUL %v", tc.in, chunk, d.NUL())
+			}
+			offs, lf, nul, known, err := DecodeScan(d.Encode())
+			wantOffs, wantLF, _ := refDotLines(tc.in)
+			if err != nil || !known || nul != tc.nul || lf != wantLF || !slices.Equal(offs, wantOffs) {
+				t.Fatalf("%q: decoded %v %v %v %v %v", tc.in, offs, lf, nul, known, err)
+			}
+			if !d.Matches(d.Encode()) {
+				t.Fatalf("%q: does not match its own record", tc.in)
+			}
+		}
+	}
+	// An older record: the dot lines only.
+	var d DotScanner
+	d.Write([]byte("a\x00\n.b\n"))
+	old := []byte{1, 3}
+	if _, _, _, known, err := DecodeScan(old); err != nil || known {
+		t.Fatalf("old record: known %v, %v", known, err)
+	}
+	if !d.Matches(old) {
+		t.Fatal("an older record of the same dot lines does not match")
+	}
+	if d.Matches([]byte{1, 2}) || d.Matches([]byte{scanNULKnown | scanEndsLF, 3}) {
+		t.Fatal("a wrong record matches")
+	}
 }

@@ -304,6 +304,16 @@ type BodyFile interface {
 	DotLines() (offsets []int64, endsLF, ok bool)
 }
 
+// BodyNUL is implemented by a Body that knows, without reading it,
+// whether it contains a NUL byte. IMAP must not send NUL in an ordinary
+// literal (RFC 9051 §4.3): it sends such a body as is (sendfile(2)) only
+// when it holds none, and replaces NUL on the way otherwise.
+type BodyNUL interface {
+	// HasNUL reports whether the body contains a NUL byte; known is
+	// false when the store does not know, and the caller must scan.
+	HasNUL() (has, known bool)
+}
+
 // DeliveryTarget is one recipient mailbox of a delivery.
 type DeliveryTarget struct {
 	Account AccountID
@@ -521,7 +531,10 @@ type Store interface {
 	// Copy copies messages (which keep their flags, RFC 9051 §6.4.7) to
 	// another mailbox of the same account; the bodies are shared.
 	Copy(ctx context.Context, acct AccountID, src MailboxID, uids mail.UIDSet, dst MailboxID) (*CopyResult, error)
-	// Move copies and then expunges, atomically (RFC 6851).
+	// Move copies and then expunges, atomically (RFC 6851). A move into
+	// the source mailbox itself gives the messages new UIDs: the copies
+	// get one MODSEQ (DestModSeq) and the expunge of the originals the
+	// next (ExpungeModSeq).
 	Move(ctx context.Context, acct AccountID, src MailboxID, uids mail.UIDSet, dst MailboxID) (*CopyResult, error)
 	// Expunge removes messages for good from the mailbox's view: those in
 	// uids (nil means every message), and when onlyDeleted is set only those

@@ -1,9 +1,9 @@
 package sqlite
 
 import (
-	"bytes"
 	"context"
 	"fmt"
+	"slices"
 	"strings"
 
 	"github.com/postfach/postfach/internal/mail"
@@ -98,7 +98,7 @@ func (s *Store) Check(ctx context.Context) ([]store.Problem, error) {
 			if err != nil {
 				return nil, fmt.Errorf("check body %d: %w", b.id, err)
 			}
-			if reason == "" && b.dots != nil && dots != nil && !bytes.Equal(b.dots, dots) {
+			if reason == "" && b.dots != nil && dots != nil && !sameScan(b.dots, dots) {
 				reason = `wrong record of the lines that begin with "." (POP3 would stuff it wrongly)`
 			} else if reason != "" {
 				reason = "message body damaged: " + reason
@@ -140,4 +140,16 @@ func (s *Store) nameProblems(ctx context.Context, probs []store.Problem) []store
 		}
 	}
 	return probs
+}
+
+// sameScan reports whether a body's stored scan record says what a fresh
+// scan found; a record from before NUL was recorded is compared on its
+// dot lines alone.
+func sameScan(stored, fresh []byte) bool {
+	offs, endsLF, nul, nulKnown, err := store.DecodeScan(stored)
+	if err != nil {
+		return false
+	}
+	wantOffs, wantLF, wantNUL, _, err := store.DecodeScan(fresh)
+	return err == nil && slices.Equal(offs, wantOffs) && endsLF == wantLF && (!nulKnown || nul == wantNUL)
 }

@@ -260,12 +260,13 @@ func (s *Store) OpenBody(ctx context.Context, blobID string) (store.Body, error)
 	}
 	fb := &fileBody{Reader: r, f: fr.File()}
 	if dots != nil {
-		offsets, endsLF, err := store.DecodeDotLines(dots)
+		offsets, endsLF, nul, nulKnown, err := store.DecodeScan(dots)
 		if err == nil && len(offsets) > 0 && offsets[len(offsets)-1] >= size {
 			err = fmt.Errorf("dot line at %d past the end", offsets[len(offsets)-1])
 		}
 		if err == nil {
 			fb.dots, fb.endsLF, fb.known = offsets, endsLF, true
+			fb.nul, fb.nulKnown = nul, nulKnown
 		} else {
 			// Callers scan the body instead; postfach check reports it.
 			s.log.Warn("ignoring a damaged record of a body's dot lines", "blob", blobID, "err", err)
@@ -274,17 +275,26 @@ func (s *Store) OpenBody(ctx context.Context, blobID string) (store.Body, error)
 	return fb, nil
 }
 
-// fileBody is a body in a local file; it implements store.BodyFile. Its
-// dot lines are known for bodies stored since schema version 4.
+// fileBody is a body in a local file; it implements store.BodyFile and
+// store.BodyNUL. Its dot lines are known for bodies stored since schema
+// version 4, whether it holds NUL for those stored since the record
+// says so (see store.DecodeScan).
 type fileBody struct {
 	blob.Reader
-	f      *os.File
-	dots   []int64
-	endsLF bool
-	known  bool
+	f        *os.File
+	dots     []int64
+	endsLF   bool
+	known    bool
+	nul      bool
+	nulKnown bool
 }
 
-var _ store.BodyFile = (*fileBody)(nil)
+var (
+	_ store.BodyFile = (*fileBody)(nil)
+	_ store.BodyNUL  = (*fileBody)(nil)
+)
+
+func (b *fileBody) HasNUL() (has, known bool) { return b.nul, b.nulKnown }
 
 func (b *fileBody) File() *os.File { return b.f }
 

@@ -155,9 +155,11 @@ CREATE UNIQUE INDEX blobs_file ON blobs (hash) WHERE data IS NULL;
 	// are (store.DotScanner's encoding; NULL when unknown: rows from
 	// before this version, inline bodies, or too many such lines). POP3
 	// then sends the file with sendfile(2), adding the stuffing dots
-	// between the pieces, without reading it. The column comes after data
-	// but is read only for file bodies, whose data is NULL, so no
-	// overflow chain stands in front of it.
+	// between the pieces, without reading it. Records written later also
+	// say whether the body holds a NUL byte (store.DecodeScan); IMAP
+	// then sends the file with sendfile(2) only when it holds none. The
+	// column comes after data but is read only for file bodies, whose
+	// data is NULL, so no overflow chain stands in front of it.
 	`
 ALTER TABLE blobs ADD COLUMN dots BLOB;
 `,

@@ -512,9 +512,6 @@ func (s *Store) Copy(ctx context.Context, acct store.AccountID, src store.Mailbo
 
 // Move implements store.Store.
 func (s *Store) Move(ctx context.Context, acct store.AccountID, src store.MailboxID, uids mail.UIDSet, dst store.MailboxID) (*store.CopyResult, error) {
-	if src == dst {
-		return nil, fmt.Errorf("move: %w: source and destination are the same mailbox", store.ErrInvalidName)
-	}
 	var res *store.CopyResult
 	err := s.write(ctx, func(w *wtx) (err error) {
 		res, err = copyTx(w, acct, src, uids, dst, true)

@@ -171,9 +171,26 @@ func testCopyMove(t *testing.T, h Harness) {
 	if st := must[*store.Status](t)(s.Status(ctx, a.ID, arch.ID)); st.Messages != 3 {
 		t.Fatalf("archive has %d", st.Messages)
 	}
-	_, err := s.Move(ctx, a.ID, inbox.ID, all, inbox.ID)
-	if err == nil {
-		t.Fatal("move into the same mailbox accepted")
+	// MOVE into the same mailbox: the message gets a new UID (with its
+	// body, flags and EMAILID) and the old one is expunged; the copy and
+	// the expunge get one MODSEQ each.
+	before := list(t, s, a.ID, inbox.ID, all, store.ListOptions{})
+	moved := before[0]
+	self = must[*store.CopyResult](t)(s.Move(ctx, a.ID, inbox.ID, mail.NewUIDSet(moved.UID), inbox.ID))
+	if len(self.Dest) != 1 || self.Dest[0] <= before[len(before)-1].UID || self.ExpungeModSeq != self.DestModSeq+1 {
+		t.Fatalf("move into the same mailbox: %+v", self)
+	}
+	after := list(t, s, a.ID, inbox.ID, all, store.ListOptions{})
+	if len(after) != len(before) || after[0].UID == moved.UID {
+		t.Fatalf("after a move into the same mailbox: %d messages, first UID %d", len(after), after[0].UID)
+	}
+	last := after[len(after)-1]
+	if last.UID != self.Dest[0] || last.BlobID != moved.BlobID || last.EmailID != moved.EmailID || !last.Flags.Equal(moved.Flags) {
+		t.Fatalf("moved message %+v, was %+v", last, moved)
+	}
+	cs = must[*store.ChangeSet](t)(s.Changes(ctx, a.ID, inbox.ID, self.DestModSeq-1))
+	if !slices.Equal(cs.Vanished.UIDs(), []mail.UID{moved.UID}) || len(cs.Changed) != 1 || cs.Changed[0].UID != self.Dest[0] {
+		t.Fatalf("changes of a move into the same mailbox: %+v", cs)
 	}
 	empty := must[*store.CopyResult](t)(s.Copy(ctx, a.ID, inbox.ID, mail.NewUIDSet(9999), arch.ID))
 	if len(empty.Dest) != 0 {
