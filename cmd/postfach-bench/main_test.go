@@ -140,11 +140,9 @@ func TestIMAPAgainstPostfach(t *testing.T) {
 }
 
 // TestSharedAgainstPostfach runs imap-shared against the real server:
-// three accounts, two sessions on each, 120 operations per session. The
-// keywords are
-// left out (issue 11 item 8: postfach does not announce keywords in FLAGS
-// yet; the checker's test for that rule is TestCheckerKeywordRule in
-// internal/bench), so every other rule must hold: zero violations.
+// three accounts, two sessions on each, 120 operations per session, with
+// the default keywords, so every rule of the checker (a keyword announced
+// in FLAGS before its first use included) must hold: zero violations.
 func TestSharedAgainstPostfach(t *testing.T) {
 	env := testenv.Start(t, testenv.Options{})
 	for _, u := range []string{"s1@example.org", "s2@example.org", "s3@example.org"} {
@@ -157,7 +155,7 @@ func TestSharedAgainstPostfach(t *testing.T) {
 	}
 	jsonPath := filepath.Join(t.TempDir(), "results.jsonl")
 	code, out, errs = runCmd(t, append([]string{"imap-shared", "--addr", env.Addr("imap"), "--per-account", "2", "--ops", "120", "--duration", "2m", "--warmup", "0s",
-		"--keywords", "", "--idle-wait", "5ms", "--json", jsonPath, "--label", "postfach"}, users...)...)
+		"--idle-wait", "5ms", "--json", jsonPath, "--label", "postfach"}, users...)...)
 	if code != 0 {
 		t.Fatalf("imap-shared: %d\n%s\n%s", code, out, errs)
 	}
