@@ -44,6 +44,11 @@ type Options struct {
 	// WrapStore, when set, wraps the store before anything uses it. Tests
 	// use it to inject failures (a full disk).
 	WrapStore func(store.Store) store.Store
+	// StoreReadConns is the size of the store's pool of read connections;
+	// zero means the store's default. Tests make it tiny (testenv) so that
+	// a read that waits for a second connection while it holds one hangs
+	// at once.
+	StoreReadConns int
 }
 
 // protocolServer is what every protocol server provides (New(Options) in
@@ -125,7 +130,7 @@ func Start(ctx context.Context, opt Options) (_ *Server, err error) {
 	}()
 
 	s.sqlSt, err = sqlite.Open(ctx, sqlite.Options{Dir: cfg.DataDir, Logger: log.With("component", "store"),
-		Retention: cfg.Retention.D(), OnCommit: s.m.onCommit})
+		Retention: cfg.Retention.D(), OnCommit: s.m.onCommit, ReadConns: opt.StoreReadConns})
 	if errors.Is(err, store.ErrLocked) {
 		return nil, fmt.Errorf("data directory %s is in use by another postfach process: %w", cfg.DataDir, err)
 	}

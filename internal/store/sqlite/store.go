@@ -11,6 +11,14 @@
 // request that fails rolls back its savepoint only. Reads use a separate
 // pool of read-only connections and never wait for the writer (WAL).
 //
+// A read never waits for a connection of the pool while it holds one: no
+// query while a read transaction or open rows hold a connection, and no
+// statement prepared through the pool from inside a transaction (see
+// readerStmts). With the pool's connections all held by readers waiting
+// for one more, nothing moves again. Tests run with a pool of one
+// connection (Options.ReadConns), where any breach of the rule hangs at
+// once.
+//
 // Large bodies are made durable by Stage, before the metadata commit that
 // references them. A body file nobody references is removed by the sweep:
 // at start-up (no writer can be active then) and periodically, skipping
@@ -55,7 +63,15 @@ type Options struct {
 	// Blobs overrides the blob store for large bodies (default: a
 	// blob.FileStore in Dir/blobs).
 	Blobs blob.Store
+	// ReadConns is the size of the pool of read-only connections; zero
+	// means DefaultReadConns. Tests run with 1, so that a read waiting for
+	// a second connection of the pool while it holds one (the freeze of
+	// issue 11) hangs at once instead of under load.
+	ReadConns int
 }
+
+// DefaultReadConns is the default size of the read pool.
+const DefaultReadConns = 8
 
 // DefaultRetention is how long expunged mail stays recoverable by default.
 const DefaultRetention = 30 * 24 * time.Hour
@@ -172,11 +188,15 @@ func Open(ctx context.Context, opt Options) (*Store, error) {
 		return fail(fmt.Errorf("open database: %w", err))
 	}
 	s.cdb.SetMaxOpenConns(1)
-	s.rdb.SetMaxOpenConns(8)
-	s.rdb.SetMaxIdleConns(8)
+	readConns := opt.ReadConns
+	if readConns <= 0 {
+		readConns = DefaultReadConns
+	}
+	s.rdb.SetMaxOpenConns(readConns)
+	s.rdb.SetMaxIdleConns(readConns)
 	s.rdb.SetConnMaxIdleTime(5 * time.Minute)
 	s.wstmts = &writerStmts{db: s.wdb, prepared: map[string]*sql.Stmt{}, pending: map[string]bool{}}
-	s.rstmts = &readerStmts{db: s.rdb, m: map[string]*sql.Stmt{}}
+	s.rstmts = &readerStmts{db: s.rdb, m: map[string]*sql.Stmt{}, want: map[string]bool{}}
 	if err := s.startupSweep(ctx); err != nil {
 		return fail(err)
 	}
