@@ -2,13 +2,18 @@ package abuse
 
 import (
 	"bufio"
+	"context"
+	"errors"
 	"fmt"
 	"net"
+	"os"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/postfach/postfach/internal/mail"
+	"github.com/postfach/postfach/internal/store"
 	"github.com/postfach/postfach/internal/testenv"
 )
 
@@ -183,4 +188,79 @@ func storeLMTPDeliver(addr, user string) error {
 		}
 	}
 	return nil
+}
+
+// storeStuck is a store whose UIDs (the read behind SELECT) never returns
+// until released, and ignores its context: a store stuck on a hung disk,
+// or the read pool's freeze of issue 11.
+type storeStuck struct {
+	store.Store
+	entered chan struct{}
+	release chan struct{}
+}
+
+func (s *storeStuck) UIDs(ctx context.Context, acct store.AccountID, id store.MailboxID) (mail.UIDSet, mail.ModSeq, error) {
+	select {
+	case s.entered <- struct{}{}:
+	default:
+	}
+	<-s.release
+	return s.Store.UIDs(ctx, acct, id)
+}
+
+// TestStoreShutdownWithStuckStore keeps the other half of item 1 fixed: a
+// stop is bounded whatever the store does. A session is stuck in the store
+// for good; Shutdown must still cut it off once its context is done and
+// return (with an error saying what was left), where it used to wait for
+// that session forever, and SIGTERM with it.
+func TestStoreShutdownWithStuckStore(t *testing.T) {
+	t.Parallel()
+	stuck := &storeStuck{entered: make(chan struct{}, 1), release: make(chan struct{})}
+	t.Cleanup(func() { close(stuck.release) })
+	e := testenv.Start(t, testenv.Options{WrapStore: func(st store.Store) store.Store {
+		stuck.Store = st
+		return stuck
+	}})
+	e.AddUser("alice@"+testenv.Domain, "secret password")
+
+	s, err := storeDial(e.Addr("imap"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.c.Close()
+	if _, err := s.until("* OK"); err != nil {
+		t.Fatal(err)
+	}
+	fmt.Fprintf(s.c, "a LOGIN alice@%s \"secret password\"\r\n", testenv.Domain)
+	if _, err := s.until("a OK"); err != nil {
+		t.Fatal(err)
+	}
+	fmt.Fprintf(s.c, "b SELECT INBOX\r\n")
+	select {
+	case <-stuck.entered:
+	case <-time.After(storeDeadline):
+		t.Fatal("SELECT never reached the store")
+	}
+
+	ctx, cancel := context.WithTimeout(context.Background(), time.Second) // the grace
+	defer cancel()
+	done := make(chan error, 1)
+	go func() { done <- e.Shutdown(ctx) }()
+	select {
+	case err := <-done:
+		if err == nil {
+			t.Error("Shutdown reported success with a session stuck in the store")
+		}
+	case <-time.After(storeDeadline):
+		t.Fatal("Shutdown did not return with a session stuck in the store")
+	}
+	// The stuck session was cut off.
+	if out, err := s.until("b OK"); err == nil {
+		t.Fatalf("the stuck SELECT was answered: %q", out)
+	} else if errors.Is(err, os.ErrDeadlineExceeded) {
+		t.Fatalf("the stuck session is still open after Shutdown returned: %v", err)
+	}
+	if logs := e.Logs(); !strings.Contains(logs, "connection cut off at shutdown") {
+		t.Errorf("no log line about the connection cut off:\n%s", logs)
+	}
 }

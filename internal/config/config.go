@@ -110,6 +110,10 @@ type Limits struct {
 	// POP3IdleTimeout ends idle POP3 sessions (RFC 1939 §3: at least 10
 	// minutes).
 	POP3IdleTimeout Duration `toml:"pop3_idle_timeout"`
+	// ShutdownGrace is how long a stop (SIGTERM, SIGINT) lets deliveries
+	// and commands in progress finish; then the remaining connections are
+	// closed and the process exits, whatever the store is doing.
+	ShutdownGrace Duration `toml:"shutdown_grace"`
 }
 
 // Log configures the server log.
@@ -163,6 +167,7 @@ func Default() *Config {
 			SMTPDataTimeout:    Duration(3 * 60e9),
 			IMAPIdleTimeout:    Duration(30 * 60e9),
 			POP3IdleTimeout:    Duration(10 * 60e9),
+			ShutdownGrace:      Duration(30e9),
 		},
 		Log:  Log{Level: "info", Format: "text"},
 		POP3: POP3{MarkSeen: true, HideDeleted: true, Delete: "expunge", DeviceViews: true},
@@ -371,6 +376,9 @@ func (c *Config) Validate() error {
 		if d.v.D() < 1e9 {
 			bad(d.key, "must be at least 1s")
 		}
+	}
+	if lim.ShutdownGrace < 0 {
+		bad("limits.shutdown_grace", "must not be negative")
 	}
 	if !slices.Contains([]string{"debug", "info", "warn", "error"}, strings.ToLower(c.Log.Level)) {
 		bad("log.level", "%q is not one of debug, info, warn, error", c.Log.Level)

@@ -339,6 +339,24 @@ func Start(ctx context.Context, opt Options) (_ *Server, err error) {
 	return s, nil
 }
 
+// waitOrCutoff waits until done is closed; once ctx is done, it waits at
+// most ShutdownCutoff more. It reports whether done was closed.
+func waitOrCutoff(ctx context.Context, done <-chan struct{}) bool {
+	select {
+	case <-done:
+		return true
+	case <-ctx.Done():
+	}
+	t := time.NewTimer(ShutdownCutoff)
+	defer t.Stop()
+	select {
+	case <-done:
+		return true
+	case <-t.C:
+		return false
+	}
+}
+
 func addrString(ln net.Listener) string {
 	if ln.Addr().Network() == "unix" {
 		return "unix:" + ln.Addr().String()
@@ -379,10 +397,18 @@ func (s *Server) Store() store.Store { return s.st }
 // Admin returns the admin operations on the running server's store.
 func (s *Server) Admin() admin.API { return s.ops }
 
+// ShutdownCutoff is how long Shutdown waits, once its context is done,
+// for the connections it cut off to end and for the store to close. Past
+// it Shutdown returns even though something is still stuck (a store read
+// on a hung disk, say): the caller is about to exit the process, and
+// whatever was not acknowledged by then was never promised.
+const ShutdownCutoff = 5 * time.Second
+
 // Shutdown stops the server: listeners close, deliveries in progress
 // finish, idle sessions get a goodbye, then the store closes. When ctx ends
-// first, the remaining connections are cut off; the store is closed either
-// way. Calling it again returns the first result.
+// first, the remaining connections are cut off, and Shutdown returns at
+// most ShutdownCutoff later whatever they and the store are doing (with an
+// error saying what was left). Calling it again returns the first result.
 func (s *Server) Shutdown(ctx context.Context) error {
 	s.stopOnce.Do(func() { s.stopErr = s.shutdown(ctx) })
 	return s.stopErr
@@ -392,33 +418,62 @@ func (s *Server) shutdown(ctx context.Context) error {
 	s.log.Info("shutting down")
 	var mu sync.Mutex
 	var errs []error
-	var wg sync.WaitGroup
-	stop := func(name string, f func(context.Context) error) {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			if err := f(ctx); err != nil {
-				mu.Lock()
-				errs = append(errs, fmt.Errorf("%s: %w", name, err))
-				mu.Unlock()
-			}
-		}()
+	addErr := func(err error) {
+		mu.Lock()
+		errs = append(errs, err)
+		mu.Unlock()
 	}
-	for _, ns := range s.servers {
-		stop(ns.name, ns.srv.Shutdown)
-	}
-	stop("admin", s.adminS.Shutdown)
-	wg.Wait()
-	if s.http != nil {
-		if err := s.http.Shutdown(ctx); err != nil {
-			s.http.Close()
-			errs = append(errs, fmt.Errorf("http: %w", err))
+	stopped := make(chan struct{})
+	go func() {
+		defer close(stopped)
+		var wg sync.WaitGroup
+		stop := func(name string, f func(context.Context) error) {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				if err := f(ctx); err != nil {
+					addErr(fmt.Errorf("%s: %w", name, err))
+				}
+			}()
 		}
+		for _, ns := range s.servers {
+			stop(ns.name, ns.srv.Shutdown)
+		}
+		stop("admin", s.adminS.Shutdown)
+		if s.http != nil {
+			stop("http", func(ctx context.Context) error {
+				err := s.http.Shutdown(ctx)
+				if err != nil {
+					s.http.Close()
+				}
+				return err
+			})
+		}
+		wg.Wait()
+		s.wg.Wait()
+	}()
+	if !waitOrCutoff(ctx, stopped) {
+		s.log.Error("connections still busy after the shutdown grace and the cut-off; leaving them", "cutoff", ShutdownCutoff)
+		addErr(errors.New("connections did not end"))
 	}
-	s.wg.Wait()
-	if err := s.sqlSt.Close(); err != nil {
-		errs = append(errs, fmt.Errorf("close store: %w", err))
+	// The store closes last. When connections were left stuck in it,
+	// closing it fails their waits for a database connection; and if it
+	// does not close in time, the process exits without it (every
+	// acknowledged write is durable already).
+	closed := make(chan struct{})
+	var closeErr error
+	go func() {
+		defer close(closed)
+		closeErr = s.sqlSt.Close()
+	}()
+	if !waitOrCutoff(ctx, closed) {
+		s.log.Error("the store did not close in time; leaving it", "cutoff", ShutdownCutoff)
+		addErr(errors.New("close store: did not finish"))
+	} else if closeErr != nil {
+		addErr(fmt.Errorf("close store: %w", closeErr))
 	}
+	mu.Lock()
+	defer mu.Unlock()
 	if len(errs) > 0 {
 		s.log.Warn("shutdown incomplete", "err", errors.Join(errs...))
 		return errors.Join(errs...)

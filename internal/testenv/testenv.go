@@ -134,6 +134,18 @@ func (e *Env) stop() {
 	e.Server = nil
 }
 
+// Shutdown stops the server with ctx (see server.Server.Shutdown) and
+// returns its error, for tests of the shutdown itself; the cleanup then
+// has nothing left to stop.
+func (e *Env) Shutdown(ctx context.Context) error {
+	srv := e.Server
+	e.Server = nil
+	if srv == nil {
+		return nil
+	}
+	return srv.Shutdown(ctx)
+}
+
 // Restart stops the server gracefully and starts it again on the same data
 // directory and ports.
 func (e *Env) Restart() {
