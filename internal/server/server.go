@@ -138,6 +138,7 @@ func Start(ctx context.Context, opt Options) (_ *Server, err error) {
 		return nil, fmt.Errorf("open store: %w", err)
 	}
 	cleanup = append(cleanup, func() { s.sqlSt.Close() })
+	s.m.watchStore(s.sqlSt)
 	s.st = s.sqlSt
 	if opt.WrapStore != nil {
 		s.st = opt.WrapStore(s.st)

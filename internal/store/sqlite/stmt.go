@@ -156,6 +156,9 @@ func (rs *readerStmts) close() {
 
 // query runs a read through a cached prepared statement.
 func (s *Store) query(ctx context.Context, q string, args ...any) (*sql.Rows, error) {
+	if err := s.gate.wait(ctx); err != nil {
+		return nil, err
+	}
 	st, err := s.rstmts.stmt(ctx, q)
 	if err != nil {
 		return nil, err
@@ -165,7 +168,11 @@ func (s *Store) query(ctx context.Context, q string, args ...any) (*sql.Rows, er
 
 // queryRow is query for one row.
 func (s *Store) queryRow(ctx context.Context, q string, args ...any) *sql.Row {
-	st, err := s.rstmts.stmt(ctx, q)
+	err := s.gate.wait(ctx)
+	var st *sql.Stmt
+	if err == nil {
+		st, err = s.rstmts.stmt(ctx, q)
+	}
 	if err != nil {
 		// Let the error surface through Scan.
 		return s.rdb.QueryRowContext(ctx, q, args...)
@@ -179,6 +186,9 @@ func (s *Store) queryRow(ctx context.Context, q string, args ...any) *sql.Row {
 // queryRow, the Store's own methods), see readerStmts. Once the
 // connection is back, the statements fn ran unprepared are prepared.
 func (s *Store) readTx(ctx context.Context, fn func(tx *sql.Tx) error) error {
+	if err := s.gate.wait(ctx); err != nil {
+		return err
+	}
 	tx, err := s.rdb.BeginTx(ctx, &sql.TxOptions{ReadOnly: true})
 	if err != nil {
 		return err

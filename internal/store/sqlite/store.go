@@ -33,6 +33,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"strconv"
 	"sync"
 	"syscall"
 	"time"
@@ -73,6 +74,13 @@ type Options struct {
 // DefaultReadConns is the default size of the read pool.
 const DefaultReadConns = 8
 
+// writerBusyTimeout is how long the writer waits for a lock held by
+// another connection (a checkpoint, or another process such as a backup)
+// before a batch fails.
+const writerBusyTimeout = 10 * time.Second
+
+func itoa(n int64) string { return strconv.FormatInt(n, 10) }
+
 // DefaultRetention is how long expunged mail stays recoverable by default.
 const DefaultRetention = 30 * 24 * time.Hour
 
@@ -89,6 +97,7 @@ const maxBatch = 256
 // Store is the SQLite backend. It implements store.Store.
 type Store struct {
 	dir       string
+	path      string // the database file, DIR/postfach.db
 	log       *slog.Logger
 	retention time.Duration
 	onCommit  func(time.Duration, int, error)
@@ -109,6 +118,10 @@ type Store struct {
 	wg       sync.WaitGroup
 	closeMu  sync.Mutex
 	isClosed bool // guarded by closeMu
+
+	walRetry time.Time  // no TRUNCATE checkpoint before; owned by the writer goroutine
+	gate     readGate   // shut while the writer empties the log (checkpoint.go)
+	ckptMu   sync.Mutex // held by a checkpoint on cdb or wdb (checkpoint.go)
 
 	stagedMu sync.Mutex
 	staged   map[string]int // blob ids staged and not yet discarded; guarded by stagedMu
@@ -168,8 +181,11 @@ func Open(ctx context.Context, opt Options) (*Store, error) {
 		s.blobs = fs
 	}
 	path := filepath.Join(opt.Dir, "postfach.db")
-	dsn := "file:" + path + "?_pragma=busy_timeout(10000)&_pragma=journal_mode(WAL)" +
-		"&_pragma=synchronous(FULL)&_pragma=foreign_keys(1)&_pragma=wal_autocheckpoint(0)&_txlock=immediate"
+	s.path = path
+	// wal_autocheckpoint(0) and journal_size_limit: see checkpoint.go.
+	dsn := "file:" + path + "?_pragma=busy_timeout(" + itoa(writerBusyTimeout.Milliseconds()) + ")&_pragma=journal_mode(WAL)" +
+		"&_pragma=synchronous(FULL)&_pragma=foreign_keys(1)&_pragma=wal_autocheckpoint(0)" +
+		"&_pragma=journal_size_limit(" + itoa(walLimit) + ")&_txlock=immediate"
 	if s.wdb, err = sql.Open("sqlite", dsn); err != nil {
 		return fail(fmt.Errorf("open database: %w", err))
 	}
@@ -180,6 +196,7 @@ func Open(ctx context.Context, opt Options) (*Store, error) {
 	if err := migrate(ctx, s.wdb); err != nil {
 		return fail(err)
 	}
+
 	os.Chmod(path, 0o600)
 	if s.rdb, err = sql.Open("sqlite", "file:"+path+"?_pragma=busy_timeout(10000)&_pragma=query_only(1)"); err != nil {
 		return fail(fmt.Errorf("open database: %w", err))

@@ -134,6 +134,7 @@ func (s *Store) writer() {
 			}
 		}
 		s.runBatch(batch)
+		s.truncateWAL(context.Background())
 	}
 }
 
