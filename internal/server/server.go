@@ -19,6 +19,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/pprof"
+	"os"
 	"strings"
 	"sync"
 	"time"
@@ -139,6 +140,7 @@ func Start(ctx context.Context, opt Options) (_ *Server, err error) {
 	}
 	cleanup = append(cleanup, func() { s.sqlSt.Close() })
 	s.m.watchStore(s.sqlSt)
+	warnOpenDataDir(log, cfg.DataDir)
 	s.st = s.sqlSt
 	if opt.WrapStore != nil {
 		s.st = opt.WrapStore(s.st)
@@ -338,6 +340,19 @@ func Start(ctx context.Context, opt Options) (_ *Server, err error) {
 		log.Info("no accounts yet; add one with: "+hint, "example", "alice@"+cfg.Domains[0])
 	}
 	return s, nil
+}
+
+// warnOpenDataDir warns when other users may enter the data directory.
+// postfach's own files in it are 0600 whatever the umask (and its
+// directories 0700), but a 0755 directory lets others see their names and
+// read whatever else is put there (issue 11).
+func warnOpenDataDir(log *slog.Logger, dir string) {
+	fi, err := os.Stat(dir)
+	if err != nil || fi.Mode().Perm()&0o077 == 0 {
+		return
+	}
+	log.Warn("the data directory is open to other users; make it private: chmod 700 "+dir,
+		"data_dir", dir, "mode", fmt.Sprintf("%04o", fi.Mode().Perm()))
 }
 
 // waitOrCutoff waits until done is closed; once ctx is done, it waits at

@@ -141,6 +141,10 @@ func Open(ctx context.Context, opt Options) (*Store, error) {
 	if err != nil {
 		return nil, err
 	}
+	if err := privateFiles(opt.Dir, opt.Logger); err != nil {
+		lock.Close()
+		return nil, err
+	}
 	s := &Store{
 		dir:       opt.Dir,
 		log:       opt.Logger,
@@ -197,7 +201,6 @@ func Open(ctx context.Context, opt Options) (*Store, error) {
 		return fail(err)
 	}
 
-	os.Chmod(path, 0o600)
 	if s.rdb, err = sql.Open("sqlite", "file:"+path+"?_pragma=busy_timeout(10000)&_pragma=query_only(1)"); err != nil {
 		return fail(fmt.Errorf("open database: %w", err))
 	}
@@ -229,6 +232,41 @@ func Open(ctx context.Context, opt Options) (*Store, error) {
 		go s.sweeper(every)
 	}
 	return s, nil
+}
+
+// storeFiles are the files of the database in the data directory.
+var storeFiles = []string{"postfach.db", "postfach.db-wal", "postfach.db-shm", "postfach.db-journal", "postfach.lock"}
+
+// privateFiles makes the database's files readable by the server's user
+// only, whatever the umask and whatever an older version left (issue 11:
+// in a data directory of mode 0755 the log was 0644, and a local user read
+// bodies and password hashes in it). SQLite creates a new database 0644,
+// and its -wal and -shm files with the mode of the database file, so the
+// database file is created here first, 0600. A file that cannot be
+// changed (a read-only data directory, for postfach check) is left with a
+// warning.
+func privateFiles(dir string, log *slog.Logger) error {
+	db := filepath.Join(dir, storeFiles[0])
+	f, err := os.OpenFile(db, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+	switch {
+	case err == nil:
+		if err := f.Close(); err != nil {
+			return fmt.Errorf("create database file: %w", err)
+		}
+	case !errors.Is(err, os.ErrExist):
+		return fmt.Errorf("create database file: %w", err)
+	}
+	for _, name := range storeFiles {
+		p := filepath.Join(dir, name)
+		fi, err := os.Stat(p)
+		if err != nil || fi.Mode().Perm()&0o077 == 0 {
+			continue
+		}
+		if err := os.Chmod(p, fi.Mode().Perm()&0o700); err != nil && log != nil {
+			log.Warn("cannot make a store file private", "file", p, "mode", fmt.Sprintf("%04o", fi.Mode().Perm()), "err", err)
+		}
+	}
+	return nil
 }
 
 func lockDir(dir string) (*os.File, error) {
