@@ -131,9 +131,15 @@ func Start(ctx context.Context, opt Options) (_ *Server, err error) {
 	}()
 
 	s.sqlSt, err = sqlite.Open(ctx, sqlite.Options{Dir: cfg.DataDir, Logger: log.With("component", "store"),
-		Retention: cfg.Retention.D(), OnCommit: s.m.onCommit, ReadConns: opt.StoreReadConns})
+		Retention: cfg.Retention.D(), OnCommit: s.m.onCommit, ReadConns: opt.StoreReadConns, StartupCheck: true})
 	if errors.Is(err, store.ErrLocked) {
 		return nil, fmt.Errorf("data directory %s is in use by another postfach process: %w", cfg.DataDir, err)
+	}
+	if errors.Is(err, sqlite.ErrDamaged) {
+		// Serving a damaged store silently turns damage into lost or
+		// wrong mail; say so and stop (issue 11).
+		return nil, fmt.Errorf("refusing to serve a damaged store: %w; run `postfach check` for the details, "+
+			"and restore the data directory from a backup (docs/running.md, \"Damaged stores\")", err)
 	}
 	if err != nil {
 		return nil, fmt.Errorf("open store: %w", err)

@@ -64,6 +64,15 @@ type Options struct {
 	// Blobs overrides the blob store for large bodies (default: a
 	// blob.FileStore in Dir/blobs).
 	Blobs blob.Store
+	// StartupCheck runs the cheap checks of the database before Open
+	// migrates or serves it (the header, PRAGMA quick_check up to
+	// QuickCheckMax bytes, a sample of every table beyond) and makes Open
+	// fail with ErrDamaged when they find damage. The server sets it;
+	// postfach check, which reports everything, does not.
+	StartupCheck bool
+	// QuickCheckMax is the largest database StartupCheck reads in full;
+	// zero means DefaultQuickCheckMax, negative always samples.
+	QuickCheckMax int64
 	// ReadConns is the size of the pool of read-only connections; zero
 	// means DefaultReadConns. Tests run with 1, so that a read waiting for
 	// a second connection of the pool while it holds one (the freeze of
@@ -197,7 +206,20 @@ func Open(ctx context.Context, opt Options) (*Store, error) {
 	s.wdb.SetMaxIdleConns(1)
 	s.wdb.SetConnMaxLifetime(0)
 	s.wdb.SetConnMaxIdleTime(0)
+	if opt.StartupCheck {
+		quickMax := opt.QuickCheckMax
+		if quickMax == 0 {
+			quickMax = DefaultQuickCheckMax
+		}
+		if err := startupCheck(ctx, s.wdb, path, quickMax); err != nil {
+			return fail(err)
+		}
+	}
 	if err := migrate(ctx, s.wdb); err != nil {
+		var se *sqlite.Error
+		if errors.As(err, &se) && isCorrupt(se) {
+			err = fmt.Errorf("%w: %w", ErrDamaged, err)
+		}
 		return fail(err)
 	}
 
