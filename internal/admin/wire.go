@@ -97,12 +97,6 @@ func (s *Server) handle(conn net.Conn, tc *netserve.Conn) {
 		writeResponse(conn, &Response{Error: "bad request: " + err.Error(), Code: "bad_request"})
 		return
 	}
-	var req Request
-	if err := json.Unmarshal(line, &req); err != nil {
-		writeResponse(conn, &Response{Error: "bad request: " + err.Error(), Code: "bad_request"})
-		return
-	}
-	log := tc.Logger().With("op", req.Op)
 	// The socket is 0600, but its mode is not all: it is briefly wider
 	// while it is created, and a data directory can be copied or its
 	// modes changed. The kernel's word on who is calling is (the request
@@ -111,14 +105,20 @@ func (s *Server) handle(conn net.Conn, tc *netserve.Conn) {
 	if err != nil || !s.allow(cred.Uid) {
 		resp := &Response{Error: "permission denied: the admin socket serves only the user postfach runs as, and root", Code: "forbidden"}
 		if err != nil {
-			log.Warn("admin socket: refused a client whose user is unknown", "err", err)
+			tc.Logger().Warn("admin socket: refused a client whose user is unknown", "err", err)
 		} else {
-			log.Warn("admin socket: refused a client of another user", "uid", cred.Uid, "pid", cred.Pid, "server_uid", os.Geteuid())
+			tc.Logger().Warn("admin socket: refused a client of another user", "uid", cred.Uid, "pid", cred.Pid, "server_uid", os.Geteuid())
 			resp.Error = fmt.Sprintf("permission denied: the admin socket serves only the user postfach runs as (uid %d) and root, not uid %d", os.Geteuid(), cred.Uid)
 		}
 		writeResponse(conn, resp)
 		return
 	}
+	var req Request
+	if err := json.Unmarshal(line, &req); err != nil {
+		writeResponse(conn, &Response{Error: "bad request: " + err.Error(), Code: "bad_request"})
+		return
+	}
+	log := tc.Logger().With("op", req.Op)
 	ctx := context.Background()
 	resp := &Response{}
 	var opErr error

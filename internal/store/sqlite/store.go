@@ -222,7 +222,6 @@ func Open(ctx context.Context, opt Options) (*Store, error) {
 		}
 		return fail(err)
 	}
-
 	if s.rdb, err = sql.Open("sqlite", "file:"+path+"?_pragma=busy_timeout(10000)&_pragma=query_only(1)"); err != nil {
 		return fail(fmt.Errorf("open database: %w", err))
 	}
