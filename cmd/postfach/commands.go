@@ -27,9 +27,6 @@ import (
 	"github.com/postfach/postfach/internal/store/sqlite"
 )
 
-// shutdownTimeout bounds a graceful stop; a second signal stops at once.
-const shutdownTimeout = 30 * time.Second
-
 func cmdServe(ctx context.Context, e *env, fs *flag.FlagSet, args []string) int {
 	if len(args) > 0 {
 		fmt.Fprintln(e.stderr, "postfach serve: takes no arguments")
@@ -62,20 +59,32 @@ func cmdServe(ctx context.Context, e *env, fs *flag.FlagSet, args []string) int 
 		log.Error("stopping after a listener failed", "err", err)
 		code = exitError
 	}
-	sctx, cancel := context.WithTimeout(context.Background(), shutdownTimeout)
+	// limits.shutdown_grace bounds the graceful part of the stop; a second
+	// signal ends it at once. Past it, Shutdown cuts the connections off
+	// and returns within its cut-off whatever the store does; the last
+	// timer here is a backstop, so the process exits in every case.
+	grace := cfg.Limits.ShutdownGrace.D()
+	sctx, cancel := context.WithTimeout(context.Background(), grace)
 	defer cancel()
-	go func() {
+	done := make(chan error, 1)
+	go func() { done <- srv.Shutdown(sctx) }()
+	backstop := time.NewTimer(grace + 3*server.ShutdownCutoff)
+	defer backstop.Stop()
+	for {
 		select {
 		case sig := <-sigc:
 			log.Warn("second signal, stopping now", "signal", sig.String())
 			cancel()
-		case <-sctx.Done():
+		case err := <-done:
+			if err != nil {
+				return exitError
+			}
+			return code
+		case <-backstop.C:
+			log.Error("shutdown did not finish; exiting anyway", "shutdown_grace", grace)
+			return exitError
 		}
-	}()
-	if err := srv.Shutdown(sctx); err != nil {
-		return exitError
 	}
-	return code
 }
 
 // withAPI runs f with the admin API: through the running server's admin

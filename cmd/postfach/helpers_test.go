@@ -92,8 +92,14 @@ var listeningRE = regexp.MustCompile(`msg=listening listener=(\w+) addr=(\S+)`)
 // "postfach started".
 func startServe(t *testing.T, config string) *serverProc {
 	t.Helper()
-	bin := testenv.BuildBinary(t)
-	p := &serverProc{t: t, cmd: exec.Command(bin, "serve", "--config", config), done: make(chan struct{}), addr: map[string]string{}}
+	return startServeCmd(t, exec.Command(testenv.BuildBinary(t), "serve", "--config", config))
+}
+
+// startServeCmd is startServe for a command of its own (a shell that sets
+// the umask first, say).
+func startServeCmd(t *testing.T, cmd *exec.Cmd) *serverProc {
+	t.Helper()
+	p := &serverProc{t: t, cmd: cmd, done: make(chan struct{}), addr: map[string]string{}}
 	stderr, err := p.cmd.StderrPipe()
 	if err != nil {
 		t.Fatal(err)

@@ -91,6 +91,8 @@ type API interface {
 var (
 	ErrBadRequest = errors.New("bad request")
 	ErrInvalid    = errors.New("invalid argument")
+	// ErrForbidden refuses a client of another user on the admin socket.
+	ErrForbidden = errors.New("permission denied")
 )
 
 // Ops implements API directly on a store.
@@ -284,6 +286,7 @@ var codes = []struct {
 	{"invalid", ErrInvalid},
 	{"bad_request", ErrBadRequest},
 	{"no_device", ErrNoDevice},
+	{"forbidden", ErrForbidden},
 }
 
 // ErrorCode returns the wire code of err ("" for nil, "error" for an error

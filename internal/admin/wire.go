@@ -14,6 +14,8 @@ import (
 	"syscall"
 	"time"
 
+	"golang.org/x/sys/unix"
+
 	"github.com/postfach/postfach/internal/netserve"
 	"github.com/postfach/postfach/internal/store"
 )
@@ -47,11 +49,16 @@ const maxRequestLine = 64 << 10
 type Server struct {
 	api API
 	ns  *netserve.Server
+	// allow decides which users may use the socket, by the peer's user id
+	// (SO_PEERCRED); tests replace it.
+	allow func(uid uint32) bool
 }
 
-// NewServer returns a Server for api.
+// NewServer returns a Server for api. Only processes of the user the
+// server runs as, and of root, may use it.
 func NewServer(api API, log *slog.Logger) *Server {
-	s := &Server{api: api}
+	self := uint32(os.Geteuid())
+	s := &Server{api: api, allow: func(uid uint32) bool { return peerAllowed(uid, self) }}
 	s.ns = netserve.NewServer(netserve.ServerOptions{
 		Options: netserve.Options{Proto: "admin", Logger: log},
 		Handler: s.handle,
@@ -90,13 +97,29 @@ func (s *Server) handle(conn net.Conn, tc *netserve.Conn) {
 		writeResponse(conn, &Response{Error: "bad request: " + err.Error(), Code: "bad_request"})
 		return
 	}
+	// The socket is 0600, but its mode is not all: it is briefly wider
+	// while it is created, and a data directory can be copied or its
+	// modes changed. The kernel's word on who is calling is (the request
+	// line is read first so that the refusal reaches the client).
+	cred, err := peerCred(tc.Conn)
+	if err != nil || !s.allow(cred.Uid) {
+		resp := &Response{Error: "permission denied: the admin socket serves only the user postfach runs as, and root", Code: "forbidden"}
+		if err != nil {
+			tc.Logger().Warn("admin socket: refused a client whose user is unknown", "err", err)
+		} else {
+			tc.Logger().Warn("admin socket: refused a client of another user", "uid", cred.Uid, "pid", cred.Pid, "server_uid", os.Geteuid())
+			resp.Error = fmt.Sprintf("permission denied: the admin socket serves only the user postfach runs as (uid %d) and root, not uid %d", os.Geteuid(), cred.Uid)
+		}
+		writeResponse(conn, resp)
+		return
+	}
 	var req Request
 	if err := json.Unmarshal(line, &req); err != nil {
 		writeResponse(conn, &Response{Error: "bad request: " + err.Error(), Code: "bad_request"})
 		return
 	}
-	ctx := context.Background()
 	log := tc.Logger().With("op", req.Op)
+	ctx := context.Background()
 	resp := &Response{}
 	var opErr error
 	switch req.Op {
@@ -132,6 +155,37 @@ func (s *Server) handle(conn net.Conn, tc *netserve.Conn) {
 		log.Info("admin request done", "name", req.Name)
 	}
 	writeResponse(conn, resp)
+}
+
+// peerAllowed reports whether a process of user peer may use the admin
+// socket of a server running as user self: the same user, or root.
+func peerAllowed(peer, self uint32) bool {
+	return peer == self || peer == 0
+}
+
+// peerCred returns the credentials of the process at the other end of a
+// unix socket connection, as the kernel recorded them when it connected
+// (SO_PEERCRED).
+func peerCred(c net.Conn) (*unix.Ucred, error) {
+	sc, ok := c.(syscall.Conn)
+	if !ok {
+		return nil, fmt.Errorf("peer credentials: %T is not a socket", c)
+	}
+	raw, err := sc.SyscallConn()
+	if err != nil {
+		return nil, fmt.Errorf("peer credentials: %w", err)
+	}
+	var cred *unix.Ucred
+	var credErr error
+	if err := raw.Control(func(fd uintptr) {
+		cred, credErr = unix.GetsockoptUcred(int(fd), unix.SOL_SOCKET, unix.SO_PEERCRED)
+	}); err != nil {
+		return nil, fmt.Errorf("peer credentials: %w", err)
+	}
+	if credErr != nil {
+		return nil, fmt.Errorf("peer credentials: %w", credErr)
+	}
+	return cred, nil
 }
 
 func readLine(r *bufio.Reader) ([]byte, error) {

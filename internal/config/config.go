@@ -159,6 +159,10 @@ type Limits struct {
 	// when the disk fills, so that deleting mail always works; 0 means
 	// none.
 	DiskReserve Size `toml:"disk_reserve"`
+	// ShutdownGrace is how long a stop (SIGTERM, SIGINT) lets deliveries
+	// and commands in progress finish; then the remaining connections are
+	// closed and the process exits, whatever the store is doing.
+	ShutdownGrace Duration `toml:"shutdown_grace"`
 }
 
 // IMAP configures IMAP behaviour.
@@ -226,6 +230,7 @@ func Default() *Config {
 			PreAuthMemoryPerIP: 256 << 10,
 			Mailboxes:          5000,
 			DiskReserve:        64 << 20,
+			ShutdownGrace:      Duration(30e9),
 
 			SMTPUnknownRecipients:            20,
 			SMTPUnknownRecipientsBeforeDelay: 5,
@@ -478,6 +483,9 @@ func (c *Config) Validate() error {
 	}
 	if c.Scrub.Interval.D() < time.Second {
 		bad("scrub.interval", "must be at least 1s")
+	}
+	if lim.ShutdownGrace < 0 {
+		bad("limits.shutdown_grace", "must not be negative")
 	}
 	if !slices.Contains([]string{"debug", "info", "warn", "error"}, strings.ToLower(c.Log.Level)) {
 		bad("log.level", "%q is not one of debug, info, warn, error", c.Log.Level)

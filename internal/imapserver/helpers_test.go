@@ -44,7 +44,10 @@ func newTestServerWith(t testing.TB, srvEdit func(*Server), edit ...func(*Option
 	t.Helper()
 	ctx := context.Background()
 	dir := t.TempDir()
-	st, err := sqlite.Open(ctx, sqlite.Options{Dir: dir, SweepInterval: -1})
+	// One read connection: a store read that waits for a second
+	// connection of the pool while it holds one hangs here at once
+	// (issue 11), instead of under load in production.
+	st, err := sqlite.Open(ctx, sqlite.Options{Dir: dir, SweepInterval: -1, ReadConns: 1})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -19,8 +19,8 @@ import (
 
 // TLSConfig returns the server TLS configuration. With certFile and
 // keyFile set it loads them; with both empty it loads the self-signed
-// certificate for hostname in dir/tls, generating it the first time (key
-// file 0600).
+// certificate for hostname in dir/tls, generating it the first time (both
+// files 0600, like every file postfach creates in its data directory).
 func TLSConfig(certFile, keyFile, dir, hostname string) (*tls.Config, error) {
 	if certFile == "" && keyFile == "" {
 		var err error
@@ -118,7 +118,7 @@ func selfSigned(dir, hostname string) (certFile, keyFile string, err error) {
 	if err := writeFileAtomic(keyFile, pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: keyDER}), 0o600); err != nil {
 		return "", "", err
 	}
-	if err := writeFileAtomic(certFile, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), 0o644); err != nil {
+	if err := writeFileAtomic(certFile, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), 0o600); err != nil {
 		return "", "", err
 	}
 	return certFile, keyFile, nil

@@ -60,7 +60,10 @@ func newEnv(t testing.TB, eo envOptions) *env {
 	logs := &syncBuffer{}
 	log := slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	dir := t.TempDir()
-	st, err := sqlite.Open(ctx, sqlite.Options{Dir: dir, SweepInterval: -1, Logger: log.With("component", "store")})
+	// One read connection: a store read that waits for a second
+	// connection of the pool while it holds one hangs here at once
+	// (issue 11), instead of under load in production.
+	st, err := sqlite.Open(ctx, sqlite.Options{Dir: dir, SweepInterval: -1, ReadConns: 1, Logger: log.With("component", "store")})
 	if err != nil {
 		t.Fatal(err)
 	}

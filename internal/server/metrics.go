@@ -103,6 +103,26 @@ func (m *metrics) conns() netserve.ConnMetrics {
 	}
 }
 
+// storeFiles is what the store tells about its files.
+type storeFiles interface {
+	WALSize() int64
+	DatabaseSize() int64
+}
+
+// watchStore adds the sizes of the store's database and write-ahead log,
+// read at each scrape. The log is kept near 16 MiB (issue 11); a log that
+// keeps growing means reads that never end.
+func (m *metrics) watchStore(st storeFiles) {
+	m.reg.MustRegister(
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name: "postfach_store_wal_bytes", Help: "Size of the store's SQLite write-ahead log file.",
+		}, func() float64 { return float64(st.WALSize()) }),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name: "postfach_store_database_bytes", Help: "Size of the store's SQLite database file.",
+		}, func() float64 { return float64(st.DatabaseSize()) }),
+	)
+}
+
 // onCommit is the store's commit hook.
 func (m *metrics) onCommit(d time.Duration, batch int, err error) {
 	m.commitTime.Observe(d.Seconds())

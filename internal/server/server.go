@@ -19,6 +19,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/pprof"
+	"os"
 	"strings"
 	"sync"
 	"time"
@@ -44,6 +45,11 @@ type Options struct {
 	// WrapStore, when set, wraps the store before anything uses it. Tests
 	// use it to inject failures (a full disk).
 	WrapStore func(store.Store) store.Store
+	// StoreReadConns is the size of the store's pool of read connections;
+	// zero means the store's default. Tests make it tiny (testenv) so that
+	// a read that waits for a second connection while it holds one hangs
+	// at once.
+	StoreReadConns int
 }
 
 // protocolServer is what every protocol server provides (New(Options) in
@@ -125,16 +131,25 @@ func Start(ctx context.Context, opt Options) (_ *Server, err error) {
 	}()
 
 	s.sqlSt, err = sqlite.Open(ctx, sqlite.Options{Dir: cfg.DataDir, Logger: log.With("component", "store"),
-		Retention: cfg.Retention.D(), OnCommit: s.m.onCommit, OpsOptions: StoreSafeguards(cfg)})
+		Retention: cfg.Retention.D(), OnCommit: s.m.onCommit, OpsOptions: StoreSafeguards(cfg),
+		ReadConns: opt.StoreReadConns, StartupCheck: true})
 	if errors.Is(err, store.ErrLocked) {
 		// err names the directory and says it is locked; add what to do.
 		return nil, fmt.Errorf("%w: stop the other postfach first, or give this one its own data_dir", err)
+	}
+	if errors.Is(err, sqlite.ErrDamaged) {
+		// Serving a damaged store silently turns damage into lost or
+		// wrong mail; say so and stop (issue 11).
+		return nil, fmt.Errorf("refusing to serve a damaged store: %w; run `postfach check` for the details, "+
+			"and restore the data directory from a backup (docs/running.md, \"Damaged stores\")", err)
 	}
 	if err != nil {
 		return nil, fmt.Errorf("open store: %w", err)
 	}
 	cleanup = append(cleanup, func() { s.sqlSt.Close() })
 	s.m.registerStoreMetrics(s.sqlSt)
+	s.m.watchStore(s.sqlSt)
+	warnOpenDataDir(log, cfg.DataDir)
 	s.st = s.sqlSt
 	if opt.WrapStore != nil {
 		s.st = opt.WrapStore(s.st)
@@ -365,6 +380,37 @@ func guardOptions(a config.Auth) auth.GuardOptions {
 	}
 }
 
+// warnOpenDataDir warns when other users may enter the data directory.
+// postfach's own files in it are 0600 whatever the umask (and its
+// directories 0700), but a 0755 directory lets others see their names and
+// read whatever else is put there (issue 11).
+func warnOpenDataDir(log *slog.Logger, dir string) {
+	fi, err := os.Stat(dir)
+	if err != nil || fi.Mode().Perm()&0o077 == 0 {
+		return
+	}
+	log.Warn("the data directory is open to other users; make it private: chmod 700 "+dir,
+		"data_dir", dir, "mode", fmt.Sprintf("%04o", fi.Mode().Perm()))
+}
+
+// waitOrCutoff waits until done is closed; once ctx is done, it waits at
+// most ShutdownCutoff more. It reports whether done was closed.
+func waitOrCutoff(ctx context.Context, done <-chan struct{}) bool {
+	select {
+	case <-done:
+		return true
+	case <-ctx.Done():
+	}
+	t := time.NewTimer(ShutdownCutoff)
+	defer t.Stop()
+	select {
+	case <-done:
+		return true
+	case <-t.C:
+		return false
+	}
+}
+
 func addrString(ln net.Listener) string {
 	if ln.Addr().Network() == "unix" {
 		return "unix:" + ln.Addr().String()
@@ -405,10 +451,18 @@ func (s *Server) Store() store.Store { return s.st }
 // Admin returns the admin operations on the running server's store.
 func (s *Server) Admin() admin.API { return s.ops }
 
+// ShutdownCutoff is how long Shutdown waits, once its context is done,
+// for the connections it cut off to end and for the store to close. Past
+// it Shutdown returns even though something is still stuck (a store read
+// on a hung disk, say): the caller is about to exit the process, and
+// whatever was not acknowledged by then was never promised.
+const ShutdownCutoff = 5 * time.Second
+
 // Shutdown stops the server: listeners close, deliveries in progress
 // finish, idle sessions get a goodbye, then the store closes. When ctx ends
-// first, the remaining connections are cut off; the store is closed either
-// way. Calling it again returns the first result.
+// first, the remaining connections are cut off, and Shutdown returns at
+// most ShutdownCutoff later whatever they and the store are doing (with an
+// error saying what was left). Calling it again returns the first result.
 func (s *Server) Shutdown(ctx context.Context) error {
 	s.stopOnce.Do(func() { s.stopErr = s.shutdown(ctx) })
 	return s.stopErr
@@ -418,33 +472,62 @@ func (s *Server) shutdown(ctx context.Context) error {
 	s.log.Info("shutting down")
 	var mu sync.Mutex
 	var errs []error
-	var wg sync.WaitGroup
-	stop := func(name string, f func(context.Context) error) {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			if err := f(ctx); err != nil {
-				mu.Lock()
-				errs = append(errs, fmt.Errorf("%s: %w", name, err))
-				mu.Unlock()
-			}
-		}()
+	addErr := func(err error) {
+		mu.Lock()
+		errs = append(errs, err)
+		mu.Unlock()
 	}
-	for _, ns := range s.servers {
-		stop(ns.name, ns.srv.Shutdown)
-	}
-	stop("admin", s.adminS.Shutdown)
-	wg.Wait()
-	if s.http != nil {
-		if err := s.http.Shutdown(ctx); err != nil {
-			s.http.Close()
-			errs = append(errs, fmt.Errorf("http: %w", err))
+	stopped := make(chan struct{})
+	go func() {
+		defer close(stopped)
+		var wg sync.WaitGroup
+		stop := func(name string, f func(context.Context) error) {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				if err := f(ctx); err != nil {
+					addErr(fmt.Errorf("%s: %w", name, err))
+				}
+			}()
 		}
+		for _, ns := range s.servers {
+			stop(ns.name, ns.srv.Shutdown)
+		}
+		stop("admin", s.adminS.Shutdown)
+		if s.http != nil {
+			stop("http", func(ctx context.Context) error {
+				err := s.http.Shutdown(ctx)
+				if err != nil {
+					s.http.Close()
+				}
+				return err
+			})
+		}
+		wg.Wait()
+		s.wg.Wait()
+	}()
+	if !waitOrCutoff(ctx, stopped) {
+		s.log.Error("connections still busy after the shutdown grace and the cut-off; leaving them", "cutoff", ShutdownCutoff)
+		addErr(errors.New("connections did not end"))
 	}
-	s.wg.Wait()
-	if err := s.sqlSt.Close(); err != nil {
-		errs = append(errs, fmt.Errorf("close store: %w", err))
+	// The store closes last. When connections were left stuck in it,
+	// closing it fails their waits for a database connection; and if it
+	// does not close in time, the process exits without it (every
+	// acknowledged write is durable already).
+	closed := make(chan struct{})
+	var closeErr error
+	go func() {
+		defer close(closed)
+		closeErr = s.sqlSt.Close()
+	}()
+	if !waitOrCutoff(ctx, closed) {
+		s.log.Error("the store did not close in time; leaving it", "cutoff", ShutdownCutoff)
+		addErr(errors.New("close store: did not finish"))
+	} else if closeErr != nil {
+		addErr(fmt.Errorf("close store: %w", closeErr))
 	}
+	mu.Lock()
+	defer mu.Unlock()
 	if len(errs) > 0 {
 		s.log.Warn("shutdown incomplete", "err", errors.Join(errs...))
 		return errors.Join(errs...)

@@ -185,6 +185,8 @@ func TestHTTP(t *testing.T) {
 		`postfach_connections_total{proto="pop3"} 1`,
 		`postfach_delivery_duration_seconds_count{proto="lmtp"} 1`,
 		`postfach_store_commit_duration_seconds_count`,
+		`postfach_store_wal_bytes `,
+		`postfach_store_database_bytes `,
 		`postfach_errors_total`,
 	} {
 		if want == "postfach_errors_total" {

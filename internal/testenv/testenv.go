@@ -15,6 +15,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -35,6 +36,24 @@ type Options struct {
 	Config func(c *config.Config)
 	// WrapStore is passed to server.Options (failure injection).
 	WrapStore func(store.Store) store.Store
+	// ReadConns is the size of the store's read pool. Zero means
+	// ReadConns(): one connection unless $POSTFACH_TEST_READ_CONNS says
+	// otherwise; negative means the store's own default (as in
+	// production).
+	ReadConns int
+}
+
+// ReadConns is the read pool size of a test server whose Options leave it
+// zero: $POSTFACH_TEST_READ_CONNS when set to a number, else 1. With one
+// connection, a store read that waits for a second connection of the pool
+// while it holds one (the freeze of issue 11, which needed a burst of
+// sessions on the production pool of 8) hangs on its first run, so every
+// protocol test that runs through testenv checks that rule.
+func ReadConns() int {
+	if n, err := strconv.Atoi(os.Getenv("POSTFACH_TEST_READ_CONNS")); err == nil && n != 0 {
+		return n
+	}
+	return 1
 }
 
 // Env is a running test server.
@@ -81,7 +100,15 @@ func Start(t testing.TB, opt Options) *Env {
 func (e *Env) start() {
 	e.t.Helper()
 	log := slog.New(slog.NewTextHandler(e.logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
-	srv, err := server.Start(context.Background(), server.Options{Config: e.Config, Logger: log, WrapStore: e.opt.WrapStore})
+	conns := e.opt.ReadConns
+	if conns == 0 {
+		conns = ReadConns()
+	}
+	if conns < 0 {
+		conns = 0 // the store's default
+	}
+	srv, err := server.Start(context.Background(), server.Options{Config: e.Config, Logger: log, WrapStore: e.opt.WrapStore,
+		StoreReadConns: conns})
 	if err != nil {
 		e.t.Fatalf("testenv: start server: %v\n%s", err, e.logs.String())
 	}
@@ -108,6 +135,18 @@ func (e *Env) stop() {
 		e.t.Errorf("testenv: shutdown: %v", err)
 	}
 	e.Server = nil
+}
+
+// Shutdown stops the server with ctx (see server.Server.Shutdown) and
+// returns its error, for tests of the shutdown itself; the cleanup then
+// has nothing left to stop.
+func (e *Env) Shutdown(ctx context.Context) error {
+	srv := e.Server
+	e.Server = nil
+	if srv == nil {
+		return nil
+	}
+	return srv.Shutdown(ctx)
 }
 
 // Restart stops the server gracefully and starts it again on the same data

@@ -18,7 +18,7 @@ func (s *Store) Check(ctx context.Context) ([]store.Problem, error) {
 	}
 	rows, err := s.rdb.QueryContext(ctx, `PRAGMA integrity_check`)
 	if err != nil {
-		return nil, fmt.Errorf("integrity check: %w", err)
+		return []store.Problem{{What: fmt.Sprintf("database: %v; restore from a backup (docs/running.md, \"Damaged stores\")", err)}}, nil
 	}
 	for rows.Next() {
 		var line string
@@ -31,6 +31,15 @@ func (s *Store) Check(ctx context.Context) ([]store.Problem, error) {
 		}
 	}
 	rows.Close()
+	if err := rows.Err(); err != nil {
+		add(0, 0, "database: %v", err)
+	}
+	if len(probs) > 0 {
+		// The queries below would fail on the damage, and hide what was
+		// found (issue 11).
+		add(0, 0, "database damaged: the other checks were skipped; restore from a backup (docs/running.md, \"Damaged stores\")")
+		return probs, nil
+	}
 
 	// Per-mailbox invariants, each a query that lists violations.
 	checks := []struct{ what, q string }{ // a query's third column is a UID when the text names one

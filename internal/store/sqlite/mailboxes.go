@@ -31,28 +31,35 @@ func scanMailbox(row interface{ Scan(...any) error }) (*store.Mailbox, error) {
 
 // Mailboxes implements store.Store.
 func (s *Store) Mailboxes(ctx context.Context, acct store.AccountID) ([]store.Mailbox, error) {
-	rows, err := s.query(ctx, `SELECT `+mailboxCols+` FROM mailboxes m WHERE m.account_id = ? ORDER BY m.name`, acct)
+	out, err := s.listMailboxes(ctx, acct)
 	if err != nil {
 		return nil, fmt.Errorf("list mailboxes: %w", err)
 	}
-	defer rows.Close()
-	var out []store.Mailbox
-	for rows.Next() {
-		mb, err := scanMailbox(rows)
-		if err != nil {
-			return nil, fmt.Errorf("list mailboxes: %w", err)
-		}
-		out = append(out, *mb)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("list mailboxes: %w", err)
-	}
+	// The rows are closed: looking at the account takes a connection of
+	// the read pool again (see readerStmts).
 	if out == nil {
 		if _, err := s.AccountByID(ctx, acct); err != nil {
 			return nil, err
 		}
 	}
 	return out, nil
+}
+
+func (s *Store) listMailboxes(ctx context.Context, acct store.AccountID) ([]store.Mailbox, error) {
+	rows, err := s.query(ctx, `SELECT `+mailboxCols+` FROM mailboxes m WHERE m.account_id = ? ORDER BY m.name`, acct)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []store.Mailbox
+	for rows.Next() {
+		mb, err := scanMailbox(rows)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, *mb)
+	}
+	return out, rows.Err()
 }
 
 // Mailbox implements store.Store.

@@ -18,33 +18,31 @@ import (
 
 // UIDs implements store.Store.
 func (s *Store) UIDs(ctx context.Context, acct store.AccountID, id store.MailboxID) (mail.UIDSet, mail.ModSeq, error) {
-	tx, err := s.rdb.BeginTx(ctx, &sql.TxOptions{ReadOnly: true})
-	if err != nil {
-		return nil, 0, fmt.Errorf("read uids: %w", err)
-	}
-	defer tx.Rollback()
-	var modseq mail.ModSeq
-	if err := s.txQueryRow(ctx, tx, `SELECT highestmodseq FROM mailboxes WHERE account_id = ? AND id = ?`, acct, id).Scan(&modseq); err != nil {
-		if errors.Is(err, sql.ErrNoRows) {
-			err = store.ErrNotFound
-		}
-		return nil, 0, fmt.Errorf("read uids of mailbox %d: %w", id, err)
-	}
-	rows, err := s.txQuery(ctx, tx, `SELECT uid FROM messages WHERE mailbox_id = ? ORDER BY uid`, id)
-	if err != nil {
-		return nil, 0, fmt.Errorf("read uids: %w", err)
-	}
-	defer rows.Close()
 	var set mail.UIDSet
-	for rows.Next() {
-		var u mail.UID
-		if err := rows.Scan(&u); err != nil {
-			return nil, 0, fmt.Errorf("read uids: %w", err)
+	var modseq mail.ModSeq
+	err := s.readTx(ctx, func(tx *sql.Tx) error {
+		if err := s.txQueryRow(ctx, tx, `SELECT highestmodseq FROM mailboxes WHERE account_id = ? AND id = ?`, acct, id).Scan(&modseq); err != nil {
+			if errors.Is(err, sql.ErrNoRows) {
+				err = store.ErrNotFound
+			}
+			return err
 		}
-		set = set.Append(u)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, 0, fmt.Errorf("read uids: %w", err)
+		rows, err := s.txQuery(ctx, tx, `SELECT uid FROM messages WHERE mailbox_id = ? ORDER BY uid`, id)
+		if err != nil {
+			return err
+		}
+		defer rows.Close()
+		for rows.Next() {
+			var u mail.UID
+			if err := rows.Scan(&u); err != nil {
+				return err
+			}
+			set = set.Append(u)
+		}
+		return rows.Err()
+	})
+	if err != nil {
+		return nil, 0, fmt.Errorf("read uids of mailbox %d: %w", id, err)
 	}
 	return set, modseq, nil
 }
@@ -155,54 +153,55 @@ func (s *Store) readChunk(ctx context.Context, q string, acct store.AccountID, i
 
 // Changes implements store.Store, in one read snapshot.
 func (s *Store) Changes(ctx context.Context, acct store.AccountID, id store.MailboxID, since mail.ModSeq) (*store.ChangeSet, error) {
-	tx, err := s.rdb.BeginTx(ctx, &sql.TxOptions{ReadOnly: true})
-	if err != nil {
-		return nil, fmt.Errorf("read changes: %w", err)
-	}
-	defer tx.Rollback()
 	cs := &store.ChangeSet{}
-	var floor mail.ModSeq
-	err = s.txQueryRow(ctx, tx, `SELECT highestmodseq, uidnext, vanished_floor FROM mailboxes WHERE account_id = ? AND id = ?`, acct, id).Scan(
-		&cs.HighestModSeq, &cs.UIDNext, &floor)
-	if errors.Is(err, sql.ErrNoRows) {
-		return nil, fmt.Errorf("changes of mailbox %d: %w", id, store.ErrNotFound)
-	}
-	if err != nil {
-		return nil, fmt.Errorf("changes of mailbox %d: %w", id, err)
-	}
-	cs.VanishedComplete = since >= floor
-	if since >= cs.HighestModSeq {
-		return cs, nil
-	}
-	rows, err := s.txQuery(ctx, tx, `SELECT `+messageCols+` FROM messages m WHERE m.mailbox_id = ? AND m.modseq > ? ORDER BY m.uid`, id, since)
-	if err != nil {
-		return nil, fmt.Errorf("changes of mailbox %d: %w", id, err)
-	}
-	for rows.Next() {
-		m, err := s.scanMessage(rows, false)
+	err := s.readTx(ctx, func(tx *sql.Tx) error {
+		var floor mail.ModSeq
+		err := s.txQueryRow(ctx, tx, `SELECT highestmodseq, uidnext, vanished_floor FROM mailboxes WHERE account_id = ? AND id = ?`, acct, id).Scan(
+			&cs.HighestModSeq, &cs.UIDNext, &floor)
+		if errors.Is(err, sql.ErrNoRows) {
+			return store.ErrNotFound
+		}
 		if err != nil {
-			rows.Close()
-			return nil, fmt.Errorf("changes of mailbox %d: %w", id, err)
+			return err
 		}
-		cs.Changed = append(cs.Changed, *m)
-	}
-	rows.Close()
-	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("changes of mailbox %d: %w", id, err)
-	}
-	rows, err = s.txQuery(ctx, tx, `SELECT uid FROM expunged WHERE mailbox_id = ? AND modseq > ? ORDER BY uid`, id, since)
+		cs.VanishedComplete = since >= floor
+		if since >= cs.HighestModSeq {
+			return nil
+		}
+		rows, err := s.txQuery(ctx, tx, `SELECT `+messageCols+` FROM messages m WHERE m.mailbox_id = ? AND m.modseq > ? ORDER BY m.uid`, id, since)
+		if err != nil {
+			return err
+		}
+		for rows.Next() {
+			m, err := s.scanMessage(rows, false)
+			if err != nil {
+				rows.Close()
+				return err
+			}
+			cs.Changed = append(cs.Changed, *m)
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return err
+		}
+		rows, err = s.txQuery(ctx, tx, `SELECT uid FROM expunged WHERE mailbox_id = ? AND modseq > ? ORDER BY uid`, id, since)
+		if err != nil {
+			return err
+		}
+		defer rows.Close()
+		for rows.Next() {
+			var u mail.UID
+			if err := rows.Scan(&u); err != nil {
+				return err
+			}
+			cs.Vanished = cs.Vanished.Append(u)
+		}
+		return rows.Err()
+	})
 	if err != nil {
 		return nil, fmt.Errorf("changes of mailbox %d: %w", id, err)
 	}
-	defer rows.Close()
-	for rows.Next() {
-		var u mail.UID
-		if err := rows.Scan(&u); err != nil {
-			return nil, fmt.Errorf("changes of mailbox %d: %w", id, err)
-		}
-		cs.Vanished = cs.Vanished.Append(u)
-	}
-	return cs, rows.Err()
+	return cs, nil
 }
 
 // memBody is a body read from the database; it implements store.BodyBytes.

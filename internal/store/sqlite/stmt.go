@@ -4,6 +4,8 @@ import (
 	"context"
 	"database/sql"
 	"sync"
+
+	"github.com/postfach/postfach/internal/store"
 )
 
 // Statement caches. SQLite parses every statement it is handed; for short
@@ -68,17 +70,27 @@ func (w *wtx) QueryRowContext(ctx context.Context, q string, args ...any) *sql.R
 }
 
 // readerStmts caches prepared statements on the read pool.
+//
+// The pool's rule: a goroutine never waits for a connection of the pool
+// while it holds one. DB.PrepareContext takes a connection of its own, so
+// only a caller that holds none (query, queryRow, the end of readTx) may
+// prepare; a read transaction runs a statement not prepared yet unprepared
+// and leaves its preparation to readTx, after the transaction's connection
+// went back. Breaking the rule froze the server after a restart (issue
+// 11): every connection held by a transaction waiting to prepare through
+// the pool, for good. Tests run with a pool of one connection
+// (Options.ReadConns), where any breach hangs at once.
 type readerStmts struct {
-	db *sql.DB
-	mu sync.Mutex
-	m  map[string]*sql.Stmt // guarded by mu
+	db   *sql.DB
+	mu   sync.Mutex
+	m    map[string]*sql.Stmt // guarded by mu
+	want map[string]bool      // run unprepared in a transaction, to prepare; guarded by mu
 }
 
+// stmt returns the prepared form of q, preparing it through the pool when
+// it is new. The caller must hold no connection of the pool.
 func (rs *readerStmts) stmt(ctx context.Context, q string) (*sql.Stmt, error) {
-	rs.mu.Lock()
-	st, ok := rs.m[q]
-	rs.mu.Unlock()
-	if ok {
+	if st := rs.cached(q); st != nil {
 		return st, nil
 	}
 	st, err := rs.db.PrepareContext(ctx, q)
@@ -86,14 +98,50 @@ func (rs *readerStmts) stmt(ctx context.Context, q string) (*sql.Stmt, error) {
 		return nil, err
 	}
 	rs.mu.Lock()
+	defer rs.mu.Unlock()
+	if rs.m == nil { // closed meanwhile
+		st.Close()
+		return nil, store.ErrClosed
+	}
 	if old, ok := rs.m[q]; ok {
 		st.Close()
-		st = old
-	} else {
-		rs.m[q] = st
+		return old, nil
+	}
+	rs.m[q] = st
+	return st, nil
+}
+
+// cached returns the prepared form of q, or nil (never preparing it).
+func (rs *readerStmts) cached(q string) *sql.Stmt {
+	rs.mu.Lock()
+	defer rs.mu.Unlock()
+	return rs.m[q]
+}
+
+// wanted notes that q ran unprepared in a transaction.
+func (rs *readerStmts) wanted(q string) {
+	rs.mu.Lock()
+	defer rs.mu.Unlock()
+	if rs.m != nil {
+		rs.want[q] = true
+	}
+}
+
+// prepareWanted prepares what transactions ran unprepared. The caller must
+// hold no connection of the pool.
+func (rs *readerStmts) prepareWanted(ctx context.Context) {
+	rs.mu.Lock()
+	var qs []string
+	for q := range rs.want {
+		qs = append(qs, q)
+		delete(rs.want, q)
 	}
 	rs.mu.Unlock()
-	return st, nil
+	for _, q := range qs {
+		// A failure leaves the statement unprepared; the next
+		// transaction wants it again.
+		_, _ = rs.stmt(ctx, q)
+	}
 }
 
 func (rs *readerStmts) close() {
@@ -102,11 +150,15 @@ func (rs *readerStmts) close() {
 		st.Close()
 	}
 	rs.m = nil
+	rs.want = nil
 	rs.mu.Unlock()
 }
 
 // query runs a read through a cached prepared statement.
 func (s *Store) query(ctx context.Context, q string, args ...any) (*sql.Rows, error) {
+	if err := s.gate.wait(ctx); err != nil {
+		return nil, err
+	}
 	st, err := s.rstmts.stmt(ctx, q)
 	if err != nil {
 		return nil, err
@@ -116,7 +168,11 @@ func (s *Store) query(ctx context.Context, q string, args ...any) (*sql.Rows, er
 
 // queryRow is query for one row.
 func (s *Store) queryRow(ctx context.Context, q string, args ...any) *sql.Row {
-	st, err := s.rstmts.stmt(ctx, q)
+	err := s.gate.wait(ctx)
+	var st *sql.Stmt
+	if err == nil {
+		st, err = s.rstmts.stmt(ctx, q)
+	}
 	if err != nil {
 		// Let the error surface through Scan.
 		return s.rdb.QueryRowContext(ctx, q, args...)
@@ -124,22 +180,41 @@ func (s *Store) queryRow(ctx context.Context, q string, args ...any) *sql.Row {
 	return st.QueryRowContext(ctx, args...)
 }
 
-// txQuery runs a query of a read transaction through the read pool's
-// prepared statement (database/sql reuses it on the transaction's
-// connection once prepared there).
-func (s *Store) txQuery(ctx context.Context, tx *sql.Tx, q string, args ...any) (*sql.Rows, error) {
-	st, err := s.rstmts.stmt(ctx, q)
-	if err != nil {
-		return nil, err
+// readTx runs fn in a read-only transaction: one snapshot, one connection
+// of the pool. fn reads through txQuery and txQueryRow only; it must not
+// call anything that takes another connection of the pool (query,
+// queryRow, the Store's own methods), see readerStmts. Once the
+// connection is back, the statements fn ran unprepared are prepared.
+func (s *Store) readTx(ctx context.Context, fn func(tx *sql.Tx) error) error {
+	if err := s.gate.wait(ctx); err != nil {
+		return err
 	}
-	return tx.StmtContext(ctx, st).QueryContext(ctx, args...)
+	tx, err := s.rdb.BeginTx(ctx, &sql.TxOptions{ReadOnly: true})
+	if err != nil {
+		return err
+	}
+	err = fn(tx)
+	tx.Rollback()
+	s.rstmts.prepareWanted(ctx)
+	return err
+}
+
+// txQuery runs a query of a read transaction (readTx): prepared if the
+// pool has prepared it already (database/sql then prepares it on the
+// transaction's own connection if needed), else unprepared.
+func (s *Store) txQuery(ctx context.Context, tx *sql.Tx, q string, args ...any) (*sql.Rows, error) {
+	if st := s.rstmts.cached(q); st != nil {
+		return tx.StmtContext(ctx, st).QueryContext(ctx, args...)
+	}
+	s.rstmts.wanted(q)
+	return tx.QueryContext(ctx, q, args...)
 }
 
 // txQueryRow is txQuery for one row.
 func (s *Store) txQueryRow(ctx context.Context, tx *sql.Tx, q string, args ...any) *sql.Row {
-	st, err := s.rstmts.stmt(ctx, q)
-	if err != nil {
-		return tx.QueryRowContext(ctx, q, args...)
+	if st := s.rstmts.cached(q); st != nil {
+		return tx.StmtContext(ctx, st).QueryRowContext(ctx, args...)
 	}
-	return tx.StmtContext(ctx, st).QueryRowContext(ctx, args...)
+	s.rstmts.wanted(q)
+	return tx.QueryRowContext(ctx, q, args...)
 }

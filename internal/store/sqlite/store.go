@@ -11,6 +11,14 @@
 // request that fails rolls back its savepoint only. Reads use a separate
 // pool of read-only connections and never wait for the writer (WAL).
 //
+// A read never waits for a connection of the pool while it holds one: no
+// query while a read transaction or open rows hold a connection, and no
+// statement prepared through the pool from inside a transaction (see
+// readerStmts). With the pool's connections all held by readers waiting
+// for one more, nothing moves again. Tests run with a pool of one
+// connection (Options.ReadConns), where any breach of the rule hangs at
+// once.
+//
 // Large bodies are made durable by Stage, before the metadata commit that
 // references them. A body file nobody references is removed by the sweep:
 // at start-up (no writer can be active then) and periodically, skipping
@@ -25,6 +33,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"strconv"
 	"sync"
 	"syscall"
 	"time"
@@ -58,7 +67,31 @@ type Options struct {
 
 	// Safeguards (ops.go).
 	OpsOptions
+	// StartupCheck runs the cheap checks of the database before Open
+	// migrates or serves it (the header, PRAGMA quick_check up to
+	// QuickCheckMax bytes, a sample of every table beyond) and makes Open
+	// fail with ErrDamaged when they find damage. The server sets it;
+	// postfach check, which reports everything, does not.
+	StartupCheck bool
+	// QuickCheckMax is the largest database StartupCheck reads in full;
+	// zero means DefaultQuickCheckMax, negative always samples.
+	QuickCheckMax int64
+	// ReadConns is the size of the pool of read-only connections; zero
+	// means DefaultReadConns. Tests run with 1, so that a read waiting for
+	// a second connection of the pool while it holds one (the freeze of
+	// issue 11) hangs at once instead of under load.
+	ReadConns int
 }
+
+// DefaultReadConns is the default size of the read pool.
+const DefaultReadConns = 8
+
+// writerBusyTimeout is how long the writer waits for a lock held by
+// another connection (a checkpoint, or another process such as a backup)
+// before a batch fails.
+const writerBusyTimeout = 10 * time.Second
+
+func itoa(n int64) string { return strconv.FormatInt(n, 10) }
 
 // DefaultRetention is how long expunged mail stays recoverable by default.
 const DefaultRetention = 30 * 24 * time.Hour
@@ -76,6 +109,7 @@ const maxBatch = 256
 // Store is the SQLite backend. It implements store.Store.
 type Store struct {
 	dir       string
+	path      string // the database file, DIR/postfach.db
 	log       *slog.Logger
 	retention time.Duration
 	onCommit  func(time.Duration, int, error)
@@ -97,6 +131,10 @@ type Store struct {
 	closeMu  sync.Mutex
 	isClosed bool // guarded by closeMu
 
+	walRetry time.Time  // no TRUNCATE checkpoint before; owned by the writer goroutine
+	gate     readGate   // shut while the writer empties the log (checkpoint.go)
+	ckptMu   sync.Mutex // held by a checkpoint on cdb or wdb (checkpoint.go)
+
 	stagedMu sync.Mutex
 	staged   map[string]int // blob ids staged and not yet discarded; guarded by stagedMu
 
@@ -115,6 +153,10 @@ func Open(ctx context.Context, opt Options) (*Store, error) {
 	}
 	lock, err := lockDir(opt.Dir)
 	if err != nil {
+		return nil, err
+	}
+	if err := privateFiles(opt.Dir, opt.Logger); err != nil {
+		lock.Close()
 		return nil, err
 	}
 	s := &Store{
@@ -157,8 +199,11 @@ func Open(ctx context.Context, opt Options) (*Store, error) {
 		s.blobs = fs
 	}
 	path := filepath.Join(opt.Dir, "postfach.db")
-	dsn := "file:" + path + "?_pragma=busy_timeout(10000)&_pragma=journal_mode(WAL)" +
-		"&_pragma=synchronous(FULL)&_pragma=foreign_keys(1)&_pragma=wal_autocheckpoint(0)&_txlock=immediate"
+	s.path = path
+	// wal_autocheckpoint(0) and journal_size_limit: see checkpoint.go.
+	dsn := "file:" + path + "?_pragma=busy_timeout(" + itoa(writerBusyTimeout.Milliseconds()) + ")&_pragma=journal_mode(WAL)" +
+		"&_pragma=synchronous(FULL)&_pragma=foreign_keys(1)&_pragma=wal_autocheckpoint(0)" +
+		"&_pragma=journal_size_limit(" + itoa(walLimit) + ")&_txlock=immediate"
 	if s.wdb, err = sql.Open("sqlite", dsn); err != nil {
 		return fail(fmt.Errorf("open database: %w", err))
 	}
@@ -166,10 +211,22 @@ func Open(ctx context.Context, opt Options) (*Store, error) {
 	s.wdb.SetMaxIdleConns(1)
 	s.wdb.SetConnMaxLifetime(0)
 	s.wdb.SetConnMaxIdleTime(0)
+	if opt.StartupCheck {
+		quickMax := opt.QuickCheckMax
+		if quickMax == 0 {
+			quickMax = DefaultQuickCheckMax
+		}
+		if err := startupCheck(ctx, s.wdb, path, quickMax); err != nil {
+			return fail(err)
+		}
+	}
 	if err := migrate(ctx, s.wdb); err != nil {
+		var se *sqlite.Error
+		if errors.As(err, &se) && isCorrupt(se) {
+			err = fmt.Errorf("%w: %w", ErrDamaged, err)
+		}
 		return fail(err)
 	}
-	os.Chmod(path, 0o600)
 	if s.rdb, err = sql.Open("sqlite", "file:"+path+"?_pragma=busy_timeout(10000)&_pragma=query_only(1)"); err != nil {
 		return fail(fmt.Errorf("open database: %w", err))
 	}
@@ -177,11 +234,15 @@ func Open(ctx context.Context, opt Options) (*Store, error) {
 		return fail(fmt.Errorf("open database: %w", err))
 	}
 	s.cdb.SetMaxOpenConns(1)
-	s.rdb.SetMaxOpenConns(8)
-	s.rdb.SetMaxIdleConns(8)
+	readConns := opt.ReadConns
+	if readConns <= 0 {
+		readConns = DefaultReadConns
+	}
+	s.rdb.SetMaxOpenConns(readConns)
+	s.rdb.SetMaxIdleConns(readConns)
 	s.rdb.SetConnMaxIdleTime(5 * time.Minute)
 	s.wstmts = &writerStmts{db: s.wdb, prepared: map[string]*sql.Stmt{}, pending: map[string]bool{}}
-	s.rstmts = &readerStmts{db: s.rdb, m: map[string]*sql.Stmt{}}
+	s.rstmts = &readerStmts{db: s.rdb, m: map[string]*sql.Stmt{}, want: map[string]bool{}}
 	if err := s.startupSweep(ctx); err != nil {
 		return fail(err)
 	}
@@ -206,6 +267,41 @@ func Open(ctx context.Context, opt Options) (*Store, error) {
 		go s.sweeper(every)
 	}
 	return s, nil
+}
+
+// storeFiles are the files of the database in the data directory.
+var storeFiles = []string{"postfach.db", "postfach.db-wal", "postfach.db-shm", "postfach.db-journal", "postfach.lock"}
+
+// privateFiles makes the database's files readable by the server's user
+// only, whatever the umask and whatever an older version left (issue 11:
+// in a data directory of mode 0755 the log was 0644, and a local user read
+// bodies and password hashes in it). SQLite creates a new database 0644,
+// and its -wal and -shm files with the mode of the database file, so the
+// database file is created here first, 0600. A file that cannot be
+// changed (a read-only data directory, for postfach check) is left with a
+// warning.
+func privateFiles(dir string, log *slog.Logger) error {
+	db := filepath.Join(dir, storeFiles[0])
+	f, err := os.OpenFile(db, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+	switch {
+	case err == nil:
+		if err := f.Close(); err != nil {
+			return fmt.Errorf("create database file: %w", err)
+		}
+	case !errors.Is(err, os.ErrExist):
+		return fmt.Errorf("create database file: %w", err)
+	}
+	for _, name := range storeFiles {
+		p := filepath.Join(dir, name)
+		fi, err := os.Stat(p)
+		if err != nil || fi.Mode().Perm()&0o077 == 0 {
+			continue
+		}
+		if err := os.Chmod(p, fi.Mode().Perm()&0o700); err != nil && log != nil {
+			log.Warn("cannot make a store file private", "file", p, "mode", fmt.Sprintf("%04o", fi.Mode().Perm()), "err", err)
+		}
+	}
+	return nil
 }
 
 func lockDir(dir string) (*os.File, error) {

@@ -144,6 +144,7 @@ func (s *Store) writer() {
 			}
 		}
 		s.runBatch(batch)
+		s.truncateWAL(context.Background())
 	}
 }
 
