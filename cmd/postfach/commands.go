@@ -45,6 +45,11 @@ func cmdServe(ctx context.Context, e *env, fs *flag.FlagSet, args []string) int 
 	sigc := make(chan os.Signal, 2)
 	signal.Notify(sigc, syscall.SIGINT, syscall.SIGTERM)
 	defer signal.Stop(sigc)
+	// SIGHUP reloads the TLS certificate (and would otherwise end the
+	// process).
+	hupc := make(chan os.Signal, 1)
+	signal.Notify(hupc, syscall.SIGHUP)
+	defer signal.Stop(hupc)
 
 	srv, err := server.Start(ctx, server.Options{Config: cfg, Logger: log})
 	if err != nil {
@@ -52,12 +57,20 @@ func cmdServe(ctx context.Context, e *env, fs *flag.FlagSet, args []string) int 
 		return exitError
 	}
 	code := exitOK
-	select {
-	case sig := <-sigc:
-		log.Info("signal received, stopping", "signal", sig.String())
-	case err := <-srv.Err():
-		log.Error("stopping after a listener failed", "err", err)
-		code = exitError
+wait:
+	for {
+		select {
+		case <-hupc:
+			log.Info("signal received, reloading the tls certificate", "signal", "hangup")
+			srv.Reload() // logs its own failure and keeps the old certificate
+		case sig := <-sigc:
+			log.Info("signal received, stopping", "signal", sig.String())
+			break wait
+		case err := <-srv.Err():
+			log.Error("stopping after a listener failed", "err", err)
+			code = exitError
+			break wait
+		}
 	}
 	// limits.shutdown_grace bounds the graceful part of the stop; a second
 	// signal ends it at once. Past it, Shutdown cuts the connections off

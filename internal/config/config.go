@@ -56,6 +56,30 @@ type Config struct {
 	Debug  Debug  `toml:"debug"`
 	IMAP   IMAP   `toml:"imap"`
 	Scrub  Scrub  `toml:"scrub"`
+	Web    Web    `toml:"web"`
+	Public Public `toml:"public"`
+}
+
+// Web configures the HTTPS listener for new devices (listen.web).
+type Web struct {
+	// PublicURL is the https:// address under which clients reach
+	// listen.web, for the links postfach gives out; "" means
+	// https://Hostname, with listen.web's port unless it is 443.
+	PublicURL string `toml:"public_url"`
+}
+
+// Public says how clients reach the mail listeners, for what autoconfig
+// and autodiscover tell them: the host name, and per listener the port
+// (0: listen's own port; -1: not told). It differs from listen when a
+// NAT or proxy forwards other ports.
+type Public struct {
+	Host        string `toml:"host"`
+	IMAP        int    `toml:"imap"`
+	IMAPS       int    `toml:"imaps"`
+	POP3        int    `toml:"pop3"`
+	POP3S       int    `toml:"pop3s"`
+	Submission  int    `toml:"submission"`
+	Submissions int    `toml:"submissions"`
 }
 
 // Scrub configures the background check of stored bodies against their
@@ -86,14 +110,45 @@ type Listen struct {
 	Submission  string `toml:"submission"`
 	Submissions string `toml:"submissions"`
 	HTTP        string `toml:"http"`
+	// Web is HTTPS for new devices (autoconfig, autodiscover) and the
+	// TLS-ALPN-01 challenge of ACME.
+	Web string `toml:"web"`
+	// WebHTTP is plain HTTP: the HTTP-01 challenge of ACME, and a
+	// redirect to Web.PublicURL for everything else.
+	WebHTTP string `toml:"web_http"`
 }
 
 // TLS names the certificate files; both empty means a self-signed
-// certificate for Hostname, generated once into DataDir.
+// certificate for Hostname, generated once into DataDir, unless ACME is
+// on.
 type TLS struct {
 	Cert string `toml:"cert"`
 	Key  string `toml:"key"`
+	// ACME gets and renews the certificate from an ACME CA (RFC 8555),
+	// kept in DataDir/acme.
+	ACME bool `toml:"acme"`
+	// ACMEDirectory is the CA's directory URL.
+	ACMEDirectory string `toml:"acme_directory"`
+	// ACMEEmail is the contact address given to the CA; may be "".
+	ACMEEmail string `toml:"acme_email"`
+	// ACMEDomains are the names on the certificate; empty means Hostname.
+	ACMEDomains []string `toml:"acme_domains"`
+	// ACMEChallenges are the challenge types offered ("tls-alpn-01",
+	// "http-01"); empty means those the listeners allow (ACMEChallengeTypes).
+	ACMEChallenges []string `toml:"acme_challenges"`
+	// ACMECA is a PEM file of CA certificates to trust, besides the
+	// system's, for the connection to the ACME directory.
+	ACMECA string `toml:"acme_ca"`
 }
+
+// LetsEncrypt is the default tls.acme_directory.
+const LetsEncrypt = "https://acme-v02.api.letsencrypt.org/directory"
+
+// ACME challenge types (RFC 8737 §3, RFC 8555 §8.3).
+const (
+	ChallengeTLSALPN01 = "tls-alpn-01"
+	ChallengeHTTP01    = "http-01"
+)
 
 // Auth holds authentication policy.
 type Auth struct {
@@ -217,7 +272,9 @@ func Default() *Config {
 			Submission:  "127.0.0.1:1587",
 			Submissions: "127.0.0.1:1465",
 			HTTP:        "127.0.0.1:8080",
+			Web:         "127.0.0.1:8443",
 		},
+		TLS: TLS{ACMEDirectory: LetsEncrypt, ACMEDomains: []string{}, ACMEChallenges: []string{}},
 		Limits: Limits{
 			Connections:        1000,
 			ConnectionsPerIP:   50,
@@ -369,6 +426,7 @@ func (c *Config) Resolve(dir string) {
 	c.DataDir = abs(c.DataDir)
 	c.TLS.Cert = abs(c.TLS.Cert)
 	c.TLS.Key = abs(c.TLS.Key)
+	c.TLS.ACMECA = abs(c.TLS.ACMECA)
 	if p, ok := strings.CutPrefix(c.Listen.LMTP, "unix:"); ok {
 		c.Listen.LMTP = "unix:" + abs(p)
 	}
@@ -431,6 +489,7 @@ func (c *Config) Validate() error {
 	if (c.TLS.Cert == "") != (c.TLS.Key == "") {
 		bad("tls.cert", "tls.cert and tls.key must both be set or both be empty")
 	}
+	c.validateWeb(bad)
 	lim := c.Limits
 	if lim.Connections < 1 {
 		bad("limits.connections", "must be at least 1")
@@ -544,7 +603,7 @@ func (l Listen) All() []NamedListener {
 	return []NamedListener{
 		{"imap", l.IMAP}, {"imaps", l.IMAPS}, {"pop3", l.POP3}, {"pop3s", l.POP3S},
 		{"lmtp", l.LMTP}, {"smtp", l.SMTP}, {"submission", l.Submission},
-		{"submissions", l.Submissions}, {"http", l.HTTP},
+		{"submissions", l.Submissions}, {"http", l.HTTP}, {"web", l.Web}, {"web_http", l.WebHTTP},
 	}
 }
 

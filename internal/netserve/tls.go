@@ -33,10 +33,23 @@ func TLSConfig(certFile, keyFile, dir, hostname string) (*tls.Config, error) {
 	if err != nil {
 		return nil, fmt.Errorf("load tls certificate: %w", err)
 	}
+	c := ServerTLSConfig(nil)
+	c.Certificates = []tls.Certificate{cert}
+	return c, nil
+}
+
+// ServerTLSConfig returns the configuration of every TLS listener and
+// STARTTLS upgrade: TLS 1.2 at least (RFC 8996 deprecates 1.0 and 1.1;
+// RFC 9325 §3.1.1), and otherwise Go's defaults, which offer only AEAD
+// cipher suites with forward secrecy and modern key exchanges, and
+// follow Go releases. getCert, when not nil, supplies the certificate of
+// each handshake, so that a reloaded or renewed certificate reaches new
+// connections while the open ones keep theirs.
+func ServerTLSConfig(getCert func(*tls.ClientHelloInfo) (*tls.Certificate, error)) *tls.Config {
 	return &tls.Config{
-		Certificates: []tls.Certificate{cert},
-		MinVersion:   tls.VersionTLS12,
-	}, nil
+		MinVersion:     tls.VersionTLS12,
+		GetCertificate: getCert,
+	}
 }
 
 // StartTLSConfig returns the configuration for upgrading a plaintext
@@ -65,6 +78,12 @@ func StartTLSConfig(cfg *tls.Config) *tls.Config {
 	c := cfg.Clone()
 	c.SessionTicketsDisabled = true
 	return c
+}
+
+// SelfSigned returns the paths of the self-signed pair for hostname in
+// dir (cert.pem and key.pem, 0600), creating it when missing.
+func SelfSigned(dir, hostname string) (certFile, keyFile string, err error) {
+	return selfSigned(dir, hostname)
 }
 
 // selfSigned returns the paths of the self-signed pair in dir, creating
@@ -122,6 +141,13 @@ func selfSigned(dir, hostname string) (certFile, keyFile string, err error) {
 		return "", "", err
 	}
 	return certFile, keyFile, nil
+}
+
+// WriteFileAtomic writes data to path through a synced temporary file in
+// the same folder and a rename, with mode whatever the umask: a reader
+// sees the old file or the whole new one.
+func WriteFileAtomic(path string, data []byte, mode os.FileMode) error {
+	return writeFileAtomic(path, data, mode)
 }
 
 func writeFileAtomic(path string, data []byte, mode os.FileMode) error {

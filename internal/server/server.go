@@ -33,6 +33,7 @@ import (
 	"github.com/postfach/postfach/internal/smtpserver"
 	"github.com/postfach/postfach/internal/store"
 	"github.com/postfach/postfach/internal/store/sqlite"
+	"github.com/postfach/postfach/internal/web"
 )
 
 // Options configures Start.
@@ -50,6 +51,9 @@ type Options struct {
 	// a read that waits for a second connection while it holds one hangs
 	// at once.
 	StoreReadConns int
+	// CertPoll is how often the TLS certificate files are checked for
+	// changes; zero means certs.DefaultPoll. Tests make it short.
+	CertPoll time.Duration
 }
 
 // protocolServer is what every protocol server provides (New(Options) in
@@ -75,6 +79,9 @@ type Server struct {
 	httpLn  net.Listener
 	adminS  *admin.Server
 	adminLn net.Listener
+	certs   certSource  // nil when no listener needs TLS
+	web     *web.Server // listen.web; nil when off
+	bgStop  context.CancelFunc
 
 	errc     chan error // first unexpected Serve failure
 	wg       sync.WaitGroup
@@ -187,17 +194,23 @@ func Start(ctx context.Context, opt Options) (_ *Server, err error) {
 	}
 
 	// tlsConfig loads (or generates) the certificate once, for the
-	// listeners that need it.
+	// listeners that need it; s.certs keeps it current.
 	var tlsCfg *tls.Config
 	tlsConfig := func() (*tls.Config, error) {
 		if tlsCfg == nil {
-			c, err := netserve.TLSConfig(cfg.TLS.Cert, cfg.TLS.Key, cfg.DataDir, cfg.Hostname)
+			src, err := newCertSource(cfg, log, opt.CertPoll)
 			if err != nil {
 				return nil, err
 			}
-			tlsCfg = c
+			s.certs = src
+			tlsCfg = netserve.ServerTLSConfig(src.GetCertificate)
 		}
 		return tlsCfg, nil
+	}
+	if cfg.TLS.ACME {
+		if _, err := tlsConfig(); err != nil {
+			return nil, err
+		}
 	}
 
 	// pop3Server is one POP3 server for both POP3 listeners, so that
@@ -264,6 +277,7 @@ func Start(ctx context.Context, opt Options) (_ *Server, err error) {
 
 	// Open every listener first, so a busy port fails the start before
 	// anything is served.
+	var webLn, webHTTPLn net.Listener
 	for _, l := range cfg.Listen.All() {
 		if l.Addr == "" {
 			continue
@@ -301,7 +315,7 @@ func Start(ctx context.Context, opt Options) (_ *Server, err error) {
 			if l.Name == "pop3s" {
 				srv = pop3server.ImplicitTLS{Server: p}
 			}
-		case "http":
+		case "http", "web", "web_http":
 		default:
 			return nil, fmt.Errorf("listener %s: no server for it", l.Name)
 		}
@@ -311,11 +325,19 @@ func Start(ctx context.Context, opt Options) (_ *Server, err error) {
 		}
 		cleanup = append(cleanup, func() { ln.Close() })
 		s.addrs[l.Name] = addrString(ln)
-		if l.Name == "http" {
+		switch l.Name {
+		case "http":
 			s.httpLn = ln
-			continue
+		case "web":
+			webLn = ln
+		case "web_http":
+			webHTTPLn = ln
+		default:
+			s.servers = append(s.servers, namedServer{l.Name, srv, ln})
 		}
-		s.servers = append(s.servers, namedServer{l.Name, srv, ln})
+	}
+	if err := s.startWeb(tlsConfig, webLn, webHTTPLn); err != nil {
+		return nil, err
 	}
 	s.adminLn, err = admin.Listen(cfg.DataDir)
 	if err != nil {
@@ -326,7 +348,20 @@ func Start(ctx context.Context, opt Options) (_ *Server, err error) {
 	// Serve.
 	for _, ns := range s.servers {
 		s.serve(ns.name, func() error { return ns.srv.Serve(ns.ln) })
+		if ns.name == "web" {
+			log.Info("listening", "listener", ns.name, "addr", s.addrs[ns.name], "public_url", cfg.PublicURL(s.addrs["web"]))
+			continue
+		}
 		log.Info("listening", "listener", ns.name, "addr", s.addrs[ns.name])
+	}
+	bg, bgStop := context.WithCancel(context.Background())
+	s.bgStop = bgStop
+	if s.certs != nil {
+		s.wg.Add(1)
+		go func() {
+			defer s.wg.Done()
+			s.certs.Run(bg)
+		}()
 	}
 	s.serve("admin", func() error { return s.adminS.Serve(s.adminLn) })
 	if s.httpLn != nil {
@@ -470,6 +505,7 @@ func (s *Server) Shutdown(ctx context.Context) error {
 
 func (s *Server) shutdown(ctx context.Context) error {
 	s.log.Info("shutting down")
+	s.bgStop()
 	var mu sync.Mutex
 	var errs []error
 	addErr := func(err error) {

@@ -36,6 +36,9 @@ type Options struct {
 	Config func(c *config.Config)
 	// WrapStore is passed to server.Options (failure injection).
 	WrapStore func(store.Store) store.Store
+	// CertPoll is passed to server.Options: how often the TLS certificate
+	// files are checked for changes (zero: the server's default).
+	CertPoll time.Duration
 	// ReadConns is the size of the store's read pool. Zero means
 	// ReadConns(): one connection unless $POSTFACH_TEST_READ_CONNS says
 	// otherwise; negative means the store's own default (as in
@@ -77,7 +80,7 @@ func Start(t testing.TB, opt Options) *Env {
 	// memory. The disk tests set their own.
 	cfg.Limits.DiskReserve = 1 << 20
 	l := &cfg.Listen
-	for _, p := range []*string{&l.IMAP, &l.IMAPS, &l.POP3, &l.POP3S, &l.LMTP, &l.SMTP, &l.Submission, &l.Submissions, &l.HTTP} {
+	for _, p := range []*string{&l.IMAP, &l.IMAPS, &l.POP3, &l.POP3S, &l.LMTP, &l.SMTP, &l.Submission, &l.Submissions, &l.HTTP, &l.Web} {
 		*p = "127.0.0.1:0"
 	}
 	if opt.Config != nil {
@@ -108,7 +111,7 @@ func (e *Env) start() {
 		conns = 0 // the store's default
 	}
 	srv, err := server.Start(context.Background(), server.Options{Config: e.Config, Logger: log, WrapStore: e.opt.WrapStore,
-		StoreReadConns: conns})
+		StoreReadConns: conns, CertPoll: e.opt.CertPoll})
 	if err != nil {
 		e.t.Fatalf("testenv: start server: %v\n%s", err, e.logs.String())
 	}
@@ -118,7 +121,8 @@ func (e *Env) start() {
 		name string
 		p    *string
 	}{{"lmtp", &e.Config.Listen.LMTP}, {"smtp", &e.Config.Listen.SMTP}, {"http", &e.Config.Listen.HTTP},
-		{"imap", &e.Config.Listen.IMAP}, {"imaps", &e.Config.Listen.IMAPS}} {
+		{"imap", &e.Config.Listen.IMAP}, {"imaps", &e.Config.Listen.IMAPS}, {"web", &e.Config.Listen.Web},
+		{"web_http", &e.Config.Listen.WebHTTP}} {
 		if a := srv.Addr(l.name); a != "" {
 			*l.p = a
 		}
