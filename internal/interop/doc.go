@@ -15,6 +15,13 @@
 // item 16: a race in its TLS threads that the server's session tickets
 // used to trigger).
 //
+// The ACME test (acme_test.go) builds Let's Encrypt's test CA, Pebble,
+// from the module proxy (it is a tool of this module), runs it on
+// loopback with a DNS server that resolves every name to 127.0.0.1, and
+// has postfach get its certificate from it by TLS-ALPN-01 and by HTTP-01,
+// validated for real; IMAPS must then serve a certificate that verifies
+// under Pebble's root.
+//
 // The clients are found on PATH; .ci/run installs them. A missing client
 // skips its test, except with POSTFACH_REQUIRE_TOOLS=1 (set by .ci/run),
 // where it fails. Every client run is bounded by a timeout.

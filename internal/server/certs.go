@@ -38,6 +38,7 @@ var (
 // the operator's files, the self-signed pair in DATA_DIR/tls, or ACME
 // with the self-signed pair until the first certificate arrives.
 func newCertSource(cfg *config.Config, log *slog.Logger, poll time.Duration) (certSource, error) {
+	acmeLog := log.With("component", "acme")
 	log = log.With("component", "tls")
 	certFile, keyFile := cfg.TLS.Cert, cfg.TLS.Key
 	if certFile == "" && keyFile == "" {
@@ -76,7 +77,7 @@ func newCertSource(cfg *config.Config, log *slog.Logger, poll time.Duration) (ce
 		Challenges:  cfg.ACMEChallengeTypes(),
 		RootCAs:     roots,
 		Placeholder: files.Current(),
-		Logger:      log.With("component", "acme"),
+		Logger:      acmeLog,
 	})
 }
 
