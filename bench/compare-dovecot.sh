@@ -328,6 +328,7 @@ smtp = ""
 submission = ""
 submissions = ""
 http = "127.0.0.1:$PF_HTTP"
+web = ""
 [limits]
 connections = 15000
 connections_per_ip = 15000

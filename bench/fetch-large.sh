@@ -28,6 +28,7 @@ smtp = ""
 submission = ""
 submissions = ""
 http = ""
+web = ""
 [log]
 level = "warn"
 EOF

@@ -39,6 +39,7 @@ smtp = ""
 submission = ""
 submissions = ""
 http = ""
+web = ""
 
 [log]
 level = "debug"

@@ -32,6 +32,7 @@ smtp = ""
 submission = ""
 submissions = ""
 http = ""
+web = ""
 
 [log]
 level = "debug"
