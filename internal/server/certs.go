@@ -13,6 +13,8 @@ import (
 	"slices"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/postfach/postfach/internal/certs"
 	"github.com/postfach/postfach/internal/config"
 	"github.com/postfach/postfach/internal/netserve"
@@ -27,6 +29,22 @@ type certSource interface {
 	Run(ctx context.Context)
 	// Reload looks at the certificate now (SIGHUP).
 	Reload() error
+	// Current returns the certificate served now.
+	Current() *tls.Certificate
+}
+
+// watchCert adds the expiry of the certificate served now, read at each
+// scrape: an alert on it catches a renewal that keeps failing.
+func (m *metrics) watchCert(src certSource) {
+	m.reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Name: "postfach_tls_certificate_expiry_timestamp_seconds",
+		Help: "When the TLS certificate served now expires (Unix time).",
+	}, func() float64 {
+		if c := src.Current(); c != nil && c.Leaf != nil {
+			return float64(c.Leaf.NotAfter.Unix())
+		}
+		return 0
+	}))
 }
 
 var (

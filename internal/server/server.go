@@ -80,7 +80,7 @@ type Server struct {
 	adminS  *admin.Server
 	adminLn net.Listener
 	certs   certSource  // nil when no listener needs TLS
-	web     *web.Server // listen.web; nil when off
+	web     *web.Server // listen.web; nil when off. Pages are added with s.web.Handle before Serve.
 	bgStop  context.CancelFunc
 
 	errc     chan error // first unexpected Serve failure
@@ -203,6 +203,7 @@ func Start(ctx context.Context, opt Options) (_ *Server, err error) {
 				return nil, err
 			}
 			s.certs = src
+			s.m.watchCert(src)
 			tlsCfg = netserve.ServerTLSConfig(src.GetCertificate)
 		}
 		return tlsCfg, nil

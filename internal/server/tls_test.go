@@ -10,8 +10,10 @@ import (
 	"crypto/x509/pkix"
 	"encoding/pem"
 	"fmt"
+	"io"
 	"math/big"
 	"net"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
@@ -257,6 +259,15 @@ func TestTLSReloadOnFileChange(t *testing.T) {
 	}
 	if !strings.Contains(env.Logs(), "tls certificate reloaded") {
 		t.Error("no reload in the log")
+	}
+	resp, err := http.Get("http://" + env.Addr("http") + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	metrics, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if !strings.Contains(string(metrics), "\npostfach_tls_certificate_expiry_timestamp_seconds ") {
+		t.Error("no certificate expiry in /metrics")
 	}
 }
 
