@@ -98,7 +98,7 @@ func TestFormatVersion(t *testing.T) {
 func TestBadConfig(t *testing.T) {
 	cfg := testConfig(t, "\n[limits]\nrecipients = 5\n")
 	r := runBin(t, "", "serve", "--config", cfg)
-	if r.code != exConfig || !strings.Contains(r.stderr, "postfach.toml:21: limits.recipients: must be at least 100") {
+	if r.code != exConfig || !strings.Contains(r.stderr, "postfach.toml:22: limits.recipients: must be at least 100") {
 		t.Fatalf("serve with a bad config: %+v", r)
 	}
 	r = runBin(t, "", "check", "--config", cfg)

@@ -219,12 +219,16 @@ func (m *ACME) renewAt() time.Time {
 // retries failures (after RetryMin, doubling up to an hour), until ctx
 // ends.
 func (m *ACME) Run(ctx context.Context) {
-	var retry time.Duration
+	var retry, floor time.Duration
 	for {
 		wait := time.Until(m.renewAt())
 		if retry > 0 {
 			wait = retry
 		}
+		// A certificate that is due at once (a CA issuing very short
+		// lifetimes) is not renewed in a loop.
+		wait = max(wait, floor)
+		floor = 0
 		if wait > 0 {
 			t := time.NewTimer(wait)
 			select {
@@ -254,7 +258,7 @@ func (m *ACME) Run(ctx context.Context) {
 				"directory", m.opt.Directory)
 			continue
 		}
-		retry = 0
+		retry, floor = 0, m.opt.RetryMin
 	}
 }
 
