@@ -93,6 +93,31 @@ allow_insecure = true
 		{name: "short retention", in: "\nretention = \"10m\"\n", wantErr: "retention: must be at least 1h", line: 2},
 		{name: "bad days", in: "retention = \"1.5d\"\n", wantErr: "invalid duration", line: 1},
 		{name: "syntax error", in: "a = = 1\n", wantErr: "test.toml:1", line: 1},
+		{name: "public url path", in: "[web]\npublic_url = \"https://mail.example.org/setup\"\n", wantErr: "web.public_url", line: 2},
+		{name: "public url http", in: "[web]\npublic_url = \"http://mail.example.org\"\n", wantErr: "https://", line: 2},
+		{name: "public port", in: "[public]\nimaps = 70000\n", wantErr: "public.imaps", line: 2},
+		{name: "acme without challenge", in: "[tls]\nacme = true\n", wantErr: "no way to answer", line: 2},
+		{name: "acme with files", in: "[listen]\nweb_http = \"127.0.0.1:8081\"\n[tls]\nacme = true\ncert = \"c\"\nkey = \"k\"\n", wantErr: "must be empty when tls.acme", line: 4},
+		{name: "acme challenge off", in: "[listen]\nweb = \"\"\n[tls]\nacme = true\nacme_challenges = [\"tls-alpn-01\"]\n", wantErr: "listen.web, which is off", line: 5},
+		{name: "acme bad challenge", in: "[tls]\nacme_challenges = [\"dns-01\"]\n", wantErr: "tls.acme_challenges", line: 2},
+		{name: "acme wildcard", in: "[tls]\nacme_domains = [\"*.example.org\"]\n", wantErr: "tls.acme_domains", line: 2},
+		{name: "acme on 443", in: "[listen]\nweb = \"[::]:443\"\n[tls]\nacme = true\n", check: func(t *testing.T, c *Config) {
+			if got := c.ACMEChallengeTypes(); len(got) != 1 || got[0] != ChallengeTLSALPN01 {
+				t.Errorf("challenges %v", got)
+			}
+			if got := c.PublicURL(""); got != "https://"+c.Hostname {
+				t.Errorf("public url %q", got)
+			}
+		}},
+		{name: "public ports", in: "[listen]\nimaps = \"[::]:1993\"\npop3 = \"\"\n[public]\nhost = \"imap.example.org\"\nimaps = 993\npop3s = -1\n", check: func(t *testing.T, c *Config) {
+			if c.PublicHost() != "imap.example.org" || c.PublicPort("imaps", "") != 993 || c.PublicPort("pop3s", "") != 0 ||
+				c.PublicPort("pop3", "") != 0 || c.PublicPort("imap", "127.0.0.1:40143") != 40143 || c.PublicPort("imap", "") != 1143 {
+				t.Errorf("public %+v", c.Public)
+			}
+			if got := c.PublicURL("127.0.0.1:45000"); got != "https://"+c.Hostname+":45000" {
+				t.Errorf("public url %q", got)
+			}
+		}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
