@@ -46,7 +46,7 @@ var _ Store = store.Store(nil)
 // Authenticator checks credentials. *auth.Service implements it.
 type Authenticator interface {
 	Login(ctx context.Context, c auth.Credentials) (*auth.Principal, error)
-	NewSASL(mech string, remote netip.Addr, service string) (auth.SASL, error)
+	NewSASL(mech string, c auth.ConnInfo) (auth.SASL, error)
 }
 
 var _ Authenticator = (*auth.Service)(nil)
@@ -97,9 +97,11 @@ type Options struct {
 	Store Store
 	Auth  Authenticator
 	// SASLMechanisms are offered by AUTH and CAPA; nil means
-	// auth.Mechanisms(). Every one of them sends the password in the
-	// clear inside the exchange (PLAIN, LOGIN), so they follow the same
-	// TLS rule as USER/PASS.
+	// auth.Mechanisms(). They follow the same TLS rule as USER/PASS: no
+	// sign-in without TLS (except from loopback, or AllowInsecureAuth),
+	// SCRAM included, since the session that follows would be readable
+	// and could be taken over. A -PLUS mechanism is offered on TLS
+	// connections only.
 	SASLMechanisms []string
 	// Hostname is named in the greeting.
 	Hostname string
