@@ -26,7 +26,7 @@ import (
 // for microseconds each (Service.Login).
 const (
 	// DevicePasswordLen is the number of characters of a device password.
-	DevicePasswordLen = 28
+	DevicePasswordLen      = 28
 	devicePasswordAlphabet = "23456789abcdefghjkmnpqrstuvwxyz"
 	deviceHashPrefix       = "$hmac-sha256$"
 )

@@ -75,8 +75,8 @@ type session struct {
 	// client is the client's name and version from IMAP ID, "" until it
 	// sends one.
 	client string
-	sub  store.Subscription
-	sel  *selected
+	sub    store.Subscription
+	sel    *selected
 	// saved is the SEARCHRES result (RFC 5182), as UIDs.
 	saved mail.UIDSet
 
