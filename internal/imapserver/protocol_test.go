@@ -110,7 +110,7 @@ func TestStartTLSAndImplicitTLS(t *testing.T) {
 	}
 	defer raw.Close()
 	c3 := &client{t: t, c: raw, r: bufio.NewReader(raw)}
-	c3.expectLine("* OK [CAPABILITY IMAP4rev1 IMAP4rev2 AUTH=PLAIN …] imap.test IMAP server ready")
+	c3.expectLine("* OK [CAPABILITY IMAP4rev1 IMAP4rev2 AUTH=SCRAM-SHA-256-PLUS AUTH=SCRAM-SHA-256 AUTH=PLAIN …] imap.test IMAP server ready")
 	c3.expect("c1 STARTTLS", "c1 BAD STARTTLS not available")
 	c3.expect("c2 LOGIN alice@example.org \""+testPassword+"\"", "c2 OK [CAPABILITY …] Logged in")
 }

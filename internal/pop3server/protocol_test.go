@@ -28,7 +28,7 @@ func TestGreetingAndCapa(t *testing.T) {
 	c := e.dial()
 	c.cmd("CAPA", "+OK")
 	caps := c.multi()
-	for _, want := range []string{"TOP", "UIDL", "RESP-CODES", "AUTH-RESP-CODE", "PIPELINING", "USER", "SASL PLAIN LOGIN", "STLS", "IMPLEMENTATION postfach"} {
+	for _, want := range []string{"TOP", "UIDL", "RESP-CODES", "AUTH-RESP-CODE", "PIPELINING", "USER", "SASL SCRAM-SHA-256 PLAIN LOGIN", "STLS", "IMPLEMENTATION postfach"} {
 		if !slices.Contains(caps, want) {
 			t.Errorf("CAPA lacks %q: %q", want, caps)
 		}
@@ -86,7 +86,7 @@ func TestPlaintextNeedsTLS(t *testing.T) {
 	tc.cmd("STLS", "-ERR")
 	tc.cmd("CAPA", "+OK")
 	caps = tc.multi()
-	if !slices.Contains(caps, "USER") || !slices.Contains(caps, "SASL PLAIN LOGIN") || slices.Contains(caps, "STLS") {
+	if !slices.Contains(caps, "USER") || !slices.Contains(caps, "SASL SCRAM-SHA-256-PLUS SCRAM-SHA-256 PLAIN LOGIN") || slices.Contains(caps, "STLS") {
 		t.Errorf("CAPA after STLS: %q", caps)
 	}
 	tc.cmd("USER "+testUser, "+OK")
@@ -177,7 +177,7 @@ func TestAuthPlain(t *testing.T) {
 	e := newEnv(t, envOptions{})
 	c := e.dial()
 	c.cmd("AUTH", "+OK")
-	if m := c.multi(); !slices.Equal(m, []string{"PLAIN", "LOGIN"}) {
+	if m := c.multi(); !slices.Equal(m, []string{"SCRAM-SHA-256", "PLAIN", "LOGIN"}) {
 		t.Errorf("AUTH list: %q", m)
 	}
 	c.cmd("AUTH CRAM-MD5", "-ERR")
