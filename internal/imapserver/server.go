@@ -148,6 +148,9 @@ type Server struct {
 	maxMsg      int64
 	mechs       []string
 	loopbackSec bool // loopback connections count as secure for plaintext auth; tests turn it off
+	// remoteFor, when set, gives the client's address instead of the
+	// socket's: tests put a client on another host than loopback.
+	remoteFor func(net.Conn) netip.Addr
 	// startTLS is Options.TLSConfig for STARTTLS (netserve.StartTLSConfig).
 	startTLS *tls.Config
 

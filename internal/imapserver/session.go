@@ -202,6 +202,9 @@ func (w deadlineWriter) Write(p []byte) (int, error) {
 
 func newSession(srv *Server, conn net.Conn, tc *netserve.Conn, implicitTLS bool) *session {
 	s := &session{srv: srv, conn: conn, tc: tc, tls: implicitTLS, remote: remoteAddr(conn)}
+	if srv.remoteFor != nil {
+		s.remote = srv.remoteFor(conn)
+	}
 	s.id = srv.sessionIDs.Add(1)
 	s.ctx = store.WithOrigin(context.Background(), s.id)
 	s.log = srv.log

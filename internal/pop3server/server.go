@@ -167,6 +167,9 @@ type Server struct {
 	maxBad   int
 	mechs    []string
 	loopback bool // loopback connections count as secure for plaintext auth; tests turn it off
+	// remoteFor, when set, gives the client's address instead of the
+	// socket's: tests put a client on another host than loopback.
+	remoteFor func(net.Conn) netip.Addr
 	// startTLS is Options.TLSConfig for STLS (netserve.StartTLSConfig).
 	startTLS *tls.Config
 

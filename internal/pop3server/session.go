@@ -74,6 +74,9 @@ type session struct {
 
 func newSession(s *Server, conn net.Conn, tc *netserve.Conn, implicitTLS bool) *session {
 	x := &session{s: s, conn: conn, tc: tc, tls: implicitTLS, remote: remoteAddr(conn)}
+	if s.remoteFor != nil {
+		x.remote = s.remoteFor(conn)
+	}
 	x.log = s.log
 	if tc != nil {
 		x.log = tc.Logger()
