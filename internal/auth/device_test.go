@@ -13,7 +13,7 @@ import (
 
 // newSQLiteService returns a Service on a real store with one account,
 // alice@example.org, password "correct horse".
-func newSQLiteService(t *testing.T, opt Options) (*Service, *sqlite.Store, *store.Account) {
+func newSQLiteService(t testing.TB, opt Options) (*Service, *sqlite.Store, *store.Account) {
 	t.Helper()
 	st, err := sqlite.Open(context.Background(), sqlite.Options{Dir: t.TempDir(), SweepInterval: -1})
 	if err != nil {
