@@ -47,4 +47,3 @@ func FuzzSCRAM(f *testing.F) {
 		t.Fatalf("a made-up proof was accepted: %q %q", first, final)
 	})
 }
-
