@@ -167,9 +167,10 @@ ALTER TABLE blobs ADD COLUMN dots BLOB;
 	// passwords of their own, named like the POP3 views; and the SCRAM
 	// keys of account passwords, each bound to the password hash it was
 	// made for, so that a new password voids them without touching the
-	// accounts table.
+	// accounts table. IF NOT EXISTS: a test that winds the schema
+	// version back (TestMigrateBlobColumns) runs this again.
 	`
-CREATE TABLE devices (
+CREATE TABLE IF NOT EXISTS devices (
 	account_id    INTEGER NOT NULL REFERENCES accounts(id) ON DELETE CASCADE,
 	name          TEXT NOT NULL, -- lower case
 	password_hash TEXT NOT NULL DEFAULT '', -- '': none
@@ -183,7 +184,7 @@ CREATE TABLE devices (
 	PRIMARY KEY (account_id, name)
 ) WITHOUT ROWID;
 
-CREATE TABLE account_scram (
+CREATE TABLE IF NOT EXISTS account_scram (
 	account_id    INTEGER PRIMARY KEY REFERENCES accounts(id) ON DELETE CASCADE,
 	password_hash TEXT NOT NULL, -- the accounts.password_hash the keys belong to
 	scram         TEXT NOT NULL
