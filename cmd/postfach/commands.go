@@ -19,7 +19,6 @@ import (
 	"golang.org/x/term"
 
 	"github.com/postfach/postfach/internal/admin"
-	"github.com/postfach/postfach/internal/auth"
 	"github.com/postfach/postfach/internal/config"
 	"github.com/postfach/postfach/internal/server"
 	"github.com/postfach/postfach/internal/smtpserver"
@@ -126,7 +125,7 @@ func withAPI(e *env, cfg *config.Config, f func(api admin.API) int) int {
 		return exTempFail
 	}
 	defer st.Close()
-	ops := &admin.Ops{Store: st, Deliverer: smtpserver.NewDeliverer(smtpserver.DelivererOptions{
+	ops := &admin.Ops{Store: st, Credentials: st, Deliverer: smtpserver.NewDeliverer(smtpserver.DelivererOptions{
 		Store:          st,
 		Hostname:       cfg.Hostname,
 		Domains:        cfg.Domains,
@@ -264,19 +263,14 @@ func setPassword(ctx context.Context, e *env, fs *flag.FlagSet, args []string, c
 		fmt.Fprintln(e.stderr, "postfach:", err)
 		return exitError
 	}
-	hash, err := auth.HashPassword(pw)
-	if err != nil {
-		fmt.Fprintln(e.stderr, "postfach: hash password:", err)
-		return exitError
-	}
 	return withAPI(e, cfg, func(api admin.API) int {
 		if create {
-			if err := api.UserAdd(ctx, name, hash); err != nil {
+			if err := api.UserAdd(ctx, name, pw); err != nil {
 				return adminFail(e, name, err)
 			}
 			fmt.Fprintf(e.stdout, "account %s created\n", name)
 		} else {
-			if err := api.UserPasswd(ctx, name, hash); err != nil {
+			if err := api.UserPasswd(ctx, name, pw); err != nil {
 				return adminFail(e, name, err)
 			}
 			fmt.Fprintf(e.stdout, "password of %s changed\n", name)

@@ -59,7 +59,9 @@ func commands() []*command {
 		}},
 		{name: "user list", summary: "list the accounts", run: cmdUserList},
 		{name: "user set", usage: "ADDRESS KEY [VALUE]", summary: "set a per-account setting (" + strings.Join(config.AccountSettings, ", ") + "); no VALUE clears it", run: cmdUserSet},
-		{name: "device list", usage: "ADDRESS", summary: "list the account's POP3 device views (logins as ADDRESS#DEVICE)", run: cmdDeviceList},
+		{name: "device add", usage: "ADDRESS DEVICE", summary: "give a device (a phone, a laptop) a password of its own and print how to set it up", run: cmdDeviceAdd},
+		{name: "device list", usage: "ADDRESS", summary: "list the account's devices: last sign-in, client, password, POP3 view", run: cmdDeviceList},
+		{name: "device revoke", usage: "ADDRESS DEVICE", summary: "revoke a device's password and end its sessions (a lost phone)", run: cmdDeviceRevoke},
 		{name: "device forget", usage: "ADDRESS DEVICE", summary: "forget a POP3 device view: the device gets all of INBOX again", run: cmdDeviceForget},
 		{name: "deliver", usage: "--to ADDRESS [--from SENDER] [--mailbox NAME]", summary: "deliver one message from standard input (exit codes from sysexits: 0, 65, 67, 75)", run: cmdDeliver, flags: deliverFlags},
 		{name: "check", summary: "check the config and verify the store", run: cmdCheck},
@@ -100,7 +102,7 @@ func run(ctx context.Context, e *env, args []string) int {
 		if args[0] == "user" {
 			fmt.Fprintln(e.stderr, "postfach user: want one of add, passwd, del, list, set")
 		} else if args[0] == "device" {
-			fmt.Fprintln(e.stderr, "postfach device: want one of list, forget")
+			fmt.Fprintln(e.stderr, "postfach device: want one of add, list, revoke, forget")
 		} else {
 			fmt.Fprintf(e.stderr, "postfach: unknown command %q\n", args[0])
 		}

@@ -65,10 +65,13 @@ type DeliverResult struct {
 
 // API is the set of admin operations.
 type API interface {
-	// UserAdd creates an account with the default mailboxes.
-	UserAdd(ctx context.Context, name, passwordHash string) error
-	// UserPasswd replaces an account's password hash.
-	UserPasswd(ctx context.Context, name, passwordHash string) error
+	// UserAdd creates an account with the default mailboxes. The
+	// password is stored as an argon2id hash and SCRAM keys (auth package);
+	// it crosses the admin socket, which only the server's user and root
+	// may use, because the SCRAM keys must share the account's salt.
+	UserAdd(ctx context.Context, name, password string) error
+	// UserPasswd replaces an account's password.
+	UserPasswd(ctx context.Context, name, password string) error
 	// UserDel deletes an account and its mail and ends its sessions.
 	UserDel(ctx context.Context, name string) error
 	// UserList lists the accounts.
@@ -79,11 +82,20 @@ type API interface {
 	Deliver(ctx context.Context, req DeliverRequest, body io.Reader) (*DeliverResult, error)
 	// Check verifies the store.
 	Check(ctx context.Context) ([]store.Problem, error)
-	// DeviceList lists an account's POP3 device views.
+	// DeviceList lists an account's devices: those with passwords, those
+	// that signed in as ADDRESS#NAME, and POP3 device views.
 	DeviceList(ctx context.Context, name string) ([]Device, error)
-	// DeviceForget removes a device view: the device is offered everything
-	// in INBOX again at its next login. ErrNoDevice if it has none.
+	// DeviceForget removes a device's POP3 views (the device is offered
+	// everything in INBOX again at its next login), and the device itself
+	// when it has no password. ErrNoDevice if there is nothing to remove.
 	DeviceForget(ctx context.Context, name, device string) error
+	// DeviceAdd gives a device a generated password and returns it; it is
+	// not kept anywhere but as a hash. ErrExists when the device has a
+	// password.
+	DeviceAdd(ctx context.Context, name, device string) (*NewDevice, error)
+	// DeviceRevoke removes a device's password and ends its sessions.
+	// ErrNoDevice for an unknown device.
+	DeviceRevoke(ctx context.Context, name, device string) error
 }
 
 // Errors reported by the operations, matched with errors.Is on both sides
@@ -98,6 +110,9 @@ var (
 // Ops implements API directly on a store.
 type Ops struct {
 	Store store.Store
+	// Credentials keeps devices and SCRAM keys (the store, usually); nil
+	// means the device commands fail and no SCRAM keys are made.
+	Credentials store.Credentials
 	// Auth, when set, has its cached verifications dropped on password
 	// changes and deletions.
 	Auth      *auth.Service
@@ -121,18 +136,38 @@ func validName(name string) error {
 }
 
 // UserAdd implements API.
-func (o *Ops) UserAdd(ctx context.Context, name, hash string) error {
+func (o *Ops) UserAdd(ctx context.Context, name, password string) error {
 	if err := validName(name); err != nil {
 		return err
 	}
-	if hash == "" {
-		return fmt.Errorf("%w: empty password hash", ErrInvalid)
+	if password == "" {
+		return fmt.Errorf("%w: empty password", ErrInvalid)
+	}
+	hash, scram, err := auth.AccountPassword(ctx, o.Credentials, nil, password)
+	if err != nil {
+		return err
 	}
 	// The store's errors say what failed and for which account; the
 	// caller names the account again, so nothing is added here (issue 11:
 	// error texts that repeat themselves).
-	_, err := o.Store.CreateAccount(ctx, name, hash)
-	return err
+	a, err := o.Store.CreateAccount(ctx, name, hash)
+	if err != nil {
+		return err
+	}
+	o.setSCRAM(ctx, a, hash, scram)
+	return nil
+}
+
+// setSCRAM stores the SCRAM keys of a password just set. A failure leaves
+// the account without them until its next PLAIN or LOGIN sign-in, so it is
+// only logged.
+func (o *Ops) setSCRAM(ctx context.Context, a *store.Account, hash, scram string) {
+	if o.Credentials == nil {
+		return
+	}
+	if _, err := o.Credentials.SetAccountSCRAM(ctx, a.ID, hash, scram); err != nil && o.Logger != nil {
+		o.Logger.Warn("could not store scram keys", "user", a.Name, "err", err)
+	}
 }
 
 func (o *Ops) account(ctx context.Context, name string) (*store.Account, error) {
@@ -140,17 +175,22 @@ func (o *Ops) account(ctx context.Context, name string) (*store.Account, error) 
 }
 
 // UserPasswd implements API.
-func (o *Ops) UserPasswd(ctx context.Context, name, hash string) error {
-	if hash == "" {
-		return fmt.Errorf("%w: empty password hash", ErrInvalid)
+func (o *Ops) UserPasswd(ctx context.Context, name, password string) error {
+	if password == "" {
+		return fmt.Errorf("%w: empty password", ErrInvalid)
 	}
 	a, err := o.account(ctx, name)
+	if err != nil {
+		return err
+	}
+	hash, scram, err := auth.AccountPassword(ctx, o.Credentials, a, password)
 	if err != nil {
 		return err
 	}
 	if err := o.Store.SetPassword(ctx, a.ID, hash); err != nil {
 		return err
 	}
+	o.setSCRAM(ctx, a, hash, scram)
 	if o.Auth != nil {
 		o.Auth.Invalidate(a.Name)
 	}
@@ -286,6 +326,7 @@ var codes = []struct {
 	{"invalid", ErrInvalid},
 	{"bad_request", ErrBadRequest},
 	{"no_device", ErrNoDevice},
+	{"no_credentials", ErrNoCredentials},
 	{"forbidden", ErrForbidden},
 }
 

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sort"
 	"strings"
 	"time"
 
@@ -11,19 +12,45 @@ import (
 	"github.com/postfach/postfach/internal/store"
 )
 
-// Device is one POP3 device view of an account (issue 5): a client that
-// logs in as "ADDRESS#DEVICE" and is offered INBOX minus what it has
-// retrieved and deleted.
+// Device is one device of an account (docs/devices.md): a client with a
+// password of its own, one that signed in as "ADDRESS#NAME", or a POP3
+// device view (issue 5); one name is one device.
 type Device struct {
 	Name string `json:"name"`
-	// Hidden is the number of INBOX messages the device is done with.
-	Hidden   int       `json:"hidden"`
+	// Password says the device has a password of its own.
+	Password bool `json:"password"`
+	// Revoked is when its password was revoked; zero when it was not.
+	Revoked time.Time `json:"revoked,omitzero"`
+	// The last sign-in: when, from where, by which protocol, with which
+	// client (IMAP ID); zero when unknown.
+	LastLogin  time.Time `json:"last_login,omitzero"`
+	LastRemote string    `json:"last_remote,omitempty"`
+	LastProto  string    `json:"last_proto,omitempty"`
+	LastClient string    `json:"last_client,omitempty"`
+	// Hidden is the number of INBOX messages the device is done with in
+	// its POP3 view.
+	Hidden int `json:"hidden"`
+	// Created is when the device (or its first POP3 view) was made;
+	// LastUsed when its POP3 view last changed (zero without one).
 	Created  time.Time `json:"created"`
-	LastUsed time.Time `json:"last_used"`
+	LastUsed time.Time `json:"last_used,omitzero"`
 }
 
-// ErrNoDevice is returned by DeviceForget for a device without state.
+// NewDevice is the answer to DeviceAdd.
+type NewDevice struct {
+	Device Device `json:"device"`
+	// Password is the generated password in its canonical form; it is
+	// shown once and kept nowhere.
+	Password string `json:"password"`
+}
+
+// ErrNoDevice is returned by DeviceForget and DeviceRevoke for a device
+// the account does not have.
 var ErrNoDevice = errors.New("no such device")
+
+// ErrNoCredentials is returned by the device commands on a store that
+// does not keep devices.
+var ErrNoCredentials = errors.New("this store does not keep device passwords")
 
 // canonicalDevice validates a device name and returns it in lower case,
 // as the POP3 server stores it (device names are case-insensitive).
@@ -40,25 +67,43 @@ func (o *Ops) DeviceList(ctx context.Context, name string) ([]Device, error) {
 	if err != nil {
 		return nil, err
 	}
+	byName := map[string]*Device{}
+	if o.Credentials != nil {
+		devs, err := o.Credentials.Devices(ctx, a.ID)
+		if err != nil {
+			return nil, fmt.Errorf("devices of %s: %w", a.Name, err)
+		}
+		for _, d := range devs {
+			byName[d.Name] = &Device{Name: d.Name, Password: d.PasswordHash != "", Revoked: d.Revoked, Created: d.Created,
+				LastLogin: d.LastLogin, LastRemote: d.LastRemote, LastProto: d.LastProto, LastClient: d.LastClient}
+		}
+	}
 	views, err := o.Store.POP3Views(ctx, a.ID)
 	if err != nil {
 		return nil, fmt.Errorf("devices of %s: %w", a.Name, err)
 	}
-	var out []Device
 	for _, v := range views {
 		if v.Device == "" {
 			continue // the plain maildrop's hidden set (pop3.delete=hide)
 		}
-		if n := len(out); n > 0 && out[n-1].Name == v.Device {
-			d := &out[n-1]
-			d.Hidden += v.Hidden.Len()
-			if v.LastUsed.After(d.LastUsed) {
-				d.LastUsed = v.LastUsed
-			}
-			continue
+		d := byName[v.Device]
+		if d == nil {
+			d = &Device{Name: v.Device, Created: v.Created}
+			byName[v.Device] = d
 		}
-		out = append(out, Device{Name: v.Device, Hidden: v.Hidden.Len(), Created: v.Created, LastUsed: v.LastUsed})
+		d.Hidden += v.Hidden.Len()
+		if v.LastUsed.After(d.LastUsed) {
+			d.LastUsed = v.LastUsed
+		}
+		if d.Created.IsZero() || v.Created.Before(d.Created) {
+			d.Created = v.Created
+		}
 	}
+	out := make([]Device, 0, len(byName))
+	for _, d := range byName {
+		out = append(out, *d)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
 	return out, nil
 }
 
@@ -72,11 +117,78 @@ func (o *Ops) DeviceForget(ctx context.Context, name, device string) error {
 	if err != nil {
 		return err
 	}
-	if err := o.Store.ForgetPOP3View(ctx, a.ID, dev); err != nil {
+	found := false
+	switch err := o.Store.ForgetPOP3View(ctx, a.ID, dev); {
+	case err == nil:
+		found = true
+	case !errors.Is(err, store.ErrNotFound):
+		return fmt.Errorf("forget device %s of %s: %w", dev, a.Name, err)
+	}
+	if o.Credentials != nil {
+		switch err := o.Credentials.ForgetDevice(ctx, a.ID, dev); {
+		case err == nil:
+			found = true
+		case errors.Is(err, store.ErrExists):
+			found = true // it has a password: it stays, only its views go
+		case !errors.Is(err, store.ErrNotFound):
+			return fmt.Errorf("forget device %s of %s: %w", dev, a.Name, err)
+		}
+	}
+	if !found {
+		return fmt.Errorf("%w: %s has no device %q", ErrNoDevice, a.Name, dev)
+	}
+	return nil
+}
+
+// DeviceAdd implements API.
+func (o *Ops) DeviceAdd(ctx context.Context, name, device string) (*NewDevice, error) {
+	dev, err := canonicalDevice(device)
+	if err != nil {
+		return nil, err
+	}
+	if o.Credentials == nil {
+		return nil, ErrNoCredentials
+	}
+	a, err := o.account(ctx, name)
+	if err != nil {
+		return nil, err
+	}
+	pw, d, err := auth.AddDevice(ctx, o.Credentials, a, dev)
+	if errors.Is(err, store.ErrExists) {
+		return nil, fmt.Errorf("%s has a device %q with a password already (revoke it first to give it a new one): %w", a.Name, dev, err)
+	}
+	if err != nil {
+		return nil, err
+	}
+	if o.Logger != nil {
+		o.Logger.Info("device added", "user", a.Name, "device", dev)
+	}
+	return &NewDevice{Password: pw, Device: Device{Name: d.Name, Password: true, Created: d.Created,
+		LastLogin: d.LastLogin, LastRemote: d.LastRemote, LastProto: d.LastProto, LastClient: d.LastClient}}, nil
+}
+
+// DeviceRevoke implements API. The store publishes EventDeviceRevoked,
+// which ends the device's sessions.
+func (o *Ops) DeviceRevoke(ctx context.Context, name, device string) error {
+	dev, err := canonicalDevice(device)
+	if err != nil {
+		return err
+	}
+	if o.Credentials == nil {
+		return ErrNoCredentials
+	}
+	a, err := o.account(ctx, name)
+	if err != nil {
+		return err
+	}
+	if err := o.Credentials.RevokeDevice(ctx, a.ID, dev); err != nil {
 		if errors.Is(err, store.ErrNotFound) {
 			return fmt.Errorf("%w: %s has no device %q", ErrNoDevice, a.Name, dev)
 		}
-		return fmt.Errorf("forget device %s of %s: %w", dev, a.Name, err)
+		return err
+	}
+	if o.Logger != nil {
+		o.Logger.Info("device revoked", "user", a.Name, "device", dev)
 	}
 	return nil
 }
@@ -93,5 +205,23 @@ func (c *Client) DeviceList(ctx context.Context, name string) ([]Device, error) 
 // DeviceForget implements API.
 func (c *Client) DeviceForget(ctx context.Context, name, device string) error {
 	_, err := c.do(ctx, &Request{Op: "device.forget", Name: name, Device: device}, nil)
+	return err
+}
+
+// DeviceAdd implements API.
+func (c *Client) DeviceAdd(ctx context.Context, name, device string) (*NewDevice, error) {
+	resp, err := c.do(ctx, &Request{Op: "device.add", Name: name, Device: device}, nil)
+	if err != nil {
+		return nil, err
+	}
+	if resp.NewDevice == nil {
+		return nil, errors.New("admin socket: device.add answer without the device")
+	}
+	return resp.NewDevice, nil
+}
+
+// DeviceRevoke implements API.
+func (c *Client) DeviceRevoke(ctx context.Context, name, device string) error {
+	_, err := c.do(ctx, &Request{Op: "device.revoke", Name: name, Device: device}, nil)
 	return err
 }

@@ -22,9 +22,9 @@ import (
 
 // Request is one admin request on the wire.
 type Request struct {
-	Op       string          `json:"op"` // user.add, user.passwd, user.del, user.list, user.set, deliver, check, device.list, device.forget
+	Op       string          `json:"op"` // user.add, user.passwd, user.del, user.list, user.set, deliver, check, device.list, device.forget, device.add, device.revoke
 	Name     string          `json:"name,omitempty"`
-	Hash     string          `json:"hash,omitempty"`
+	Password string          `json:"password,omitempty"`
 	Key      string          `json:"key,omitempty"`
 	Value    string          `json:"value,omitempty"`
 	Delivery *DeliverRequest `json:"delivery,omitempty"`
@@ -40,6 +40,8 @@ type Response struct {
 	Problems []store.Problem `json:"problems,omitempty"`
 	Delivery *DeliverResult  `json:"delivery,omitempty"`
 	Devices  []Device        `json:"devices,omitempty"`
+	// NewDevice answers device.add.
+	NewDevice *NewDevice `json:"new_device,omitempty"`
 }
 
 // maxRequestLine bounds the JSON request line.
@@ -124,9 +126,9 @@ func (s *Server) handle(conn net.Conn, tc *netserve.Conn) {
 	var opErr error
 	switch req.Op {
 	case "user.add":
-		opErr = s.api.UserAdd(ctx, req.Name, req.Hash)
+		opErr = s.api.UserAdd(ctx, req.Name, req.Password)
 	case "user.passwd":
-		opErr = s.api.UserPasswd(ctx, req.Name, req.Hash)
+		opErr = s.api.UserPasswd(ctx, req.Name, req.Password)
 	case "user.del":
 		opErr = s.api.UserDel(ctx, req.Name)
 	case "user.list":
@@ -145,6 +147,10 @@ func (s *Server) handle(conn net.Conn, tc *netserve.Conn) {
 		resp.Devices, opErr = s.api.DeviceList(ctx, req.Name)
 	case "device.forget":
 		opErr = s.api.DeviceForget(ctx, req.Name, req.Device)
+	case "device.add":
+		resp.NewDevice, opErr = s.api.DeviceAdd(ctx, req.Name, req.Device)
+	case "device.revoke":
+		opErr = s.api.DeviceRevoke(ctx, req.Name, req.Device)
 	default:
 		opErr = fmt.Errorf("%w: unknown op %q", ErrBadRequest, req.Op)
 	}
@@ -281,14 +287,14 @@ func (c *Client) do(ctx context.Context, req *Request, body io.Reader) (*Respons
 }
 
 // UserAdd implements API.
-func (c *Client) UserAdd(ctx context.Context, name, hash string) error {
-	_, err := c.do(ctx, &Request{Op: "user.add", Name: name, Hash: hash}, nil)
+func (c *Client) UserAdd(ctx context.Context, name, password string) error {
+	_, err := c.do(ctx, &Request{Op: "user.add", Name: name, Password: password}, nil)
 	return err
 }
 
 // UserPasswd implements API.
-func (c *Client) UserPasswd(ctx context.Context, name, hash string) error {
-	_, err := c.do(ctx, &Request{Op: "user.passwd", Name: name, Hash: hash}, nil)
+func (c *Client) UserPasswd(ctx context.Context, name, password string) error {
+	_, err := c.do(ctx, &Request{Op: "user.passwd", Name: name, Password: password}, nil)
 	return err
 }
 

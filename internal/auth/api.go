@@ -44,6 +44,11 @@ type Principal struct {
 	Account store.AccountID
 	// Name is the account name as stored (not as typed).
 	Name string
-	// Device is the part after "#" in the login name, "" when none.
+	// Device is the device that signed in, in lower case: named after "#"
+	// in the login name, or found by its password (docs/devices.md); ""
+	// for the account password with the plain address.
 	Device string
+	// Named says that the login name named the device ("ADDRESS#NAME"),
+	// rather than its password.
+	Named bool
 }

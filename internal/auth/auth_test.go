@@ -181,7 +181,7 @@ func TestSplitDevice(t *testing.T) {
 func TestSASL(t *testing.T) {
 	s, _ := newTestService(t, Options{})
 	ctx := context.Background()
-	m, _ := s.NewSASL("plain", ip, "imap")
+	m, _ := s.NewSASL("plain", ConnInfo{Remote: ip, Service: "imap"})
 	ch, p, err := m.Next(ctx, nil)
 	if err != nil || p != nil || len(ch) != 0 {
 		t.Fatalf("PLAIN without initial response: %q %v %v", ch, p, err)
@@ -190,15 +190,15 @@ func TestSASL(t *testing.T) {
 	if err != nil || p == nil {
 		t.Fatalf("PLAIN: %v", err)
 	}
-	m, _ = s.NewSASL("PLAIN", ip, "imap")
+	m, _ = s.NewSASL("PLAIN", ConnInfo{Remote: ip, Service: "imap"})
 	if _, _, err := m.Next(ctx, []byte("bob@example.org\x00alice@example.org\x00correct horse")); !errors.Is(err, ErrFailed) {
 		t.Fatalf("PLAIN proxy authz: %v", err)
 	}
-	m, _ = s.NewSASL("PLAIN", ip, "imap")
+	m, _ = s.NewSASL("PLAIN", ConnInfo{Remote: ip, Service: "imap"})
 	if _, _, err := m.Next(ctx, []byte("garbage")); !errors.Is(err, ErrMalformed) {
 		t.Fatalf("PLAIN garbage: %v", err)
 	}
-	m, _ = s.NewSASL("LOGIN", ip, "imap")
+	m, _ = s.NewSASL("LOGIN", ConnInfo{Remote: ip, Service: "imap"})
 	ch, _, _ = m.Next(ctx, nil)
 	if string(ch) != "Username:" {
 		t.Fatalf("LOGIN first challenge %q", ch)
@@ -211,12 +211,12 @@ func TestSASL(t *testing.T) {
 		t.Fatalf("LOGIN: %v", err)
 	}
 	// LOGIN with the user name as initial response (SASL-IR).
-	m, _ = s.NewSASL("LOGIN", ip, "imap")
+	m, _ = s.NewSASL("LOGIN", ConnInfo{Remote: ip, Service: "imap"})
 	ch, _, _ = m.Next(ctx, []byte("alice@example.org"))
 	if string(ch) != "Password:" {
 		t.Fatalf("LOGIN with initial response: %q", ch)
 	}
-	if _, err := s.NewSASL("CRAM-MD5", ip, "imap"); err == nil {
+	if _, err := s.NewSASL("CRAM-MD5", ConnInfo{Remote: ip, Service: "imap"}); err == nil {
 		t.Fatal("unsupported mechanism accepted")
 	}
 }

@@ -19,16 +19,33 @@ type SASL interface {
 }
 
 // Mechanisms lists the SASL mechanisms NewSASL supports, in order of
-// preference for advertising.
-func Mechanisms() []string { return []string{"PLAIN", "LOGIN"} }
+// preference for advertising. SCRAM-SHA-256-PLUS works only on TLS
+// connections: servers offer it there only (OfferMechanism).
+func Mechanisms() []string {
+	return []string{mechSCRAMPlus, mechSCRAM, "PLAIN", "LOGIN"}
+}
 
-// NewSASL starts an exchange for a mechanism name (case-insensitive).
-func (s *Service) NewSASL(mech string, remote netip.Addr, service string) (SASL, error) {
+// OfferMechanism reports whether a mechanism is offered on a connection:
+// SCRAM-SHA-256-PLUS binds to the TLS channel, so it needs TLS.
+func OfferMechanism(mech string, tls bool) bool {
+	return tls || !strings.EqualFold(mech, mechSCRAMPlus)
+}
+
+// NewSASL starts an exchange for a mechanism name (case-insensitive) on
+// the connection c.
+func (s *Service) NewSASL(mech string, c ConnInfo) (SASL, error) {
 	switch strings.ToUpper(mech) {
 	case "PLAIN":
-		return &plainSASL{s: s, remote: remote, service: service}, nil
+		return &plainSASL{s: s, remote: c.Remote, service: c.Service}, nil
 	case "LOGIN":
-		return &loginSASL{s: s, remote: remote, service: service}, nil
+		return &loginSASL{s: s, remote: c.Remote, service: c.Service}, nil
+	case mechSCRAM:
+		return &scramSASL{s: s, c: c}, nil
+	case mechSCRAMPlus:
+		if c.TLS == nil {
+			return nil, fmt.Errorf("%s needs TLS", mechSCRAMPlus)
+		}
+		return &scramSASL{s: s, c: c, plus: true}, nil
 	}
 	return nil, fmt.Errorf("unsupported mechanism %q", mech)
 }

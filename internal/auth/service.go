@@ -24,7 +24,18 @@ type AccountLookup interface {
 
 // Options configure a Service.
 type Options struct {
-	Store  AccountLookup
+	Store AccountLookup
+	// Credentials keeps devices and SCRAM keys; nil means no device
+	// passwords and no SCRAM (logins with the account password only).
+	Credentials store.Credentials
+	// RequireDevicePasswords refuses the account password: only device
+	// passwords sign in (auth.require_device_passwords). The account
+	// setting of that name overrides it.
+	RequireDevicePasswords bool
+	// Secret keys the fake SCRAM salts of unknown users (RFC 5802 §9);
+	// it must stay the same across restarts, or a prober could tell an
+	// unknown user by a salt that changed. nil means a random one.
+	Secret []byte
 	Logger *slog.Logger
 	// CacheSize bounds the verification cache (entries); 0 means 10,000,
 	// negative disables the cache.
@@ -46,10 +57,16 @@ type Options struct {
 
 // Service verifies logins. It is safe for concurrent use.
 type Service struct {
-	store  AccountLookup
-	log    *slog.Logger
-	now    func() time.Time
-	secret []byte // keys the cache so its entries reveal nothing
+	store   AccountLookup
+	creds   store.Credentials // nil: no devices, no SCRAM
+	require bool              // auth.require_device_passwords
+	log     *slog.Logger
+	now     func() time.Time
+	secret  []byte // keys the cache so its entries reveal nothing
+	// saltSecret keys the fake SCRAM salts (scram.go).
+	saltSecret []byte
+	// serverNonce makes the server's part of SCRAM nonces; tests fix it.
+	serverNonce func() string
 
 	cache    *verifyCache
 	verifier *verifier
@@ -60,7 +77,12 @@ type Service struct {
 
 // New returns a Service.
 func New(opt Options) *Service {
-	s := &Service{store: opt.Store, log: opt.Logger, now: opt.Now, verifier: newVerifier()}
+	s := &Service{store: opt.Store, creds: opt.Credentials, require: opt.RequireDevicePasswords,
+		log: opt.Logger, now: opt.Now, verifier: newVerifier(), saltSecret: opt.Secret, serverNonce: randomNonce}
+	if len(s.saltSecret) == 0 {
+		s.saltSecret = make([]byte, 32)
+		rand.Read(s.saltSecret)
+	}
 	if s.log == nil {
 		s.log = slog.New(slog.DiscardHandler)
 	}
@@ -118,8 +140,17 @@ func ValidDeviceName(s string) bool {
 // whether the user exists. Before the password is checked, Login may wait
 // (the guessing protection, guard.go) until ctx ends; it then returns
 // ErrUnavailable wrapping ctx's error.
+//
+// The password may be a device's (docs/devices.md): with the plain address
+// Login tries every device of the account (a fast hash each, device.go),
+// and the device whose password it is signs in; with "ADDRESS#NAME" only
+// that device's. Then, unless device passwords are required for the
+// account (or the device named was revoked), the account password is
+// checked (argon2id). An unknown user costs the same: one argon2id
+// verification of a dummy hash.
 func (s *Service) Login(ctx context.Context, c Credentials) (*Principal, error) {
 	name, device := SplitDevice(c.Username)
+	device = strings.ToLower(device)
 	lname := strings.ToLower(name)
 	att, err := s.Begin(ctx, c.Remote, lname, c.Service)
 	if err != nil {
@@ -127,7 +158,7 @@ func (s *Service) Login(ctx context.Context, c Credentials) (*Principal, error) 
 	}
 	acct, err := s.store.Account(ctx, name)
 	if errors.Is(err, store.ErrNotFound) {
-		s.verifier.verify(s.dummyKey(c.Password), s.dummyHash, c.Password)
+		s.dummyVerify(c.Password)
 		att.Fail("unknown user")
 		return nil, ErrFailed
 	}
@@ -136,11 +167,31 @@ func (s *Service) Login(ctx context.Context, c Credentials) (*Principal, error) 
 		s.log.Error("login: account lookup failed", "err", err)
 		return nil, fmt.Errorf("%w: %w", ErrUnavailable, err)
 	}
+	var devs []store.Device
+	if s.creds != nil {
+		if devs, err = s.creds.Devices(ctx, acct.ID); err != nil {
+			att.Abandon()
+			s.log.Error("login: device lookup failed", "err", err)
+			return nil, fmt.Errorf("%w: %w", ErrUnavailable, err)
+		}
+	}
+	// Device passwords first: a fast hash per device.
+	if dev := s.matchDevice(devs, device, c.Password); dev != "" {
+		att.Succeed()
+		s.recordDevice(ctx, acct, dev, c.Remote, c.Service)
+		return &Principal{Account: acct.ID, Name: acct.Name, Device: dev, Named: device != ""}, nil
+	}
+	if reason := s.accountPasswordRefused(acct, devs, device); reason != "" {
+		s.dummyVerify(c.Password) // the time of a wrong password
+		att.Fail(reason)
+		return nil, ErrFailed
+	}
 	now := s.now()
 	key := s.cacheKey(acct, c.Password)
 	if s.cache != nil && s.cache.hit(key, now) {
 		att.Succeed()
-		return &Principal{Account: acct.ID, Name: acct.Name, Device: device}, nil
+		s.recordDevice(ctx, acct, device, c.Remote, c.Service)
+		return &Principal{Account: acct.ID, Name: acct.Name, Device: device, Named: device != ""}, nil
 	}
 	ok, err := s.verifier.verify(key, acct.PasswordHash, c.Password)
 	if err != nil && !errors.Is(err, errBadHash) {
@@ -155,7 +206,94 @@ func (s *Service) Login(ctx context.Context, c Credentials) (*Principal, error) 
 	if s.cache != nil {
 		s.cache.add(key, now)
 	}
-	return &Principal{Account: acct.ID, Name: acct.Name, Device: device}, nil
+	s.upgradeSCRAM(ctx, acct, devs, c.Password)
+	s.recordDevice(ctx, acct, device, c.Remote, c.Service)
+	return &Principal{Account: acct.ID, Name: acct.Name, Device: device, Named: device != ""}, nil
+}
+
+// dummyVerify spends the time of an account password check.
+func (s *Service) dummyVerify(password string) {
+	s.verifier.verify(s.dummyKey(password), s.dummyHash, password)
+}
+
+// matchDevice returns the device whose password pw is: among all of devs
+// when device is "", else only that one. Every hash is compared in
+// constant time.
+func (s *Service) matchDevice(devs []store.Device, device, typed string) string {
+	pw, ok := NormalizeDevicePassword(typed)
+	if !ok {
+		return ""
+	}
+	found := ""
+	for _, d := range devs {
+		if d.PasswordHash == "" || device != "" && d.Name != device {
+			continue
+		}
+		h, err := parseDeviceHash(d.PasswordHash)
+		if err != nil {
+			s.log.Warn("device password hash unreadable", "device", d.Name, "err", err)
+			continue
+		}
+		if h.matches(pw) && found == "" {
+			found = d.Name
+		}
+	}
+	return found
+}
+
+// RequireDevicePasswords is the account setting that overrides
+// Options.RequireDevicePasswords for one account.
+const RequireDevicePasswords = "auth.require_device_passwords"
+
+// requiresDevicePasswords says whether the account password is refused
+// for acct.
+func (s *Service) requiresDevicePasswords(acct *store.Account) bool {
+	if v, ok := acct.Settings[RequireDevicePasswords]; ok {
+		return v == "true"
+	}
+	return s.require
+}
+
+// accountPasswordRefused returns why the account password may not sign
+// in (a reason for the log), or "" when it may.
+func (s *Service) accountPasswordRefused(acct *store.Account, devs []store.Device, device string) string {
+	if s.requiresDevicePasswords(acct) {
+		return "account password refused: device passwords required"
+	}
+	if device != "" {
+		for _, d := range devs {
+			if d.Name == device && !d.Revoked.IsZero() {
+				return "device revoked"
+			}
+		}
+	}
+	return ""
+}
+
+// recordDevice notes a device's sign-in; a failure is only logged.
+func (s *Service) recordDevice(ctx context.Context, acct *store.Account, device string, remote netip.Addr, service string) {
+	if device == "" || s.creds == nil {
+		return
+	}
+	r := ""
+	if remote.IsValid() {
+		r = remote.String()
+	}
+	if err := s.creds.RecordDeviceLogin(ctx, acct.ID, device, store.DeviceLogin{At: s.now(), Remote: r, Proto: service}); err != nil {
+		s.log.Warn("could not record a device login", "user", acct.Name, "device", device, "err", err)
+	}
+}
+
+// NoteClient records the name and version a device's client gave (IMAP
+// ID, RFC 2971), for `postfach device list`. It does nothing for a
+// login without a device.
+func (s *Service) NoteClient(ctx context.Context, p *Principal, client string) {
+	if p == nil || p.Device == "" || s.creds == nil || client == "" {
+		return
+	}
+	if err := s.creds.SetDeviceClient(ctx, p.Account, p.Device, client); err != nil {
+		s.log.Warn("could not record a device's client", "user", p.Name, "device", p.Device, "err", err)
+	}
 }
 
 // Begin starts a login attempt from remote for an account name (lower

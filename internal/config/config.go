@@ -155,6 +155,10 @@ type Auth struct {
 	// AllowInsecure allows password logins on non-TLS connections from
 	// non-loopback addresses.
 	AllowInsecure bool `toml:"allow_insecure"`
+	// RequireDevicePasswords refuses the account password for IMAP, POP3
+	// and submission: only device passwords sign in (docs/devices.md).
+	// Accounts override it with `postfach user set`.
+	RequireDevicePasswords bool `toml:"require_device_passwords"`
 
 	// The guessing protection (docs/security.md). A client is an IPv4
 	// address or an IPv6 /64. From IPDelayAfter failures of a client

@@ -88,7 +88,7 @@ func unquoteKey(k string) string {
 
 // AccountSettings are the config keys an account may override with
 // `postfach user set ADDRESS KEY VALUE`.
-var AccountSettings = []string{"pop3.mark_seen", "pop3.hide_deleted", "pop3.delete", "pop3.device_views"}
+var AccountSettings = []string{"pop3.mark_seen", "pop3.hide_deleted", "pop3.delete", "pop3.device_views", "auth.require_device_passwords"}
 
 // ValidateAccountSetting checks a per-account override. An empty value
 // clears the override and is always valid for a known key.

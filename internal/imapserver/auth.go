@@ -28,18 +28,79 @@ func (s *session) cmdLogout(cmd imap.Command) error {
 	return errLogout
 }
 
-// cmdID: RFC 2971. The client's fields are logged at debug level.
+// cmdID: RFC 2971. The client's fields are logged at debug level; its
+// name and version are kept for the device it signs in as (or has signed
+// in as), for `postfach device list`.
 func (s *session) cmdID(cmd imap.Command) error {
 	c := cmd.(*imap.ID)
 	if len(c.Params) > 0 {
 		args := make([]any, 0, 2*len(c.Params))
+		var name, version string
 		for _, p := range c.Params {
 			args = append(args, strings.ToLower(p.Key), p.Value)
+			switch strings.ToLower(p.Key) {
+			case "name":
+				name = p.Value
+			case "version":
+				version = p.Value
+			}
 		}
 		s.log.Debug("client id", args...)
+		s.client = clientName(name, version)
+		s.noteClient()
 	}
 	s.enc.Untagged().Atom("ID").BeginList().String("name").String("postfach").EndList().End()
 	return nil
+}
+
+// clientName makes the client's name and version from IMAP ID fit for a
+// one-line listing: printable characters only, at most 100 bytes.
+func clientName(name, version string) string {
+	s := strings.TrimSpace(strings.TrimSpace(name) + " " + strings.TrimSpace(version))
+	s = strings.Map(func(r rune) rune {
+		if r < 0x20 || r == 0x7f || r == '"' || r == '\\' {
+			return -1
+		}
+		return r
+	}, s)
+	if len(s) > 100 {
+		s = strings.ToValidUTF8(s[:100], "")
+	}
+	return s
+}
+
+// noteClient records the client's name for the device the session signed
+// in as.
+func (s *session) noteClient() {
+	if s.user == nil || s.user.Device == "" || s.client == "" {
+		return
+	}
+	if cr, ok := s.srv.opt.Auth.(clientRecorder); ok {
+		cr.NoteClient(s.ctx, s.user, s.client)
+	}
+}
+
+// connInfo describes the connection to a SASL mechanism: SCRAM-PLUS binds
+// to its TLS channel.
+func (s *session) connInfo() auth.ConnInfo {
+	c := auth.ConnInfo{Remote: s.remote, Service: "imap"}
+	if tc, ok := s.conn.(*tls.Conn); ok && s.tls {
+		cs := tc.ConnectionState()
+		c.TLS = &cs
+		c.ServerCert = auth.ServerCertificate(s.srv.opt.TLSConfig, &cs)
+	}
+	return c
+}
+
+// offered reports whether AUTHENTICATE offers a mechanism on this
+// connection.
+func (s *session) offered(mech string) bool {
+	for _, m := range s.srv.mechs {
+		if strings.EqualFold(m, mech) {
+			return auth.OfferMechanism(m, s.tls)
+		}
+	}
+	return false
 }
 
 // cmdStartTLS: RFC 9051 §6.2.1.
@@ -93,17 +154,13 @@ func (s *session) cmdLogin(cmd imap.Command) error {
 // cmdAuthenticate: RFC 9051 §6.2.2, with SASL-IR (RFC 4959).
 func (s *session) cmdAuthenticate(cmd imap.Command) error {
 	c := cmd.(*imap.Authenticate)
-	supported := false
-	for _, m := range s.srv.mechs {
-		supported = supported || strings.EqualFold(m, c.Mechanism)
-	}
-	if !supported {
+	if !s.offered(c.Mechanism) {
 		return no("CANNOT", "Unsupported authentication mechanism")
 	}
 	if !s.secure() {
 		return no("PRIVACYREQUIRED", "Plaintext authentication disallowed on non-secure connections: use STARTTLS first")
 	}
-	sasl, err := s.srv.opt.Auth.NewSASL(c.Mechanism, s.remote, "imap")
+	sasl, err := s.srv.opt.Auth.NewSASL(c.Mechanism, s.connInfo())
 	if err != nil {
 		return no("CANNOT", "Unsupported authentication mechanism")
 	}
@@ -163,13 +220,16 @@ func (s *session) loggedIn(p *auth.Principal) error {
 	if n, ok := s.sub.(store.Notifier); ok {
 		n.SetNotify(s.notifyWake)
 	}
-	if s.tc != nil {
-		s.log = s.log.With("user", p.Name)
-		s.tc.SetLogger(s.log)
-	} else {
-		s.log = s.log.With("user", p.Name)
+	s.log = s.log.With("user", p.Name)
+	if p.Device != "" {
+		s.log = s.log.With("device", p.Device)
 	}
-	s.log.Info("logged in", "device", p.Device)
+	if s.tc != nil {
+		s.tc.SetLogger(s.log)
+	}
+	s.watchRevocation()
+	s.log.Info("logged in")
+	s.noteClient()
 	// RFC 9051 §6.2.3: the capabilities may change after login.
 	s.okCode = "CAPABILITY " + s.capabilities()
 	s.okText = "Logged in"

@@ -216,7 +216,7 @@ func (s *session) pushWhileBlocked() (handled bool, err error) {
 			s.wake.mu.Unlock()
 			continue
 		}
-		_ = s.conn.SetReadDeadline(s.waitUntil)
+		s.setReadDeadlineLocked(s.waitUntil)
 		s.wake.waiting = true
 		s.wake.mu.Unlock()
 		if time.Now().After(s.waitUntil) {

@@ -76,7 +76,7 @@ func (s *session) idleDeadline() time.Time {
 // OnLine).
 func (s *session) lineRead() {
 	s.litRead = 0
-	_ = s.conn.SetReadDeadline(time.Now().Add(s.srv.idle))
+	s.setReadDeadline(time.Now().Add(s.srv.idle))
 }
 
 // literalProgress counts literal data received and restarts the idle
@@ -114,7 +114,7 @@ func (s *session) enterAuthenticated() {
 	if s.tc != nil {
 		s.tc.LoggedIn()
 	}
-	_ = s.conn.SetReadDeadline(time.Now().Add(s.srv.idle))
+	s.setReadDeadline(time.Now().Add(s.srv.idle))
 }
 
 // leaveAuthenticated brings back the limits and the login timeout of a

@@ -64,7 +64,7 @@ func (s *session) idleStep(err error) error {
 	s.setBusy(true)
 	// DONE must be complete by the wait's deadline; a byte trickle does
 	// not restart it.
-	_ = s.conn.SetReadDeadline(s.waitUntil)
+	s.setReadDeadline(s.waitUntil)
 	err = s.r.ReadDone()
 	var pe *imap.ParseError
 	switch {

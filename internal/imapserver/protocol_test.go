@@ -7,6 +7,7 @@ import (
 	"encoding/base64"
 	"io"
 	"net"
+	"net/netip"
 	"strings"
 	"testing"
 	"time"
@@ -110,7 +111,7 @@ func TestStartTLSAndImplicitTLS(t *testing.T) {
 	}
 	defer raw.Close()
 	c3 := &client{t: t, c: raw, r: bufio.NewReader(raw)}
-	c3.expectLine("* OK [CAPABILITY IMAP4rev1 IMAP4rev2 AUTH=PLAIN …] imap.test IMAP server ready")
+	c3.expectLine("* OK [CAPABILITY IMAP4rev1 IMAP4rev2 AUTH=SCRAM-SHA-256-PLUS AUTH=SCRAM-SHA-256 AUTH=PLAIN …] imap.test IMAP server ready")
 	c3.expect("c1 STARTTLS", "c1 BAD STARTTLS not available")
 	c3.expect("c2 LOGIN alice@example.org \""+testPassword+"\"", "c2 OK [CAPABILITY …] Logged in")
 }
@@ -181,4 +182,35 @@ func TestAccountDeletedEndsSessions(t *testing.T) {
 	if _, err := a.r.ReadString('\n'); err == nil {
 		t.Fatal("session goes on after its account was deleted")
 	}
+}
+
+// TestNoSignInWithoutTLSFromAfar: a client on another host (an injected
+// non-loopback address) without TLS gets LOGINDISABLED and no AUTH=, and
+// every way to sign in is refused, SCRAM included; after STARTTLS they
+// are offered, SCRAM-SHA-256-PLUS only there (RFC 9051 §6.2.3, issue 14).
+func TestNoSignInWithoutTLSFromAfar(t *testing.T) {
+	ts := newTestServerWith(t, func(s *Server) {
+		s.remoteFor = func(net.Conn) netip.Addr { return netip.MustParseAddr("203.0.113.7") }
+	})
+	ts.addUser("alice@example.org")
+	c := ts.dial()
+	caps := c.ok("a1 CAPABILITY")[0]
+	if !strings.Contains(caps, " LOGINDISABLED") || strings.Contains(caps, "AUTH=") {
+		t.Fatalf("capabilities without TLS: %s", caps)
+	}
+	c.expect("a2 LOGIN alice@example.org \""+testPassword+"\"", "a2 NO [PRIVACYREQUIRED] …")
+	c.expect("a3 AUTHENTICATE PLAIN "+base64.StdEncoding.EncodeToString([]byte("\x00alice@example.org\x00"+testPassword)), "a3 NO [PRIVACYREQUIRED] …")
+	c.expect("a4 AUTHENTICATE SCRAM-SHA-256", "a4 NO [PRIVACYREQUIRED] …")
+	c.expect("a5 AUTHENTICATE SCRAM-SHA-256-PLUS", "a5 NO [CANNOT] Unsupported authentication mechanism")
+	c.expect("a6 STARTTLS", "a6 OK Begin TLS negotiation now")
+	tc := tls.Client(c.c, &tls.Config{InsecureSkipVerify: true})
+	if err := tc.Handshake(); err != nil {
+		t.Fatal(err)
+	}
+	c.c, c.r = tc, bufio.NewReader(tc)
+	caps = c.ok("a7 CAPABILITY")[0]
+	if strings.Contains(caps, "LOGINDISABLED") || !strings.Contains(caps, " AUTH=SCRAM-SHA-256-PLUS AUTH=SCRAM-SHA-256 AUTH=PLAIN AUTH=LOGIN ") {
+		t.Fatalf("capabilities after STARTTLS: %s", caps)
+	}
+	c.expect("a8 LOGIN alice@example.org \""+testPassword+"\"", "a8 OK [CAPABILITY …] Logged in")
 }

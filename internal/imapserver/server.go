@@ -26,7 +26,7 @@ var ErrServerClosed = errors.New("imapserver: server closed")
 // Authenticator checks credentials. *auth.Service implements it.
 type Authenticator interface {
 	Login(ctx context.Context, c auth.Credentials) (*auth.Principal, error)
-	NewSASL(mech string, remote netip.Addr, service string) (auth.SASL, error)
+	NewSASL(mech string, c auth.ConnInfo) (auth.SASL, error)
 }
 
 var _ Authenticator = (*auth.Service)(nil)
@@ -36,6 +36,14 @@ var _ Authenticator = (*auth.Service)(nil)
 type failureRecorder interface {
 	RecordFailure(remote netip.Addr)
 }
+
+// clientRecorder is implemented by authenticators that keep the client
+// name of a device (IMAP ID) for `postfach device list`.
+type clientRecorder interface {
+	NoteClient(ctx context.Context, p *auth.Principal, client string)
+}
+
+var _ clientRecorder = (*auth.Service)(nil)
 
 // Metrics are optional hooks; any may be nil.
 type Metrics struct {
@@ -140,6 +148,9 @@ type Server struct {
 	maxMsg      int64
 	mechs       []string
 	loopbackSec bool // loopback connections count as secure for plaintext auth; tests turn it off
+	// remoteFor, when set, gives the client's address instead of the
+	// socket's: tests put a client on another host than loopback.
+	remoteFor func(net.Conn) netip.Addr
 	// startTLS is Options.TLSConfig for STARTTLS (netserve.StartTLSConfig).
 	startTLS *tls.Config
 

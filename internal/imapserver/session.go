@@ -72,8 +72,11 @@ type session struct {
 	qresync   bool // RFC 7162 §3.2.3: ENABLE QRESYNC
 
 	user *auth.Principal
-	sub  store.Subscription
-	sel  *selected
+	// client is the client's name and version from IMAP ID, "" until it
+	// sends one.
+	client string
+	sub    store.Subscription
+	sel    *selected
 	// saved is the SEARCHRES result (RFC 5182), as UIDs.
 	saved mail.UIDSet
 
@@ -125,6 +128,9 @@ type waker struct {
 	conn    net.Conn // the connection whose deadline is set; guarded by mu
 	waiting bool     // a Read in IDLE is blocked; guarded by mu
 	woken   bool     // an event arrived; guarded by mu
+	// killed is why the session was ended (revoke.go), "" while it was
+	// not; guarded by mu.
+	killed string
 
 	// Parking (park.go), all guarded by mu: parked is true while the
 	// session has no goroutine; parkedInterruptible says that an event
@@ -196,6 +202,9 @@ func (w deadlineWriter) Write(p []byte) (int, error) {
 
 func newSession(srv *Server, conn net.Conn, tc *netserve.Conn, implicitTLS bool) *session {
 	s := &session{srv: srv, conn: conn, tc: tc, tls: implicitTLS, remote: remoteAddr(conn)}
+	if srv.remoteFor != nil {
+		s.remote = srv.remoteFor(conn)
+	}
 	s.id = srv.sessionIDs.Add(1)
 	s.ctx = store.WithOrigin(context.Background(), s.id)
 	s.log = srv.log
@@ -354,6 +363,9 @@ func (s *session) loop() (parked bool) {
 			continue
 		}
 		if err := s.execute(cmd); err != nil {
+			if s.byeIfKilled() {
+				return false
+			}
 			if !errors.Is(err, errLogout) {
 				s.log.Debug("session ended", "err", err)
 			}
@@ -361,6 +373,9 @@ func (s *session) loop() (parked bool) {
 			return false
 		}
 		s.setBusy(false)
+		if s.byeIfKilled() {
+			return false
+		}
 		if s.gone {
 			_ = s.flush()
 			return false
@@ -500,6 +515,10 @@ func (s *session) waitOrPark(interruptible bool) error {
 	}
 	deadline := s.waitUntil
 	for {
+		if s.killedReason() != "" {
+			s.acquire()
+			return errKilled
+		}
 		if interruptible {
 			s.wake.mu.Lock()
 			if s.wake.woken {
@@ -522,7 +541,7 @@ func (s *session) waitOrPark(interruptible bool) error {
 					// deadline: only a complete line restarts the
 					// timer (lineRead).
 					s.src.pending = s.small[:n]
-					_ = s.conn.SetReadDeadline(s.waitUntil)
+					s.setReadDeadline(s.waitUntil)
 					s.acquire()
 					return nil
 				}
@@ -547,11 +566,11 @@ func (s *session) waitOrPark(interruptible bool) error {
 				s.wake.mu.Unlock()
 				continue
 			}
-			_ = s.conn.SetReadDeadline(readUntil)
+			s.setReadDeadlineLocked(readUntil)
 			s.wake.waiting = true
 			s.wake.mu.Unlock()
 		} else {
-			_ = s.conn.SetReadDeadline(readUntil)
+			s.setReadDeadline(readUntil)
 		}
 		n, err := s.in.Read(s.small[:])
 		woken := false
@@ -563,12 +582,16 @@ func (s *session) waitOrPark(interruptible bool) error {
 		}
 		if n > 0 {
 			s.src.pending = s.small[:n]
-			_ = s.conn.SetReadDeadline(s.waitUntil)
+			s.setReadDeadline(s.waitUntil)
 			s.acquire()
 			return nil
 		}
 		if err == nil {
 			continue
+		}
+		if s.killedReason() != "" {
+			s.acquire()
+			return errKilled
 		}
 		if s.comp != nil {
 			// The inflater handled wakes below itself (deflateIn.fill);
@@ -592,6 +615,9 @@ func (s *session) waitOrPark(interruptible bool) error {
 // readFailed handles the end of input: a shutdown or an idle timeout gets
 // its BYE (RFC 9051 §7.1.5).
 func (s *session) readFailed(err error) {
+	if s.byeIfKilled() {
+		return
+	}
 	var ne net.Error
 	switch {
 	case s.tc != nil && s.tc.Draining():
@@ -650,7 +676,9 @@ func (s *session) capabilities() string {
 		}
 		if s.secure() {
 			for _, m := range s.srv.mechs {
-				b.WriteString(" AUTH=" + m)
+				if auth.OfferMechanism(m, s.tls) {
+					b.WriteString(" AUTH=" + m)
+				}
 			}
 		} else {
 			// RFC 9051 §6.2.3, RFC 3501 §7.2.1.

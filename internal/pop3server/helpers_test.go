@@ -8,6 +8,7 @@ import (
 	"errors"
 	"log/slog"
 	"net"
+	"net/netip"
 	"os"
 	"os/exec"
 	"strings"
@@ -52,6 +53,8 @@ type envOptions struct {
 	wrap func(Store) Store
 	// insecureLoopback makes loopback connections count as insecure.
 	insecureLoopback bool
+	// remote, when valid, is the client address the server sees.
+	remote netip.Addr
 }
 
 func newEnv(t testing.TB, eo envOptions) *env {
@@ -102,6 +105,9 @@ func newEnv(t testing.TB, eo envOptions) *env {
 	}
 	srv := New(opt)
 	srv.loopback = !eo.insecureLoopback
+	if eo.remote.IsValid() {
+		srv.remoteFor = func(net.Conn) netip.Addr { return eo.remote }
+	}
 	e := &env{t: t, dir: dir, st: st, auth: as, srv: srv, acct: acct, inbox: inbox.ID, logs: logs}
 	done := make(chan error, 2)
 	for _, implicit := range []bool{false, true} {

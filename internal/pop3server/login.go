@@ -2,6 +2,7 @@ package pop3server
 
 import (
 	"context"
+	"crypto/tls"
 	"encoding/base64"
 	"errors"
 	"strings"
@@ -64,7 +65,9 @@ func (x *session) cmdAuth(cmd command) error {
 		x.reply("+OK Mechanisms follow")
 		if x.secure() {
 			for _, m := range x.s.mechs {
-				x.reply("%s", m)
+				if auth.OfferMechanism(m, x.tls) {
+					x.reply("%s", m)
+				}
 			}
 		}
 		x.reply(".")
@@ -76,7 +79,7 @@ func (x *session) cmdAuth(cmd command) error {
 	mech := strings.ToUpper(cmd.args[0])
 	supported := false
 	for _, m := range x.s.mechs {
-		supported = supported || strings.EqualFold(m, mech)
+		supported = supported || strings.EqualFold(m, mech) && auth.OfferMechanism(m, x.tls)
 	}
 	if !supported {
 		return x.badCommand("Unsupported authentication mechanism")
@@ -85,7 +88,7 @@ func (x *session) cmdAuth(cmd command) error {
 		x.reply(msgPlaintext)
 		return x.failedLogin()
 	}
-	sasl, err := x.s.opt.Auth.NewSASL(mech, x.remote, "pop3")
+	sasl, err := x.s.opt.Auth.NewSASL(mech, x.connInfo())
 	if err != nil {
 		return x.badCommand("Unsupported authentication mechanism")
 	}
@@ -112,7 +115,7 @@ func (x *session) cmdAuth(cmd command) error {
 		if err := x.w.Flush(); err != nil {
 			return err
 		}
-		_ = x.conn.SetReadDeadline(time.Now().Add(x.s.idle))
+		x.setReadDeadline(time.Now().Add(x.s.idle))
 		line, err := x.readLine()
 		if errors.Is(err, errLineTooLong) {
 			return x.badCommand("Authentication response too long")
@@ -135,6 +138,18 @@ func (x *session) cmdAuth(cmd command) error {
 			return x.saslBase64Error()
 		}
 	}
+}
+
+// connInfo describes the connection to a SASL mechanism: SCRAM-PLUS binds
+// to its TLS channel.
+func (x *session) connInfo() auth.ConnInfo {
+	c := auth.ConnInfo{Remote: x.remote, Service: "pop3"}
+	if tc, ok := x.conn.(*tls.Conn); ok && x.tls {
+		cs := tc.ConnectionState()
+		c.TLS = &cs
+		c.ServerCert = auth.ServerCertificate(x.s.opt.TLSConfig, &cs)
+	}
+	return c
 }
 
 // decodeBase64 decodes a SASL response; padding is optional.
@@ -203,11 +218,16 @@ func (x *session) startTransaction(ctx context.Context, p *auth.Principal) error
 	}
 	pol := x.s.policy(acct.Settings)
 	// Device names are matched case-insensitively: "Office-PC" and
-	// "office-pc" are one device.
+	// "office-pc" are one device. A device found by its password (no
+	// "#NAME" in the login name) gets its view too, when views are on;
+	// with them off it gets the plain maildrop.
 	device := strings.ToLower(p.Device)
 	if device != "" && !pol.deviceViews {
-		x.reply(msgNoDevice)
-		return x.failedLogin()
+		if p.Named {
+			x.reply(msgNoDevice)
+			return x.failedLogin()
+		}
+		device = ""
 	}
 	key := maildropKey{acct: acct.ID, device: device}
 	if !x.s.lockMaildrop(key) {
@@ -232,11 +252,12 @@ func (x *session) startTransaction(ctx context.Context, p *auth.Principal) error
 	}
 	md.key = key
 	x.md = md
+	x.watchRevocation(md.sub, strings.ToLower(p.Device))
 	x.state = stateTransaction
 	x.loggedIn()
 	x.log = x.log.With("user", acct.Name)
-	if device != "" {
-		x.log = x.log.With("device", device)
+	if p.Device != "" {
+		x.log = x.log.With("device", strings.ToLower(p.Device))
 	}
 	if x.tc != nil {
 		x.tc.SetLogger(x.log)

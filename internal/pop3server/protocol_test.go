@@ -6,6 +6,7 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
+	"net/netip"
 	"slices"
 	"strconv"
 	"strings"
@@ -28,7 +29,7 @@ func TestGreetingAndCapa(t *testing.T) {
 	c := e.dial()
 	c.cmd("CAPA", "+OK")
 	caps := c.multi()
-	for _, want := range []string{"TOP", "UIDL", "RESP-CODES", "AUTH-RESP-CODE", "PIPELINING", "USER", "SASL PLAIN LOGIN", "STLS", "IMPLEMENTATION postfach"} {
+	for _, want := range []string{"TOP", "UIDL", "RESP-CODES", "AUTH-RESP-CODE", "PIPELINING", "USER", "SASL SCRAM-SHA-256 PLAIN LOGIN", "STLS", "IMPLEMENTATION postfach"} {
 		if !slices.Contains(caps, want) {
 			t.Errorf("CAPA lacks %q: %q", want, caps)
 		}
@@ -86,7 +87,7 @@ func TestPlaintextNeedsTLS(t *testing.T) {
 	tc.cmd("STLS", "-ERR")
 	tc.cmd("CAPA", "+OK")
 	caps = tc.multi()
-	if !slices.Contains(caps, "USER") || !slices.Contains(caps, "SASL PLAIN LOGIN") || slices.Contains(caps, "STLS") {
+	if !slices.Contains(caps, "USER") || !slices.Contains(caps, "SASL SCRAM-SHA-256-PLUS SCRAM-SHA-256 PLAIN LOGIN") || slices.Contains(caps, "STLS") {
 		t.Errorf("CAPA after STLS: %q", caps)
 	}
 	tc.cmd("USER "+testUser, "+OK")
@@ -177,7 +178,7 @@ func TestAuthPlain(t *testing.T) {
 	e := newEnv(t, envOptions{})
 	c := e.dial()
 	c.cmd("AUTH", "+OK")
-	if m := c.multi(); !slices.Equal(m, []string{"PLAIN", "LOGIN"}) {
+	if m := c.multi(); !slices.Equal(m, []string{"SCRAM-SHA-256", "PLAIN", "LOGIN"}) {
 		t.Errorf("AUTH list: %q", m)
 	}
 	c.cmd("AUTH CRAM-MD5", "-ERR")
@@ -747,4 +748,34 @@ func TestAccountDeleted(t *testing.T) {
 		time.Sleep(10 * time.Millisecond)
 	}
 	c.closed()
+}
+
+// TestNoSignInWithoutTLSFromAfar: a client on another host (an injected
+// non-loopback address) without TLS is offered no way to sign in and is
+// refused every one, SCRAM included; after STLS all are offered, and
+// SCRAM-SHA-256-PLUS only there (RFC 2595 §4, issue 14).
+func TestNoSignInWithoutTLSFromAfar(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, envOptions{remote: netip.MustParseAddr("203.0.113.7")})
+	c := e.dial()
+	c.cmd("CAPA", "+OK")
+	for _, cp := range c.multi() {
+		if cp == "USER" || strings.HasPrefix(cp, "SASL") {
+			t.Errorf("sign-in offered without TLS: %q", cp)
+		}
+	}
+	c.cmd("USER "+testUser, "-ERR [AUTH] Plaintext authentication disallowed")
+	c.cmd("PASS "+testPassword, "-ERR")
+	c.cmd("AUTH PLAIN "+plainResp(testUser, testPassword), "-ERR [AUTH] Plaintext authentication disallowed")
+	c.cmd("AUTH SCRAM-SHA-256", "-ERR [AUTH] Plaintext authentication disallowed")
+	c.cmd("AUTH SCRAM-SHA-256-PLUS", "-ERR Unsupported authentication mechanism")
+	c.cmd("STLS", "+OK")
+	tc := tlsClient(t, c)
+	tc.cmd("CAPA", "+OK")
+	if caps := tc.multi(); !slices.Contains(caps, "USER") || !slices.Contains(caps, "SASL SCRAM-SHA-256-PLUS SCRAM-SHA-256 PLAIN LOGIN") {
+		t.Errorf("CAPA after STLS: %q", caps)
+	}
+	tc.cmd("USER "+testUser, "+OK")
+	tc.cmd("PASS "+testPassword, "+OK Logged in")
+	tc.cmd("QUIT", "+OK")
 }

@@ -46,7 +46,7 @@ var _ Store = store.Store(nil)
 // Authenticator checks credentials. *auth.Service implements it.
 type Authenticator interface {
 	Login(ctx context.Context, c auth.Credentials) (*auth.Principal, error)
-	NewSASL(mech string, remote netip.Addr, service string) (auth.SASL, error)
+	NewSASL(mech string, c auth.ConnInfo) (auth.SASL, error)
 }
 
 var _ Authenticator = (*auth.Service)(nil)
@@ -97,9 +97,11 @@ type Options struct {
 	Store Store
 	Auth  Authenticator
 	// SASLMechanisms are offered by AUTH and CAPA; nil means
-	// auth.Mechanisms(). Every one of them sends the password in the
-	// clear inside the exchange (PLAIN, LOGIN), so they follow the same
-	// TLS rule as USER/PASS.
+	// auth.Mechanisms(). They follow the same TLS rule as USER/PASS: no
+	// sign-in without TLS (except from loopback, or AllowInsecureAuth),
+	// SCRAM included, since the session that follows would be readable
+	// and could be taken over. A -PLUS mechanism is offered on TLS
+	// connections only.
 	SASLMechanisms []string
 	// Hostname is named in the greeting.
 	Hostname string
@@ -165,6 +167,9 @@ type Server struct {
 	maxBad   int
 	mechs    []string
 	loopback bool // loopback connections count as secure for plaintext auth; tests turn it off
+	// remoteFor, when set, gives the client's address instead of the
+	// socket's: tests put a client on another host than loopback.
+	remoteFor func(net.Conn) netip.Addr
 	// startTLS is Options.TLSConfig for STLS (netserve.StartTLSConfig).
 	startTLS *tls.Config
 

@@ -13,6 +13,7 @@ import (
 	"net/netip"
 	"time"
 
+	"github.com/postfach/postfach/internal/auth"
 	"github.com/postfach/postfach/internal/netserve"
 )
 
@@ -57,6 +58,10 @@ type session struct {
 	remote netip.Addr
 
 	state state
+	// k ends the session on revocation (revoke.go); kill sets conn's read
+	// deadline from another goroutine, so conn is replaced (STLS) only
+	// with k.mu held.
+	k     killer
 	held  int64  // bytes of the current line charged to the Budget (guard.go)
 	bad   int    // bad commands so far
 	user  string // the USER argument waiting for PASS; "" when none
@@ -69,6 +74,9 @@ type session struct {
 
 func newSession(s *Server, conn net.Conn, tc *netserve.Conn, implicitTLS bool) *session {
 	x := &session{s: s, conn: conn, tc: tc, tls: implicitTLS, remote: remoteAddr(conn)}
+	if s.remoteFor != nil {
+		x.remote = s.remoteFor(conn)
+	}
 	x.log = s.log
 	if tc != nil {
 		x.log = tc.Logger()
@@ -106,7 +114,7 @@ func (x *session) run() {
 				return
 			}
 		}
-		_ = x.conn.SetReadDeadline(time.Now().Add(x.s.idle))
+		x.setReadDeadline(time.Now().Add(x.s.idle))
 		line, err := x.readLine()
 		if errors.Is(err, errLineTooLong) {
 			x.reply("-ERR Line too long")
@@ -129,6 +137,9 @@ func (x *session) run() {
 			_ = x.w.Flush()
 			return
 		}
+		if x.endIfKilled() {
+			return
+		}
 	}
 }
 
@@ -146,6 +157,9 @@ func (x *session) handshake(tc *tls.Conn) bool {
 // readFailed handles the end of input: a shutdown gets its goodbye, an
 // idle timeout closes silently (RFC 1939 §3), both without UPDATE.
 func (x *session) readFailed(err error) {
+	if x.endIfKilled() {
+		return
+	}
 	var ne net.Error
 	switch {
 	case x.tc != nil && x.tc.Draining():
@@ -356,7 +370,9 @@ func (x *session) cmdCapa(cmd command) error {
 		if len(x.s.mechs) > 0 {
 			x.w.WriteString("SASL")
 			for _, m := range x.s.mechs {
-				x.w.WriteString(" " + m)
+				if auth.OfferMechanism(m, x.tls) {
+					x.w.WriteString(" " + m)
+				}
 			}
 			x.w.WriteString("\r\n")
 		}
@@ -427,7 +443,9 @@ func (x *session) cmdStls(cmd command) error {
 		return errCloseSession
 	}
 	_ = x.conn.SetDeadline(time.Time{})
+	x.k.mu.Lock()
 	x.conn, x.tls = tc, true
+	x.k.mu.Unlock()
 	x.r.Reset(tc)
 	x.w.Reset(deadlineWriter{tc, x.s.idle})
 	x.user = ""

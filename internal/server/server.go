@@ -161,8 +161,17 @@ func Start(ctx context.Context, opt Options) (_ *Server, err error) {
 	if opt.WrapStore != nil {
 		s.st = opt.WrapStore(s.st)
 	}
-	s.auth = auth.New(auth.Options{Store: s.st, Logger: log.With("component", "auth"),
-		Guard: guardOptions(cfg.Auth), Metrics: s.m.auth()})
+	// Devices and SCRAM keys: the store's, also when a test wraps it.
+	creds, ok := s.st.(store.Credentials)
+	if !ok {
+		creds = s.sqlSt
+	}
+	secret, err := authSecret(cfg.DataDir)
+	if err != nil {
+		return nil, err
+	}
+	s.auth = auth.New(auth.Options{Store: s.st, Credentials: creds, RequireDevicePasswords: cfg.Auth.RequireDevicePasswords,
+		Secret: secret, Logger: log.With("component", "auth"), Guard: guardOptions(cfg.Auth), Metrics: s.m.auth()})
 	preAuth := netserve.NewBudget(int64(cfg.Limits.PreAuthMemoryPerIP))
 	s.m.watchGuard(s.auth, preAuth)
 	deliverer := smtpserver.NewDeliverer(smtpserver.DelivererOptions{
@@ -173,7 +182,7 @@ func Start(ctx context.Context, opt Options) (_ *Server, err error) {
 		MaxMessageSize: int64(cfg.MaxMessageSize),
 		Logger:         log,
 	})
-	s.ops = &admin.Ops{Store: s.st, Auth: s.auth, Deliverer: deliverer, Logger: log, Delivered: s.m.smtp().Delivered}
+	s.ops = &admin.Ops{Store: s.st, Credentials: creds, Auth: s.auth, Deliverer: deliverer, Logger: log, Delivered: s.m.smtp().Delivered}
 
 	ids := new(netserve.IDs)
 	smtpOpts := func(lmtp bool) smtpserver.Options {

@@ -63,6 +63,19 @@ type Notifier interface {
 
 var _ Notifier = (*hubSub)(nil)
 
+// EventNotifier is implemented by subscriptions that can hand each event
+// to a function as it is queued (the event stays queued for Drain). A
+// session that must end at once on some events (EventAccountDeleted,
+// EventDeviceRevoked of its device), whatever it is doing, uses it. The
+// function runs on the publisher's goroutine with the hub's lock held: it
+// must be quick and must not call back into the hub or the store.
+type EventNotifier interface {
+	// SetEventNotify sets the function (nil removes it).
+	SetEventNotify(f func(Event))
+}
+
+var _ EventNotifier = (*hubSub)(nil)
+
 // maxQueued bounds a subscription's queue. Events are hints (the package
 // doc), so when a subscriber falls behind, the oldest EventMessages events of
 // a mailbox can be coalesced without losing information. When the other
@@ -81,6 +94,8 @@ type hubSub struct {
 	queue  []Event // guarded by mu
 	closed bool    // guarded by mu
 	notify func()  // guarded by mu
+	// onEvent sees every event pushed; guarded by mu.
+	onEvent func(Event)
 }
 
 func (s *hubSub) push(ev Event) {
@@ -96,8 +111,11 @@ func (s *hubSub) push(ev Event) {
 		}
 	}
 	s.queue = append(s.queue, ev)
-	notify := s.notify
+	notify, onEvent := s.notify, s.onEvent
 	s.mu.Unlock()
+	if onEvent != nil {
+		onEvent(ev)
+	}
 	select {
 	case s.c <- struct{}{}:
 	default:
@@ -111,6 +129,13 @@ func (s *hubSub) push(ev Event) {
 func (s *hubSub) SetNotify(f func()) {
 	s.mu.Lock()
 	s.notify = f
+	s.mu.Unlock()
+}
+
+// SetEventNotify implements EventNotifier.
+func (s *hubSub) SetEventNotify(f func(Event)) {
+	s.mu.Lock()
+	s.onEvent = f
 	s.mu.Unlock()
 }
 
@@ -134,13 +159,18 @@ func coalesce(q []Event) []Event {
 }
 
 // overflow replaces a queue by one EventOverflow, keeping an
-// EventAccountDeleted (sessions must still end).
+// EventAccountDeleted and the EventDeviceRevoked events (sessions must
+// still end).
 func overflow(q []Event) []Event {
 	out := []Event{{Kind: EventOverflow}}
+	deleted := false
 	for _, ev := range q {
-		if ev.Kind == EventAccountDeleted {
+		switch {
+		case ev.Kind == EventAccountDeleted && !deleted:
+			deleted = true
 			out = append(out, ev)
-			break
+		case ev.Kind == EventDeviceRevoked:
+			out = append(out, ev)
 		}
 	}
 	return out
@@ -160,6 +190,7 @@ func (s *hubSub) Close() {
 	s.mu.Lock()
 	s.closed = true
 	s.notify = nil
+	s.onEvent = nil
 	s.queue = nil
 	s.mu.Unlock()
 	s.hub.mu.Lock()

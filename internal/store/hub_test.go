@@ -55,3 +55,29 @@ func TestHubQueueBounded(t *testing.T) {
 		t.Fatalf("another account's subscriber got %d events", len(q))
 	}
 }
+
+// TestEventNotifyAndOverflowKeepRevocations: the event hook sees every
+// event as it is queued, and an overflow keeps the revocations, which end
+// sessions.
+func TestEventNotifyAndOverflowKeepRevocations(t *testing.T) {
+	h := NewHub()
+	sub := h.Subscribe(1)
+	defer sub.Close()
+	var seen []EventKind
+	sub.(EventNotifier).SetEventNotify(func(ev Event) { seen = append(seen, ev.Kind) })
+	h.Publish(Event{Account: 1, Kind: EventDeviceRevoked, Name: "phone"})
+	for i := 0; i < 2*maxQueued; i++ {
+		h.Publish(Event{Account: 1, Kind: EventMailboxCreated, Name: "x"})
+	}
+	if len(seen) != 2*maxQueued+1 || seen[0] != EventDeviceRevoked {
+		t.Fatalf("hook saw %d events, first %v", len(seen), seen[0])
+	}
+	q := sub.Drain()
+	found := false
+	for _, ev := range q {
+		found = found || ev.Kind == EventDeviceRevoked && ev.Name == "phone"
+	}
+	if !found || len(q) > maxQueued {
+		t.Fatalf("after overflow: %d events, revocation kept: %v", len(q), found)
+	}
+}

@@ -338,7 +338,8 @@ type Event struct {
 	// ModSeq is the mailbox's HIGHESTMODSEQ after the change.
 	ModSeq mail.ModSeq
 	// Name is the mailbox name for mailbox-level events (the new name after a
-	// rename) and OldName the previous name of a rename.
+	// rename), the device for EventDeviceRevoked, and OldName the previous
+	// name of a rename.
 	Name, OldName string
 	// Origin is the value of WithOrigin in the context of the call that
 	// caused the event, so a session can recognise its own changes.
@@ -370,6 +371,10 @@ const (
 	// dropped; anything of the account may have changed. Only an
 	// EventAccountDeleted is never dropped.
 	EventOverflow
+	// EventDeviceRevoked: the password of the device named by Event.Name
+	// was revoked (Credentials.RevokeDevice); the device's sessions must
+	// end. Never dropped.
+	EventDeviceRevoked
 )
 
 type originKey struct{}

@@ -16,7 +16,7 @@ p = poplib.POP3(host, port, timeout=60)
 caps = p.capa()
 for c in ("TOP", "UIDL", "USER", "STLS", "PIPELINING", "RESP-CODES", "AUTH-RESP-CODE"):
     assert c in caps, (c, caps)
-assert caps["SASL"] == ["PLAIN", "LOGIN"], caps
+assert caps["SASL"] == ["SCRAM-SHA-256", "PLAIN", "LOGIN"], caps
 p.stls(ctx)
 assert "STLS" not in p.capa()
 p.user(user)

@@ -163,6 +163,33 @@ CREATE UNIQUE INDEX blobs_file ON blobs (hash) WHERE data IS NULL;
 	`
 ALTER TABLE blobs ADD COLUMN dots BLOB;
 `,
+	// Devices (store.Credentials, issue 14): clients of an account with
+	// passwords of their own, named like the POP3 views; and the SCRAM
+	// keys of account passwords, each bound to the password hash it was
+	// made for, so that a new password voids them without touching the
+	// accounts table. IF NOT EXISTS: a test that winds the schema
+	// version back (TestMigrateBlobColumns) runs this again.
+	`
+CREATE TABLE IF NOT EXISTS devices (
+	account_id    INTEGER NOT NULL REFERENCES accounts(id) ON DELETE CASCADE,
+	name          TEXT NOT NULL, -- lower case
+	password_hash TEXT NOT NULL DEFAULT '', -- '': none
+	scram         TEXT NOT NULL DEFAULT '',
+	created       INTEGER NOT NULL,
+	revoked       INTEGER NOT NULL DEFAULT 0, -- unix seconds; 0: not revoked
+	last_login    INTEGER NOT NULL DEFAULT 0,
+	last_remote   TEXT NOT NULL DEFAULT '',
+	last_proto    TEXT NOT NULL DEFAULT '',
+	last_client   TEXT NOT NULL DEFAULT '',
+	PRIMARY KEY (account_id, name)
+) WITHOUT ROWID;
+
+CREATE TABLE IF NOT EXISTS account_scram (
+	account_id    INTEGER PRIMARY KEY REFERENCES accounts(id) ON DELETE CASCADE,
+	password_hash TEXT NOT NULL, -- the accounts.password_hash the keys belong to
+	scram         TEXT NOT NULL
+);
+`,
 }
 
 // migrate brings the schema to the newest version in one transaction.

@@ -58,6 +58,7 @@ func Run(t *testing.T, h Harness) {
 		{"POP3Views", testPOP3Views},
 		{"Metadata", testMetadata},
 		{"CreateMailboxWith", testCreateWith},
+		{"Credentials", testCredentials},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
