@@ -249,6 +249,9 @@ func TestDamagedBodyScrub(t *testing.T) {
 		t.Fatal(err)
 	}
 	damageWaitMetric(t, env, "postfach_store_damaged_bodies 1")
+	// The record (and the gauge) can be visible a moment before the log
+	// line that names the messages is written.
+	damageWaitLog(t, env, 2)
 	if n := damageLogCount(env, 2); n != 1 {
 		t.Fatalf("the damage was logged %d times with account, mailbox and UID 2, want once:\n%s", n, env.Logs())
 	}
@@ -276,6 +279,18 @@ func TestDamagedBodyScrub(t *testing.T) {
 }
 
 // damageWaitMetric waits (at most a minute) until /metrics has the line.
+// damageWaitLog waits until the damage of uid has been logged.
+func damageWaitLog(t *testing.T, env *testenv.Env, uid mail.UID) {
+	t.Helper()
+	deadline := time.Now().Add(time.Minute)
+	for damageLogCount(env, uid) == 0 {
+		if time.Now().After(deadline) {
+			t.Fatalf("the damage of UID %d was never logged:\n%s", uid, env.Logs())
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
 func damageWaitMetric(t *testing.T, env *testenv.Env, line string) {
 	t.Helper()
 	deadline := time.Now().Add(time.Minute)
