@@ -58,6 +58,9 @@ func Run(t *testing.T, h Harness) {
 		{"POP3Views", testPOP3Views},
 		{"Metadata", testMetadata},
 		{"CreateMailboxWith", testCreateWith},
+		{"QuotaUsage", testQuotaUsage},
+		{"QuotaEnforced", testQuotaEnforced},
+		{"QuotaConcurrent", testQuotaConcurrent},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
