@@ -59,6 +59,7 @@ func commands() []*command {
 		}},
 		{name: "user list", summary: "list the accounts", run: cmdUserList},
 		{name: "user set", usage: "ADDRESS KEY [VALUE]", summary: "set a per-account setting (" + strings.Join(config.AccountSettings, ", ") + "); no VALUE clears it", run: cmdUserSet},
+		{name: "user quota", usage: "ADDRESS [SIZE|none|default] [--messages COUNT|none|default]", summary: "show an account's mail against its quota, or set its own (default: limits.quota)", run: cmdUserQuota, flags: userQuotaFlags},
 		{name: "device list", usage: "ADDRESS", summary: "list the account's POP3 device views (logins as ADDRESS#DEVICE)", run: cmdDeviceList},
 		{name: "device forget", usage: "ADDRESS DEVICE", summary: "forget a POP3 device view: the device gets all of INBOX again", run: cmdDeviceForget},
 		{name: "deliver", usage: "--to ADDRESS [--from SENDER] [--mailbox NAME]", summary: "deliver one message from standard input (exit codes from sysexits: 0, 65, 67, 75)", run: cmdDeliver, flags: deliverFlags},
@@ -98,7 +99,7 @@ func run(ctx context.Context, e *env, args []string) int {
 	}
 	if cmd == nil {
 		if args[0] == "user" {
-			fmt.Fprintln(e.stderr, "postfach user: want one of add, passwd, del, list, set")
+			fmt.Fprintln(e.stderr, "postfach user: want one of add, passwd, del, list, set, quota")
 		} else if args[0] == "device" {
 			fmt.Fprintln(e.stderr, "postfach device: want one of list, forget")
 		} else {

@@ -22,13 +22,14 @@ import (
 
 // Request is one admin request on the wire.
 type Request struct {
-	Op       string          `json:"op"` // user.add, user.passwd, user.del, user.list, user.set, deliver, check, device.list, device.forget
+	Op       string          `json:"op"` // user.add, user.passwd, user.del, user.list, user.set, user.quota, user.setquota, deliver, check, device.list, device.forget
 	Name     string          `json:"name,omitempty"`
 	Hash     string          `json:"hash,omitempty"`
 	Key      string          `json:"key,omitempty"`
 	Value    string          `json:"value,omitempty"`
 	Delivery *DeliverRequest `json:"delivery,omitempty"`
 	Device   string          `json:"device,omitempty"`
+	Quota    *store.Quota    `json:"quota,omitempty"`
 }
 
 // Response is the answer to a Request.
@@ -40,6 +41,7 @@ type Response struct {
 	Problems []store.Problem `json:"problems,omitempty"`
 	Delivery *DeliverResult  `json:"delivery,omitempty"`
 	Devices  []Device        `json:"devices,omitempty"`
+	Usage    *store.Usage    `json:"usage,omitempty"`
 }
 
 // maxRequestLine bounds the JSON request line.
@@ -133,6 +135,14 @@ func (s *Server) handle(conn net.Conn, tc *netserve.Conn) {
 		resp.Users, opErr = s.api.UserList(ctx)
 	case "user.set":
 		opErr = s.api.UserSet(ctx, req.Name, req.Key, req.Value)
+	case "user.quota":
+		resp.Usage, opErr = s.api.UserQuota(ctx, req.Name)
+	case "user.setquota":
+		if req.Quota == nil {
+			opErr = fmt.Errorf("%w: user.setquota without quota", ErrBadRequest)
+			break
+		}
+		opErr = s.api.UserSetQuota(ctx, req.Name, *req.Quota)
 	case "deliver":
 		if req.Delivery == nil {
 			opErr = fmt.Errorf("%w: deliver without delivery", ErrBadRequest)
