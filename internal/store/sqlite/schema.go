@@ -165,7 +165,7 @@ CREATE UNIQUE INDEX blobs_file ON blobs (hash) WHERE data IS NULL;
 	`
 ALTER TABLE blobs ADD COLUMN dots BLOB;
 `,
-	// 5: quotas (RFC 9208, store/quota.go). Each account keeps what its
+	// Quotas (RFC 9208, store/quota.go). Each account keeps what its
 	// messages take (bytes and count; expunged messages do not count) as
 	// counters that every write updates with the change, and its own
 	// limits (NULL: the default of the config applies). Each mailbox
