@@ -419,7 +419,7 @@ func deliverExit(err error) int {
 	switch {
 	case errors.Is(err, smtpserver.ErrUnknownUser), errors.Is(err, smtpserver.ErrNotLocal), errors.Is(err, smtpserver.ErrBadAddress):
 		return exNoUser
-	case errors.Is(err, store.ErrTooBig), errors.Is(err, store.ErrEmptyMessage):
+	case errors.Is(err, store.ErrTooBig), errors.Is(err, store.ErrEmptyMessage), errors.Is(err, smtpserver.ErrQuotaTooSmall):
 		return exDataErr
 	case errors.Is(err, admin.ErrInvalid):
 		return exUsageSysex

@@ -59,6 +59,7 @@ func commands() []*command {
 		}},
 		{name: "user list", summary: "list the accounts", run: cmdUserList},
 		{name: "user set", usage: "ADDRESS KEY [VALUE]", summary: "set a per-account setting (" + strings.Join(config.AccountSettings, ", ") + "); no VALUE clears it", run: cmdUserSet},
+		{name: "user quota", usage: "ADDRESS [SIZE|none|default] [--messages COUNT|none|default]", summary: "show an account's mail against its quota, or set its own (default: limits.quota)", run: cmdUserQuota, flags: userQuotaFlags},
 		{name: "device add", usage: "ADDRESS DEVICE", summary: "give a device (a phone, a laptop) a password of its own and print how to set it up", run: cmdDeviceAdd},
 		{name: "device list", usage: "ADDRESS", summary: "list the account's devices: last sign-in, client, password, POP3 view", run: cmdDeviceList},
 		{name: "device revoke", usage: "ADDRESS DEVICE", summary: "revoke a device's password and end its sessions (a lost phone)", run: cmdDeviceRevoke},
@@ -100,7 +101,7 @@ func run(ctx context.Context, e *env, args []string) int {
 	}
 	if cmd == nil {
 		if args[0] == "user" {
-			fmt.Fprintln(e.stderr, "postfach user: want one of add, passwd, del, list, set")
+			fmt.Fprintln(e.stderr, "postfach user: want one of add, passwd, del, list, set, quota")
 		} else if args[0] == "device" {
 			fmt.Fprintln(e.stderr, "postfach device: want one of add, list, revoke, forget")
 		} else {

@@ -78,6 +78,10 @@ type API interface {
 	UserList(ctx context.Context) ([]User, error)
 	// UserSet sets (or with value "" clears) a per-account setting.
 	UserSet(ctx context.Context, name, key, value string) error
+	// UserQuota returns what an account's mail takes and its quota.
+	UserQuota(ctx context.Context, name string) (*store.Usage, error)
+	// UserSetQuota sets an account's own quota (store.SetQuota).
+	UserSetQuota(ctx context.Context, name string, q store.Quota) error
 	// Deliver delivers one message read from body.
 	Deliver(ctx context.Context, req DeliverRequest, body io.Reader) (*DeliverResult, error)
 	// Check verifies the store.
@@ -258,6 +262,10 @@ func (o *Ops) Deliver(ctx context.Context, req DeliverRequest, body io.Reader) (
 	var idx []int
 	for i, to := range req.To {
 		r, err := o.Deliverer.Resolve(ctx, to)
+		if err == nil {
+			// As at SMTP's RCPT; the size is not known yet.
+			err = o.Deliverer.CheckQuota(ctx, r, 0)
+		}
 		if err != nil {
 			res.Errs[i], res.Codes[i] = err.Error(), ErrorCode(err)
 			continue
@@ -319,6 +327,9 @@ var codes = []struct {
 	{"disk_full", store.ErrDiskFull},
 	{"empty", store.ErrEmptyMessage},
 	{"not_delivered", store.ErrNotDelivered},
+	{"mailbox_full", smtpserver.ErrMailboxFull},
+	{"quota_too_small", smtpserver.ErrQuotaTooSmall},
+	{"over_quota", store.ErrOverQuota},
 	{"closed", store.ErrClosed},
 	{"unknown_user", smtpserver.ErrUnknownUser},
 	{"not_local", smtpserver.ErrNotLocal},

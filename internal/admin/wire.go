@@ -22,13 +22,14 @@ import (
 
 // Request is one admin request on the wire.
 type Request struct {
-	Op       string          `json:"op"` // user.add, user.passwd, user.del, user.list, user.set, deliver, check, device.list, device.forget, device.add, device.revoke
+	Op       string          `json:"op"` // user.add, user.passwd, user.del, user.list, user.set, deliver, check, device.list, device.forget, device.add, device.revoke, user.quota, user.setquota
 	Name     string          `json:"name,omitempty"`
 	Password string          `json:"password,omitempty"`
 	Key      string          `json:"key,omitempty"`
 	Value    string          `json:"value,omitempty"`
 	Delivery *DeliverRequest `json:"delivery,omitempty"`
 	Device   string          `json:"device,omitempty"`
+	Quota    *store.Quota    `json:"quota,omitempty"`
 }
 
 // Response is the answer to a Request.
@@ -41,7 +42,8 @@ type Response struct {
 	Delivery *DeliverResult  `json:"delivery,omitempty"`
 	Devices  []Device        `json:"devices,omitempty"`
 	// NewDevice answers device.add.
-	NewDevice *NewDevice `json:"new_device,omitempty"`
+	NewDevice *NewDevice   `json:"new_device,omitempty"`
+	Usage     *store.Usage `json:"usage,omitempty"`
 }
 
 // maxRequestLine bounds the JSON request line.
@@ -135,6 +137,14 @@ func (s *Server) handle(conn net.Conn, tc *netserve.Conn) {
 		resp.Users, opErr = s.api.UserList(ctx)
 	case "user.set":
 		opErr = s.api.UserSet(ctx, req.Name, req.Key, req.Value)
+	case "user.quota":
+		resp.Usage, opErr = s.api.UserQuota(ctx, req.Name)
+	case "user.setquota":
+		if req.Quota == nil {
+			opErr = fmt.Errorf("%w: user.setquota without quota", ErrBadRequest)
+			break
+		}
+		opErr = s.api.UserSetQuota(ctx, req.Name, *req.Quota)
 	case "deliver":
 		if req.Delivery == nil {
 			opErr = fmt.Errorf("%w: deliver without delivery", ErrBadRequest)

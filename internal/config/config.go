@@ -222,6 +222,13 @@ type Limits struct {
 	// and commands in progress finish; then the remaining connections are
 	// closed and the process exits, whatever the store is doing.
 	ShutdownGrace Duration `toml:"shutdown_grace"`
+	// Quota is the default limit on the sum of the sizes of an account's
+	// messages (RFC 9208 STORAGE); `postfach user quota` gives an
+	// account its own. 0 means no limit.
+	Quota Size `toml:"quota"`
+	// QuotaMessages is the default limit on the number of an account's
+	// messages (RFC 9208 MESSAGE); 0 means no limit.
+	QuotaMessages int64 `toml:"quota_messages"`
 }
 
 // IMAP configures IMAP behaviour.
@@ -549,6 +556,12 @@ func (c *Config) Validate() error {
 	}
 	if lim.ShutdownGrace < 0 {
 		bad("limits.shutdown_grace", "must not be negative")
+	}
+	if lim.Quota < 0 {
+		bad("limits.quota", "must not be negative (0: no limit)")
+	}
+	if lim.QuotaMessages < 0 {
+		bad("limits.quota_messages", "must not be negative (0: no limit)")
 	}
 	if !slices.Contains([]string{"debug", "info", "warn", "error"}, strings.ToLower(c.Log.Level)) {
 		bad("log.level", "%q is not one of debug, info, warn, error", c.Log.Level)

@@ -79,6 +79,7 @@ func (s *session) abortStream(c appendStream, err error) error {
 func (s *session) appendMessages(c appendStream, mb *store.Mailbox, single bool) (*store.AppendResult, error) {
 	st := s.srv.opt.Store
 	var msgs []store.NewMessage
+	var quota appendQuota
 	defer func() {
 		for _, m := range msgs {
 			m.Body.Discard()
@@ -94,6 +95,16 @@ func (s *session) appendMessages(c appendStream, mb *store.Mailbox, single bool)
 		}
 		flags, err := storeFlags(am.Flags)
 		if err != nil {
+			return nil, s.abortStream(c, err)
+		}
+		var announced int64
+		if am.Literal != nil {
+			announced = am.Literal.Size
+		}
+		if over, err := quota.refuse(s, announced); err != nil || over {
+			if err == nil {
+				err = store.ErrOverQuota
+			}
 			return nil, s.abortStream(c, err)
 		}
 		var src io.Reader

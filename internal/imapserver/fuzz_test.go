@@ -2,6 +2,7 @@ package imapserver
 
 import (
 	"bytes"
+	"context"
 	"io"
 	"log/slog"
 	"net"
@@ -9,6 +10,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/postfach/postfach/internal/store"
 )
 
 // lockedBuffer collects the server log across goroutines.
@@ -59,6 +62,7 @@ func FuzzSession(f *testing.F) {
 		"a1 APPEND INBOX ~{43+}\r\nContent-Transfer-Encoding: binary\r\n\r\n\x00\x01\r\n\r\na2 FETCH 4 (BODY[1] BINARY[1])\r\n",
 		"a1 LIST \"&\" \"!#$&'+,-.0123456789:;<=>?@^_`|[}%*\"\r\na2 MOVE 1 INBOX\r\na3 STORE 1 +FLAGS ($New)\r\na4 EXAMINE INBOX\r\n",
 		"B1 UID SEARCH RETURN (UPDATE CONTEXT COUNT) UNSEEN\r\nB2 SORT RETURN (UPDATE PARTIAL 1:2) (REVERSE SUBJECT) UTF-8 2:*\r\na1 STORE 1 +FLAGS (\\Seen \\Deleted)\r\na2 EXPUNGE\r\na3 APPEND INBOX {2+}\r\nhi\r\na4 NOOP\r\na5 CANCELUPDATE \"B1\" \"x\"\r\na6 UNSELECT\r\n",
+		"a1 GETQUOTAROOT INBOX\r\na2 GETQUOTA \"\"\r\na3 SETQUOTA \"\" (STORAGE 1 MESSAGE 2)\r\na4 STATUS INBOX (DELETED DELETED-STORAGE SIZE)\r\na5 COPY 1:* INBOX\r\n",
 	} {
 		f.Add([]byte(seed))
 	}
@@ -68,6 +72,10 @@ func FuzzSession(f *testing.F) {
 		o.MaxMessageSize = 1 << 16
 	})
 	acct := ts.addUser("alice@example.org")
+	// A quota, so that GETQUOTA answers and APPEND and COPY can pass it.
+	if err := ts.st.SetQuota(context.Background(), acct, store.Quota{Bytes: 1 << 20, Messages: 50}); err != nil {
+		f.Fatal(err)
+	}
 	for i := range 3 {
 		ts.deliver(acct, "INBOX", msg("fuzz "+string(rune('a'+i)), "some text"))
 	}

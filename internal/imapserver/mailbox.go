@@ -438,7 +438,7 @@ func (s *session) cmdLsub(cmd imap.Command) error {
 }
 
 // cmdStatus: RFC 9051 §6.3.11, with STATUS=SIZE (RFC 8438), HIGHESTMODSEQ
-// (RFC 7162 §3.1.6) and APPENDLIMIT (RFC 7889).
+// (RFC 7162 §3.1.6), APPENDLIMIT (RFC 7889) and DELETED-STORAGE (RFC 9208).
 func (s *session) cmdStatus(cmd imap.Command) error {
 	c := cmd.(*imap.Status)
 	mb, err := s.lookupMailbox(c.Mailbox, "")
@@ -492,6 +492,11 @@ func (s *session) writeStatus(mb *store.Mailbox, items imap.StatusItems) error {
 	}
 	if items.Has(imap.StatusSize) {
 		e.Atom("SIZE").Number64(uint64(st.Size))
+	}
+	if items.Has(imap.StatusDeletedStorage) {
+		// RFC 9208 §4.1.4: what EXPUNGE would free, in the unit of
+		// STORAGE (quota.go).
+		e.Atom("DELETED-STORAGE").Number64(kib(st.DeletedSize))
 	}
 	if items.Has(imap.StatusHighestModSeq) {
 		e.Atom("HIGHESTMODSEQ").Number64(uint64(st.HighestModSeq))

@@ -694,6 +694,7 @@ func (s *session) capabilities() string {
 	b.WriteString(searchCapabilities)
 	// RFC 5465, RFC 5464, RFC 8474.
 	b.WriteString(" NOTIFY METADATA METADATA-SERVER OBJECTID")
+	b.WriteString(quotaCapabilities)
 	if s.state != stateNotAuth && s.comp == nil {
 		// RFC 4978 §3: after authentication, once.
 		b.WriteString(" COMPRESS=DEFLATE")
@@ -768,6 +769,10 @@ var commands = map[string]command{
 	"NOTIFY":      {(*session).cmdNotify, inLoggedIn},
 	"GETMETADATA": {(*session).cmdGetMetadata, inLoggedIn},
 	"SETMETADATA": {(*session).cmdSetMetadata, inLoggedIn},
+	// RFC 9208 §4.1 (quota.go).
+	"GETQUOTA":     {(*session).cmdGetQuota, inLoggedIn},
+	"GETQUOTAROOT": {(*session).cmdGetQuotaRoot, inLoggedIn},
+	"SETQUOTA":     {(*session).cmdSetQuota, inLoggedIn},
 }
 
 // aborter is implemented by the streaming commands (APPEND, REPLACE),

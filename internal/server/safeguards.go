@@ -4,6 +4,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/postfach/postfach/internal/config"
+	"github.com/postfach/postfach/internal/store"
 	"github.com/postfach/postfach/internal/store/sqlite"
 )
 
@@ -16,6 +17,7 @@ func StoreSafeguards(cfg *config.Config) sqlite.OpsOptions {
 		ScrubRate:     int64(cfg.Scrub.Rate),
 		ScrubInterval: cfg.Scrub.Interval.D(),
 		ReserveSize:   int64(cfg.Limits.DiskReserve),
+		Quota:         store.Quota{Bytes: int64(cfg.Limits.Quota), Messages: cfg.Limits.QuotaMessages},
 	}
 }
 

@@ -147,6 +147,7 @@ func (x *session) cmdMail(arg string) {
 		return
 	}
 	utf8 := false
+	var size int64
 	for _, p := range params {
 		switch p.key {
 		case "SIZE":
@@ -165,6 +166,7 @@ func (x *session) cmdMail(arg string) {
 				x.replyWith(x.fail(errDataTooBig))
 				return
 			}
+			size = n
 		case "BODY":
 			// RFC 6152 §3: 7BIT or 8BITMIME; BINARYMIME is not offered.
 			v := strings.ToUpper(p.value)
@@ -195,6 +197,7 @@ func (x *session) cmdMail(arg string) {
 	x.inTx = true
 	x.from = from
 	x.utf8 = utf8
+	x.size = size
 	x.rcpts = nil
 	x.rcptTried = false
 	x.reply(250, "2.1.0", "Sender OK")
@@ -235,6 +238,10 @@ func (x *session) cmdRcpt(arg string) {
 	var err error
 	if plain {
 		r, err = x.s.opt.Deliverer.Resolve(x.ctx(), to)
+		if err == nil {
+			// The quota is checked here, not after DATA (quota.go).
+			err = x.s.opt.Deliverer.CheckQuota(x.ctx(), r, x.size)
+		}
 	} else {
 		err = x.quotedRcpt(to)
 	}

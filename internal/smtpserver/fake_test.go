@@ -32,6 +32,9 @@ type fakeStore struct {
 	stageBlock chan struct{}
 	stageStart chan struct{}
 	maxRead    int64
+	// usage is the quota usage by account name (lower case); an account
+	// without an entry has used nothing and has no limit.
+	usage map[string]store.Usage
 }
 
 func newFakeStore(names ...string) *fakeStore {
@@ -138,6 +141,25 @@ func (f *fakeStore) DeliverAll(ctx context.Context, body store.Staged, targets [
 		f.inbox[key] = append(f.inbox[key], body.(*fakeStaged).body)
 	}
 	return out, nil
+}
+
+func (f *fakeStore) Usage(ctx context.Context, acct store.AccountID) (*store.Usage, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if int(acct) < 1 || int(acct) > len(f.accounts) {
+		return nil, store.ErrNotFound
+	}
+	u := f.usage[strings.ToLower(f.accounts[acct-1].Name)]
+	return &u, nil
+}
+
+func (f *fakeStore) setUsage(name string, u store.Usage) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.usage == nil {
+		f.usage = map[string]store.Usage{}
+	}
+	f.usage[strings.ToLower(name)] = u
 }
 
 func (f *fakeStore) messages(name string) [][]byte {

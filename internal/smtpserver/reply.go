@@ -44,6 +44,11 @@ var (
 	errEmpty = &reply{554, "5.6.0", "Empty message"}
 	// RFC 3463 X.3.2: system not accepting network messages.
 	errShutdown = &reply{421, "4.3.2", "Service shutting down, try again later"}
+	// RFC 3463 X.2.2: mailbox full; 452 for now (RFC 5321 §4.2.2,
+	// insufficient storage), 552 when the message alone is more than the
+	// quota (§4.2.3, exceeded storage allocation): retrying cannot help.
+	errMailboxFull   = &reply{452, "4.2.2", "Mailbox full, try again later"}
+	errQuotaTooSmall = &reply{552, "5.2.2", "Message larger than the recipient's mailbox quota"}
 	// RFC 5321 §4.5.3.1.10 and RFC 3463 X.5.3: too many recipients.
 	errTooManyRcpts = &reply{452, "4.5.3", "Too many recipients"}
 )
@@ -91,6 +96,10 @@ func replyFor(err error) (*reply, string) {
 		return errNoSuchUser, "unknown_user"
 	case errors.Is(err, ErrBadAddress):
 		return errBadRcpt, "bad_address"
+	case errors.Is(err, ErrQuotaTooSmall):
+		return errQuotaTooSmall, "over_quota"
+	case errors.Is(err, ErrMailboxFull):
+		return errMailboxFull, "over_quota"
 	case isTooLarge(err):
 		return errTooBig, "too_big"
 	case errors.Is(err, store.ErrDiskFull):

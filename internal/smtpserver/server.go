@@ -50,7 +50,8 @@ type Metrics struct {
 	Delivered func(proto string, ok, failed int, d time.Duration)
 	// Error counts failures by kind: "too_big", "disk_full", "store",
 	// "unknown_user", "relay_denied", "bad_address", "empty",
-	// "unknown_rcpt_limit" (a session ended for probing addresses).
+	// "unknown_rcpt_limit" (a session ended for probing addresses),
+	// "over_quota" (a recipient refused for its quota).
 	Error func(proto, kind string)
 	// ConnMetrics count connections (proto "smtp", "lmtp", ...).
 	netserve.ConnMetrics

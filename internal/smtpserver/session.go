@@ -47,8 +47,9 @@ type session struct {
 	inTx      bool
 	from      string
 	rcpts     []*Recipient
-	rcptTried bool // a RCPT was given in this transaction, accepted or not
-	utf8      bool // MAIL had the SMTPUTF8 parameter (RFC 6531 §3.4)
+	rcptTried bool  // a RCPT was given in this transaction, accepted or not
+	utf8      bool  // MAIL had the SMTPUTF8 parameter (RFC 6531 §3.4)
+	size      int64 // the SIZE= of MAIL (RFC 1870), 0 when not given
 	// bdatFailed: the last BDAT transaction was refused; BDAT commands
 	// the client pipelined after it are answered but not counted as bad.
 	bdatFailed bool
@@ -322,6 +323,7 @@ func (x *session) resetTx() {
 	x.rcpts = nil
 	x.rcptTried = false
 	x.utf8 = false
+	x.size = 0
 	x.bdatAbandoned = false
 }
 

@@ -22,6 +22,9 @@
 //  4. Events are published after commit, to every subscriber of the account.
 //  5. A body is written once and never changed.
 //  6. Expunged messages stay recoverable for the retention window.
+//  7. An account's usage (Usage) is the sum of the sizes and the number of
+//     the messages in its mailboxes after every write, kept as a counter
+//     (quota.go).
 //
 // # Events
 //

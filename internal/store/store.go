@@ -121,6 +121,7 @@ type Status struct {
 	Unseen        int
 	Deleted       int   // messages with \Deleted
 	Size          int64 // sum of message sizes (STATUS=SIZE)
+	DeletedSize   int64 // sum of the sizes of the messages with \Deleted
 	UIDNext       mail.UID
 	UIDValidity   uint32
 	HighestModSeq mail.ModSeq
@@ -521,6 +522,7 @@ type Store interface {
 	Stage(ctx context.Context, r io.Reader, maxSize int64) (Staged, error)
 	// Append adds messages to a mailbox atomically: all or none
 	// (MULTIAPPEND, RFC 3502). They get consecutive UIDs and one MODSEQ.
+	// ErrOverQuota when the account would be over its quota (quota.go).
 	Append(ctx context.Context, acct AccountID, id MailboxID, msgs []NewMessage) (*AppendResult, error)
 	// Deliver appends one staged body to several accounts' mailboxes; each
 	// target succeeds or fails on its own. Concurrent calls share commits.
@@ -535,6 +537,7 @@ type Store interface {
 	StoreFlags(ctx context.Context, acct AccountID, id MailboxID, req StoreFlagsRequest) (*StoreFlagsResult, error)
 	// Copy copies messages (which keep their flags, RFC 9051 §6.4.7) to
 	// another mailbox of the same account; the bodies are shared.
+	// ErrOverQuota when the account would be over its quota (quota.go).
 	Copy(ctx context.Context, acct AccountID, src MailboxID, uids mail.UIDSet, dst MailboxID) (*CopyResult, error)
 	// Move copies and then expunges, atomically (RFC 6851). A move into
 	// the source mailbox itself gives the messages new UIDs: the copies
@@ -576,6 +579,13 @@ type Store interface {
 	// maxEntries entries or more than maxBytes bytes of values (for limits
 	// > 0), nothing changes and the error wraps ErrOverQuota.
 	SetMetadata(ctx context.Context, acct AccountID, mailbox MailboxID, entries map[string][]byte, maxEntries int, maxBytes int64) error
+
+	// Usage returns what the account's messages take and its quota
+	// (quota.go). It reads a counter, not the messages.
+	Usage(ctx context.Context, acct AccountID) (*Usage, error)
+	// SetQuota sets the account's own quota; a field QuotaDefault makes
+	// that resource follow the store's default, 0 means no limit.
+	SetQuota(ctx context.Context, acct AccountID, q Quota) error
 
 	// Subscribe starts receiving the account's events.
 	Subscribe(acct AccountID) Subscription

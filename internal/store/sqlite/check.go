@@ -57,6 +57,15 @@ func (s *Store) Check(ctx context.Context) ([]store.Problem, error) {
 			LEFT JOIN messages m ON m.mailbox_id = mb.id AND (m.flags & 8) != 0 GROUP BY mb.id HAVING count(m.uid) != mb.deleted_count`},
 		{"total size %d differs from the messages stored (%d)", `SELECT mb.account_id, mb.id, mb.total_size, coalesce(sum(m.size), 0) FROM mailboxes mb
 			LEFT JOIN messages m ON m.mailbox_id = mb.id GROUP BY mb.id HAVING coalesce(sum(m.size), 0) != mb.total_size`},
+		{"size of the messages with \\Deleted %d differs from the messages stored (%d)", `SELECT mb.account_id, mb.id, mb.deleted_size, coalesce(sum(m.size), 0) FROM mailboxes mb
+			LEFT JOIN messages m ON m.mailbox_id = mb.id AND (m.flags & 8) != 0 GROUP BY mb.id HAVING coalesce(sum(m.size), 0) != mb.deleted_size`},
+		// The quota usage (quota.go), per account.
+		{"quota usage %d bytes differs from the messages stored (%d)", `SELECT a.id, 0, a.used_bytes, coalesce(sum(m.size), 0) FROM accounts a
+			LEFT JOIN mailboxes mb ON mb.account_id = a.id LEFT JOIN messages m ON m.mailbox_id = mb.id
+			GROUP BY a.id HAVING coalesce(sum(m.size), 0) != a.used_bytes`},
+		{"quota usage %d messages differs from the messages stored (%d)", `SELECT a.id, 0, a.used_messages, count(m.uid) FROM accounts a
+			LEFT JOIN mailboxes mb ON mb.account_id = a.id LEFT JOIN messages m ON m.mailbox_id = mb.id
+			GROUP BY a.id HAVING count(m.uid) != a.used_messages`},
 		{"UID %d is both stored and expunged (%d)", `SELECT mb.account_id, mb.id, m.uid, e.uid FROM messages m JOIN expunged e USING (mailbox_id, uid)
 			JOIN mailboxes mb ON mb.id = m.mailbox_id`},
 		{"message UID %d refers to a missing body (%d)", `SELECT mb.account_id, mb.id, m.uid, m.blob_id FROM messages m JOIN mailboxes mb ON mb.id = m.mailbox_id

@@ -320,9 +320,9 @@ func (s *Store) SetSpecialUse(ctx context.Context, acct store.AccountID, id stor
 // by every write, so STATUS costs one row read whatever the mailbox size.
 func (s *Store) Status(ctx context.Context, acct store.AccountID, id store.MailboxID) (*store.Status, error) {
 	st := store.Status{Mailbox: id}
-	err := s.queryRow(ctx, `SELECT msg_count, unseen_count, deleted_count, total_size, uidnext, uidvalidity, highestmodseq, first_recent
+	err := s.queryRow(ctx, `SELECT msg_count, unseen_count, deleted_count, total_size, deleted_size, uidnext, uidvalidity, highestmodseq, first_recent
 		FROM mailboxes WHERE account_id = ? AND id = ?`, acct, id).Scan(
-		&st.Messages, &st.Unseen, &st.Deleted, &st.Size, &st.UIDNext, &st.UIDValidity, &st.HighestModSeq, &st.FirstRecent)
+		&st.Messages, &st.Unseen, &st.Deleted, &st.Size, &st.DeletedSize, &st.UIDNext, &st.UIDValidity, &st.HighestModSeq, &st.FirstRecent)
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, fmt.Errorf("status of mailbox %d: %w", id, store.ErrNotFound)
 	}
@@ -393,7 +393,7 @@ func loadMailboxTx(w *wtx, acct store.AccountID, id store.MailboxID) (*mailboxRo
 // counters are changes to a mailbox's message counters.
 type counters struct {
 	messages, unseen, deleted int
-	size                      int64
+	size, deletedSize         int64
 }
 
 func (c *counters) add(bits uint8, size int64, sign int) {
@@ -403,16 +403,22 @@ func (c *counters) add(bits uint8, size int64, sign int) {
 	}
 	if bits&mail.Bit(mail.FlagDeleted) != 0 {
 		c.deleted += sign
+		c.deletedSize += int64(sign) * size
 	}
 	c.size += int64(sign) * size
 }
 
-// bumpMailbox records a write: new UIDNEXT and MODSEQ and counter deltas.
+// bumpMailbox records a write: new UIDNEXT and MODSEQ and counter deltas,
+// and the change of the account's usage (quota.go) with them.
 func bumpMailbox(w *wtx, id store.MailboxID, uidnext mail.UID, modseq mail.ModSeq, c counters) error {
 	_, err := w.ExecContext(w.ctx, `UPDATE mailboxes SET uidnext = ?, highestmodseq = ?,
-		msg_count = msg_count + ?, unseen_count = unseen_count + ?, deleted_count = deleted_count + ?, total_size = total_size + ?
-		WHERE id = ?`, uidnext, modseq, c.messages, c.unseen, c.deleted, c.size, id)
-	return err
+		msg_count = msg_count + ?, unseen_count = unseen_count + ?, deleted_count = deleted_count + ?, total_size = total_size + ?,
+		deleted_size = deleted_size + ?
+		WHERE id = ?`, uidnext, modseq, c.messages, c.unseen, c.deleted, c.size, c.deletedSize, id)
+	if err != nil {
+		return err
+	}
+	return addUsage(w, id, c)
 }
 
 func unixTZ(t time.Time) (int64, int) {

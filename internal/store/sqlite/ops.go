@@ -4,6 +4,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/postfach/postfach/internal/store"
 )
 
 // Operational safeguards (issue 11): a limit on the mailboxes of an
@@ -27,11 +29,15 @@ type OpsOptions struct {
 	// directory and released when the disk fills, so that deleting always
 	// works (reserve.go); 0 means none.
 	ReserveSize int64
+	// Quota is the default quota of an account without its own
+	// (store/quota.go); 0 in a field means no limit.
+	Quota store.Quota
 }
 
 // opsState is the safeguards' state in a Store.
 type opsState struct {
-	maxMailboxes int // immutable after Open
+	maxMailboxes int         // immutable after Open
+	quota        store.Quota // the default quota; immutable after Open
 
 	mu           sync.Mutex
 	damaged      map[int64]string // body row id -> why it is damaged; guarded by mu
@@ -49,6 +55,7 @@ type opsState struct {
 // startOps sets the safeguards up; Open calls it before the writer starts.
 func (s *Store) startOps(opt OpsOptions) {
 	s.ops.maxMailboxes = opt.MaxMailboxes
+	s.ops.quota = opt.Quota
 	s.startReserve(opt.ReserveSize)
 	// SQLite's temporary files (statement journals of the savepoints every
 	// write uses) go to memory, not to a disk that may be full.

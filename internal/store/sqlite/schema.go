@@ -5,6 +5,8 @@ import (
 	"database/sql"
 	"fmt"
 	"strconv"
+
+	"github.com/postfach/postfach/internal/mail"
 )
 
 // migrations are applied in order; migrations[i] brings the schema from
@@ -190,7 +192,29 @@ CREATE TABLE IF NOT EXISTS account_scram (
 	scram         TEXT NOT NULL
 );
 `,
+	// Quotas (RFC 9208, store/quota.go). Each account keeps what its
+	// messages take (bytes and count; expunged messages do not count) as
+	// counters that every write updates with the change, and its own
+	// limits (NULL: the default of the config applies). Each mailbox
+	// keeps the size of its messages with \Deleted, for STATUS
+	// DELETED-STORAGE. The counters start from the messages stored.
+	`
+ALTER TABLE accounts ADD COLUMN used_bytes INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE accounts ADD COLUMN used_messages INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE accounts ADD COLUMN quota_bytes INTEGER;
+ALTER TABLE accounts ADD COLUMN quota_messages INTEGER;
+ALTER TABLE mailboxes ADD COLUMN deleted_size INTEGER NOT NULL DEFAULT 0;
+UPDATE accounts SET
+	used_bytes = (SELECT coalesce(sum(m.size), 0) FROM messages m JOIN mailboxes mb ON mb.id = m.mailbox_id WHERE mb.account_id = accounts.id),
+	used_messages = (SELECT count(*) FROM messages m JOIN mailboxes mb ON mb.id = m.mailbox_id WHERE mb.account_id = accounts.id);
+UPDATE mailboxes SET deleted_size = (SELECT coalesce(sum(m.size), 0) FROM messages m
+	WHERE m.mailbox_id = mailboxes.id AND (m.flags & ` + deletedBit + `) != 0);
+`,
 }
+
+// deletedBit is the bit of \Deleted in messages.flags (mail.Flags.Bits),
+// for migrations.
+var deletedBit = strconv.Itoa(int(mail.Bit(mail.FlagDeleted)))
 
 // migrate brings the schema to the newest version in one transaction.
 func migrate(ctx context.Context, db *sql.DB) error {

@@ -374,6 +374,13 @@ func TestMigrateBlobColumns(t *testing.T) {
 		`CREATE UNIQUE INDEX blobs_file ON blobs (hash) WHERE data IS NULL`,
 		`UPDATE sqlite_sequence SET seq = 40 WHERE name = 'blobs'`,
 		`UPDATE meta SET value = '2' WHERE key = 'schema_version'`,
+		// Undo what the migrations after version 4 add, so that they
+		// run again: the quota counters.
+		`ALTER TABLE accounts DROP COLUMN used_bytes`,
+		`ALTER TABLE accounts DROP COLUMN used_messages`,
+		`ALTER TABLE accounts DROP COLUMN quota_bytes`,
+		`ALTER TABLE accounts DROP COLUMN quota_messages`,
+		`ALTER TABLE mailboxes DROP COLUMN deleted_size`,
 	} {
 		if _, err := db.Exec(q); err != nil {
 			t.Fatalf("%s: %v", q, err)

@@ -121,7 +121,9 @@ func (s *Store) Append(ctx context.Context, acct store.AccountID, id store.Mailb
 	}
 	var res *store.AppendResult
 	err := s.writeGrow(ctx, func(w *wtx) (err error) {
-		res, err = appendTx(w, acct, id, items)
+		if res, err = appendTx(w, acct, id, items); err == nil {
+			err = s.checkQuota(w, acct)
+		}
 		return err
 	})
 	if err != nil {
@@ -363,8 +365,8 @@ func (s *Store) StoreFlags(ctx context.Context, acct store.AccountID, id store.M
 				modseq, bits, keywordsString(kw), id, r.uid); err != nil {
 				return err
 			}
-			c.add(r.bits, 0, -1)
-			c.add(bits, 0, 1)
+			c.add(r.bits, r.size, -1)
+			c.add(bits, r.size, 1)
 			res.Updated = append(res.Updated, store.FlagUpdate{UID: r.uid, ModSeq: modseq, Flags: nf})
 			res.Changed = res.Changed.Append(r.uid)
 			return nil
@@ -501,7 +503,9 @@ func copyTx(w *wtx, acct store.AccountID, src store.MailboxID, uids mail.UIDSet,
 func (s *Store) Copy(ctx context.Context, acct store.AccountID, src store.MailboxID, uids mail.UIDSet, dst store.MailboxID) (*store.CopyResult, error) {
 	var res *store.CopyResult
 	err := s.writeGrow(ctx, func(w *wtx) (err error) {
-		res, err = copyTx(w, acct, src, uids, dst, false)
+		if res, err = copyTx(w, acct, src, uids, dst, false); err == nil && len(res.Dest) > 0 {
+			err = s.checkQuota(w, acct)
+		}
 		return err
 	})
 	if err != nil {

@@ -59,6 +59,9 @@ func Run(t *testing.T, h Harness) {
 		{"Metadata", testMetadata},
 		{"CreateMailboxWith", testCreateWith},
 		{"Credentials", testCredentials},
+		{"QuotaUsage", testQuotaUsage},
+		{"QuotaEnforced", testQuotaEnforced},
+		{"QuotaConcurrent", testQuotaConcurrent},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
