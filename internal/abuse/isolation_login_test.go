@@ -198,6 +198,10 @@ func (w *isoWorld) isoRouteSASL(t *testing.T) {
 		{isoA1ice, isoAlice, isoAlicePW, isoRefused},
 		{"*", isoAlice, isoAlicePW, isoRefused},
 		{"bob", isoAlice, isoAlicePW, isoRefused},
+		// The accounts sam and ſam: Unicode case folding takes one name
+		// for the other, the store does not.
+		{isoSam, isoLongSam, isoLongSamPW, isoRefused},
+		{isoLongSam, isoSam, isoSamPW, isoRefused},
 		{"ALICE@EXAMPLE.ORG", isoAlice, isoAlicePW, isoAsAlice},
 		{isoAlice, isoAlice, isoAlicePW, isoAsAlice},
 	}
