@@ -226,6 +226,15 @@ func (w *isoWorld) isoRouteSASL(t *testing.T) {
 		w.isoCheckPOP3(t, p, "POP3 AUTH SCRAM-SHA-256 a="+isoShort(r.authz)+" n="+isoShort(r.authc), l, r.want, r.authc)
 		p.close()
 	}
+	// An IMAP URL names its user too: in ſam's session a CATENATE URL of
+	// sam's is another user's, even though it would be served from ſam's
+	// own mailbox (RFC 4469 §4.1: BADURL).
+	c := w.imap(t, isoLongSam, isoLongSamPW)
+	host := w.env.Config.Hostname
+	c.refusal("APPEND INBOX CATENATE (URL "+isoQuote("imap://sam%40example.org@"+host+"/Archive/;UID=1")+")", "NO [BADURL")
+	c.refusal("APPEND INBOX CATENATE (URL "+isoQuote("imap://SAM%40EXAMPLE.ORG@"+host+"/Archive/;UID=1")+")", "NO [BADURL")
+	c.ok("APPEND INBOX CATENATE (URL " + isoQuote("imap://%C5%BFam%40example.org@"+host+"/Archive/;UID=1") + ")")
+	c.close()
 }
 
 // isoCheckSASL is isoCheckLogin for an exchange whose user is authc: the
