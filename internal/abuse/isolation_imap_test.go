@@ -314,7 +314,7 @@ func (w *isoWorld) isoRouteSearch(t *testing.T) {
 			}
 		}
 		u := c.ok("SEARCH RETURN (MIN MAX COUNT ALL) " + key)
-		if len(u) != 1 || !strings.HasSuffix(u[0], " COUNT 0") && !strings.HasPrefix(u[0], "* ESEARCH (TAG") {
+		if len(u) != 1 || !strings.HasPrefix(u[0], "* ESEARCH (TAG ") || !strings.HasSuffix(u[0], ") COUNT 0") {
 			t.Errorf("ESEARCH %s: %q", key, u)
 		}
 	}
