@@ -179,7 +179,7 @@ func TestSplitDevice(t *testing.T) {
 }
 
 func TestSASL(t *testing.T) {
-	s, _ := newTestService(t, Options{})
+	s, fs := newTestService(t, Options{})
 	ctx := context.Background()
 	m, _ := s.NewSASL("plain", ConnInfo{Remote: ip, Service: "imap"})
 	ch, p, err := m.Next(ctx, nil)
@@ -193,6 +193,21 @@ func TestSASL(t *testing.T) {
 	m, _ = s.NewSASL("PLAIN", ConnInfo{Remote: ip, Service: "imap"})
 	if _, _, err := m.Next(ctx, []byte("bob@example.org\x00alice@example.org\x00correct horse")); !errors.Is(err, ErrFailed) {
 		t.Fatalf("PLAIN proxy authz: %v", err)
+	}
+	// An authzid is the user's own when it names the same account by the
+	// store's key, whatever Unicode case folding says: "sam" and "ſam"
+	// (long s) are two accounts, which strings.EqualFold takes for one.
+	fs.set("sam@example.org", "sam pw")
+	fs.set("\u017fam@example.org", "long s pw")
+	for _, msg := range []string{"sam@example.org\x00\u017fam@example.org\x00long s pw", "\u017fam@example.org\x00sam@example.org\x00sam pw"} {
+		m, _ = s.NewSASL("PLAIN", ConnInfo{Remote: ip, Service: "imap"})
+		if _, p, err := m.Next(ctx, []byte(msg)); !errors.Is(err, ErrFailed) {
+			t.Errorf("PLAIN %q: %+v %v, want refused", msg, p, err)
+		}
+	}
+	m, _ = s.NewSASL("PLAIN", ConnInfo{Remote: ip, Service: "imap"})
+	if _, p, err := m.Next(ctx, []byte("ALICE@EXAMPLE.ORG\x00alice@example.org\x00correct horse")); err != nil || p == nil {
+		t.Fatalf("PLAIN with the user's own authzid in capitals: %v", err)
 	}
 	m, _ = s.NewSASL("PLAIN", ConnInfo{Remote: ip, Service: "imap"})
 	if _, _, err := m.Next(ctx, []byte("garbage")); !errors.Is(err, ErrMalformed) {

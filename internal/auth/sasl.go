@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"net/netip"
 	"strings"
+
+	"github.com/postfach/postfach/internal/mail"
 )
 
 // SASL is the server side of one SASL exchange (RFC 4422). The protocol
@@ -52,7 +54,9 @@ func (s *Service) NewSASL(mech string, c ConnInfo) (SASL, error) {
 
 // plainSASL implements PLAIN (RFC 4616): one message
 // "authzid NUL authcid NUL passwd"; an authzid other than the authcid is
-// refused (no proxy authorization).
+// refused (no proxy authorization, RFC 4616 §2). "Other" is by the
+// store's key (mail.NameKey): an authzid in another case is the user, a
+// look-alike that names another account is not.
 type plainSASL struct {
 	s       *Service
 	remote  netip.Addr
@@ -69,7 +73,7 @@ func (m *plainSASL) Next(ctx context.Context, resp []byte) ([]byte, *Principal, 
 		return nil, nil, ErrMalformed
 	}
 	authz, user, pass := string(parts[0]), string(parts[1]), string(parts[2])
-	if authz != "" && !strings.EqualFold(authz, user) {
+	if authz != "" && mail.NameKey(authz) != mail.NameKey(user) {
 		m.s.guard.failClient(m.remote, m.service)
 		return nil, nil, ErrFailed
 	}

@@ -20,6 +20,8 @@ import (
 	"strings"
 
 	"golang.org/x/text/secure/precis"
+
+	"github.com/postfach/postfach/internal/mail"
 )
 
 // SCRAM-SHA-256 (RFC 7677, RFC 5802) keys. What the store keeps of a
@@ -319,8 +321,9 @@ func (m *scramSASL) first(ctx context.Context, msg []byte) ([]byte, *Principal, 
 	if m.user, ok = decodeSaslname(u); !ok || m.user == "" {
 		return nil, nil, m.malformed()
 	}
-	if authzid != "" && !strings.EqualFold(authzid, m.user) {
-		// No proxy authorization: acting as another user is refused.
+	if authzid != "" && mail.NameKey(authzid) != mail.NameKey(m.user) {
+		// No proxy authorization: acting as another user is refused
+		// (another account by the store's key, as in PLAIN).
 		m.s.guard.failClient(m.c.Remote, m.c.Service)
 		return nil, nil, ErrFailed
 	}

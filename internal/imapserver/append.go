@@ -411,10 +411,13 @@ func (s *session) ownServer(server string) bool {
 
 // isOwnUser reports whether a user name in a URL is the session's: the
 // account's name, or the login name with the device (RFC 5092 enc-user,
-// compared case-insensitively like logins).
+// compared by the store's key like logins, mail.NameKey: a look-alike
+// that strings.EqualFold would take for the user may name another
+// account).
 func (s *session) isOwnUser(name string) bool {
 	u := s.user
-	return strings.EqualFold(name, u.Name) || u.Device != "" && strings.EqualFold(name, u.Name+"#"+u.Device)
+	key := mail.NameKey(name)
+	return key == mail.NameKey(u.Name) || u.Device != "" && key == mail.NameKey(u.Name+"#"+u.Device)
 }
 
 // parseSection parses a section specification ("1.2.HEADER") with the

@@ -47,7 +47,18 @@ func (a Address) String() string {
 // Key returns the case-folded form used to look accounts up: addresses are
 // matched case-insensitively and kept as created.
 func (a Address) Key() string {
-	return strings.ToLower(a.String())
+	return NameKey(a.String())
+}
+
+// NameKey returns the key an account name is found by: the store keeps
+// one account per key, so two names name the same account exactly when
+// their keys are equal. Code that asks whether a name given by a client
+// (a SASL authorization identity, the user of an IMAP URL) is the
+// account's own compares keys. Unicode case folding, strings.EqualFold,
+// is a different relation: it takes "ſam" (with a long s) for "sam",
+// which are two accounts.
+func NameKey(name string) string {
+	return strings.ToLower(name)
 }
 
 // Equal reports whether a and b name the same mailbox, ignoring case.

@@ -10,6 +10,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/postfach/postfach/internal/mail"
 	"github.com/postfach/postfach/internal/store"
 )
 
@@ -22,14 +23,14 @@ func (s *Store) CreateAccount(ctx context.Context, name, passwordHash string) (*
 	var acct store.Account
 	err := s.writeGrow(ctx, func(w *wtx) error {
 		var n int
-		if err := w.QueryRowContext(w.ctx, `SELECT count(*) FROM accounts WHERE name_key = ?`, strings.ToLower(name)).Scan(&n); err != nil {
+		if err := w.QueryRowContext(w.ctx, `SELECT count(*) FROM accounts WHERE name_key = ?`, mail.NameKey(name)).Scan(&n); err != nil {
 			return err
 		}
 		if n > 0 {
 			return store.ErrExists
 		}
 		res, err := w.ExecContext(w.ctx, `INSERT INTO accounts (name, name_key, password_hash, created) VALUES (?, ?, ?, ?)`,
-			name, strings.ToLower(name), passwordHash, now.Unix())
+			name, mail.NameKey(name), passwordHash, now.Unix())
 		if err != nil {
 			return err
 		}
@@ -80,7 +81,7 @@ func scanAccount(row interface{ Scan(...any) error }) (*store.Account, error) {
 
 // Account implements store.Store.
 func (s *Store) Account(ctx context.Context, name string) (*store.Account, error) {
-	a, err := scanAccount(s.queryRow(ctx, `SELECT `+accountCols+` FROM accounts WHERE name_key = ?`, strings.ToLower(name)))
+	a, err := scanAccount(s.queryRow(ctx, `SELECT `+accountCols+` FROM accounts WHERE name_key = ?`, mail.NameKey(name)))
 	if err != nil {
 		return nil, fmt.Errorf("account %q: %w", name, err)
 	}
