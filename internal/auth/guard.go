@@ -150,7 +150,7 @@ type guard struct {
 
 	mu       sync.Mutex
 	clients  map[netip.Prefix]*clientState // guarded by mu
-	accounts map[string]*accountState      // guarded by mu
+	accounts map[uint64]*accountState      // by accountKey; guarded by mu
 }
 
 // clientState is what the guard knows of one client.
@@ -183,12 +183,13 @@ func newGuard(opt GuardOptions, now func() time.Time, sleep func(context.Context
 	return &guard{
 		opt: opt.withDefaults(), now: now, sleep: sleep, log: log, metrics: m, seed: maphash.MakeSeed(),
 		clients:  map[netip.Prefix]*clientState{},
-		accounts: map[string]*accountState{},
+		accounts: map[uint64]*accountState{},
 	}
 }
 
-// accountKey is what a client's failure records of the account it was
-// for.
+// accountKey is what the guard keeps of an account name: a seeded hash
+// (0 for none), never the name, which a guesser can make up at up to a
+// command line's length for each of the MaxEntries accounts remembered.
 func (g *guard) accountKey(account string) uint64 {
 	if account == "" {
 		return 0
@@ -296,7 +297,7 @@ func (g *guard) begin(ctx context.Context, remote netip.Addr, account, service s
 			wait = at.Sub(now)
 		}
 	}
-	if acct := g.accounts[account]; acct != nil && account != "" {
+	if acct := g.accounts[g.accountKey(account)]; acct != nil && account != "" {
 		n := recent(&acct.fails, now, g.opt.Window)
 		wait = max(wait, backoff(n, g.opt.AccountDelayAfter, g.opt.AccountMaxDelay))
 	}
@@ -352,10 +353,11 @@ func (a *Attempt) Fail(reason string) {
 		}
 	}
 	if a.account != "" && g.opt.AccountDelayAfter >= 0 {
-		acct := g.accounts[a.account]
+		key := g.accountKey(a.account)
+		acct := g.accounts[key]
 		if acct == nil {
 			acct = &accountState{}
-			g.insertAccount(a.account, acct, now)
+			g.insertAccount(key, acct, now)
 		}
 		recent(&acct.fails, now, g.opt.Window)
 		addFailure(&acct.fails, failure{at: now}, g.keep(g.opt.AccountDelayAfter, 0))
@@ -503,12 +505,12 @@ func (g *guard) insertClient(key netip.Prefix, c *clientState, now time.Time) {
 
 // insertAccount adds an account, making room first when the table is
 // full. g.mu must be held.
-func (g *guard) insertAccount(name string, a *accountState, now time.Time) {
+func (g *guard) insertAccount(key uint64, a *accountState, now time.Time) {
 	if len(g.accounts) >= g.opt.MaxEntries {
 		quiet := func(a *accountState) bool { return recent(&a.fails, now, g.opt.Window) == 0 }
 		evict(g.accounts, g.opt.MaxEntries, quiet)
 	}
-	g.accounts[name] = a
+	g.accounts[key] = a
 }
 
 // evict makes room in a full table: it drops the quiet entries, and when
