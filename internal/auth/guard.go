@@ -2,6 +2,7 @@ package auth
 
 import (
 	"context"
+	"hash/maphash"
 	"log/slog"
 	"net/netip"
 	"sync"
@@ -18,8 +19,10 @@ import (
 //     Window on, each further attempt waits before its password is
 //     checked, one second doubling per failure up to IPMaxDelay; at
 //     IPBlockAfter failures within Window the client's attempts are refused
-//     unchecked for IPBlockDuration. A successful login clears the client's
-//     failures.
+//     unchecked for IPBlockDuration. A successful login forgives the
+//     client's failures for the account it logged into (the owner's own
+//     typos), not those for other accounts: a guesser with an account of
+//     its own must not reset its count by logging into it now and then.
 //   - per account: from AccountDelayAfter failures within Window (from any
 //     client) on, attempts wait up to AccountMaxDelay. An account is never
 //     blocked: the right password from a client that has not been failing
@@ -143,14 +146,16 @@ type guard struct {
 	log     *slog.Logger
 	metrics Metrics
 
+	seed maphash.Seed // of accountKey
+
 	mu       sync.Mutex
 	clients  map[netip.Prefix]*clientState // guarded by mu
-	accounts map[string]*accountState      // guarded by mu
+	accounts map[uint64]*accountState      // by accountKey; guarded by mu
 }
 
 // clientState is what the guard knows of one client.
 type clientState struct {
-	fails        []time.Time // failure times within the window, oldest first
+	fails        []failure // failures within the window, oldest first
 	blockedUntil time.Time
 	// next is when the next attempt of a delayed client may be checked:
 	// parallel attempts are spaced one delay apart.
@@ -158,9 +163,17 @@ type clientState struct {
 	inflight int // attempts begun and not finished
 }
 
+// failure is one failed attempt of a client: when, and for which account
+// (a hash of its name, accountKey, so that long names a guesser makes up
+// are not kept; 0 for a malformed exchange).
+type failure struct {
+	at      time.Time
+	account uint64
+}
+
 // accountState is what the guard knows of one account name.
 type accountState struct {
-	fails []time.Time // failure times within the window, oldest first
+	fails []failure // failures within the window, oldest first (account unset)
 }
 
 func newGuard(opt GuardOptions, now func() time.Time, sleep func(context.Context, time.Duration) error, log *slog.Logger, m Metrics) *guard {
@@ -168,10 +181,20 @@ func newGuard(opt GuardOptions, now func() time.Time, sleep func(context.Context
 		sleep = sleepContext
 	}
 	return &guard{
-		opt: opt.withDefaults(), now: now, sleep: sleep, log: log, metrics: m,
+		opt: opt.withDefaults(), now: now, sleep: sleep, log: log, metrics: m, seed: maphash.MakeSeed(),
 		clients:  map[netip.Prefix]*clientState{},
-		accounts: map[string]*accountState{},
+		accounts: map[uint64]*accountState{},
 	}
+}
+
+// accountKey is what the guard keeps of an account name: a seeded hash
+// (0 for none), never the name, which a guesser can make up at up to a
+// command line's length for each of the MaxEntries accounts remembered.
+func (g *guard) accountKey(account string) uint64 {
+	if account == "" {
+		return 0
+	}
+	return maphash.String(g.seed, account) | 1
 }
 
 // sleepContext waits d, or until ctx ends.
@@ -207,10 +230,10 @@ func (g *guard) keep(after, blockAfter int) int {
 
 // recent drops the failures that left the window and returns how many
 // remain.
-func recent(fails *[]time.Time, now time.Time, window time.Duration) int {
+func recent(fails *[]failure, now time.Time, window time.Duration) int {
 	f := *fails
 	i := 0
-	for i < len(f) && now.Sub(f[i]) >= window {
+	for i < len(f) && now.Sub(f[i].at) >= window {
 		i++
 	}
 	if i > 0 {
@@ -220,12 +243,12 @@ func recent(fails *[]time.Time, now time.Time, window time.Duration) int {
 	return len(f)
 }
 
-func addFailure(fails *[]time.Time, now time.Time, keep int) {
+func addFailure(fails *[]failure, f0 failure, keep int) {
 	f := *fails
 	if len(f) >= keep {
 		f = append(f[:0], f[len(f)-keep+1:]...)
 	}
-	*fails = append(f, now)
+	*fails = append(f, f0)
 }
 
 // Attempt is one login attempt under the guessing protection, from
@@ -274,7 +297,7 @@ func (g *guard) begin(ctx context.Context, remote netip.Addr, account, service s
 			wait = at.Sub(now)
 		}
 	}
-	if acct := g.accounts[account]; acct != nil && account != "" {
+	if acct := g.accounts[g.accountKey(account)]; acct != nil && account != "" {
 		n := recent(&acct.fails, now, g.opt.Window)
 		wait = max(wait, backoff(n, g.opt.AccountDelayAfter, g.opt.AccountMaxDelay))
 	}
@@ -326,17 +349,18 @@ func (a *Attempt) Fail(reason string) {
 	if a.counted {
 		if c := g.clients[a.client]; c != nil {
 			c.inflight--
-			blocked = g.clientFailure(c, now)
+			blocked = g.clientFailure(c, now, g.accountKey(a.account))
 		}
 	}
 	if a.account != "" && g.opt.AccountDelayAfter >= 0 {
-		acct := g.accounts[a.account]
+		key := g.accountKey(a.account)
+		acct := g.accounts[key]
 		if acct == nil {
 			acct = &accountState{}
-			g.insertAccount(a.account, acct, now)
+			g.insertAccount(key, acct, now)
 		}
 		recent(&acct.fails, now, g.opt.Window)
-		addFailure(&acct.fails, now, g.keep(g.opt.AccountDelayAfter, 0))
+		addFailure(&acct.fails, failure{at: now}, g.keep(g.opt.AccountDelayAfter, 0))
 	}
 	g.mu.Unlock()
 	g.log.Info("login failed", "service", a.service, "remote", a.remote, "user", a.account, "reason", reason)
@@ -348,8 +372,10 @@ func (a *Attempt) Fail(reason string) {
 	}
 }
 
-// Succeed reports a successful login: the client's failures are
-// forgotten.
+// Succeed reports a successful login: the client's failures for this
+// account are forgotten (a user who mistyped starts afresh); its failures
+// for other accounts stay, or a guesser could log into an account of its
+// own after every few guesses and never be blocked.
 func (a *Attempt) Succeed() {
 	if a.done {
 		return
@@ -362,10 +388,20 @@ func (a *Attempt) Succeed() {
 	g.mu.Lock()
 	if c := g.clients[a.client]; c != nil {
 		c.inflight--
-		c.fails = nil
-		c.next = time.Time{}
-		if c.inflight <= 0 && c.blockedUntil.IsZero() {
-			delete(g.clients, a.client)
+		key := g.accountKey(a.account)
+		kept := c.fails[:0]
+		for _, f := range c.fails {
+			if f.account != key {
+				kept = append(kept, f)
+			}
+		}
+		c.fails = kept
+		if len(c.fails) == 0 {
+			c.fails = nil
+			c.next = time.Time{}
+			if c.inflight <= 0 && c.blockedUntil.IsZero() {
+				delete(g.clients, a.client)
+			}
 		}
 	}
 	g.mu.Unlock()
@@ -388,15 +424,15 @@ func (a *Attempt) Abandon() {
 	g.mu.Unlock()
 }
 
-// clientFailure counts a failure of a client and blocks it at the limit;
-// it returns the failures that led to a new block, or 0. g.mu must be
-// held.
-func (g *guard) clientFailure(c *clientState, now time.Time) int {
+// clientFailure counts a failure of a client for account and blocks it at
+// the limit; it returns the failures that led to a new block, or 0. g.mu
+// must be held.
+func (g *guard) clientFailure(c *clientState, now time.Time, account uint64) int {
 	n := recent(&c.fails, now, g.opt.Window)
 	if now.Before(c.blockedUntil) {
 		return 0 // blocked already (an attempt that began before the block)
 	}
-	addFailure(&c.fails, now, g.keep(g.opt.IPDelayAfter, g.opt.IPBlockAfter))
+	addFailure(&c.fails, failure{at: now, account: account}, g.keep(g.opt.IPDelayAfter, g.opt.IPBlockAfter))
 	n++
 	if g.opt.IPBlockAfter >= 0 && n >= g.opt.IPBlockAfter {
 		c.blockedUntil = now.Add(g.opt.IPBlockDuration)
@@ -430,7 +466,7 @@ func (g *guard) failClient(remote netip.Addr, service string) {
 		c = &clientState{}
 		g.insertClient(key, c, now)
 	}
-	n := g.clientFailure(c, now)
+	n := g.clientFailure(c, now, 0)
 	g.mu.Unlock()
 	g.log.Info("login failed", "service", service, "remote", remote, "reason", "malformed exchange")
 	if f := g.metrics.Failure; f != nil {
@@ -469,12 +505,12 @@ func (g *guard) insertClient(key netip.Prefix, c *clientState, now time.Time) {
 
 // insertAccount adds an account, making room first when the table is
 // full. g.mu must be held.
-func (g *guard) insertAccount(name string, a *accountState, now time.Time) {
+func (g *guard) insertAccount(key uint64, a *accountState, now time.Time) {
 	if len(g.accounts) >= g.opt.MaxEntries {
 		quiet := func(a *accountState) bool { return recent(&a.fails, now, g.opt.Window) == 0 }
 		evict(g.accounts, g.opt.MaxEntries, quiet)
 	}
-	g.accounts[name] = a
+	g.accounts[key] = a
 }
 
 // evict makes room in a full table: it drops the quiet entries, and when

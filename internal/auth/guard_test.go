@@ -3,7 +3,11 @@ package auth
 import (
 	"context"
 	"errors"
+	"fmt"
+	"log/slog"
 	"net/netip"
+	"runtime"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -322,4 +326,41 @@ func TestGuardTablesBounded(t *testing.T) {
 	if nc > 64 || na > 64 {
 		t.Fatalf("%d clients, %d accounts remembered, limit 64", nc, na)
 	}
+}
+
+// TestGuardKeepsNoGuessedNames: the guard remembers up to MaxEntries
+// accounts, and a guesser chooses their names; it must not keep the names
+// themselves (up to a command line each, 8 KiB before login), or 100,000
+// made-up names would hold 800 MiB. Not parallel: it measures the heap.
+func TestGuardKeepsNoGuessedNames(t *testing.T) {
+	clk := newFakeClock()
+	g := newGuard(GuardOptions{IPDelayAfter: -1, IPBlockAfter: -1, AccountDelayAfter: 1}, clk.now, clk.sleep,
+		slog.New(slog.DiscardHandler), Metrics{})
+	const n, size = 2000, 8 << 10
+	var before, after runtime.MemStats
+	runtime.GC()
+	runtime.ReadMemStats(&before)
+	for i := range n {
+		name := fmt.Sprintf("%08d", i) + strings.Repeat("x", size)
+		a, err := g.begin(context.Background(), netip.AddrFrom4([4]byte{10, 1, byte(i >> 8), byte(i)}), name, "imap")
+		if err != nil {
+			t.Fatal(err)
+		}
+		a.Fail("test")
+	}
+	runtime.GC()
+	runtime.ReadMemStats(&after)
+	if held := int64(after.HeapAlloc) - int64(before.HeapAlloc); held > n*size/4 {
+		t.Fatalf("%d failures with %d-byte names hold %d KiB", n, size, held>>10)
+	}
+	// The names still count: the next attempt on one of them waits.
+	a, err := g.begin(context.Background(), netip.AddrFrom4([4]byte{10, 2, 0, 1}), fmt.Sprintf("%08d", 7)+strings.Repeat("x", size), "imap")
+	if err != nil {
+		t.Fatal(err)
+	}
+	a.Abandon()
+	if w := clk.takeWaits(); len(w) != 1 {
+		t.Fatalf("an account with a failure behind it: waits %v, want one", w)
+	}
+	runtime.KeepAlive(g)
 }

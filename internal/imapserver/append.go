@@ -124,7 +124,16 @@ func (s *session) appendMessages(c appendStream, mb *store.Mailbox, single bool)
 				src = message.NewCRLFReader(r)
 			}
 		}
-		staged, err := st.Stage(s.ctx, src, s.srv.maxMsg)
+		limit := s.srv.maxMsg
+		if cat == nil {
+			// RFC 7889 §3: APPENDLIMIT bounds the message the client
+			// sends, and the parser checked the literal's size against
+			// it. The stored form may be larger (a bare LF becomes CRLF,
+			// a binary part base64: at most twice the size), and must
+			// not be refused for it.
+			limit = 2 * s.srv.maxMsg
+		}
+		staged, err := st.Stage(s.ctx, src, limit)
 		if err != nil {
 			if cat != nil && cat.err != nil {
 				err = cat.err

@@ -175,12 +175,11 @@ func (l *Listener) Accept() (net.Conn, error) {
 	}
 }
 
-func ipKey(a net.Addr) string {
-	if ta, ok := a.(*net.TCPAddr); ok {
-		return ta.IP.String()
-	}
-	return ""
-}
+// ipKey names the client whose connections MaxConnsPerIP counts: the
+// IPv4 address, or the IPv6 /64, as for the pre-login budget and the
+// guessing protection. One subscriber usually holds a whole /64, so a
+// limit per IPv6 address would let one client take every connection.
+func ipKey(a net.Addr) string { return clientKey(a) }
 
 func (l *Listener) track(raw net.Conn) (*Conn, string) {
 	ip := ipKey(raw.RemoteAddr())

@@ -520,3 +520,24 @@ func TestSendFile(t *testing.T) {
 		t.Fatalf("received %d bytes, want %d, equal: %v", len(b), len(want), bytes.Equal(b, want))
 	}
 }
+
+// TestConnsPerIPGroupsIPv6By64: MaxConnsPerIP counts an IPv6 /64 as one
+// client, as the pre-login budget and the guessing protection do; counted
+// per address, one /64 could take every connection of a listener.
+func TestConnsPerIPGroupsIPv6By64(t *testing.T) {
+	key := func(s string) string { return ipKey(&net.TCPAddr{IP: net.ParseIP(s), Port: 1}) }
+	for _, tc := range []struct {
+		a, b string
+		same bool
+	}{
+		{"2001:db8:1:2::1", "2001:db8:1:2:ffff::9", true},
+		{"2001:db8:1:2::1", "2001:db8:1:3::1", false},
+		{"127.0.0.1", "127.0.0.2", false},
+		{"127.0.0.1", "::ffff:127.0.0.1", true},
+		{"::1", "127.0.0.1", false},
+	} {
+		if got := key(tc.a) == key(tc.b); got != tc.same {
+			t.Errorf("%s and %s: same client %v (keys %q, %q), want %v", tc.a, tc.b, got, key(tc.a), key(tc.b), tc.same)
+		}
+	}
+}

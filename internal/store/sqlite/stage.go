@@ -234,6 +234,12 @@ func insertBlobTx(w *wtx, b *staged, now int64) (int64, error) {
 			_, err = w.ExecContext(w.ctx, `UPDATE blobs SET dots = ? WHERE id = ? AND dots IS NULL`, b.dots, id)
 		}
 		if err == nil {
+			// Staging wrote the file anew from the content just
+			// hashed (stageLarge), so a record that it was found
+			// damaged (missing, cut, altered) no longer holds: the
+			// new message, and the old ones that share the body,
+			// are whole again.
+			w.afterCommit(func() { b.s.clearDamaged(id, b.id) })
 			return id, nil
 		}
 		if !errors.Is(err, sql.ErrNoRows) {
