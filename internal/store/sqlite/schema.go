@@ -190,6 +190,23 @@ CREATE TABLE IF NOT EXISTS account_scram (
 	scram         TEXT NOT NULL
 );
 `,
+	// Device setup links (store.SetupLinks, issue 14): the SHA-256 of each
+	// link's token, never the token, and the device's password sealed
+	// under a key derived from the token; sealed is NULL once the link is
+	// used or has expired. IF NOT EXISTS: see the migration above.
+	`
+CREATE TABLE IF NOT EXISTS setup_links (
+	id         BLOB PRIMARY KEY, -- SHA-256 of the token
+	account_id INTEGER NOT NULL REFERENCES accounts(id) ON DELETE CASCADE,
+	device     TEXT NOT NULL, -- lower case
+	sealed     BLOB,          -- the password, encrypted; NULL: used or expired
+	created    INTEGER NOT NULL, -- unix seconds
+	expires    INTEGER NOT NULL,
+	used       INTEGER NOT NULL DEFAULT 0 -- unix seconds; 0: not used
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS setup_links_device ON setup_links (account_id, device);
+CREATE INDEX IF NOT EXISTS setup_links_expires ON setup_links (expires);
+`,
 }
 
 // migrate brings the schema to the newest version in one transaction.

@@ -59,6 +59,7 @@ func Run(t *testing.T, h Harness) {
 		{"Metadata", testMetadata},
 		{"CreateMailboxWith", testCreateWith},
 		{"Credentials", testCredentials},
+		{"SetupLinks", testSetupLinks},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
