@@ -53,7 +53,9 @@ type Options struct {
 	StoreReadConns int
 	// CertPoll is how often the TLS certificate files are checked for
 	// changes; zero means certs.DefaultPoll. Tests make it short.
-	CertPoll time.Duration
+	CertPoll time.Duration	// Now is the clock of device setup links (their expiry); nil means
+	// time.Now. Tests move it forward.
+	Now func() time.Time
 }
 
 // protocolServer is what every protocol server provides (New(Options) in
@@ -81,6 +83,7 @@ type Server struct {
 	adminLn net.Listener
 	certs   certSource  // nil when no listener needs TLS
 	web     *web.Server // listen.web; nil when off. Pages are added with s.web.Handle before Serve.
+	now     func() time.Time // Options.Now
 	bgStop  context.CancelFunc
 
 	errc     chan error // first unexpected Serve failure
@@ -127,7 +130,7 @@ func Start(ctx context.Context, opt Options) (_ *Server, err error) {
 	if log == nil {
 		return nil, errors.New("server: no logger")
 	}
-	s := &Server{cfg: cfg, log: log, m: newMetrics(), addrs: map[string]string{}, errc: make(chan error, 1)}
+	s := &Server{cfg: cfg, log: log, m: newMetrics(), addrs: map[string]string{}, errc: make(chan error, 1), now: opt.Now}
 	var cleanup []func()
 	defer func() {
 		if err != nil {
@@ -182,7 +185,8 @@ func Start(ctx context.Context, opt Options) (_ *Server, err error) {
 		MaxMessageSize: int64(cfg.MaxMessageSize),
 		Logger:         log,
 	})
-	s.ops = &admin.Ops{Store: s.st, Credentials: creds, Auth: s.auth, Deliverer: deliverer, Logger: log, Delivered: s.m.smtp().Delivered}
+	s.ops = &admin.Ops{Store: s.st, Credentials: creds, Auth: s.auth, Deliverer: deliverer, Logger: log, Delivered: s.m.smtp().Delivered,
+		Now: opt.Now} // setup links: startWeb
 
 	ids := new(netserve.IDs)
 	smtpOpts := func(lmtp bool) smtpserver.Options {
