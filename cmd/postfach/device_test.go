@@ -140,7 +140,7 @@ func TestDeviceSetupText(t *testing.T) {
 	cfg.Hostname = "mail.example.org"
 	cfg.Listen.POP3 = ""
 	var b strings.Builder
-	writeDeviceSetup(&b, cfg, "alice@example.org", &admin.NewDevice{Password: "abcdefghjkmnpqrstuvwxyz23456", Device: admin.Device{Name: "phone"}})
+	writeDeviceSetup(&b, cfg, "alice@example.org", &admin.NewDevice{Password: "abcdefghjkmnpqrstuvwxyz23456", Device: admin.Device{Name: "phone"}}, false)
 	out := b.String()
 	for _, want := range []string{
 		"password:   abcd efgh jkmn pqrs tuvw xyz2 3456\n",
