@@ -53,7 +53,7 @@ type Options struct {
 	StoreReadConns int
 	// CertPoll is how often the TLS certificate files are checked for
 	// changes; zero means certs.DefaultPoll. Tests make it short.
-	CertPoll time.Duration	// Now is the clock of device setup links (their expiry); nil means
+	CertPoll time.Duration // Now is the clock of device setup links (their expiry); nil means
 	// time.Now. Tests move it forward.
 	Now func() time.Time
 }
@@ -81,8 +81,8 @@ type Server struct {
 	httpLn  net.Listener
 	adminS  *admin.Server
 	adminLn net.Listener
-	certs   certSource  // nil when no listener needs TLS
-	web     *web.Server // listen.web; nil when off. Pages are added with s.web.Handle before Serve.
+	certs   certSource       // nil when no listener needs TLS
+	web     *web.Server      // listen.web; nil when off. Pages are added with s.web.Handle before Serve.
 	now     func() time.Time // Options.Now
 	bgStop  context.CancelFunc
 
