@@ -53,7 +53,8 @@ type Options struct {
 	StoreReadConns int
 	// CertPoll is how often the TLS certificate files are checked for
 	// changes; zero means certs.DefaultPoll. Tests make it short.
-	CertPoll time.Duration // Now is the clock of device setup links (their expiry); nil means
+	CertPoll time.Duration
+	// Now is the clock of device setup links (their expiry); nil means
 	// time.Now. Tests move it forward.
 	Now func() time.Time
 }
