@@ -36,7 +36,9 @@ const (
 	setupKeyInfo     = "postfach setup link password v1"
 )
 
-var setupB64 = base64.RawURLEncoding
+// setupB64 writes tokens in the URL; Strict, so that each token has one
+// spelling (27 characters carry 162 bits, the last two must be zero).
+var setupB64 = base64.RawURLEncoding.Strict()
 
 // SetupTokenLen is the length of a token's URL form.
 var SetupTokenLen = setupB64.EncodedLen(SetupTokenBytes)

@@ -67,3 +67,17 @@ func TestSetupLink(t *testing.T) {
 }
 
 func storeID(n int64) store.AccountID { return store.AccountID(n) }
+
+// FuzzParseSetupToken: a token from the URL is accepted only in its
+// canonical form, and then has SetupTokenBytes bytes.
+func FuzzParseSetupToken(f *testing.F) {
+	f.Fuzz(func(t *testing.T, s string) {
+		raw, ok := ParseSetupToken(s)
+		if !ok {
+			return
+		}
+		if len(raw) != SetupTokenBytes || setupB64.EncodeToString(raw) != s {
+			t.Fatalf("ParseSetupToken(%q) = %x", s, raw)
+		}
+	})
+}
