@@ -132,6 +132,9 @@ func withAPI(e *env, cfg *config.Config, f func(api admin.API) int) int {
 		Postmaster:     cfg.Postmaster,
 		MaxMessageSize: int64(cfg.MaxMessageSize),
 	})}
+	if cfg.Listen.Web != "" { // device setup links, served once the server runs
+		ops.SetupLinks, ops.SetupURL = st, cfg.PublicURL("")
+	}
 	return f(ops)
 }
 

@@ -6,7 +6,6 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"net"
 	"strings"
 	"time"
 
@@ -117,15 +116,16 @@ func deviceFail(e *env, args []string, err error) (code int, done bool) {
 		fmt.Fprintln(e.stderr, "postfach:", err)
 		return exitUsage, true
 	case errors.Is(err, store.ErrExists):
-		fmt.Fprintf(e.stderr, "postfach: %s already has a device %q with a password; revoke it first (postfach device revoke %s %s) to give it a new one, or choose another name\n",
-			args[0], args[1], args[0], args[1])
+		fmt.Fprintf(e.stderr, "postfach: %s already has a device %q with a password; postfach device setup %s %s gives it a new password and setup link (or revoke it first: postfach device revoke %s %s), or choose another name\n",
+			args[0], args[1], args[0], args[1], args[0], args[1])
 		return exitError, true
 	}
 	return adminFail(e, args[0], err), true
 }
 
 // cmdDeviceAdd gives a device a generated password and prints what the
-// device needs to be set up.
+// device needs to be set up: a setup link with its QR code when listen.web
+// is on, and the settings to type in.
 func cmdDeviceAdd(ctx context.Context, e *env, fs *flag.FlagSet, args []string) int {
 	if !oneAddress(e, fs, args, 2) {
 		return exitUsage
@@ -139,33 +139,83 @@ func cmdDeviceAdd(ctx context.Context, e *env, fs *flag.FlagSet, args []string) 
 		if code, done := deviceFail(e, args, err); done {
 			return code
 		}
-		writeDeviceSetup(e.stdout, cfg, args[0], nd)
+		fmt.Fprintf(e.stdout, "device %s of %s added.\n\n", nd.Device.Name, args[0])
+		writeDeviceSetup(e.stdout, cfg, args[0], nd, qrColorsFor(e.stdout, e.getenv))
 		return exitOK
 	})
 }
 
-// writeDeviceSetup prints what a person needs to set up a new device by
-// hand: the password (shown this once), the user name and the server's
-// name and ports. A setup link (and its QR code) for automatic setup will
-// go here too once the HTTPS setup listener exists.
-func writeDeviceSetup(w io.Writer, cfg *config.Config, address string, nd *admin.NewDevice) {
-	fmt.Fprintf(w, "device %s of %s added.\n\n", nd.Device.Name, address)
+// cmdDeviceSetup gives a device that has a password a new password and a
+// new setup link. The old password is kept only as a hash and its link
+// (if any) only sealed under that link's token, so a new link needs a new
+// password; the old password stops working (sessions signed in with it
+// stay until they end, as after user passwd; device revoke ends them).
+func cmdDeviceSetup(ctx context.Context, e *env, fs *flag.FlagSet, args []string) int {
+	if !oneAddress(e, fs, args, 2) {
+		return exitUsage
+	}
+	cfg, ok := configOrReport(e, fs)
+	if !ok {
+		return exConfig
+	}
+	return withAPI(e, cfg, func(api admin.API) int {
+		nd, err := api.DeviceSetup(ctx, args[0], args[1])
+		switch {
+		case errors.Is(err, admin.ErrNoSetupLinks):
+			fmt.Fprintf(e.stderr, "postfach: setup links need the web listener: set listen.web (see docs/devices.md); to give %s a new password without one: postfach device revoke %s %s, then postfach device add %s %s\n",
+				args[1], args[0], args[1], args[0], args[1])
+			return exitError
+		case errors.Is(err, admin.ErrNoDevice):
+			fmt.Fprintf(e.stderr, "postfach: %s has no device %q with a password; give it one with postfach device add %s %s\n", args[0], args[1], args[0], args[1])
+			return exitError
+		}
+		if code, done := deviceFail(e, args, err); done {
+			return code
+		}
+		fmt.Fprintf(e.stdout, "device %s of %s has a new password and setup link; the old password and link no longer work.\n\n", nd.Device.Name, args[0])
+		writeDeviceSetup(e.stdout, cfg, args[0], nd, qrColorsFor(e.stdout, e.getenv))
+		return exitOK
+	})
+}
+
+// writeDeviceSetup prints what a person needs to set up a new device: the
+// setup link and its QR code (colors: the code sets its own colours,
+// for a terminal), and for setting it up by hand the password (shown this
+// once), the user name and the server's name and ports.
+func writeDeviceSetup(w io.Writer, cfg *config.Config, address string, nd *admin.NewDevice, colors bool) {
+	switch {
+	case nd.SetupLink != "":
+		fmt.Fprintf(w, "  setup link: %s\n", nd.SetupLink)
+		fmt.Fprintf(w, "              (works once, until %s)\n\n", nd.SetupExpires.UTC().Format("2006-01-02 15:04 MST"))
+		fmt.Fprintf(w, "Open the link on the new device, or scan this code with its camera:\n\n")
+		if err := writeQR(w, nd.SetupLink, "  ", colors); err != nil {
+			fmt.Fprintf(w, "  (no QR code: %v)\n", err)
+		}
+		fmt.Fprintf(w, "\nAn iPhone, iPad or Mac installs the account from it (a configuration profile);\n")
+		fmt.Fprintf(w, "other devices are shown the settings and the password. Or set it up by hand:\n\n")
+	case nd.SetupError != "":
+		fmt.Fprintf(w, "  setup link: none, it could not be made (%s);\n", nd.SetupError)
+		fmt.Fprintf(w, "              postfach device setup %s %s tries again (with a new password)\n\n", address, nd.Device.Name)
+	default:
+		fmt.Fprintf(w, "  (A setup link and QR code that set the device up in one step need the web\n")
+		fmt.Fprintf(w, "  listener: set listen.web, see docs/devices.md; then postfach device setup\n")
+		fmt.Fprintf(w, "  %s %s makes one.)\n\n", address, nd.Device.Name)
+	}
 	fmt.Fprintf(w, "  password:   %s\n", auth.FormatDevicePassword(nd.Password))
 	fmt.Fprintf(w, "              (shown only now; the spaces may be left out, capitals do not matter)\n")
 	fmt.Fprintf(w, "  user name:  %s\n", address)
-	fmt.Fprintf(w, "  server:     %s\n", cfg.Hostname)
-	l := cfg.Listen
+	fmt.Fprintf(w, "  server:     %s\n", cfg.PublicHost())
 	for _, p := range []struct{ what, tls, plain, plainHow string }{
-		{"IMAP", l.IMAPS, l.IMAP, "STARTTLS"},
-		{"POP3", l.POP3S, l.POP3, "STLS"},
-		{"sending (submission)", l.Submissions, l.Submission, "STARTTLS"},
+		{"IMAP", "imaps", "imap", "STARTTLS"},
+		{"POP3", "pop3s", "pop3", "STLS"},
+		{"sending (submission)", "submissions", "submission", "STARTTLS"},
 	} {
 		var ports []string
-		if port := listenPort(p.tls); port != "" {
-			ports = append(ports, "port "+port+" with TLS")
+		if port := cfg.PublicPort(p.tls, ""); port != 0 {
+			ports = append(ports, fmt.Sprintf("port %d with TLS", port))
 		}
-		if port := listenPort(p.plain); port != "" {
-			ports = append(ports, "port "+port+" with "+p.plainHow)
+		if port := cfg.PublicPort(p.plain, ""); port != 0 {
+			ports = append(ports, fmt.Sprintf("port %d with %s", port, p.plainHow))
 		}
 		if len(ports) == 0 {
 			continue
@@ -177,18 +227,6 @@ func writeDeviceSetup(w io.Writer, cfg *config.Config, address string, nd *admin
 		fmt.Fprintf(w, "  %-11s %s\n", p.what+":", line)
 	}
 	fmt.Fprintf(w, "\nIf the device is lost: postfach device revoke %s %s\n", address, nd.Device.Name)
-}
-
-// listenPort returns the port of a listen address, "" when it is off.
-func listenPort(addr string) string {
-	if addr == "" {
-		return ""
-	}
-	_, port, err := net.SplitHostPort(addr)
-	if err != nil {
-		return ""
-	}
-	return port
 }
 
 // cmdDeviceRevoke removes a device's password; the running server ends

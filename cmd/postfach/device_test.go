@@ -2,9 +2,13 @@ package main
 
 import (
 	"context"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/makiuchi-d/gozxing"
+	zxqr "github.com/makiuchi-d/gozxing/qrcode"
 
 	"github.com/postfach/postfach/internal/admin"
 	"github.com/postfach/postfach/internal/config"
@@ -140,7 +144,7 @@ func TestDeviceSetupText(t *testing.T) {
 	cfg.Hostname = "mail.example.org"
 	cfg.Listen.POP3 = ""
 	var b strings.Builder
-	writeDeviceSetup(&b, cfg, "alice@example.org", &admin.NewDevice{Password: "abcdefghjkmnpqrstuvwxyz23456", Device: admin.Device{Name: "phone"}})
+	writeDeviceSetup(&b, cfg, "alice@example.org", &admin.NewDevice{Password: "abcdefghjkmnpqrstuvwxyz23456", Device: admin.Device{Name: "phone"}}, false)
 	out := b.String()
 	for _, want := range []string{
 		"password:   abcd efgh jkmn pqrs tuvw xyz2 3456\n",
@@ -154,5 +158,86 @@ func TestDeviceSetupText(t *testing.T) {
 		if !strings.Contains(out, want) {
 			t.Errorf("missing %q in\n%s", want, out)
 		}
+	}
+}
+
+// TestDeviceAddSetupLink: with listen.web on, device add prints the setup
+// link and a QR code that decodes to it (on the store and through a
+// running server); device setup prints a new password and link. With
+// listen.web off, both say how to turn it on.
+func TestDeviceAddSetupLink(t *testing.T) {
+	cfg := testConfig(t, "\n[web]\npublic_url = \"https://mail.example.org\"\n")
+	body, err := os.ReadFile(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(cfg, []byte(strings.Replace(string(body), "web = \"\"", "web = \"127.0.0.1:0\"", 1)), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if r := runBin(t, "password\n", "user", "add", "--config", cfg, "--password-stdin", "alice@example.org"); r.code != 0 {
+		t.Fatalf("user add: %+v", r)
+	}
+	// check reads the link and the QR code from the output.
+	check := func(r result) string {
+		t.Helper()
+		link := ""
+		for _, l := range strings.Split(r.stdout, "\n") {
+			if v, ok := strings.CutPrefix(strings.TrimSpace(l), "setup link:"); ok {
+				link = strings.TrimSpace(v)
+			}
+		}
+		if r.code != 0 || !strings.HasPrefix(link, "https://mail.example.org/setup/") || strings.Contains(r.stdout, qrColors) {
+			t.Fatalf("output: %+v", r)
+		}
+		// The QR code: the lines of block characters after the link.
+		var qrLines []string
+		for _, l := range strings.Split(r.stdout, "\n") {
+			if strings.HasPrefix(l, "  ") && strings.ContainsAny(l, qrBoth+qrTop+qrBottom) {
+				qrLines = append(qrLines, l)
+			}
+		}
+		if len(qrLines) < 10 {
+			t.Fatalf("no QR code in %q", r.stdout)
+		}
+		// Its blank first and last lines are the quiet zone, all spaces.
+		width := len([]rune(strings.TrimPrefix(qrLines[0], "  ")))
+		blank := "  " + strings.Repeat(" ", width)
+		mods := qrModules(t, strings.Join(append(append([]string{blank, blank}, qrLines...), blank, blank), "\n")+"\n", "  ")
+		bmp, err := gozxing.NewBinaryBitmapFromImage(qrImage(mods, 3))
+		if err != nil {
+			t.Fatal(err)
+		}
+		res, err := zxqr.NewQRCodeReader().Decode(bmp, map[gozxing.DecodeHintType]any{gozxing.DecodeHintType_PURE_BARCODE: true})
+		if err != nil || res.GetText() != link {
+			t.Fatalf("QR code: %v %v, want %q", res, err, link)
+		}
+		return link
+	}
+	l1 := check(runBin(t, "", "device", "add", "--config", cfg, "alice@example.org", "phone"))
+	r := runBin(t, "", "device", "setup", "--config", cfg, "alice@example.org", "phone")
+	if l2 := check(r); l2 == l1 || !strings.Contains(r.stdout, "old password and link no longer work") {
+		t.Fatalf("device setup: %+v", r)
+	}
+	p := startServe(t, cfg)
+	defer p.stop()
+	check(runBin(t, "", "device", "add", "--config", cfg, "alice@example.org", "laptop"))
+	check(runBin(t, "", "device", "setup", "--config", cfg, "alice@example.org", "laptop"))
+	if r := runBin(t, "", "device", "setup", "--config", cfg, "alice@example.org", "tablet"); r.code != exitError || !strings.Contains(r.stderr, "postfach device add alice@example.org tablet") {
+		t.Fatalf("setup of an unknown device: %+v", r)
+	}
+	if r := runBin(t, "", "device", "add", "--config", cfg, "alice@example.org", "laptop"); r.code != exitError || !strings.Contains(r.stderr, "postfach device setup alice@example.org laptop") {
+		t.Fatalf("second add: %+v", r)
+	}
+
+	off := testConfig(t, "")
+	if r := runBin(t, "password\n", "user", "add", "--config", off, "--password-stdin", "alice@example.org"); r.code != 0 {
+		t.Fatalf("user add: %+v", r)
+	}
+	r = runBin(t, "", "device", "add", "--config", off, "alice@example.org", "phone")
+	if r.code != 0 || strings.Contains(r.stdout, "setup link:") || !strings.Contains(r.stdout, "need the web\n  listener: set listen.web") {
+		t.Fatalf("device add without listen.web: %+v", r)
+	}
+	if r = runBin(t, "", "device", "setup", "--config", off, "alice@example.org", "phone"); r.code != exitError || !strings.Contains(r.stderr, "set listen.web") {
+		t.Fatalf("device setup without listen.web: %+v", r)
 	}
 }

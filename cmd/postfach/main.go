@@ -60,7 +60,8 @@ func commands() []*command {
 		{name: "user list", summary: "list the accounts", run: cmdUserList},
 		{name: "user set", usage: "ADDRESS KEY [VALUE]", summary: "set a per-account setting (" + strings.Join(config.AccountSettings, ", ") + "); no VALUE clears it", run: cmdUserSet},
 		{name: "user quota", usage: "ADDRESS [SIZE|none|default] [--messages COUNT|none|default]", summary: "show an account's mail against its quota, or set its own (default: limits.quota)", run: cmdUserQuota, flags: userQuotaFlags},
-		{name: "device add", usage: "ADDRESS DEVICE", summary: "give a device (a phone, a laptop) a password of its own and print how to set it up", run: cmdDeviceAdd},
+		{name: "device add", usage: "ADDRESS DEVICE", summary: "give a device (a phone, a laptop) a password of its own and print how to set it up: a setup link and QR code, and the settings", run: cmdDeviceAdd},
+		{name: "device setup", usage: "ADDRESS DEVICE", summary: "give a device a new password with a new setup link and QR code (the link of device add expired or was lost)", run: cmdDeviceSetup},
 		{name: "device list", usage: "ADDRESS", summary: "list the account's devices: last sign-in, client, password, POP3 view", run: cmdDeviceList},
 		{name: "device revoke", usage: "ADDRESS DEVICE", summary: "revoke a device's password and end its sessions (a lost phone)", run: cmdDeviceRevoke},
 		{name: "device forget", usage: "ADDRESS DEVICE", summary: "forget a POP3 device view: the device gets all of INBOX again", run: cmdDeviceForget},
@@ -103,7 +104,7 @@ func run(ctx context.Context, e *env, args []string) int {
 		if args[0] == "user" {
 			fmt.Fprintln(e.stderr, "postfach user: want one of add, passwd, del, list, set, quota")
 		} else if args[0] == "device" {
-			fmt.Fprintln(e.stderr, "postfach device: want one of add, list, revoke, forget")
+			fmt.Fprintln(e.stderr, "postfach device: want one of add, list, revoke, forget, setup")
 		} else {
 			fmt.Fprintf(e.stderr, "postfach: unknown command %q\n", args[0])
 		}

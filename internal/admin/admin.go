@@ -100,6 +100,12 @@ type API interface {
 	// DeviceRevoke removes a device's password and ends its sessions.
 	// ErrNoDevice for an unknown device.
 	DeviceRevoke(ctx context.Context, name, device string) error
+	// DeviceSetup gives a device that has a password a new one, with a
+	// new setup link (the old password is not kept in clear, so a new
+	// link needs a new password); the device's earlier link stops
+	// working. ErrNoDevice when the device has no password;
+	// ErrNoSetupLinks when setup links are off.
+	DeviceSetup(ctx context.Context, name, device string) (*NewDevice, error)
 }
 
 // Errors reported by the operations, matched with errors.Is on both sides
@@ -126,6 +132,13 @@ type Ops struct {
 	// Delivered, when set, is called after each delivery that reached the
 	// store (a metrics hook, as smtpserver.Metrics.Delivered).
 	Delivered func(proto string, ok, failed int, d time.Duration)
+	// SetupLinks keeps device setup links, and SetupURL is the public
+	// address of listen.web (web.public_url) the links start with; either
+	// unset means device add makes no setup link (listen.web is off).
+	SetupLinks store.SetupLinks
+	SetupURL   string
+	// Now is the clock of setup links; nil means time.Now.
+	Now func() time.Time
 }
 
 var _ API = (*Ops)(nil)
@@ -338,6 +351,7 @@ var codes = []struct {
 	{"bad_request", ErrBadRequest},
 	{"no_device", ErrNoDevice},
 	{"no_credentials", ErrNoCredentials},
+	{"no_setup_links", ErrNoSetupLinks},
 	{"forbidden", ErrForbidden},
 }
 

@@ -36,12 +36,18 @@ type Device struct {
 	LastUsed time.Time `json:"last_used,omitzero"`
 }
 
-// NewDevice is the answer to DeviceAdd.
+// NewDevice is the answer to DeviceAdd and DeviceSetup.
 type NewDevice struct {
 	Device Device `json:"device"`
 	// Password is the generated password in its canonical form; it is
-	// shown once and kept nowhere.
+	// shown once and kept nowhere in clear.
 	Password string `json:"password"`
+	// SetupLink is the device's setup link (docs/devices.md), usable once
+	// until SetupExpires; "" when setup links are off (listen.web), or
+	// when making it failed (SetupError says why; the password works).
+	SetupLink    string    `json:"setup_link,omitempty"`
+	SetupExpires time.Time `json:"setup_expires,omitzero"`
+	SetupError   string    `json:"setup_error,omitempty"`
 }
 
 // ErrNoDevice is returned by DeviceForget and DeviceRevoke for a device
@@ -51,6 +57,10 @@ var ErrNoDevice = errors.New("no such device")
 // ErrNoCredentials is returned by the device commands on a store that
 // does not keep devices.
 var ErrNoCredentials = errors.New("this store does not keep device passwords")
+
+// ErrNoSetupLinks is returned by DeviceSetup when setup links are off: no
+// web listener (listen.web), or a store that does not keep them.
+var ErrNoSetupLinks = errors.New("setup links are off: they need the web listener (listen.web)")
 
 // canonicalDevice validates a device name and returns it in lower case,
 // as the POP3 server stores it (device names are case-insensitive).
@@ -160,11 +170,90 @@ func (o *Ops) DeviceAdd(ctx context.Context, name, device string) (*NewDevice, e
 	if err != nil {
 		return nil, err
 	}
-	if o.Logger != nil {
-		o.Logger.Info("device added", "user", a.Name, "device", dev)
+	nd := &NewDevice{Password: pw, Device: newDeviceInfo(d)}
+	if o.setupLinksOn() {
+		// The device exists with its password now; a link that cannot be
+		// made is reported beside it (device setup makes another).
+		if err := o.addSetupLink(ctx, a, dev, pw, "", "", nd); err != nil {
+			nd.SetupError = err.Error()
+			if o.Logger != nil {
+				o.Logger.Error("could not make a setup link", "user", a.Name, "device", dev, "err", err)
+			}
+		}
 	}
-	return &NewDevice{Password: pw, Device: Device{Name: d.Name, Password: true, Created: d.Created,
-		LastLogin: d.LastLogin, LastRemote: d.LastRemote, LastProto: d.LastProto, LastClient: d.LastClient}}, nil
+	if o.Logger != nil {
+		o.Logger.Info("device added", "user", a.Name, "device", dev, "setup_link", nd.SetupLink != "")
+	}
+	return nd, nil
+}
+
+func newDeviceInfo(d *store.Device) Device {
+	return Device{Name: d.Name, Password: d.PasswordHash != "", Created: d.Created, Revoked: d.Revoked,
+		LastLogin: d.LastLogin, LastRemote: d.LastRemote, LastProto: d.LastProto, LastClient: d.LastClient}
+}
+
+func (o *Ops) setupLinksOn() bool { return o.SetupLinks != nil && o.SetupURL != "" }
+
+func (o *Ops) now() time.Time {
+	if o.Now != nil {
+		return o.Now()
+	}
+	return time.Now()
+}
+
+// addSetupLink makes a setup link for a device whose password is pw and
+// stores it (with the new password's hash and scram keys when hash is not
+// ""), filling in nd.
+func (o *Ops) addSetupLink(ctx context.Context, a *store.Account, dev, pw, hash, scram string, nd *NewDevice) error {
+	token, link, err := auth.NewSetupLink(a.ID, dev, pw, o.now())
+	if err != nil {
+		return err
+	}
+	d, err := o.SetupLinks.AddSetupLink(ctx, link, hash, scram)
+	if errors.Is(err, store.ErrNotFound) {
+		return fmt.Errorf("%w: %s has no device %q with a password (give it one with postfach device add %s %s)",
+			ErrNoDevice, a.Name, dev, a.Name, dev)
+	}
+	if err != nil {
+		return err
+	}
+	nd.Device = newDeviceInfo(d)
+	nd.SetupLink = strings.TrimSuffix(o.SetupURL, "/") + "/setup/" + token
+	nd.SetupExpires = link.Expires
+	return nil
+}
+
+// DeviceSetup implements API.
+func (o *Ops) DeviceSetup(ctx context.Context, name, device string) (*NewDevice, error) {
+	dev, err := canonicalDevice(device)
+	if err != nil {
+		return nil, err
+	}
+	if o.Credentials == nil {
+		return nil, ErrNoCredentials
+	}
+	if !o.setupLinksOn() {
+		return nil, ErrNoSetupLinks
+	}
+	a, err := o.account(ctx, name)
+	if err != nil {
+		return nil, err
+	}
+	pw, hash, scram, err := auth.NewDevicePassword(ctx, o.Credentials, a)
+	if err != nil {
+		return nil, err
+	}
+	nd := &NewDevice{Password: pw}
+	if err := o.addSetupLink(ctx, a, dev, pw, hash, scram, nd); err != nil {
+		return nil, err
+	}
+	if o.Auth != nil {
+		o.Auth.Invalidate(a.Name)
+	}
+	if o.Logger != nil {
+		o.Logger.Info("device given a new password and setup link", "user", a.Name, "device", dev)
+	}
+	return nd, nil
 }
 
 // DeviceRevoke implements API. The store publishes EventDeviceRevoked,
@@ -216,6 +305,18 @@ func (c *Client) DeviceAdd(ctx context.Context, name, device string) (*NewDevice
 	}
 	if resp.NewDevice == nil {
 		return nil, errors.New("admin socket: device.add answer without the device")
+	}
+	return resp.NewDevice, nil
+}
+
+// DeviceSetup implements API.
+func (c *Client) DeviceSetup(ctx context.Context, name, device string) (*NewDevice, error) {
+	resp, err := c.do(ctx, &Request{Op: "device.setup", Name: name, Device: device}, nil)
+	if err != nil {
+		return nil, err
+	}
+	if resp.NewDevice == nil {
+		return nil, errors.New("admin socket: device.setup answer without the device")
 	}
 	return resp.NewDevice, nil
 }

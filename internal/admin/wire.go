@@ -22,7 +22,7 @@ import (
 
 // Request is one admin request on the wire.
 type Request struct {
-	Op       string          `json:"op"` // user.add, user.passwd, user.del, user.list, user.set, deliver, check, device.list, device.forget, device.add, device.revoke, user.quota, user.setquota
+	Op       string          `json:"op"` // user.add, user.passwd, user.del, user.list, user.set, deliver, check, device.list, device.forget, device.add, device.revoke, user.quota, user.setquota, device.setup
 	Name     string          `json:"name,omitempty"`
 	Password string          `json:"password,omitempty"`
 	Key      string          `json:"key,omitempty"`
@@ -41,7 +41,7 @@ type Response struct {
 	Problems []store.Problem `json:"problems,omitempty"`
 	Delivery *DeliverResult  `json:"delivery,omitempty"`
 	Devices  []Device        `json:"devices,omitempty"`
-	// NewDevice answers device.add.
+	// NewDevice answers device.add and device.setup.
 	NewDevice *NewDevice   `json:"new_device,omitempty"`
 	Usage     *store.Usage `json:"usage,omitempty"`
 }
@@ -161,6 +161,8 @@ func (s *Server) handle(conn net.Conn, tc *netserve.Conn) {
 		resp.NewDevice, opErr = s.api.DeviceAdd(ctx, req.Name, req.Device)
 	case "device.revoke":
 		opErr = s.api.DeviceRevoke(ctx, req.Name, req.Device)
+	case "device.setup":
+		resp.NewDevice, opErr = s.api.DeviceSetup(ctx, req.Name, req.Device)
 	default:
 		opErr = fmt.Errorf("%w: unknown op %q", ErrBadRequest, req.Op)
 	}

@@ -56,21 +56,32 @@ func AddDevice(ctx context.Context, creds store.Credentials, acct *store.Account
 	if !ValidDeviceName(name) {
 		return "", nil, fmt.Errorf("invalid device name %q", name)
 	}
-	cur, err := creds.AccountSCRAM(ctx, acct.ID)
+	pw, hash, scram, err := NewDevicePassword(ctx, creds, acct)
 	if err != nil {
 		return "", nil, err
 	}
-	devs, err := creds.Devices(ctx, acct.ID)
-	if err != nil {
-		return "", nil, err
-	}
-	salt, iter := accountSalt(cur, devs)
-	pw := GenerateDevicePassword()
-	d, err := creds.AddDevice(ctx, acct.ID, strings.ToLower(name), HashDevicePassword(pw), ComputeSCRAM(pw, salt, iter))
+	d, err := creds.AddDevice(ctx, acct.ID, strings.ToLower(name), hash, scram)
 	if err != nil {
 		return "", nil, err
 	}
 	return pw, d, nil
+}
+
+// NewDevicePassword generates a device password for an account and returns
+// it (canonical form) with its stored forms: the hash (device.go) and the
+// SCRAM keys, salted like the account's other credentials.
+func NewDevicePassword(ctx context.Context, creds store.Credentials, acct *store.Account) (pw, hash, scram string, err error) {
+	cur, err := creds.AccountSCRAM(ctx, acct.ID)
+	if err != nil {
+		return "", "", "", err
+	}
+	devs, err := creds.Devices(ctx, acct.ID)
+	if err != nil {
+		return "", "", "", err
+	}
+	salt, iter := accountSalt(cur, devs)
+	pw = GenerateDevicePassword()
+	return pw, HashDevicePassword(pw), ComputeSCRAM(pw, salt, iter), nil
 }
 
 // upgradeSCRAM stores SCRAM keys for an account that has none (made before

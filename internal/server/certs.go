@@ -18,6 +18,7 @@ import (
 	"github.com/postfach/postfach/internal/certs"
 	"github.com/postfach/postfach/internal/config"
 	"github.com/postfach/postfach/internal/netserve"
+	"github.com/postfach/postfach/internal/store"
 	"github.com/postfach/postfach/internal/web"
 )
 
@@ -122,6 +123,7 @@ func (s *Server) startWeb(tlsConfig func() (*tls.Config, error), webLn, httpLn n
 			Logger:        s.log.With("component", "web"),
 		})
 		s.web = ws
+		s.startSetupLinks(ws)
 		s.servers = append(s.servers, namedServer{"web", ws, s.limitWeb(webLn, "web")})
 	}
 	if httpLn != nil {
@@ -132,6 +134,28 @@ func (s *Server) startWeb(tlsConfig func() (*tls.Config, error), webLn, httpLn n
 		s.servers = append(s.servers, namedServer{"web_http", web.NewRedirect(ro), s.limitWeb(httpLn, "web_http")})
 	}
 	return nil
+}
+
+// startSetupLinks serves the device setup links (docs/devices.md) on
+// listen.web, and lets device add make them: the links start with the
+// public address of listen.web.
+func (s *Server) startSetupLinks(ws *web.Server) {
+	links, ok := s.st.(store.SetupLinks)
+	if !ok {
+		links = s.sqlSt
+	}
+	ws.Handle(web.SetupPrefix, web.NewSetup(web.SetupOptions{
+		Links: struct {
+			store.SetupLinks
+			store.Store
+		}{links, s.st},
+		Guard:  s.auth,
+		Mail:   s.mailServers(),
+		Now:    s.now,
+		Logger: s.log.With("component", "web"),
+	}))
+	s.ops.SetupLinks = links
+	s.ops.SetupURL = s.cfg.PublicURL(s.addrs["web"])
 }
 
 // limitWeb puts the connection limits on a web listener.

@@ -54,6 +54,9 @@ type Options struct {
 	// CertPoll is how often the TLS certificate files are checked for
 	// changes; zero means certs.DefaultPoll. Tests make it short.
 	CertPoll time.Duration
+	// Now is the clock of device setup links (their expiry); nil means
+	// time.Now. Tests move it forward.
+	Now func() time.Time
 }
 
 // protocolServer is what every protocol server provides (New(Options) in
@@ -79,8 +82,9 @@ type Server struct {
 	httpLn  net.Listener
 	adminS  *admin.Server
 	adminLn net.Listener
-	certs   certSource  // nil when no listener needs TLS
-	web     *web.Server // listen.web; nil when off. Pages are added with s.web.Handle before Serve.
+	certs   certSource       // nil when no listener needs TLS
+	web     *web.Server      // listen.web; nil when off. Pages are added with s.web.Handle before Serve.
+	now     func() time.Time // Options.Now
 	bgStop  context.CancelFunc
 
 	errc     chan error // first unexpected Serve failure
@@ -127,7 +131,7 @@ func Start(ctx context.Context, opt Options) (_ *Server, err error) {
 	if log == nil {
 		return nil, errors.New("server: no logger")
 	}
-	s := &Server{cfg: cfg, log: log, m: newMetrics(), addrs: map[string]string{}, errc: make(chan error, 1)}
+	s := &Server{cfg: cfg, log: log, m: newMetrics(), addrs: map[string]string{}, errc: make(chan error, 1), now: opt.Now}
 	var cleanup []func()
 	defer func() {
 		if err != nil {
@@ -182,7 +186,8 @@ func Start(ctx context.Context, opt Options) (_ *Server, err error) {
 		MaxMessageSize: int64(cfg.MaxMessageSize),
 		Logger:         log,
 	})
-	s.ops = &admin.Ops{Store: s.st, Credentials: creds, Auth: s.auth, Deliverer: deliverer, Logger: log, Delivered: s.m.smtp().Delivered}
+	s.ops = &admin.Ops{Store: s.st, Credentials: creds, Auth: s.auth, Deliverer: deliverer, Logger: log, Delivered: s.m.smtp().Delivered,
+		Now: opt.Now} // setup links: startWeb
 
 	ids := new(netserve.IDs)
 	smtpOpts := func(lmtp bool) smtpserver.Options {

@@ -66,8 +66,9 @@ type Credentials interface {
 	Devices(ctx context.Context, acct AccountID) ([]Device, error)
 	// RevokeDevice removes a device's password and SCRAM keys, marks it
 	// revoked and publishes EventDeviceRevoked (Event.Name is the device):
-	// the device's sessions end. The device keeps its POP3 views and its
-	// record of sign-ins. A device known only from POP3 views is recorded
+	// the device's sessions end; a store that keeps SetupLinks removes the
+	// device's setup link in the same transaction. The device keeps its
+	// POP3 views and its record of sign-ins. A device known only from POP3 views is recorded
 	// as revoked. ErrNotFound when the account has no device or POP3 view
 	// of that name.
 	RevokeDevice(ctx context.Context, acct AccountID, name string) error

@@ -39,6 +39,8 @@ type Options struct {
 	// CertPoll is passed to server.Options: how often the TLS certificate
 	// files are checked for changes (zero: the server's default).
 	CertPoll time.Duration
+	// Now is passed to server.Options: the clock of setup links.
+	Now func() time.Time
 	// ReadConns is the size of the store's read pool. Zero means
 	// ReadConns(): one connection unless $POSTFACH_TEST_READ_CONNS says
 	// otherwise; negative means the store's own default (as in
@@ -111,7 +113,7 @@ func (e *Env) start() {
 		conns = 0 // the store's default
 	}
 	srv, err := server.Start(context.Background(), server.Options{Config: e.Config, Logger: log, WrapStore: e.opt.WrapStore,
-		StoreReadConns: conns, CertPoll: e.opt.CertPoll})
+		StoreReadConns: conns, CertPoll: e.opt.CertPoll, Now: e.opt.Now})
 	if err != nil {
 		e.t.Fatalf("testenv: start server: %v\n%s", err, e.logs.String())
 	}

@@ -7,13 +7,14 @@
 // /autodiscover/autodiscover.xml), both built from Options, never from the
 // store: they answer the same for every address at a local domain, so they
 // do not tell whether an account exists, and 404 for any other domain.
-// Further pages are added with Server.Handle before Serve (the per-device
-// setup links of `postfach device add` go there). The certificate comes
+// Further pages are added with Server.Handle before Serve: the per-device
+// setup links of `postfach device add` (NewSetup, setup.go). The certificate comes
 // from Options.TLSConfig, which also answers ACME's TLS-ALPN-01.
 //
 // On listen.web_http (Redirect): ACME's HTTP-01 challenge when ACME uses
 // it, and a permanent redirect to the public HTTPS address for everything
-// else. Nothing is served over plain HTTP.
+// else but the setup links, which get 404. Nothing is served over plain
+// HTTP.
 //
 // Neither reads a request header a proxy could forge to change an answer:
 // the domain comes from the address asked about (or the Host name of the
@@ -143,14 +144,23 @@ func (w *statusWriter) Write(p []byte) (int, error) {
 }
 
 // logRequests logs each request at debug level, without its query (which
-// may hold an address) or body.
+// may hold an address) or body, and without a setup link's token.
 func logRequests(log *slog.Logger, listener string, h http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		sw := &statusWriter{ResponseWriter: w}
 		h.ServeHTTP(sw, r)
 		log.Debug("http request", "listener", listener, "remote", r.RemoteAddr, "method", r.Method,
-			"path", r.URL.Path, "status", sw.status)
+			"path", logPath(r.URL.Path), "status", sw.status)
 	})
+}
+
+// logPath is a request path as the log shows it: a setup link's token is
+// a secret (whoever has it until it is used can fetch a password).
+func logPath(p string) string {
+	if strings.HasPrefix(p, SetupPrefix) {
+		return SetupPrefix + "…"
+	}
+	return p
 }
 
 // RedirectOptions configures NewRedirect.
@@ -183,6 +193,14 @@ func NewRedirect(opt RedirectOptions) *Redirect {
 	h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if opt.ACMEChallenge != nil && strings.HasPrefix(r.URL.Path, ACMEChallengePrefix) {
 			opt.ACMEChallenge(w, r)
+			return
+		}
+		if strings.HasPrefix(r.URL.Path, SetupPrefix) {
+			// A setup link carries a password until it is used: it is
+			// served over HTTPS only, and a redirect would make this
+			// plain-text request look like a working way to it.
+			w.Header().Set("Cache-Control", "no-store")
+			http.Error(w, "Setup links work only over HTTPS: open the link exactly as you got it, starting with https://.", http.StatusNotFound)
 			return
 		}
 		// The target is the configured address, never the request's

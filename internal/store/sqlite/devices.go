@@ -158,6 +158,10 @@ func (s *Store) RevokeDevice(ctx context.Context, acct store.AccountID, name str
 				return err
 			}
 		}
+		// A setup link would hand out the revoked password.
+		if _, err := w.ExecContext(w.ctx, `DELETE FROM setup_links WHERE account_id = ? AND device = ?`, acct, name); err != nil {
+			return err
+		}
 		w.event(store.Event{Account: acct, Kind: store.EventDeviceRevoked, Name: name})
 		return nil
 	})

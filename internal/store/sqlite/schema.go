@@ -210,6 +210,23 @@ UPDATE accounts SET
 UPDATE mailboxes SET deleted_size = (SELECT coalesce(sum(m.size), 0) FROM messages m
 	WHERE m.mailbox_id = mailboxes.id AND (m.flags & ` + deletedBit + `) != 0);
 `,
+	// Device setup links (store.SetupLinks, issue 14): the SHA-256 of each
+	// link's token, never the token, and the device's password sealed
+	// under a key derived from the token; sealed is NULL once the link is
+	// used or has expired. IF NOT EXISTS: see the devices migration.
+	`
+CREATE TABLE IF NOT EXISTS setup_links (
+	id         BLOB PRIMARY KEY, -- SHA-256 of the token
+	account_id INTEGER NOT NULL REFERENCES accounts(id) ON DELETE CASCADE,
+	device     TEXT NOT NULL, -- lower case
+	sealed     BLOB,          -- the password, encrypted; NULL: used or expired
+	created    INTEGER NOT NULL, -- unix seconds
+	expires    INTEGER NOT NULL,
+	used       INTEGER NOT NULL DEFAULT 0 -- unix seconds; 0: not used
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS setup_links_device ON setup_links (account_id, device);
+CREATE INDEX IF NOT EXISTS setup_links_expires ON setup_links (expires);
+`,
 }
 
 // deletedBit is the bit of \Deleted in messages.flags (mail.Flags.Bits),

@@ -67,7 +67,8 @@ func (s *Store) sweeper(every time.Duration) {
 }
 
 // Sweep removes expunged messages older than the retention window (raising
-// each mailbox's tombstone floor) and bodies no message references any more.
+// each mailbox's tombstone floor), bodies no message references any more,
+// and the sealed passwords of expired setup links (ExpireSetupLinks).
 func (s *Store) Sweep(ctx context.Context, now time.Time) error {
 	cutoff := now.Add(-s.retention).Unix()
 	var expired int64
@@ -82,7 +83,8 @@ func (s *Store) Sweep(ctx context.Context, now time.Time) error {
 			return err
 		}
 		expired, _ = res.RowsAffected()
-		return nil
+		// Setup links: their sealed passwords go when they expire.
+		return expireSetupLinks(w, now)
 	})
 	if err != nil {
 		return fmt.Errorf("sweep expired mail: %w", err)

@@ -62,6 +62,7 @@ func Run(t *testing.T, h Harness) {
 		{"QuotaUsage", testQuotaUsage},
 		{"QuotaEnforced", testQuotaEnforced},
 		{"QuotaConcurrent", testQuotaConcurrent},
+		{"SetupLinks", testSetupLinks},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
