@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"strings"
+	"sync"
 )
 
 // Limits of Parse. Beyond them the message is still described, less
@@ -199,6 +200,10 @@ type frame struct {
 	heldCR   bool // a CR ended the last piece of an unfinished line
 }
 
+// parseBufs holds Parse's read buffers: every delivery and APPEND parses
+// its message once.
+var parseBufs = sync.Pool{New: func() any { return bufio.NewReaderSize(nil, readBufSize) }}
+
 // parser is the state of one Parse call.
 type parser struct {
 	br  *bufio.Reader
@@ -243,8 +248,14 @@ type parser struct {
 // Preambles and epilogues are not parts. Only an error reading r is
 // returned.
 func Parse(r io.Reader) (*Summary, error) {
+	br := parseBufs.Get().(*bufio.Reader)
+	br.Reset(r)
+	defer func() {
+		br.Reset(nil)
+		parseBufs.Put(br)
+	}()
 	p := &parser{
-		br:            bufio.NewReaderSize(r, readBufSize),
+		br:            br,
 		sum:           &Summary{},
 		lineStart:     -1,
 		prevLineStart: -1,
