@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"strings"
+	"sync"
 )
 
 // Limits of Parse. Beyond them the message is still described, less
@@ -199,6 +200,10 @@ type frame struct {
 	heldCR   bool // a CR ended the last piece of an unfinished line
 }
 
+// parseBufs holds Parse's read buffers: every delivery and APPEND parses
+// its message once.
+var parseBufs = sync.Pool{New: func() any { return bufio.NewReaderSize(nil, readBufSize) }}
+
 // parser is the state of one Parse call.
 type parser struct {
 	br  *bufio.Reader
@@ -221,6 +226,8 @@ type parser struct {
 	sum    *Summary
 	hdr    hdrCollector
 
+	lineByLine bool // never bulk (tests compare the two ways)
+
 	plain, html         previewBuilder
 	plainDone, htmlDone bool
 	scratch             []byte
@@ -242,19 +249,32 @@ type parser struct {
 // boundaries share a prefix work), and are recognised in headers too.
 // Preambles and epilogues are not parts. Only an error reading r is
 // returned.
-func Parse(r io.Reader) (*Summary, error) {
+func Parse(r io.Reader) (*Summary, error) { return parse(r, false) }
+
+// parse is Parse; lineByLine turns bulk off.
+func parse(r io.Reader, lineByLine bool) (*Summary, error) {
+	br := parseBufs.Get().(*bufio.Reader)
+	br.Reset(r)
+	defer func() {
+		br.Reset(nil)
+		parseBufs.Put(br)
+	}()
 	p := &parser{
-		br:            bufio.NewReaderSize(r, readBufSize),
+		br:            br,
 		sum:           &Summary{},
 		lineStart:     -1,
 		prevLineStart: -1,
 		prevTermStart: -1,
 		nparts:        1,
+		lineByLine:    lineByLine,
 	}
 	p.stack = append(make([]frame, 0, 8), frame{part: &p.sum.Root, msg: true})
 	p.hdr.reset()
 	first := true
 	for {
+		if first && !p.inBoundary && !p.lineByLine {
+			p.bulk()
+		}
 		frag, err := p.br.ReadSlice('\n')
 		if len(frag) > 0 {
 			complete := frag[len(frag)-1] == '\n'
@@ -272,6 +292,76 @@ func Parse(r io.Reader) (*Summary, error) {
 	p.finish()
 	return p.sum, nil
 }
+
+// bulk takes, at the start of a line, the buffered complete lines that
+// the per-line path would only count: lines of a leaf body that is not
+// decoded (or only counted: base64 without a preview) and of a multipart's
+// preamble, epilogue or skipped parts, up to the next line that begins
+// with "--" (a possible delimiter, left to the per-line path). It updates
+// the parser's state exactly as piece would for each of those lines, but
+// with a few scans of the whole run instead of several calls per line:
+// most of a large message is such lines (base64 attachments).
+func (p *parser) bulk() {
+	f := &p.stack[len(p.stack)-1]
+	switch f.state {
+	case stBody:
+		if f.pv != nil || f.decode && f.dec.kind != cteBase64 {
+			return
+		}
+	case stPreamble, stEpilogue, stSkip:
+	default:
+		return
+	}
+	n := p.br.Buffered()
+	if n < 2 {
+		return
+	}
+	buf, _ := p.br.Peek(n)
+	if buf[0] == '-' && buf[1] == '-' {
+		return
+	}
+	end := bytes.Index(buf, delimStart) // the LF before a line that begins with "--"
+	if end < 0 {
+		end = bytes.LastIndexByte(buf, '\n')
+		if end < 0 {
+			return
+		}
+	}
+	run := buf[:end+1] // whole lines, the last ending at run[end]
+	lines := int64(bytes.Count(run, newline))
+	last := bytes.LastIndexByte(run[:end], '\n') + 1 // start of the last line
+	if lines == 1 {
+		p.prevLineStart = p.lineStart
+	} else {
+		p.prevLineStart = p.off + int64(bytes.LastIndexByte(run[:last-1], '\n')+1)
+	}
+	p.lineStart = p.off + int64(last)
+	p.nlines += lines
+	crlf := end-last >= 1 && run[end-1] == '\r' // the last line ends in CRLF
+	if f.state == stBody && f.decode {
+		// Line endings are not base64 characters: counting the run at
+		// once counts what the per-line path feeds. The last line's
+		// ending is held back as bodyPiece holds it.
+		f.decoded += f.dec.base64Size(run)
+		if crlf {
+			f.pendTerm, f.npend = [2]byte{'\r', '\n'}, 2
+		} else {
+			f.pendTerm, f.npend = [2]byte{'\n'}, 1
+		}
+	}
+	p.off += int64(len(run))
+	p.prevTermStart = p.off - 1
+	if crlf {
+		p.prevTermStart--
+	}
+	p.lastCR = false
+	_, _ = p.br.Discard(len(run))
+}
+
+var (
+	delimStart = []byte("\n--")
+	newline    = []byte("\n")
+)
 
 // piece handles one piece of a line: the whole line, or (for lines longer
 // than the buffer) a part of it. first means it starts the line, complete

@@ -6,8 +6,11 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"strconv"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/postfach/postfach/internal/mail"
@@ -38,6 +41,7 @@ func (s *Store) CreateAccount(ctx context.Context, name, passwordHash string) (*
 		if err != nil {
 			return err
 		}
+		w.afterCommit(s.accounts.invalidate)
 		acct = store.Account{ID: store.AccountID(id), Name: name, PasswordHash: passwordHash, Settings: map[string]string{}, Created: now.Truncate(time.Second)}
 		for _, mb := range store.DefaultMailboxes {
 			var uses []string
@@ -79,13 +83,78 @@ func scanAccount(row interface{ Scan(...any) error }) (*store.Account, error) {
 	return &a, nil
 }
 
-// Account implements store.Store.
+// Account implements store.Store. Accounts found are kept in a cache, so
+// that a delivery's RCPT and a login cost no database read; every write to
+// the accounts table empties it once committed.
 func (s *Store) Account(ctx context.Context, name string) (*store.Account, error) {
-	a, err := scanAccount(s.queryRow(ctx, `SELECT `+accountCols+` FROM accounts WHERE name_key = ?`, mail.NameKey(name)))
+	key := mail.NameKey(name)
+	if a, ok := s.accounts.get(key); ok {
+		return a, nil
+	}
+	gen := s.accounts.gen.Load()
+	a, err := scanAccount(s.queryRow(ctx, `SELECT `+accountCols+` FROM accounts WHERE name_key = ?`, key))
 	if err != nil {
 		return nil, fmt.Errorf("account %q: %w", name, err)
 	}
+	s.accounts.put(key, a, gen)
 	return a, nil
+}
+
+// accountCacheMax bounds the accounts an accountCache holds; past it the
+// cache starts again empty.
+const accountCacheMax = 4096
+
+// accountCache holds accounts by lower-case name. Every committed write
+// to the accounts table calls invalidate (after commit), which empties it
+// and moves gen on. A lookup takes gen before it reads the database and
+// files its result under that gen, and only entries of the current gen
+// are used: a read that raced with a write is never served afterwards.
+// Only this process writes the database (the data directory is locked).
+type accountCache struct {
+	gen atomic.Uint64
+	mu  sync.Mutex
+	m   map[string]accountEntry // guarded by mu
+}
+
+type accountEntry struct {
+	a   store.Account
+	gen uint64
+}
+
+// get returns a copy of the cached account.
+func (c *accountCache) get(key string) (*store.Account, bool) {
+	c.mu.Lock()
+	e, ok := c.m[key]
+	c.mu.Unlock()
+	if !ok || e.gen != c.gen.Load() {
+		return nil, false
+	}
+	a := e.a
+	a.Settings = maps.Clone(e.a.Settings)
+	return &a, true
+}
+
+func (c *accountCache) put(key string, a *store.Account, gen uint64) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if gen != c.gen.Load() {
+		return
+	}
+	if c.m == nil || len(c.m) >= accountCacheMax {
+		c.m = map[string]accountEntry{}
+	}
+	e := accountEntry{a: *a, gen: gen}
+	e.a.Settings = maps.Clone(a.Settings)
+	c.m[key] = e
+}
+
+// invalidate forgets every cached account; call it once a write to the
+// accounts table is committed (wtx.afterCommit).
+func (c *accountCache) invalidate() {
+	c.mu.Lock()
+	c.gen.Add(1)
+	clear(c.m)
+	c.mu.Unlock()
 }
 
 // AccountByID implements store.Store.
@@ -122,6 +191,7 @@ func (s *Store) SetPassword(ctx context.Context, id store.AccountID, hash string
 		if err != nil {
 			return err
 		}
+		w.afterCommit(s.accounts.invalidate)
 		if n, _ := res.RowsAffected(); n == 0 {
 			return store.ErrNotFound
 		}
@@ -150,8 +220,11 @@ func (s *Store) SetAccountSetting(ctx context.Context, id store.AccountID, key, 
 		if err != nil {
 			return err
 		}
-		_, err = w.ExecContext(w.ctx, `UPDATE accounts SET settings = ? WHERE id = ?`, string(b), id)
-		return err
+		if _, err := w.ExecContext(w.ctx, `UPDATE accounts SET settings = ? WHERE id = ?`, string(b), id); err != nil {
+			return err
+		}
+		w.afterCommit(s.accounts.invalidate)
+		return nil
 	})
 	if err != nil {
 		return fmt.Errorf("set %s of account %d: %w", key, id, err)
@@ -166,6 +239,7 @@ func (s *Store) DeleteAccount(ctx context.Context, id store.AccountID) error {
 		if err != nil {
 			return err
 		}
+		w.afterCommit(s.accounts.invalidate)
 		if n, _ := res.RowsAffected(); n == 0 {
 			return store.ErrNotFound
 		}

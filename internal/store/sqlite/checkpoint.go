@@ -22,15 +22,20 @@ import (
 // sustained writes with a read transaction open at almost every moment
 // neither happens, and the log grew without bound (issue 11: 909 MB next
 // to a 5 MB database). So when the log holds more than walLimit, the
-// writer, right after its batch, runs a TRUNCATE checkpoint: it copies what
+// writer, right after its batch, runs a RESTART checkpoint: it copies what
 // is left, waits (at most walTruncateWait) for the readers of old
-// snapshots to finish, and empties the log. Only then does the next batch
-// begin, so the checkpoint never has to fight the writer for its lock.
+// snapshots to finish, and so makes the next batch write the log from its
+// start. Only then does the next batch begin, so the checkpoint never has
+// to fight the writer for its lock. RESTART rather than TRUNCATE: the
+// next commits overwrite blocks the file already has instead of growing a
+// file cut to nothing, and an fsync after an overwrite has no allocation
+// to write (measured: about a third less per write and fsync here).
 // New reads wait at the read gate meanwhile: SQLite lets a new reader
 // share the lock of an older one, so readers that overlap without a gap
 // would otherwise starve the checkpoint (seen in the test: four readers
-// held it off for good). The writer's journal_size_limit also trims the
-// file whenever the log is rewound.
+// held it off for good). The writer's journal_size_limit trims the file
+// to walLimit when the first commit after the rewind is written, so the
+// file stays at walLimit while the log is smaller.
 
 // checkpointEvery is the pause between checkpoints while writes happen.
 const checkpointEvery = 250 * time.Millisecond
@@ -38,7 +43,7 @@ const checkpointEvery = 250 * time.Millisecond
 // walLimit is the size of the log past which the writer empties it.
 const walLimit = 16 << 20
 
-// walTruncateWait bounds how long a TRUNCATE checkpoint waits for readers
+// walTruncateWait bounds how long a RESTART checkpoint waits for readers
 // (SQLite's busy handler). Writes wait as long, so it stays short; a
 // checkpoint that runs out of it is retried after walTruncateRetry.
 const (
@@ -54,29 +59,45 @@ func (s *Store) wrote() {
 	}
 }
 
+// checkpointSoon is the pause instead of checkpointEvery while the log is
+// large at a checkpoint (more than walLimit/4): writes come fast then, and
+// what this checkpointer leaves uncopied when the log passes walLimit, the
+// writer's RESTART checkpoint copies, on the writes' path.
+const checkpointSoon = 20 * time.Millisecond
+
 func (s *Store) checkpointer() {
 	defer s.wg.Done()
+	ctx := context.Background()
+	pageSize := int64(4096)
+	if err := s.cdb.QueryRowContext(ctx, `PRAGMA page_size`).Scan(&pageSize); err != nil || pageSize <= 0 {
+		pageSize = 4096
+	}
 	for {
 		select {
 		case <-s.closing:
 			return
 		case <-s.wroteC:
 		}
+		var busy, frames, copied int64
 		s.ckptMu.Lock()
-		_, err := s.cdb.ExecContext(context.Background(), `PRAGMA wal_checkpoint(PASSIVE)`)
+		err := s.cdb.QueryRowContext(ctx, `PRAGMA wal_checkpoint(PASSIVE)`).Scan(&busy, &frames, &copied)
 		s.ckptMu.Unlock()
 		if err != nil {
 			s.log.Warn("checkpoint failed", "err", err)
 		}
+		pause := checkpointEvery
+		if err == nil && frames*pageSize > walLimit/4 {
+			pause = checkpointSoon
+		}
 		select {
 		case <-s.closing:
 			return
-		case <-time.After(checkpointEvery):
+		case <-time.After(pause):
 		}
 	}
 }
 
-// truncateWAL runs in the writer goroutine after each batch; it empties
+// truncateWAL runs in the writer goroutine after each batch; it rewinds
 // the log when it holds more than walLimit (see above). The file is
 // larger than walLimit only while the log is: journal_size_limit trims it
 // to walLimit whenever the log is rewound.
@@ -94,20 +115,20 @@ func (s *Store) truncateWAL(ctx context.Context) {
 	defer reopen()
 	conn, err := s.wdb.Conn(ctx)
 	if err != nil {
-		s.log.Warn("checkpoint failed", "mode", "truncate", "err", err)
+		s.log.Warn("checkpoint failed", "mode", "restart", "err", err)
 		return
 	}
 	defer conn.Close()
 	if _, err := conn.ExecContext(ctx, `PRAGMA busy_timeout = `+itoa(walTruncateWait.Milliseconds())); err != nil {
-		s.log.Warn("checkpoint failed", "mode", "truncate", "err", err)
+		s.log.Warn("checkpoint failed", "mode", "restart", "err", err)
 		return
 	}
 	defer conn.ExecContext(ctx, `PRAGMA busy_timeout = `+itoa(writerBusyTimeout.Milliseconds()))
 	var busy, frames, copied int64
-	err = conn.QueryRowContext(ctx, `PRAGMA wal_checkpoint(TRUNCATE)`).Scan(&busy, &frames, &copied)
+	err = conn.QueryRowContext(ctx, `PRAGMA wal_checkpoint(RESTART)`).Scan(&busy, &frames, &copied)
 	switch {
 	case err != nil:
-		s.log.Warn("checkpoint failed", "mode", "truncate", "err", err)
+		s.log.Warn("checkpoint failed", "mode", "restart", "err", err)
 	case busy != 0:
 		// Readers kept old snapshots past walTruncateWait; try again
 		// after walTruncateRetry.

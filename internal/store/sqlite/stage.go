@@ -109,7 +109,9 @@ func (s *Store) newStaged(id string, size int64, inline []byte, sum *message.Sum
 }
 
 // stageLarge streams a big body into the blob store while hashing and
-// parsing it in one pass.
+// parsing it in one pass. The parser pulls the body through a teeReader,
+// which writes each chunk to the hash, the file and the dot-line scanner
+// before the parser sees it: one goroutine, no hand-over per chunk.
 func (s *Store) stageLarge(ctx context.Context, head []byte, rest io.Reader, limit int64, h hash.Hash) (store.Staged, error) {
 	bw, err := s.blobs.Create(ctx)
 	if err != nil {
@@ -118,33 +120,27 @@ func (s *Store) stageLarge(ctx context.Context, head []byte, rest io.Reader, lim
 		}
 		return nil, err
 	}
-	pr, pw := io.Pipe()
-	type parsed struct {
-		sum *message.Summary
-		err error
-	}
-	parseDone := make(chan parsed, 1)
-	go func() {
-		sum, err := message.Parse(pr)
-		// Drain whatever the parser did not read so the writer never blocks.
-		io.Copy(io.Discard, pr)
-		parseDone <- parsed{sum, err}
-	}()
 	var dots store.DotScanner
-	mw := io.MultiWriter(h, lowSpaceWriter{s, bw}, pw, &dots)
-	size, err := copyLimited(ctx, mw, io.MultiReader(bytes.NewReader(head), rest), limit)
-	pw.CloseWithError(err)
-	p := <-parseDone
-	if err != nil {
+	pooled := teeBufs.Get().(*[]byte)
+	defer teeBufs.Put(pooled)
+	tee := &teeReader{ctx: ctx, head: head, src: rest, limit: limit, buf: *pooled,
+		w: []io.Writer{h, lowSpaceWriter{s, bw}, &dots}}
+	sum, perr := message.Parse(tee)
+	switch {
+	case tee.err != nil:
+		perr = tee.err // the reader's own error, not the parser's wrapping
+	case perr != nil:
+		perr = fmt.Errorf("parse message: %w", perr)
+	case !tee.eof:
+		// The parser reads to the end; make sure all of it was stored.
+		perr = errors.New("parse message: stopped before the end")
+	}
+	if perr != nil {
 		bw.Abort()
-		if err = mapErr(err); errors.Is(err, store.ErrDiskFull) {
+		if perr = mapErr(perr); errors.Is(perr, store.ErrDiskFull) {
 			s.diskFull()
 		}
-		return nil, err
-	}
-	if p.err != nil {
-		bw.Abort()
-		return nil, fmt.Errorf("parse message: %w", p.err)
+		return nil, perr
 	}
 	id := hex.EncodeToString(h.Sum(nil))
 	s.registerStaged(id)
@@ -155,7 +151,7 @@ func (s *Store) stageLarge(ctx context.Context, head []byte, rest io.Reader, lim
 		}
 		return nil, err
 	}
-	b, err := s.newStaged(id, size, nil, p.sum)
+	b, err := s.newStaged(id, tee.n, nil, sum)
 	if err != nil {
 		s.unregisterStaged(id)
 		return nil, err
@@ -164,30 +160,92 @@ func (s *Store) stageLarge(ctx context.Context, head []byte, rest io.Reader, lim
 	return b, nil
 }
 
-func copyLimited(ctx context.Context, w io.Writer, r io.Reader, limit int64) (int64, error) {
-	buf := make([]byte, 64<<10)
-	var n int64
-	for {
-		if err := ctx.Err(); err != nil {
-			return n, err
+// teeChunk is how much a teeReader collects before it writes it on: a few
+// reads of the message reader, small enough that the work on the last
+// chunk after the last byte arrived stays short.
+const teeChunk = 64 << 10
+
+// teeBufs holds the buffers of teeReaders.
+var teeBufs = sync.Pool{New: func() any {
+	b := make([]byte, teeChunk)
+	return &b
+}}
+
+// teeReader reads head and then src in chunks of up to teeChunk bytes,
+// writes each chunk to every writer of w and then hands it to its own
+// reader. It fails with store.ErrTooBig past limit (when >= 0) and stops
+// when ctx ends. Its errors are sticky, in err.
+type teeReader struct {
+	ctx   context.Context
+	head  []byte
+	src   io.Reader
+	w     []io.Writer
+	limit int64
+	buf   []byte
+
+	pending []byte // written on, not yet read
+	n       int64  // bytes taken from head and src
+	eof     bool   // src ended and everything was read
+	err     error
+}
+
+func (t *teeReader) Read(p []byte) (int, error) {
+	if len(t.pending) == 0 {
+		if t.err != nil {
+			return 0, t.err
 		}
-		m, rerr := r.Read(buf)
-		if m > 0 {
-			n += int64(m)
-			if limit >= 0 && n > limit {
-				return n, store.ErrTooBig
-			}
-			if _, err := w.Write(buf[:m]); err != nil {
-				return n, fmt.Errorf("write message body: %w", err)
-			}
+		if t.eof {
+			return 0, io.EOF
 		}
-		if rerr == io.EOF {
-			return n, nil
+		if err := t.fill(); err != nil {
+			t.err = err
+			return 0, err
 		}
-		if rerr != nil {
-			return n, fmt.Errorf("read message: %w", rerr)
+		if len(t.pending) == 0 {
+			t.eof = true
+			return 0, io.EOF
 		}
 	}
+	n := copy(p, t.pending)
+	t.pending = t.pending[n:]
+	return n, nil
+}
+
+// fill collects the next chunk and writes it on; an empty chunk is the
+// end of the input.
+func (t *teeReader) fill() error {
+	if err := t.ctx.Err(); err != nil {
+		return err
+	}
+	chunk := t.buf[:0]
+	if len(t.head) > 0 {
+		// The head (the first bytes Stage read) is written as it is.
+		chunk, t.head = t.head, nil
+	} else {
+		var rerr error
+		for len(chunk) < cap(chunk) && rerr == nil {
+			var m int
+			m, rerr = t.src.Read(chunk[len(chunk):cap(chunk)])
+			chunk = chunk[:len(chunk)+m]
+			if m == 0 && rerr == nil {
+				break // nothing now: hand on what there is
+			}
+		}
+		if rerr != nil && rerr != io.EOF {
+			return fmt.Errorf("read message: %w", rerr)
+		}
+	}
+	t.n += int64(len(chunk))
+	if t.limit >= 0 && t.n > t.limit {
+		return store.ErrTooBig
+	}
+	for _, w := range t.w {
+		if _, err := w.Write(chunk); err != nil {
+			return fmt.Errorf("write message body: %w", err)
+		}
+	}
+	t.pending = chunk
+	return nil
 }
 
 func (s *Store) registerStaged(id string) {

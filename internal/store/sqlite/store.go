@@ -135,6 +135,8 @@ type Store struct {
 	gate     readGate   // shut while the writer empties the log (checkpoint.go)
 	ckptMu   sync.Mutex // held by a checkpoint on cdb or wdb (checkpoint.go)
 
+	accounts accountCache // Account's cache (accounts.go)
+
 	stagedMu sync.Mutex
 	staged   map[string]int // blob ids staged and not yet discarded; guarded by stagedMu
 

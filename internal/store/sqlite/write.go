@@ -3,6 +3,7 @@ package sqlite
 import (
 	"context"
 	"crypto/rand"
+	"database/sql"
 	"encoding/base32"
 	"errors"
 	"fmt"
@@ -61,6 +62,12 @@ func appendTx(w *wtx, acct store.AccountID, id store.MailboxID, items []appendIt
 	if err != nil {
 		return nil, err
 	}
+	return appendToTx(w, acct, mb, items)
+}
+
+// appendToTx is appendTx for a mailbox row read in this transaction.
+func appendToTx(w *wtx, acct store.AccountID, mb *mailboxRow, items []appendItem) (*store.AppendResult, error) {
+	id := mb.id
 	if mb.noselect {
 		return nil, store.ErrNoSelect
 	}
@@ -168,23 +175,34 @@ func (s *Store) deliver(ctx context.Context, body store.Staged, targets []store.
 		if err != nil {
 			return err
 		}
+		// A target that fails must leave no trace. When its failure fails
+		// the whole request anyway (DeliverAll, or a single target), the
+		// request's own savepoint sees to that; otherwise each target gets
+		// a savepoint of its own.
+		nested := !all && len(targets) > 1
 		ok := false
 		for i, t := range targets {
 			if results[i].Err != nil {
 				continue
 			}
-			err := w.savepoint(func() error {
-				id, err := deliveryMailbox(w, t)
+			one := func() error {
+				mb, err := deliveryMailbox(w, t)
 				if err != nil {
 					return err
 				}
-				res, err := appendTx(w, t.Account, id, []appendItem{{body: b, blobRow: blobRow, flags: flags[i]}})
+				res, err := appendToTx(w, t.Account, mb, []appendItem{{body: b, blobRow: blobRow, flags: flags[i]}})
 				if err != nil {
 					return err
 				}
 				results[i].AppendResult = *res
 				return nil
-			})
+			}
+			var err error
+			if nested {
+				err = w.savepoint(one)
+			} else {
+				err = one()
+			}
 			if err != nil {
 				results[i].Err = fmt.Errorf("deliver to account %d: %w", t.Account, mapErr(err))
 				if all {
@@ -224,24 +242,36 @@ func notDelivered(results []store.DeliveryResult) []store.DeliveryResult {
 }
 
 // deliveryMailbox resolves a delivery target's mailbox, falling back to
-// INBOX when the named one is missing or cannot hold messages.
-func deliveryMailbox(w *wtx, t store.DeliveryTarget) (store.MailboxID, error) {
+// INBOX when the named one is missing or cannot hold messages, and reads
+// its row.
+func deliveryMailbox(w *wtx, t store.DeliveryTarget) (*mailboxRow, error) {
 	name := "INBOX"
 	if t.Mailbox != "" {
 		if n, err := store.CanonicalMailboxName(t.Mailbox); err == nil {
 			name = n
 		}
 	}
-	var id store.MailboxID
-	err := w.QueryRowContext(w.ctx, `SELECT id FROM mailboxes WHERE account_id = ? AND name = ? AND noselect = 0`, t.Account, name).Scan(&id)
-	if err == nil {
-		return id, nil
+	const q = `SELECT id, name, noselect, uidvalidity, uidnext, highestmodseq FROM mailboxes WHERE account_id = ? AND name = ?`
+	var mb mailboxRow
+	scan := func(name string) error {
+		return w.QueryRowContext(w.ctx, q, t.Account, name).Scan(&mb.id, &mb.name, &mb.noselect, &mb.uidvalidity, &mb.uidnext, &mb.highestModSeq)
 	}
-	err = w.QueryRowContext(w.ctx, `SELECT id FROM mailboxes WHERE account_id = ? AND name = 'INBOX'`, t.Account).Scan(&id)
-	if err != nil {
-		return 0, store.ErrNotFound
+	err := scan(name)
+	if err == nil && (!mb.noselect || name == "INBOX") {
+		return &mb, nil // appendToTx refuses a \Noselect INBOX
 	}
-	return id, nil
+	if err != nil && !errors.Is(err, sql.ErrNoRows) {
+		return nil, err
+	}
+	if name == "INBOX" {
+		return nil, store.ErrNotFound
+	}
+	if err := scan("INBOX"); errors.Is(err, sql.ErrNoRows) {
+		return nil, store.ErrNotFound
+	} else if err != nil {
+		return nil, err
+	}
+	return &mb, nil
 }
 
 // msgRow is a message row as write paths read it.

@@ -28,17 +28,17 @@ func (w *wtx) afterCommit(fn func()) { w.after = append(w.after, fn) }
 // rest of the request goes on.
 func (w *wtx) savepoint(fn func() error) error {
 	nev, naf := len(w.events), len(w.after)
-	if _, err := w.Tx.ExecContext(w.ctx, "SAVEPOINT nested"); err != nil {
+	if _, err := w.ExecContext(w.ctx, "SAVEPOINT nested"); err != nil {
 		return err
 	}
 	ferr := fn()
 	if ferr != nil {
 		w.events, w.after = w.events[:nev], w.after[:naf]
-		if _, err := w.Tx.ExecContext(w.ctx, "ROLLBACK TO nested"); err != nil {
+		if _, err := w.ExecContext(w.ctx, "ROLLBACK TO nested"); err != nil {
 			return err
 		}
 	}
-	if _, err := w.Tx.ExecContext(w.ctx, "RELEASE nested"); err != nil {
+	if _, err := w.ExecContext(w.ctx, "RELEASE nested"); err != nil {
 		return err
 	}
 	return ferr
@@ -162,7 +162,7 @@ func (s *Store) runBatch(batch []*writeReq) {
 			req.err = err
 			continue
 		}
-		if _, err := tx.ExecContext(bg, "SAVEPOINT req"); err != nil {
+		if err := s.execTx(tx, "SAVEPOINT req"); err != nil {
 			req.err = fmt.Errorf("savepoint: %w", mapErr(err))
 			continue
 		}
@@ -172,7 +172,7 @@ func (s *Store) runBatch(batch []*writeReq) {
 		if err := req.fn(w); err != nil {
 			req.err = mapErr(err)
 			req.ranErr = req.err
-			if _, rerr := tx.ExecContext(bg, "ROLLBACK TO req"); rerr != nil {
+			if rerr := s.execTx(tx, "ROLLBACK TO req"); rerr != nil {
 				// The transaction is unusable: fail the whole batch.
 				tx.Rollback()
 				s.finish(batch, fmt.Errorf("rollback to savepoint: %w", rerr))
@@ -186,7 +186,7 @@ func (s *Store) runBatch(batch []*writeReq) {
 			// Answered now that it has run (writeUndurable).
 			close(req.ran)
 		}
-		if _, err := tx.ExecContext(bg, "RELEASE req"); err != nil {
+		if err := s.execTx(tx, "RELEASE req"); err != nil {
 			tx.Rollback()
 			s.finish(batch, fmt.Errorf("release savepoint: %w", mapErr(err)))
 			return
@@ -214,6 +214,19 @@ func (s *Store) runBatch(batch []*writeReq) {
 	}
 	s.wrote()
 	s.wstmts.prepare(bg)
+}
+
+// execTx runs one of the writer's own statements (savepoints) in the
+// batch's transaction, prepared once like the requests' statements.
+func (s *Store) execTx(tx *sql.Tx, q string) error {
+	bg := context.Background()
+	var err error
+	if st := s.wstmts.get(q); st != nil {
+		_, err = tx.StmtContext(bg, st).ExecContext(bg)
+	} else {
+		_, err = tx.ExecContext(bg, q)
+	}
+	return err
 }
 
 // finish fails every request of the batch that has not failed already.
