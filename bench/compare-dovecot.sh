@@ -11,12 +11,16 @@
 # DIR (default bench/results/DATE): results.jsonl, report.md, run.log.
 #
 # --quick     smaller loads, 3-4 minutes, for development
-# --only      comma-separated subset of: mixed,imap-shared,login,lmtp,pop3,idle,
-#             idle-tls,idle-compress,hibernate
+# --only      comma-separated subset of: mixed,imap-shared,login,lmtp,pop3,
+#             pop3-python,idle,idle-tls,idle-compress,hibernate
 # --worktree  build from the working tree instead of the last commit (HEAD)
 # --profile   after the imap-shared cases, run each once more against postfach
 #             alone with [debug] pprof on, and keep a CPU profile of it
 #             (DIR/pprof-CASE.prof, and go tool pprof -top -cum in .txt)
+#
+# pop3-python times the same retrieval with outside clients in Python
+# (bench/pop3-python.py: poplib, a raw socket one command at a time, and
+# pipelined; plain and implicit TLS), alternating between the servers.
 #
 # It needs root (a system user for Dovecot's mail, Dovecot's privilege
 # separation, the inotify limit), uses only 127.0.0.1, removes everything it
@@ -27,7 +31,7 @@ set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 QUICK=0
 OUT=""
-ONLY="mixed,imap-shared,login,lmtp,pop3,idle,idle-tls,idle-compress,hibernate"
+ONLY="mixed,imap-shared,login,lmtp,pop3,pop3-python,idle,idle-tls,idle-compress,hibernate"
 WORKTREE=0
 PROFILE=0
 while [ $# -gt 0 ]; do
@@ -37,7 +41,7 @@ while [ $# -gt 0 ]; do
 	--only) ONLY=$2; shift ;;
 	--worktree) WORKTREE=1 ;;
 	--profile) PROFILE=1 ;;
-	-h|--help) sed -n '2,24p' "$0"; exit 0 ;;
+	-h|--help) sed -n '2,28p' "$0"; exit 0 ;;
 	*) echo "compare-dovecot.sh: unknown argument $1" >&2; exit 2 ;;
 	esac
 	shift
@@ -50,6 +54,7 @@ want() { [[ ",$ONLY," == *",$1,"* ]]; }
 if [ $QUICK = 1 ]; then
 	IMAP_USERS=10 PER_USER=40 POP_MSGS=200 IDLE_USERS=20 IDLE_CONNS=400 IDLE_TLS_CONNS=100 IDLE_HIB_CONNS=400
 	MIXED_CLIENTS=10 MIXED_SECS=6s LOGOUT_SECS=6s LOGIN_SECS=4s LMTP_SECS=4s POP_REPEATS=3 PUSHES=20 CORPUS=200
+	PY_REPEATS=3
 	WARMUP=1s BUDGET=480 GC_WAIT=0s
 	# imap-shared: sessions on accounts drawn at random, and K per account.
 	SHARED_SESSIONS=10 SHARED_RANDOM_USERS=20 SHARED_PER_ACCOUNT=3 SHARED_SPREAD_USERS=4
@@ -60,6 +65,7 @@ else
 	# minutes, so the hibernate run uses fewer.
 	IMAP_USERS=50 PER_USER=100 POP_MSGS=1000 IDLE_USERS=100 IDLE_CONNS=10000 IDLE_TLS_CONNS=1000 IDLE_HIB_CONNS=3000
 	MIXED_CLIENTS=50 MIXED_SECS=30s LOGOUT_SECS=20s LOGIN_SECS=15s LMTP_SECS=12s POP_REPEATS=5 PUSHES=100 CORPUS=500
+	PY_REPEATS=7
 	WARMUP=3s BUDGET=2400 GC_WAIT=150s
 	# imap-shared (issue 13): 50 sessions on 100 accounts drawn at random,
 	# and 3 sessions on each of 15 accounts.
@@ -74,8 +80,8 @@ DOMAIN=bench.test
 
 # Loopback ports: Dovecot 21xxx, postfach 23xxx; below the ephemeral range
 # (32768-60999), so the load's own client sockets cannot take them.
-DC_IMAP=21143 DC_IMAPS=21993 DC_POP3=21110 DC_LMTP=21424
-PF_IMAP=23143 PF_IMAPS=23993 PF_POP3=23110 PF_LMTP=23424 PF_HTTP=23080
+DC_IMAP=21143 DC_IMAPS=21993 DC_POP3=21110 DC_POP3S=21995 DC_LMTP=21424
+PF_IMAP=23143 PF_IMAPS=23993 PF_POP3=23110 PF_POP3S=23995 PF_LMTP=23424 PF_HTTP=23080
 
 log() { printf '%s %s\n' "$(date +%T)" "$*" >&2; }
 die() { log "error: $*"; exit 1; }
@@ -150,6 +156,13 @@ TARGETS=(
 	--target "lmtp-small-c4:msgs_per_s:ratio>=5"
 	--target "lmtp-small-c32:msgs_per_s:ratio>=10"
 	--target "pop3-$POP_MSGS:retrieve_median_s:ratio>=2"
+	--target "pop3-$POP_MSGS-tls:retrieve_median_s:ratio>=2"
+	--target "pop3-python-poplib:retrieve_median_s:ratio>=2"
+	--target "pop3-python-raw:retrieve_median_s:ratio>=2"
+	--target "pop3-python-pipelined:retrieve_median_s:ratio>=2"
+	--target "pop3-python-poplib-tls:retrieve_median_s:ratio>=2"
+	--target "pop3-python-raw-tls:retrieve_median_s:ratio>=2"
+	--target "pop3-python-pipelined-tls:retrieve_median_s:ratio>=2"
 	--target "idle-$IDLE_CONNS:mem_per_conn_kib:value<=8"
 	--target "idle-$IDLE_CONNS:push_p99:value<=50"
 	--target "$SHARED_RANDOM_CASE:commands_per_s:ratio>=2"
@@ -208,9 +221,10 @@ if [ ${#need_pkgs[@]} -gt 0 ]; then
 	DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need_pkgs[@]}" >/dev/null
 fi
 command -v go >/dev/null || die "Go is needed to build postfach"
+if want pop3-python; then command -v python3 >/dev/null || die "pop3-python needs python3"; fi
 doveadm pw -l | grep -qw ARGON2ID || die "this Dovecot build lacks ARGON2ID (doveadm pw -l)"
 
-for p in $DC_IMAP $DC_IMAPS $DC_POP3 $DC_LMTP $PF_IMAP $PF_IMAPS $PF_POP3 $PF_LMTP $PF_HTTP; do
+for p in $DC_IMAP $DC_IMAPS $DC_POP3 $DC_POP3S $DC_LMTP $PF_IMAP $PF_IMAPS $PF_POP3 $PF_POP3S $PF_LMTP $PF_HTTP; do
 	if (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null; then die "port $p is in use"; fi
 done
 
@@ -263,7 +277,7 @@ echo 40000 >/proc/sys/fs/inotify/max_user_instances
 # Only the groups the chosen cases use are created.
 ACCOUNT_GROUPS=()
 if want mixed || want login; then ACCOUNT_GROUPS+=("bench $IMAP_USERS"); fi
-if want pop3; then ACCOUNT_GROUPS+=("pop 1"); fi
+if want pop3 || want pop3-python; then ACCOUNT_GROUPS+=("pop 1"); fi
 if want lmtp; then ACCOUNT_GROUPS+=("sink $LMTP_USERS"); fi
 if want idle || want idle-tls || want idle-compress || want hibernate; then ACCOUNT_GROUPS+=("idle $IDLE_USERS"); fi
 if want imap-shared; then ACCOUNT_GROUPS+=("shr $SHARED_RANDOM_USERS" "shp $SHARED_SPREAD_USERS"); fi
@@ -304,6 +318,7 @@ start_dovecot() { # hibernate-timeout
 	sed -e "s|@RUN@|$RUN|g" -e "s|@MAIL_USER@|$MAIL_USER|g" -e "s|@MAIL_GROUP@|$MAIL_USER|g" \
 		-e "s|@MAIL_UID@|$MAIL_UID|g" -e "s|@MAIL_GID@|$MAIL_GID|g" \
 		-e "s|@IMAP_PORT@|$DC_IMAP|g" -e "s|@IMAPS_PORT@|$DC_IMAPS|g" -e "s|@POP3_PORT@|$DC_POP3|g" \
+		-e "s|@POP3S_PORT@|$DC_POP3S|g" \
 		-e "s|@LMTP_PORT@|$DC_LMTP|g" -e "s|@HIBERNATE_TIMEOUT@|$1|g" \
 		"$SRC/bench/dovecot/dovecot.conf.in" >"$RUN/dovecot.conf"
 	dovecot -c "$RUN/dovecot.conf" || die "dovecot did not start (see $RUN/dovecot.log)"
@@ -322,7 +337,7 @@ max_message_size = "50MiB"
 imap = "127.0.0.1:$PF_IMAP"
 imaps = "127.0.0.1:$PF_IMAPS"
 pop3 = "127.0.0.1:$PF_POP3"
-pop3s = ""
+pop3s = "127.0.0.1:$PF_POP3S"
 lmtp = "127.0.0.1:$PF_LMTP"
 smtp = ""
 submission = ""
@@ -377,7 +392,7 @@ load_all() { # label lmtp-port
 	if want mixed || want login; then
 		"$BENCH" load "${args[@]}" --users "bench%d@$DOMAIN" --count $IMAP_USERS --per-user $PER_USER --conns 4 | grep -v '^{'
 	fi
-	if want pop3; then
+	if want pop3 || want pop3-python; then
 		"$BENCH" load "${args[@]}" --users "pop%d@$DOMAIN" --count 1 --per-user $POP_MSGS --conns 1 | grep -v '^{'
 	fi
 	if want idle || want idle-tls || want idle-compress || want hibernate; then
@@ -416,7 +431,14 @@ both() {
 	pop3) pfaddr=$PF_POP3 dcaddr=$DC_POP3 ;;
 	lmtp) pfaddr=$PF_LMTP dcaddr=$DC_LMTP ;;
 	esac
-	for a in "$@"; do [ "$a" = --tls ] && { pfaddr=$PF_IMAPS; dcaddr=$DC_IMAPS; }; done
+	for a in "$@"; do
+		if [ "$a" = --tls ]; then
+			case "$proto" in
+			pop3) pfaddr=$PF_POP3S dcaddr=$DC_POP3S ;;
+			*) pfaddr=$PF_IMAPS dcaddr=$DC_IMAPS ;;
+			esac
+		fi
+	done
 	local skip=0
 	[ $proto = imap ] && [ $PF_HAS_IMAP = 0 ] && skip=1
 	[ $proto = pop3 ] && [ $PF_HAS_POP3 = 0 ] && skip=1
@@ -476,6 +498,28 @@ if want lmtp; then
 fi
 if want pop3; then
 	both "pop3-$POP_MSGS" pop3 --user "pop1@$DOMAIN" --password $PASSWORD --repeats $POP_REPEATS
+	both "pop3-$POP_MSGS-tls" pop3 --user "pop1@$DOMAIN" --password $PASSWORD --repeats $POP_REPEATS --tls
+fi
+if want pop3-python; then
+	# Outside clients (issue 13): the same retrieval with Python's poplib
+	# and with a lean raw-socket client, one command at a time and
+	# pipelined, plain and over implicit TLS. Each case alternates between
+	# the servers (A B B A ...) after one untimed retrieval on each.
+	if [ $PF_HAS_POP3 = 0 ]; then
+		log "skipping pop3-python: postfach has no pop3 server yet"
+	else
+		for tls in "" --tls; do
+			for mode in poplib raw pipelined; do
+				pf=$PF_POP3 dc=$DC_POP3
+				[ -n "$tls" ] && { pf=$PF_POP3S; dc=$DC_POP3S; }
+				timeout 900 python3 "$SRC/bench/pop3-python.py" --mode $mode $tls --repeats $PY_REPEATS --warmup 1 \
+					--server "postfach=127.0.0.1:$pf" --server "dovecot=127.0.0.1:$dc" \
+					--pid "postfach=$PF_PID" --pid "dovecot=$DC_MASTER" --pid-tree dovecot \
+					--user "pop1@$DOMAIN" --password $PASSWORD --quiet --json "$RESULTS" | grep -v '^{' \
+					|| log "warning: pop3-python $mode $tls failed"
+			done
+		done
+	fi
 fi
 
 # IDLE: each case starts on freshly restarted servers, so sessions left
