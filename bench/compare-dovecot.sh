@@ -2,6 +2,7 @@
 # Side-by-side benchmark of postfach and Dovecot on this machine (issue 6).
 #
 #   sudo bench/compare-dovecot.sh [--quick] [--out DIR] [--only LIST] [--worktree] [--profile]
+#                                 [--baseline REV]
 #
 # Installs Debian's dovecot-imapd, dovecot-pop3d and dovecot-lmtpd if missing,
 # builds postfach and postfach-bench, starts a private Dovecot (config:
@@ -17,6 +18,10 @@
 # --profile   after the imap-shared cases, run each once more against postfach
 #             alone with [debug] pprof on, and keep a CPU profile of it
 #             (DIR/pprof-CASE.prof, and go tool pprof -top -cum in .txt)
+# --baseline  also build postfach at REV (a commit) and serve a copy of the
+#             same data with it: the POP3 cases measure it as "baseline" too
+#             (pop3-python alternating it with the others), and
+#             report-baseline.md compares postfach with it
 #
 # pop3-python times the same retrieval with outside clients in Python
 # (bench/pop3-python.py: poplib, a raw socket one command at a time, and
@@ -34,6 +39,7 @@ OUT=""
 ONLY="mixed,imap-shared,login,lmtp,pop3,pop3-python,idle,idle-tls,idle-compress,hibernate"
 WORKTREE=0
 PROFILE=0
+BASELINE=""
 while [ $# -gt 0 ]; do
 	case "$1" in
 	--quick) QUICK=1 ;;
@@ -41,7 +47,8 @@ while [ $# -gt 0 ]; do
 	--only) ONLY=$2; shift ;;
 	--worktree) WORKTREE=1 ;;
 	--profile) PROFILE=1 ;;
-	-h|--help) sed -n '2,28p' "$0"; exit 0 ;;
+	--baseline) BASELINE=$2; shift ;;
+	-h|--help) sed -n '2,33p' "$0"; exit 0 ;;
 	*) echo "compare-dovecot.sh: unknown argument $1" >&2; exit 2 ;;
 	esac
 	shift
@@ -82,6 +89,7 @@ DOMAIN=bench.test
 # (32768-60999), so the load's own client sockets cannot take them.
 DC_IMAP=21143 DC_IMAPS=21993 DC_POP3=21110 DC_POP3S=21995 DC_LMTP=21424
 PF_IMAP=23143 PF_IMAPS=23993 PF_POP3=23110 PF_POP3S=23995 PF_LMTP=23424 PF_HTTP=23080
+BL_POP3=22110 BL_POP3S=22995
 
 log() { printf '%s %s\n' "$(date +%T)" "$*" >&2; }
 die() { log "error: $*"; exit 1; }
@@ -89,6 +97,7 @@ die() { log "error: $*"; exit 1; }
 RUN=$(mktemp -d /tmp/postfach-bench.XXXXXX)
 chmod 755 "$RUN"
 PF_PID=""
+BL_PID=""
 DC_MASTER=""
 WATCHDOG=""
 OLD_INOTIFY_INSTANCES=""
@@ -101,6 +110,16 @@ mkdir -p "$OUT"
 RESULTS="$OUT/results.jsonl"
 : >"$RESULTS"
 exec > >(tee "$OUT/run.log") 2>&1
+
+stop_baseline() {
+	if [ -n "$BL_PID" ] && kill -0 "$BL_PID" 2>/dev/null; then
+		kill -TERM "$BL_PID" 2>/dev/null || true
+		for _ in $(seq 100); do kill -0 "$BL_PID" 2>/dev/null || break; sleep 0.1; done
+		kill -KILL "$BL_PID" 2>/dev/null || true
+		wait "$BL_PID" 2>/dev/null || true
+	fi
+	BL_PID=""
+}
 
 stop_postfach() {
 	if [ -n "$PF_PID" ] && kill -0 "$PF_PID" 2>/dev/null; then
@@ -174,6 +193,10 @@ REPORTED=0
 report() {
 	[ -x "$RUN/bin/postfach-bench" ] && [ -s "$RESULTS" ] || return 0
 	"$RUN/bin/postfach-bench" report --json "$RESULTS" "${TARGETS[@]}" | tee "$OUT/report.md"
+	if [ -n "$BASELINE" ]; then
+		echo "postfach ($VERSION) against the baseline ($BASELINE):"
+		"$RUN/bin/postfach-bench" report --json "$RESULTS" --a postfach --b baseline | tee "$OUT/report-baseline.md"
+	fi
 	REPORTED=1
 }
 
@@ -189,6 +212,7 @@ cleanup() {
 	fi
 	[ -s "$RUN/watchdog" ] && log "stopped: $(cat "$RUN/watchdog")"
 	stop_postfach
+	stop_baseline
 	stop_dovecot
 	[ -n "$OLD_INOTIFY_INSTANCES" ] && echo "$OLD_INOTIFY_INSTANCES" >/proc/sys/fs/inotify/max_user_instances
 	[ -n "$OLD_INOTIFY_WATCHES" ] && echo "$OLD_INOTIFY_WATCHES" >/proc/sys/fs/inotify/max_user_watches
@@ -224,7 +248,7 @@ command -v go >/dev/null || die "Go is needed to build postfach"
 if want pop3-python; then command -v python3 >/dev/null || die "pop3-python needs python3"; fi
 doveadm pw -l | grep -qw ARGON2ID || die "this Dovecot build lacks ARGON2ID (doveadm pw -l)"
 
-for p in $DC_IMAP $DC_IMAPS $DC_POP3 $DC_POP3S $DC_LMTP $PF_IMAP $PF_IMAPS $PF_POP3 $PF_POP3S $PF_LMTP $PF_HTTP; do
+for p in $DC_IMAP $DC_IMAPS $DC_POP3 $DC_POP3S $DC_LMTP $PF_IMAP $PF_IMAPS $PF_POP3 $PF_POP3S $PF_LMTP $PF_HTTP $BL_POP3 $BL_POP3S; do
 	if (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null; then die "port $p is in use"; fi
 done
 
@@ -243,6 +267,13 @@ log "building postfach and postfach-bench ($VERSION)"
 (cd "$SRC" && go build -o "$RUN/bin/postfach" ./cmd/postfach && go build -o "$RUN/bin/postfach-bench" ./cmd/postfach-bench)
 BENCH="$RUN/bin/postfach-bench"
 PF="$RUN/bin/postfach"
+if [ -n "$BASELINE" ]; then
+	BLREV=$(git -C "$ROOT" rev-parse --short "$BASELINE") || die "--baseline $BASELINE is not a commit"
+	log "building the baseline postfach ($BLREV)"
+	mkdir -p "$RUN/blsrc"
+	git -C "$ROOT" archive "$BLREV" | tar -x -C "$RUN/blsrc"
+	(cd "$RUN/blsrc" && go build -o "$RUN/bin/postfach-baseline" ./cmd/postfach)
+fi
 
 # Limits for 10,000 connections: open files (this shell, hence both servers
 # and the tool), and one inotify instance per idling Dovecot imap process.
@@ -263,6 +294,7 @@ echo 40000 >/proc/sys/fs/inotify/max_user_instances
 	echo "dovecot $(dovecot --version)"
 	go version
 	echo "postfach $VERSION"
+	[ -n "$BASELINE" ] && echo "baseline postfach $BLREV"
 	uptime
 } | tee "$OUT/machine.txt"
 
@@ -407,6 +439,22 @@ log "loading the same corpus into both servers"
 load_all postfach $PF_LMTP
 load_all dovecot $DC_LMTP
 
+# The baseline serves a copy of postfach's data, taken while postfach is
+# stopped; only its POP3 listeners are open.
+if [ -n "$BASELINE" ]; then
+	stop_postfach
+	cp -a "$RUN/postfach-data" "$RUN/baseline-data"
+	start_postfach
+	sed -e "s|^data_dir = .*|data_dir = \"$RUN/baseline-data\"|" -e "s|^imap = .*|imap = \"\"|" -e "s|^imaps = .*|imaps = \"\"|" \
+		-e "s|^lmtp = .*|lmtp = \"\"|" -e "s|^http = .*|http = \"\"|" \
+		-e "s|^pop3 = .*|pop3 = \"127.0.0.1:$BL_POP3\"|" -e "s|^pop3s = .*|pop3s = \"127.0.0.1:$BL_POP3S\"|" \
+		-e "/^\[debug\]/,\$d" "$RUN/postfach.toml" >"$RUN/baseline.toml"
+	"$RUN/bin/postfach-baseline" serve --config "$RUN/baseline.toml" >>"$RUN/baseline.log" 2>&1 &
+	BL_PID=$!
+	wait_port $BL_POP3 30 || die "the baseline postfach is not listening (see $RUN/baseline.log)"
+	log "baseline postfach $BLREV started (pid $BL_PID)"
+fi
+
 # run LABEL WORKLOAD ARGS...: one measurement, its table to the log, its
 # JSON line to results.jsonl. A failed run is logged and the script goes on.
 run() {
@@ -497,8 +545,17 @@ if want lmtp; then
 	done
 fi
 if want pop3; then
-	both "pop3-$POP_MSGS" pop3 --user "pop1@$DOMAIN" --password $PASSWORD --repeats $POP_REPEATS
-	both "pop3-$POP_MSGS-tls" pop3 --user "pop1@$DOMAIN" --password $PASSWORD --repeats $POP_REPEATS --tls
+	for tls in "" --tls; do
+		c="pop3-$POP_MSGS${tls:+-tls}"
+		if [ -n "$BL_PID" ]; then
+			bl=$BL_POP3
+			[ -n "$tls" ] && bl=$BL_POP3S
+			timeout 900 "$BENCH" pop3 --label baseline --json "$RESULTS" --pid "$BL_PID" --case "$c" --addr "127.0.0.1:$bl" \
+				--user "pop1@$DOMAIN" --password $PASSWORD --repeats $POP_REPEATS $tls | grep -v '^{' \
+				|| log "warning: pop3 against the baseline failed"
+		fi
+		both "$c" pop3 --user "pop1@$DOMAIN" --password $PASSWORD --repeats $POP_REPEATS $tls
+	done
 fi
 if want pop3-python; then
 	# Outside clients (issue 13): the same retrieval with Python's poplib
@@ -510,10 +567,12 @@ if want pop3-python; then
 	else
 		for tls in "" --tls; do
 			for mode in poplib raw pipelined; do
-				pf=$PF_POP3 dc=$DC_POP3
-				[ -n "$tls" ] && { pf=$PF_POP3S; dc=$DC_POP3S; }
+				pf=$PF_POP3 dc=$DC_POP3 bl=$BL_POP3
+				[ -n "$tls" ] && { pf=$PF_POP3S; dc=$DC_POP3S; bl=$BL_POP3S; }
+				blargs=()
+				[ -n "$BL_PID" ] && blargs=(--server "baseline=127.0.0.1:$bl" --pid "baseline=$BL_PID")
 				timeout 900 python3 "$SRC/bench/pop3-python.py" --mode $mode $tls --repeats $PY_REPEATS --warmup 1 \
-					--server "postfach=127.0.0.1:$pf" --server "dovecot=127.0.0.1:$dc" \
+					--server "postfach=127.0.0.1:$pf" --server "dovecot=127.0.0.1:$dc" "${blargs[@]}" \
 					--pid "postfach=$PF_PID" --pid "dovecot=$DC_MASTER" --pid-tree dovecot \
 					--user "pop1@$DOMAIN" --password $PASSWORD --quiet --json "$RESULTS" | grep -v '^{' \
 					|| log "warning: pop3-python $mode $tls failed"
