@@ -2,6 +2,7 @@
 # Side-by-side benchmark of postfach and Dovecot on this machine (issue 6).
 #
 #   sudo bench/compare-dovecot.sh [--quick] [--out DIR] [--only LIST] [--worktree] [--profile]
+#                                 [--baseline REV]
 #
 # Installs Debian's dovecot-imapd, dovecot-pop3d and dovecot-lmtpd if missing,
 # builds postfach and postfach-bench, starts a private Dovecot (config:
@@ -11,12 +12,20 @@
 # DIR (default bench/results/DATE): results.jsonl, report.md, run.log.
 #
 # --quick     smaller loads, 3-4 minutes, for development
-# --only      comma-separated subset of: mixed,imap-shared,login,lmtp,pop3,idle,
-#             idle-tls,idle-compress,hibernate
+# --only      comma-separated subset of: mixed,imap-shared,login,lmtp,pop3,
+#             pop3-python,idle,idle-tls,idle-compress,hibernate
 # --worktree  build from the working tree instead of the last commit (HEAD)
 # --profile   after the imap-shared cases, run each once more against postfach
 #             alone with [debug] pprof on, and keep a CPU profile of it
 #             (DIR/pprof-CASE.prof, and go tool pprof -top -cum in .txt)
+# --baseline  also build postfach at REV (a commit) and serve a copy of the
+#             same data with it: the POP3 cases measure it as "baseline" too
+#             (pop3-python alternating it with the others), and
+#             report-baseline.md compares postfach with it
+#
+# pop3-python times the same retrieval with outside clients in Python
+# (bench/pop3-python.py: poplib, a raw socket one command at a time, and
+# pipelined; plain and implicit TLS), alternating between the servers.
 #
 # It needs root (a system user for Dovecot's mail, Dovecot's privilege
 # separation, the inotify limit), uses only 127.0.0.1, removes everything it
@@ -27,9 +36,10 @@ set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 QUICK=0
 OUT=""
-ONLY="mixed,imap-shared,login,lmtp,pop3,idle,idle-tls,idle-compress,hibernate"
+ONLY="mixed,imap-shared,login,lmtp,pop3,pop3-python,idle,idle-tls,idle-compress,hibernate"
 WORKTREE=0
 PROFILE=0
+BASELINE=""
 while [ $# -gt 0 ]; do
 	case "$1" in
 	--quick) QUICK=1 ;;
@@ -37,7 +47,8 @@ while [ $# -gt 0 ]; do
 	--only) ONLY=$2; shift ;;
 	--worktree) WORKTREE=1 ;;
 	--profile) PROFILE=1 ;;
-	-h|--help) sed -n '2,24p' "$0"; exit 0 ;;
+	--baseline) BASELINE=$2; shift ;;
+	-h|--help) sed -n '2,33p' "$0"; exit 0 ;;
 	*) echo "compare-dovecot.sh: unknown argument $1" >&2; exit 2 ;;
 	esac
 	shift
@@ -50,6 +61,7 @@ want() { [[ ",$ONLY," == *",$1,"* ]]; }
 if [ $QUICK = 1 ]; then
 	IMAP_USERS=10 PER_USER=40 POP_MSGS=200 IDLE_USERS=20 IDLE_CONNS=400 IDLE_TLS_CONNS=100 IDLE_HIB_CONNS=400
 	MIXED_CLIENTS=10 MIXED_SECS=6s LOGOUT_SECS=6s LOGIN_SECS=4s LMTP_SECS=4s POP_REPEATS=3 PUSHES=20 CORPUS=200
+	PY_REPEATS=3
 	WARMUP=1s BUDGET=480 GC_WAIT=0s
 	# imap-shared: sessions on accounts drawn at random, and K per account.
 	SHARED_SESSIONS=10 SHARED_RANDOM_USERS=20 SHARED_PER_ACCOUNT=3 SHARED_SPREAD_USERS=4
@@ -60,6 +72,7 @@ else
 	# minutes, so the hibernate run uses fewer.
 	IMAP_USERS=50 PER_USER=100 POP_MSGS=1000 IDLE_USERS=100 IDLE_CONNS=10000 IDLE_TLS_CONNS=1000 IDLE_HIB_CONNS=3000
 	MIXED_CLIENTS=50 MIXED_SECS=30s LOGOUT_SECS=20s LOGIN_SECS=15s LMTP_SECS=12s POP_REPEATS=5 PUSHES=100 CORPUS=500
+	PY_REPEATS=7
 	WARMUP=3s BUDGET=2400 GC_WAIT=150s
 	# imap-shared (issue 13): 50 sessions on 100 accounts drawn at random,
 	# and 3 sessions on each of 15 accounts.
@@ -74,8 +87,9 @@ DOMAIN=bench.test
 
 # Loopback ports: Dovecot 21xxx, postfach 23xxx; below the ephemeral range
 # (32768-60999), so the load's own client sockets cannot take them.
-DC_IMAP=21143 DC_IMAPS=21993 DC_POP3=21110 DC_LMTP=21424
-PF_IMAP=23143 PF_IMAPS=23993 PF_POP3=23110 PF_LMTP=23424 PF_HTTP=23080
+DC_IMAP=21143 DC_IMAPS=21993 DC_POP3=21110 DC_POP3S=21995 DC_LMTP=21424
+PF_IMAP=23143 PF_IMAPS=23993 PF_POP3=23110 PF_POP3S=23995 PF_LMTP=23424 PF_HTTP=23080
+BL_POP3=22110 BL_POP3S=22995
 
 log() { printf '%s %s\n' "$(date +%T)" "$*" >&2; }
 die() { log "error: $*"; exit 1; }
@@ -83,6 +97,7 @@ die() { log "error: $*"; exit 1; }
 RUN=$(mktemp -d /tmp/postfach-bench.XXXXXX)
 chmod 755 "$RUN"
 PF_PID=""
+BL_PID=""
 DC_MASTER=""
 WATCHDOG=""
 OLD_INOTIFY_INSTANCES=""
@@ -95,6 +110,16 @@ mkdir -p "$OUT"
 RESULTS="$OUT/results.jsonl"
 : >"$RESULTS"
 exec > >(tee "$OUT/run.log") 2>&1
+
+stop_baseline() {
+	if [ -n "$BL_PID" ] && kill -0 "$BL_PID" 2>/dev/null; then
+		kill -TERM "$BL_PID" 2>/dev/null || true
+		for _ in $(seq 100); do kill -0 "$BL_PID" 2>/dev/null || break; sleep 0.1; done
+		kill -KILL "$BL_PID" 2>/dev/null || true
+		wait "$BL_PID" 2>/dev/null || true
+	fi
+	BL_PID=""
+}
 
 stop_postfach() {
 	if [ -n "$PF_PID" ] && kill -0 "$PF_PID" 2>/dev/null; then
@@ -150,6 +175,13 @@ TARGETS=(
 	--target "lmtp-small-c4:msgs_per_s:ratio>=5"
 	--target "lmtp-small-c32:msgs_per_s:ratio>=10"
 	--target "pop3-$POP_MSGS:retrieve_median_s:ratio>=2"
+	--target "pop3-$POP_MSGS-tls:retrieve_median_s:ratio>=2"
+	--target "pop3-python-poplib:retrieve_median_s:ratio>=2"
+	--target "pop3-python-raw:retrieve_median_s:ratio>=2"
+	--target "pop3-python-pipelined:retrieve_median_s:ratio>=2"
+	--target "pop3-python-poplib-tls:retrieve_median_s:ratio>=2"
+	--target "pop3-python-raw-tls:retrieve_median_s:ratio>=2"
+	--target "pop3-python-pipelined-tls:retrieve_median_s:ratio>=2"
 	--target "idle-$IDLE_CONNS:mem_per_conn_kib:value<=8"
 	--target "idle-$IDLE_CONNS:push_p99:value<=50"
 	--target "$SHARED_RANDOM_CASE:commands_per_s:ratio>=2"
@@ -161,6 +193,10 @@ REPORTED=0
 report() {
 	[ -x "$RUN/bin/postfach-bench" ] && [ -s "$RESULTS" ] || return 0
 	"$RUN/bin/postfach-bench" report --json "$RESULTS" "${TARGETS[@]}" | tee "$OUT/report.md"
+	if [ -n "$BASELINE" ]; then
+		echo "postfach ($VERSION) against the baseline ($BASELINE):"
+		"$RUN/bin/postfach-bench" report --json "$RESULTS" --a postfach --b baseline | tee "$OUT/report-baseline.md"
+	fi
 	REPORTED=1
 }
 
@@ -176,6 +212,7 @@ cleanup() {
 	fi
 	[ -s "$RUN/watchdog" ] && log "stopped: $(cat "$RUN/watchdog")"
 	stop_postfach
+	stop_baseline
 	stop_dovecot
 	[ -n "$OLD_INOTIFY_INSTANCES" ] && echo "$OLD_INOTIFY_INSTANCES" >/proc/sys/fs/inotify/max_user_instances
 	[ -n "$OLD_INOTIFY_WATCHES" ] && echo "$OLD_INOTIFY_WATCHES" >/proc/sys/fs/inotify/max_user_watches
@@ -208,9 +245,10 @@ if [ ${#need_pkgs[@]} -gt 0 ]; then
 	DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need_pkgs[@]}" >/dev/null
 fi
 command -v go >/dev/null || die "Go is needed to build postfach"
+if want pop3-python; then command -v python3 >/dev/null || die "pop3-python needs python3"; fi
 doveadm pw -l | grep -qw ARGON2ID || die "this Dovecot build lacks ARGON2ID (doveadm pw -l)"
 
-for p in $DC_IMAP $DC_IMAPS $DC_POP3 $DC_LMTP $PF_IMAP $PF_IMAPS $PF_POP3 $PF_LMTP $PF_HTTP; do
+for p in $DC_IMAP $DC_IMAPS $DC_POP3 $DC_POP3S $DC_LMTP $PF_IMAP $PF_IMAPS $PF_POP3 $PF_POP3S $PF_LMTP $PF_HTTP $BL_POP3 $BL_POP3S; do
 	if (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null; then die "port $p is in use"; fi
 done
 
@@ -229,6 +267,13 @@ log "building postfach and postfach-bench ($VERSION)"
 (cd "$SRC" && go build -o "$RUN/bin/postfach" ./cmd/postfach && go build -o "$RUN/bin/postfach-bench" ./cmd/postfach-bench)
 BENCH="$RUN/bin/postfach-bench"
 PF="$RUN/bin/postfach"
+if [ -n "$BASELINE" ]; then
+	BLREV=$(git -C "$ROOT" rev-parse --short "$BASELINE") || die "--baseline $BASELINE is not a commit"
+	log "building the baseline postfach ($BLREV)"
+	mkdir -p "$RUN/blsrc"
+	git -C "$ROOT" archive "$BLREV" | tar -x -C "$RUN/blsrc"
+	(cd "$RUN/blsrc" && go build -o "$RUN/bin/postfach-baseline" ./cmd/postfach)
+fi
 
 # Limits for 10,000 connections: open files (this shell, hence both servers
 # and the tool), and one inotify instance per idling Dovecot imap process.
@@ -249,6 +294,7 @@ echo 40000 >/proc/sys/fs/inotify/max_user_instances
 	echo "dovecot $(dovecot --version)"
 	go version
 	echo "postfach $VERSION"
+	[ -n "$BASELINE" ] && echo "baseline postfach $BLREV"
 	uptime
 } | tee "$OUT/machine.txt"
 
@@ -263,7 +309,7 @@ echo 40000 >/proc/sys/fs/inotify/max_user_instances
 # Only the groups the chosen cases use are created.
 ACCOUNT_GROUPS=()
 if want mixed || want login; then ACCOUNT_GROUPS+=("bench $IMAP_USERS"); fi
-if want pop3; then ACCOUNT_GROUPS+=("pop 1"); fi
+if want pop3 || want pop3-python; then ACCOUNT_GROUPS+=("pop 1"); fi
 if want lmtp; then ACCOUNT_GROUPS+=("sink $LMTP_USERS"); fi
 if want idle || want idle-tls || want idle-compress || want hibernate; then ACCOUNT_GROUPS+=("idle $IDLE_USERS"); fi
 if want imap-shared; then ACCOUNT_GROUPS+=("shr $SHARED_RANDOM_USERS" "shp $SHARED_SPREAD_USERS"); fi
@@ -304,6 +350,7 @@ start_dovecot() { # hibernate-timeout
 	sed -e "s|@RUN@|$RUN|g" -e "s|@MAIL_USER@|$MAIL_USER|g" -e "s|@MAIL_GROUP@|$MAIL_USER|g" \
 		-e "s|@MAIL_UID@|$MAIL_UID|g" -e "s|@MAIL_GID@|$MAIL_GID|g" \
 		-e "s|@IMAP_PORT@|$DC_IMAP|g" -e "s|@IMAPS_PORT@|$DC_IMAPS|g" -e "s|@POP3_PORT@|$DC_POP3|g" \
+		-e "s|@POP3S_PORT@|$DC_POP3S|g" \
 		-e "s|@LMTP_PORT@|$DC_LMTP|g" -e "s|@HIBERNATE_TIMEOUT@|$1|g" \
 		"$SRC/bench/dovecot/dovecot.conf.in" >"$RUN/dovecot.conf"
 	dovecot -c "$RUN/dovecot.conf" || die "dovecot did not start (see $RUN/dovecot.log)"
@@ -322,7 +369,7 @@ max_message_size = "50MiB"
 imap = "127.0.0.1:$PF_IMAP"
 imaps = "127.0.0.1:$PF_IMAPS"
 pop3 = "127.0.0.1:$PF_POP3"
-pop3s = ""
+pop3s = "127.0.0.1:$PF_POP3S"
 lmtp = "127.0.0.1:$PF_LMTP"
 smtp = ""
 submission = ""
@@ -378,7 +425,7 @@ load_all() { # label lmtp-port
 	if want mixed || want login; then
 		"$BENCH" load "${args[@]}" --users "bench%d@$DOMAIN" --count $IMAP_USERS --per-user $PER_USER --conns 4 | grep -v '^{'
 	fi
-	if want pop3; then
+	if want pop3 || want pop3-python; then
 		"$BENCH" load "${args[@]}" --users "pop%d@$DOMAIN" --count 1 --per-user $POP_MSGS --conns 1 | grep -v '^{'
 	fi
 	if want idle || want idle-tls || want idle-compress || want hibernate; then
@@ -392,6 +439,22 @@ load_all() { # label lmtp-port
 log "loading the same corpus into both servers"
 load_all postfach $PF_LMTP
 load_all dovecot $DC_LMTP
+
+# The baseline serves a copy of postfach's data, taken while postfach is
+# stopped; only its POP3 listeners are open.
+if [ -n "$BASELINE" ]; then
+	stop_postfach
+	cp -a "$RUN/postfach-data" "$RUN/baseline-data"
+	start_postfach
+	sed -e "s|^data_dir = .*|data_dir = \"$RUN/baseline-data\"|" -e "s|^imap = .*|imap = \"\"|" -e "s|^imaps = .*|imaps = \"\"|" \
+		-e "s|^lmtp = .*|lmtp = \"\"|" -e "s|^http = .*|http = \"\"|" \
+		-e "s|^pop3 = .*|pop3 = \"127.0.0.1:$BL_POP3\"|" -e "s|^pop3s = .*|pop3s = \"127.0.0.1:$BL_POP3S\"|" \
+		-e "/^\[debug\]/,\$d" "$RUN/postfach.toml" >"$RUN/baseline.toml"
+	"$RUN/bin/postfach-baseline" serve --config "$RUN/baseline.toml" >>"$RUN/baseline.log" 2>&1 &
+	BL_PID=$!
+	wait_port $BL_POP3 30 || die "the baseline postfach is not listening (see $RUN/baseline.log)"
+	log "baseline postfach $BLREV started (pid $BL_PID)"
+fi
 
 # run LABEL WORKLOAD ARGS...: one measurement, its table to the log, its
 # JSON line to results.jsonl. A failed run is logged and the script goes on.
@@ -417,7 +480,14 @@ both() {
 	pop3) pfaddr=$PF_POP3 dcaddr=$DC_POP3 ;;
 	lmtp) pfaddr=$PF_LMTP dcaddr=$DC_LMTP ;;
 	esac
-	for a in "$@"; do [ "$a" = --tls ] && { pfaddr=$PF_IMAPS; dcaddr=$DC_IMAPS; }; done
+	for a in "$@"; do
+		if [ "$a" = --tls ]; then
+			case "$proto" in
+			pop3) pfaddr=$PF_POP3S dcaddr=$DC_POP3S ;;
+			*) pfaddr=$PF_IMAPS dcaddr=$DC_IMAPS ;;
+			esac
+		fi
+	done
 	local skip=0
 	[ $proto = imap ] && [ $PF_HAS_IMAP = 0 ] && skip=1
 	[ $proto = pop3 ] && [ $PF_HAS_POP3 = 0 ] && skip=1
@@ -476,7 +546,40 @@ if want lmtp; then
 	done
 fi
 if want pop3; then
-	both "pop3-$POP_MSGS" pop3 --user "pop1@$DOMAIN" --password $PASSWORD --repeats $POP_REPEATS
+	for tls in "" --tls; do
+		c="pop3-$POP_MSGS${tls:+-tls}"
+		if [ -n "$BL_PID" ]; then
+			bl=$BL_POP3
+			[ -n "$tls" ] && bl=$BL_POP3S
+			timeout 900 "$BENCH" pop3 --label baseline --json "$RESULTS" --pid "$BL_PID" --case "$c" --addr "127.0.0.1:$bl" \
+				--user "pop1@$DOMAIN" --password $PASSWORD --repeats $POP_REPEATS $tls | grep -v '^{' \
+				|| log "warning: pop3 against the baseline failed"
+		fi
+		both "$c" pop3 --user "pop1@$DOMAIN" --password $PASSWORD --repeats $POP_REPEATS $tls
+	done
+fi
+if want pop3-python; then
+	# Outside clients (issue 13): the same retrieval with Python's poplib
+	# and with a lean raw-socket client, one command at a time and
+	# pipelined, plain and over implicit TLS. Each case alternates between
+	# the servers (A B B A ...) after one untimed retrieval on each.
+	if [ $PF_HAS_POP3 = 0 ]; then
+		log "skipping pop3-python: postfach has no pop3 server yet"
+	else
+		for tls in "" --tls; do
+			for mode in poplib raw pipelined; do
+				pf=$PF_POP3 dc=$DC_POP3 bl=$BL_POP3
+				[ -n "$tls" ] && { pf=$PF_POP3S; dc=$DC_POP3S; bl=$BL_POP3S; }
+				blargs=()
+				[ -n "$BL_PID" ] && blargs=(--server "baseline=127.0.0.1:$bl" --pid "baseline=$BL_PID")
+				timeout 900 python3 "$SRC/bench/pop3-python.py" --mode $mode $tls --repeats $PY_REPEATS --warmup 1 \
+					--server "postfach=127.0.0.1:$pf" --server "dovecot=127.0.0.1:$dc" "${blargs[@]}" \
+					--pid "postfach=$PF_PID" --pid "dovecot=$DC_MASTER" --pid-tree dovecot \
+					--user "pop1@$DOMAIN" --password $PASSWORD --quiet --json "$RESULTS" | grep -v '^{' \
+					|| log "warning: pop3-python $mode $tls failed"
+			done
+		done
+	fi
 fi
 
 # IDLE: each case starts on freshly restarted servers, so sessions left

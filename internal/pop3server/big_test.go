@@ -227,6 +227,10 @@ func TestRetrSendfile(t *testing.T) {
 		{"Subject: two\r\n\r\n" + filler, true},
 		{"Subject: three\r\n\r\n" + strings.Repeat(".\r\n", sendfileMaxDots+1) + filler, false},
 		{"Subject: four\r\n\r\n" + strings.Repeat(".\r\n", sendfileMaxDots-1) + filler + ".", true},
+		// Dot lines where the pieces meet the 64 KiB of a splice and the
+		// 256 KiB of one sendfile(2) call (netserve.SendFile), two in a
+		// row, and one last.
+		{dotsAt([]int{64 << 10, 256 << 10, 256<<10 + 3, 512 << 10}, 512<<10+100) + ".\r\n", true},
 	}
 	for _, b := range bodies {
 		e.appendRaw(b.raw)
@@ -253,6 +257,28 @@ func TestRetrSendfile(t *testing.T) {
 		c.cmd("RSET", "+OK")
 		c.cmd("QUIT", "+OK")
 	}
+}
+
+// dotsAt returns a message of size octets whose lines at the offsets in at
+// (ascending, past the header, at least 2 apart) are ".\r\n".
+func dotsAt(at []int, size int) string {
+	var b strings.Builder
+	b.WriteString("Subject: dots at the seams\r\n\r\n")
+	fill := func(to int) {
+		for rem := to - b.Len(); rem > 0; rem = to - b.Len() {
+			l := min(rem, 66) // a line of l octets with its CRLF, never leaving 1
+			if rem-l == 1 {
+				l--
+			}
+			b.WriteString(strings.Repeat("x", l-2) + "\r\n")
+		}
+	}
+	for _, off := range at {
+		fill(off)
+		b.WriteString(".\r\n")
+	}
+	fill(size)
+	return b.String()
 }
 
 // TestRetrTruncatedBodyFile: a body file shorter than its record is

@@ -52,6 +52,21 @@
 // last-login times for LOGIN-DELAY. No lock is held during network I/O or
 // store calls.
 //
+// # Sending a message
+//
+// RETR streams the body from the store: a body kept in the database is
+// stuffed from memory, one kept in a file with few dot lines goes from the
+// page cache to the socket with sendfile(2) on a plain connection (the
+// stuffing dots written between its pieces), anything else is scanned in
+// 256 KiB chunks. A reply that takes more than one write to the socket (a
+// message larger than the write buffer, every sendfile reply, under TLS
+// one larger than a record) is corked (TCP_CORK, netserve.Cork): the
+// client receives full segments instead of a lone status line, the
+// octets left over from every 64 KiB splice, each stuffing dot and the
+// terminator as segments of their own, each of which costs it a wakeup.
+// The session releases the cork when it has written everything and waits
+// for the next command; pipelined replies stay corked together.
+//
 // # Listeners
 //
 // Serve takes plain listeners (STLS upgrades a connection when TLSConfig is

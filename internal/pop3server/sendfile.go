@@ -15,8 +15,10 @@ const sendfileMaxDots = 16
 // cache to the socket without passing through the process, and each dot
 // is doubled by writing one more "." in front of the piece that begins
 // with it (RFC 1939 §3). The terminating "." line is left in the write
-// buffer. It reports false, having written nothing, when the connection
-// (TLS) or the body does not allow this; the caller then scans the body.
+// buffer. The caller corks a reply of this size, so the status line, the
+// dots and the pieces leave as full segments. It reports false, having
+// written nothing, when the connection (TLS) or the body does not allow
+// this; the caller then scans the body.
 func (x *session) sendFile(body store.Body) (bool, error) {
 	tc := netserve.PlainTCP(x.conn, x.tc)
 	if tc == nil {

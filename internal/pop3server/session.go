@@ -67,6 +67,10 @@ type session struct {
 	user  string // the USER argument waiting for PASS; "" when none
 	md    *maildrop
 	ahead []*readAhead // the next messages' bodies, opened ahead (RETR), in order
+	// cork holds a reply written in several pieces back from the wire
+	// until it is complete or full segments can go (RETR of a large
+	// message); run releases it before waiting for the next command.
+	cork netserve.Cork
 	// aheadReqs feeds the session's read-ahead goroutine; nil until the
 	// first read-ahead.
 	aheadReqs chan *readAhead
@@ -83,6 +87,11 @@ func newSession(s *Server, conn net.Conn, tc *netserve.Conn, implicitTLS bool) *
 	}
 	x.r = bufio.NewReaderSize(conn, 4096)
 	x.w = bufio.NewWriterSize(deadlineWriter{conn, s.idle}, 32<<10)
+	if tc != nil {
+		x.cork = netserve.NewCork(tc) // the socket, also under TLS
+	} else {
+		x.cork = netserve.NewCork(conn)
+	}
 	return x
 }
 
@@ -113,6 +122,8 @@ func (x *session) run() {
 				x.log.Debug("write failed", "err", err)
 				return
 			}
+			// The client waits for what the kernel holds back.
+			x.cork.Release()
 		}
 		x.setReadDeadline(time.Now().Add(x.s.idle))
 		line, err := x.readLine()

@@ -201,6 +201,9 @@ func (x *session) sendMessage(m *msg, n, lines int) (bool, error) {
 		return false, nil
 	}
 	defer body.Close()
+	if lines < 0 && x.manyWrites(m.size) {
+		x.cork.Hold()
+	}
 	if lines < 0 {
 		x.reply("+OK %d octets", m.size)
 	} else {
@@ -234,6 +237,25 @@ func (x *session) sendMessage(m *msg, n, lines int) (bool, error) {
 	}
 	st.finish()
 	return true, nil
+}
+
+// tlsRecord is the most a TLS record carries (RFC 8446 §5.1): crypto/tls
+// writes each record with a system call of its own.
+const tlsRecord = 16 << 10
+
+// manyWrites reports whether a reply carrying a message of size octets
+// will reach the socket in more than one write: it does not fit in the
+// write buffer, or under TLS in one record (a body sent with sendfile(2)
+// is kept in a file for being large, and always does not). Such a reply
+// is corked, so that the client receives full segments instead of one
+// per write (a lone status line, the short remainder of each 64 KiB
+// splice, a stuffing dot, a terminator), each of which costs it a wakeup.
+func (x *session) manyWrites(size int64) bool {
+	room := int64(x.w.Available()) - 64 // the status line and terminator
+	if x.tls {
+		room = min(room, tlsRecord-64)
+	}
+	return size > room
 }
 
 // noClose is a body lent by the read-ahead queue, which closes it.
