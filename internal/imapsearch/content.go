@@ -132,6 +132,14 @@ func (p *Program) topHeader(ctx context.Context) (message.Header, error) {
 	if err := ctx.Err(); err != nil {
 		return message.Header{}, err
 	}
+	if hs, ok := p.st.m.Source.(HeaderSource); ok {
+		h, err := hs.Header()
+		if err != nil {
+			return message.Header{}, fmt.Errorf("read header of UID %d: %w", p.st.m.Meta.UID, err)
+		}
+		p.st.hdr, p.st.hdrDone = h, true
+		return h, nil
+	}
 	sum, err := p.summary()
 	if err != nil {
 		return message.Header{}, err
@@ -140,12 +148,19 @@ func (p *Program) topHeader(ctx context.Context) (message.Header, error) {
 	if err != nil {
 		return message.Header{}, err
 	}
-	h, err := readHeader(src, sum.Root.HeaderStart, sum.Root.BodyStart)
+	h, err := ReadTopHeader(src, sum)
 	if err != nil {
 		return message.Header{}, err
 	}
 	p.st.hdr, p.st.hdrDone = h, true
 	return h, nil
+}
+
+// ReadTopHeader reads and parses the header section of a stored message
+// as HEADER and TEXT search it: the bytes before sum.Root.BodyStart, at
+// most the first 1 MiB of them.
+func ReadTopHeader(src imap.MessageSource, sum *message.Summary) (message.Header, error) {
+	return readHeader(src, sum.Root.HeaderStart, sum.Root.BodyStart)
 }
 
 // matchHeader evaluates HEADER field-name string (RFC 9051 §6.4.4): some

@@ -396,7 +396,7 @@ func (s *session) forMessages(msgs []*store.Message, need imapsearch.Need, fn fu
 	for _, m := range msgs {
 		set = set.Append(m.UID)
 	}
-	for m, err := range s.srv.opt.Store.Messages(s.ctx, s.user.Account, v.mb.ID, set, store.ListOptions{Summary: true}) {
+	for m, err := range s.messages(set, store.ListOptions{Summary: true}) {
 		if err != nil {
 			return err
 		}

@@ -35,7 +35,7 @@ func (s *session) cmdSelect(cmd imap.Command) error {
 	acct := s.user.Account
 	if s.sub != nil {
 		// Events up to now are covered by the snapshot below.
-		for _, ev := range s.sub.Drain() {
+		for _, ev := range s.takeEvents() {
 			if ev.Kind == store.EventAccountDeleted {
 				s.gone = true
 			} else if ev.Mailbox != mb.ID {
@@ -252,6 +252,7 @@ func (s *session) cmdExpunge(cmd imap.Command) error {
 	if err != nil {
 		return err
 	}
+	s.ownExpunge(res)
 	if !res.UIDs.IsEmpty() && !v.expungedOwn(res.ModSeq, res.UIDs) {
 		v.need(res.ModSeq)
 	}

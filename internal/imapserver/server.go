@@ -127,6 +127,13 @@ type Options struct {
 	// to twice that). Beyond them the search gets NOUPDATE.
 	SearchContexts     int
 	SearchContextBytes int
+
+	// CacheMessages bounds the messages the mailbox caches hold together
+	// (mbcache.go: about 200 bytes each; 0: 500,000, negative: no
+	// caches), and CacheBytes the parse results and headers cached by
+	// body (0: 64 MiB).
+	CacheMessages int
+	CacheBytes    int64
 }
 
 // Server is an IMAP server (IMAP4rev2, RFC 9051, and IMAP4rev1, RFC 3501,
@@ -148,6 +155,10 @@ type Server struct {
 
 	sessionIDs atomic.Uint64
 	changes    changesCache
+	// caches are the mailbox caches (nil: off) and blobs the summaries
+	// and headers by body (mbcache.go, blobcache.go).
+	caches *mailboxCaches
+	blobs  *blobCache
 
 	// Buffers of sessions that wait for their client are given back to
 	// these pools, so an idle session keeps only a few hundred bytes.
@@ -254,6 +265,18 @@ func New(opt Options) *Server {
 	}
 	if s.contextMaxBytes <= 0 {
 		s.contextMaxBytes = defaultContextMaxBytes
+	}
+	if opt.CacheMessages >= 0 {
+		n := opt.CacheMessages
+		if n == 0 {
+			n = defaultCacheMessages
+		}
+		s.caches = newMailboxCaches(opt.Store, n)
+		b := opt.CacheBytes
+		if b <= 0 {
+			b = defaultBlobCacheSize
+		}
+		s.blobs = newBlobCache(b)
 	}
 	s.deflaters.New = func() any {
 		w, _ := flate.NewWriter(io.Discard, deflateLevel) // the level is valid

@@ -73,7 +73,10 @@ type session struct {
 
 	user *auth.Principal
 	sub  store.Subscription
-	sel  *selected
+	// queued are events taken from sub by readFence (viewread.go) and
+	// not yet applied; the next sync point applies them first.
+	queued []store.Event
+	sel    *selected
 	// saved is the SEARCHRES result (RFC 5182), as UIDs.
 	saved mail.UIDSet
 
@@ -621,6 +624,7 @@ func (s *session) cleanup() {
 		s.sub.Close()
 		s.sub = nil
 	}
+	s.queued = nil
 	if s.br != nil || s.bw != nil {
 		s.release()
 	}

@@ -300,10 +300,8 @@ func (s *session) syncBetween() error {
 }
 
 func (s *session) syncPoint(allowExpunge, between bool) error {
-	if s.sub != nil {
-		for _, ev := range s.sub.Drain() {
-			s.event(ev)
-		}
+	for _, ev := range s.takeEvents() {
+		s.event(ev)
 	}
 	if s.notify != nil {
 		if err := s.notifyReport(); err != nil {
@@ -394,6 +392,8 @@ func (s *session) catchUp(allowExpunge bool) error {
 	if v.fresh {
 		v.fresh = false
 		cs, err = s.srv.opt.Store.Changes(s.ctx, s.user.Account, v.mb.ID, v.modseq)
+	} else if c, ok := s.cachedChanges(v.modseq, v.wantModSeq); ok {
+		cs = c
 	} else {
 		cs, err = s.srv.changes.get(s.ctx, s.srv.opt.Store, s.user.Account, v.mb.ID, v.modseq, v.wantModSeq)
 	}
