@@ -132,14 +132,6 @@ func (p *Program) topHeader(ctx context.Context) (message.Header, error) {
 	if err := ctx.Err(); err != nil {
 		return message.Header{}, err
 	}
-	if hs, ok := p.st.m.Source.(HeaderSource); ok {
-		h, err := hs.Header()
-		if err != nil {
-			return message.Header{}, fmt.Errorf("read header of UID %d: %w", p.st.m.Meta.UID, err)
-		}
-		p.st.hdr, p.st.hdrDone = h, true
-		return h, nil
-	}
 	sum, err := p.summary()
 	if err != nil {
 		return message.Header{}, err
@@ -156,6 +148,25 @@ func (p *Program) topHeader(ctx context.Context) (message.Header, error) {
 	return h, nil
 }
 
+// headerText returns the prepared header of a TextSource, once per
+// Match; nil, nil when the source does not prepare text.
+func (p *Program) headerText() (*HeaderText, error) {
+	st := &p.st
+	if st.htextDone {
+		return st.htext, nil
+	}
+	ts, ok := st.m.Source.(TextSource)
+	if !ok {
+		return nil, nil
+	}
+	ht, err := ts.HeaderText()
+	if err != nil {
+		return nil, fmt.Errorf("prepare header of UID %d: %w", st.m.Meta.UID, err)
+	}
+	st.htext, st.htextDone = ht, true
+	return ht, nil
+}
+
 // ReadTopHeader reads and parses the header section of a stored message
 // as HEADER and TEXT search it: the bytes before sum.Root.BodyStart, at
 // most the first 1 MiB of them.
@@ -168,6 +179,9 @@ func ReadTopHeader(src imap.MessageSource, sum *message.Summary) (message.Header
 // decoded value contains the string. The empty string matches every
 // message that has the field.
 func (p *Program) matchHeader(ctx context.Context, n *node) (bool, error) {
+	if ht, err := p.headerText(); ht != nil || err != nil {
+		return err == nil && matchHeaderText(ht, n.field, n.pat), err
+	}
 	h, err := p.topHeader(ctx)
 	if err != nil {
 		return false, err
@@ -204,6 +218,9 @@ func matchFields(h message.Header, pat *pattern) bool {
 
 // matchTopHeader is the header half of TEXT.
 func (p *Program) matchTopHeader(ctx context.Context, pat *pattern) (bool, error) {
+	if ht, err := p.headerText(); ht != nil || err != nil {
+		return err == nil && matchHeaderFields(ht, pat), err
+	}
 	h, err := p.topHeader(ctx)
 	if err != nil {
 		return false, err
@@ -216,6 +233,18 @@ func (p *Program) matchTopHeader(ctx context.Context, pat *pattern) (bool, error
 func (p *Program) matchBody(ctx context.Context, pat *pattern) (bool, error) {
 	if pat.empty() {
 		return true, nil
+	}
+	if ts, ok := p.st.m.Source.(TextSource); ok {
+		if err := ctx.Err(); err != nil {
+			return false, err
+		}
+		bt, err := ts.BodyText()
+		if err != nil {
+			return false, fmt.Errorf("prepare text of UID %d: %w", p.st.m.Meta.UID, err)
+		}
+		if bt != nil {
+			return matchBodyText(bt, pat), nil
+		}
 	}
 	sum, err := p.summary()
 	if err != nil {

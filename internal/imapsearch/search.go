@@ -65,17 +65,6 @@ type Source interface {
 	Body() (imap.MessageSource, error)
 }
 
-// HeaderSource is implemented by a Source that can give the message's
-// own header section without opening its body (a server that caches
-// headers): Match then uses it for HEADER and the header half of TEXT
-// instead of reading the header from Body.
-type HeaderSource interface {
-	// Header returns the parsed header section of the message (the
-	// bytes before Summary.Root.BodyStart, at most 1 MiB of them: see
-	// ReadTopHeader). The caller must not modify it.
-	Header() (message.Header, error)
-}
-
 // Message is one message as a search sees it. A server reuses one Message
 // for a whole search, setting its fields for each message in turn, so a
 // flags-only search allocates nothing per message.
@@ -178,6 +167,8 @@ type evalState struct {
 	bodyDone   bool
 	hdr        message.Header
 	hdrDone    bool
+	htext      *HeaderText
+	htextDone  bool
 	sent       day
 	sentDone   bool
 	summaryErr error

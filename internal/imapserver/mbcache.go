@@ -58,7 +58,7 @@ import (
 // Default limits of the mailbox caches.
 const (
 	defaultCacheMessages = 500_000
-	defaultBlobCacheSize = 64 << 20
+	defaultBlobCacheSize = 128 << 20
 	// cacheLinger is how long a cache nobody used is kept.
 	cacheLinger = 2 * time.Minute
 	// cacheSmall is the size of mailbox that any command may load.

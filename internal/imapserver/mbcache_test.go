@@ -10,6 +10,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/postfach/postfach/internal/imapsearch"
 	"github.com/postfach/postfach/internal/mail"
 	"github.com/postfach/postfach/internal/message"
 	"github.com/postfach/postfach/internal/store"
@@ -107,33 +108,56 @@ func TestMsgListApply(t *testing.T) {
 	}
 }
 
-// TestBlobCacheBudget: the summary cache stays within its budget and keeps
-// what is used.
+// TestBlobCacheBudget: the cache of summaries and prepared text stays
+// within its budget, parts added later included, and keeps what is used
+// (CLOCK spares an entry used since the hand passed).
 func TestBlobCacheBudget(t *testing.T) {
 	c := newBlobCache(64 << 10)
 	sum := &message.Summary{Preview: strings.Repeat("x", 500)}
-	size := summarySize(sum) + entryOverhead
-	hot := "hot"
-	c.putSummary(hot, sum)
+	hot := c.putSummary("hot", sum)
 	for i := range 1000 {
-		c.putSummary(strconv.Itoa(i), sum)
-		if c.summary(hot) == nil {
+		e := c.putSummary(strconv.Itoa(i), sum)
+		if e == nil {
+			t.Fatal("no entry")
+		}
+		c.setKeys(e, imapsearch.NewKeys(sum))
+		if c.summary("hot") == nil {
 			t.Fatalf("after %d puts the entry in use was dropped", i)
 		}
 		c.mu.Lock()
-		n := int64(len(c.cur)+len(c.old)) * size
+		n, count := int64(0), 0
+		for _, e := range c.entries {
+			n += e.size
+			count++
+		}
+		bytes := c.bytes
 		c.mu.Unlock()
-		if n > c.max+2*size {
-			t.Fatalf("after %d puts the cache holds about %d bytes, budget %d", i, n, c.max)
+		if n != bytes || bytes > c.max || count != len(c.ring)-c.holes {
+			t.Fatalf("after %d puts: %d bytes counted, %d in the entries, budget %d; %d entries, %d in the ring", i, bytes, n, c.max, count, len(c.ring))
 		}
 	}
 	if c.summary("0") != nil {
 		t.Fatal("the oldest unused entry is still there")
 	}
+	if !hot.used.Load() && c.lookup("hot") == nil {
+		t.Fatal("hot entry gone")
+	}
+	// A part added to an evicted entry is not counted.
+	gone := c.putSummary("gone", sum)
+	for i := range 200 {
+		c.putSummary("x"+strconv.Itoa(i), sum)
+	}
+	if c.lookup("gone") != nil {
+		t.Fatal("entry not evicted")
+	}
+	before := c.bytes
+	c.setKeys(gone, imapsearch.NewKeys(sum))
+	if c.bytes != before {
+		t.Fatal("an evicted entry's part was counted")
+	}
 	var nilCache *blobCache
-	nilCache.putSummary("x", sum)
-	if nilCache.summary("x") != nil {
-		t.Fatal("a nil cache returned something")
+	if nilCache.putSummary("x", sum) != nil || nilCache.summary("x") != nil {
+		t.Fatal("a nil cache holds something")
 	}
 }
 

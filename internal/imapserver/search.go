@@ -144,7 +144,7 @@ func (s *session) sortItems(key imap.SearchKey, charset string, withSummary bool
 	}
 	var items []imapsearch.Item
 	err = s.runSearch(prog, withSummary, func(seq uint32, m *store.Message) {
-		items = append(items, imapsearch.Item{Seq: seq, UID: m.UID, ModSeq: m.ModSeq, InternalDate: m.InternalDate, Size: m.Size, Summary: m.Summary})
+		items = append(items, imapsearch.Item{Seq: seq, UID: m.UID, ModSeq: m.ModSeq, InternalDate: m.InternalDate, Size: m.Size, Summary: m.Summary, Keys: s.keysOf(m)})
 	})
 	return items, prog, err
 }

@@ -131,7 +131,7 @@ type Options struct {
 	// CacheMessages bounds the messages the mailbox caches hold together
 	// (mbcache.go: about 200 bytes each; 0: 500,000, negative: no
 	// caches), and CacheBytes the parse results and headers cached by
-	// body (0: 64 MiB).
+	// body (0: 128 MiB).
 	CacheMessages int
 	CacheBytes    int64
 }

@@ -76,7 +76,13 @@ type session struct {
 	// queued are events taken from sub by readFence (viewread.go) and
 	// not yet applied; the next sync point applies them first.
 	queued []store.Event
-	sel    *selected
+	// admit: the current command adds what it reads of message bodies
+	// to the server's cache (blobCache.admits).
+	admit bool
+	// cur is the cache entry of the message messages() last yielded
+	// (viewread.go), nil when there is none.
+	cur *blobEntry
+	sel *selected
 	// saved is the SEARCHRES result (RFC 5182), as UIDs.
 	saved mail.UIDSet
 

@@ -1,6 +1,8 @@
 package imapserver
 
 import (
+	"errors"
+
 	"github.com/postfach/postfach/internal/imap"
 	"github.com/postfach/postfach/internal/imapsearch"
 	"github.com/postfach/postfach/internal/mail"
@@ -128,7 +130,9 @@ func (s *session) ownExpunge(res *store.ExpungeResult) {
 // not be modified.
 func (s *session) messages(uids mail.UIDSet, opt store.ListOptions) func(yield func(*store.Message, error) bool) {
 	return func(yield func(*store.Message, error) bool) {
-		sn := s.snap(uids.Len())
+		reads := uids.Len()
+		s.admit = s.srv.blobs.admits(reads)
+		sn := s.snap(reads)
 		if sn == nil {
 			s.storeMessages(uids, opt)(yield)
 			return
@@ -145,13 +149,15 @@ func (s *session) messages(uids mail.UIDSet, opt store.ListOptions) func(yield f
 		batch := make([]*store.Message, 0, summaryBatch)
 		stopped := false
 		flush := func() bool {
-			out, err := s.withSummaries(batch)
+			out, ents, err := s.withSummaries(batch)
 			batch = batch[:0]
 			if err != nil {
 				yield(nil, err)
 				return false
 			}
+			defer func() { s.cur = nil }()
 			for i := range out {
+				s.cur = ents[i]
 				if !yield(&out[i], nil) {
 					return false
 				}
@@ -176,16 +182,22 @@ func (s *session) messages(uids mail.UIDSet, opt store.ListOptions) func(yield f
 }
 
 // storeMessages reads messages from the store, keeping the summaries it
-// reads in the server's summary cache.
+// reads in the server's cache when the command may add to it.
 func (s *session) storeMessages(uids mail.UIDSet, opt store.ListOptions) func(yield func(*store.Message, error) bool) {
 	it := s.srv.opt.Store.Messages(s.ctx, s.user.Account, s.sel.mb.ID, uids, opt)
 	if !opt.Summary {
 		return it
 	}
 	return func(yield func(*store.Message, error) bool) {
+		defer func() { s.cur = nil }()
 		for m, err := range it {
+			s.cur = nil
 			if err == nil {
-				s.srv.blobs.putSummary(m.BlobID, m.Summary)
+				if s.admit {
+					s.cur = s.srv.blobs.putSummary(m.BlobID, m.Summary)
+				} else {
+					s.cur = s.srv.blobs.lookup(m.BlobID)
+				}
 			}
 			if !yield(m, err) {
 				return
@@ -194,45 +206,83 @@ func (s *session) storeMessages(uids mail.UIDSet, opt store.ListOptions) func(yi
 	}
 }
 
-// withSummaries returns copies of cached messages with their summaries:
-// from the summary cache, and those it lacks read from the store at once.
-// A message the store no longer has (expunged meanwhile) is left out.
-func (s *session) withSummaries(batch []*store.Message) ([]store.Message, error) {
+// withSummaries returns copies of cached messages with their summaries,
+// and their cache entries (nil where there is none): from the cache, and
+// those it lacks read from the store at once. A message the store no
+// longer has (expunged meanwhile) is left out.
+func (s *session) withSummaries(batch []*store.Message) ([]store.Message, []*blobEntry, error) {
 	out := make([]store.Message, 0, len(batch))
+	ents := make([]*blobEntry, 0, len(batch))
 	var missing mail.UIDSet
 	for _, m := range batch {
-		if sum := s.srv.blobs.summary(m.BlobID); sum != nil {
+		if e := s.srv.blobs.lookup(m.BlobID); e != nil {
 			out = append(out, *m)
-			out[len(out)-1].Summary = sum
+			out[len(out)-1].Summary = e.sum
+			ents = append(ents, e)
 		} else {
 			missing = missing.Append(m.UID)
 		}
 	}
 	if missing.IsEmpty() {
-		return out, nil
+		return out, ents, nil
 	}
-	read := make(map[mail.UID]*message.Summary, missing.Len())
+	type read struct {
+		sum *message.Summary
+		e   *blobEntry
+	}
+	got := make(map[mail.UID]read, missing.Len())
 	for m, err := range s.storeMessages(missing, store.ListOptions{Summary: true}) {
 		if err != nil {
-			return nil, err
+			return nil, nil, err
 		}
-		read[m.UID] = m.Summary
+		got[m.UID] = read{m.Summary, s.cur}
 	}
 	// Put them in UID order among the cached ones.
 	all := make([]store.Message, 0, len(batch))
+	allEnts := make([]*blobEntry, 0, len(batch))
 	j := 0
 	for _, m := range batch {
 		if j < len(out) && out[j].UID == m.UID {
 			all = append(all, out[j])
+			allEnts = append(allEnts, ents[j])
 			j++
 			continue
 		}
-		if sum := read[m.UID]; sum != nil {
+		if r, ok := got[m.UID]; ok {
 			all = append(all, *m)
-			all[len(all)-1].Summary = sum
+			all[len(all)-1].Summary = r.sum
+			allEnts = append(allEnts, r.e)
 		}
 	}
-	return all, nil
+	return all, allEnts, nil
+}
+
+// entryOf returns the cache entry of a message: that of the message
+// messages last yielded, or looked up.
+func (s *session) entryOf(m *store.Message) *blobEntry {
+	if e := s.cur; e != nil && e.blob == m.BlobID {
+		return e
+	}
+	return s.srv.blobs.lookup(m.BlobID)
+}
+
+// keysOf returns the SORT and THREAD keys of a message whose summary was
+// loaded (nil otherwise), from the cache or computed once.
+func (s *session) keysOf(m *store.Message) *imapsearch.Keys {
+	if m.Summary == nil {
+		return nil
+	}
+	e := s.entryOf(m)
+	if e != nil {
+		if k := e.keys.Load(); k != nil {
+			return k
+		}
+	}
+	keys := imapsearch.NewKeys(m.Summary)
+	if e != nil && e.sum == m.Summary {
+		s.srv.blobs.setKeys(e, keys)
+	}
+	return keys
 }
 
 // searchSource loads a message's summary, header and body for a search,
@@ -244,14 +294,14 @@ type searchSource struct {
 	body store.Body
 }
 
-var _ imapsearch.HeaderSource = (*searchSource)(nil)
+var _ imapsearch.TextSource = (*searchSource)(nil)
 
 func (src *searchSource) Summary() (*message.Summary, error) {
 	if src.m.Summary != nil {
 		return src.m.Summary, nil
 	}
-	if sum := src.s.srv.blobs.summary(src.m.BlobID); sum != nil {
-		return sum, nil
+	if e := src.s.entryOf(src.m); e != nil {
+		return e.sum, nil
 	}
 	for m, err := range src.s.storeMessages(mail.NewUIDSet(src.m.UID), store.ListOptions{Summary: true}) {
 		if err != nil {
@@ -273,27 +323,72 @@ func (src *searchSource) Body() (imap.MessageSource, error) {
 	return src.body, nil
 }
 
-// Header returns the message's top-level header, from the cache or read
-// from its body once.
-func (src *searchSource) Header() (message.Header, error) {
-	blobs := src.s.srv.blobs
-	if h := blobs.header(src.m.BlobID); h != nil {
-		return *h, nil
+// HeaderText returns the message's top-level header prepared for
+// search: from the cache, or read from its body (and kept when the
+// message has a cache entry).
+func (src *searchSource) HeaderText() (*imapsearch.HeaderText, error) {
+	e := src.s.entryOf(src.m)
+	if e != nil {
+		if t := e.htext.Load(); t != nil {
+			return t, nil
+		}
 	}
 	sum, err := src.Summary()
 	if err != nil {
-		return message.Header{}, err
+		return nil, err
 	}
 	body, err := src.Body()
 	if err != nil {
-		return message.Header{}, err
+		return nil, err
 	}
 	h, err := imapsearch.ReadTopHeader(body, sum)
 	if err != nil {
-		return message.Header{}, err
+		return nil, err
 	}
-	blobs.putHeader(src.m.BlobID, &h)
-	return h, nil
+	t := imapsearch.NewHeaderText(h)
+	if e != nil {
+		src.s.srv.blobs.setHeaderText(e, t)
+	}
+	return t, nil
+}
+
+// maxBodyText is the most text of one message kept prepared for search;
+// the text of a larger one is read from its body for each search.
+const maxBodyText = 256 << 10
+
+// BodyText returns the message's body prepared for search, from the cache
+// or read from its body once; nil when the message has no cache entry or
+// too much text: the search then reads the body as it goes.
+func (src *searchSource) BodyText() (*imapsearch.BodyText, error) {
+	e := src.s.entryOf(src.m)
+	if e == nil {
+		return nil, nil
+	}
+	if t := e.btext.Load(); t != nil {
+		if t == noBodyText {
+			return nil, nil
+		}
+		return t, nil
+	}
+	sum, err := src.Summary()
+	if err != nil {
+		return nil, err
+	}
+	body, err := src.Body()
+	if err != nil {
+		return nil, err
+	}
+	t, err := imapsearch.ReadBodyText(src.s.ctx, body, sum, maxBodyText)
+	if errors.Is(err, imapsearch.ErrTextTooLarge) {
+		// Remember that, so the next search streams at once.
+		src.s.srv.blobs.setBodyText(e, noBodyText)
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	src.s.srv.blobs.setBodyText(e, t)
+	return t, nil
 }
 
 func (src *searchSource) close() {
