@@ -109,6 +109,10 @@ type mbCache struct {
 	// held is the size of snap counted in owner.held; guarded by
 	// owner.mu, which is also held when snap is set.
 	held int
+	// claimed is a UID below which every message of the mailbox is known
+	// to have been claimed \Recent by a session of this server (see
+	// session.claimRecent); claims only grow.
+	claimed atomic.Uint32
 }
 
 // mbSnap is an immutable snapshot of a mailbox.

@@ -8,6 +8,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"testing"
 
 	"github.com/postfach/postfach/internal/imapsearch"
@@ -269,7 +270,7 @@ func TestMailboxCacheAgainstStore(t *testing.T) {
 var (
 	cacheSubjects = []string{"alpha report", "bravo budget", "charlie review", "delta release", "echo invoice"}
 	cacheBodies   = []string{"kilo lima", "mike november", "oscar papa", "quebec romeo", "sierra tango"}
-	cacheFlags    = []string{`\Seen`, `\Flagged`, `\Answered`, `$Label1`, `$Label2`, `$Forwarded`}
+	cacheFlags    = []string{`\Seen`, `\Flagged`, `\Answered`, `$Label1`, `$Label2`, `$Forwarded`, `\Deleted`}
 )
 
 func testMailboxCacheAgainstStore(t *testing.T, seed uint64, steps int) {
@@ -466,10 +467,28 @@ func testMailboxCacheAgainstStore(t *testing.T, seed uint64, steps int) {
 				silent := []string{"", ".SILENT"}[rng.IntN(2)]
 				run(s, fmt.Sprintf("UID STORE %d %sFLAGS%s (%s)", u, sign, silent, cacheFlags[rng.IntN(len(cacheFlags))]))
 			}
-		case 3: // EXPUNGE of one message
-			if u := pick(s); u != 0 {
-				run(s, fmt.Sprintf(`UID STORE %d +FLAGS.SILENT (\Deleted)`, u))
+		case 3: // EXPUNGE of one message, or of all with \Deleted
+			u := pick(s)
+			if u == 0 {
+				break
+			}
+			run(s, fmt.Sprintf(`UID STORE %d +FLAGS.SILENT (\Deleted)`, u))
+			if rng.IntN(2) == 0 {
 				run(s, fmt.Sprintf("UID EXPUNGE %d", u))
+				break
+			}
+			// Others' \Deleted too, and a new message's the session
+			// has not been told of.
+			if rng.IntN(2) == 0 {
+				subj, body := newContent()
+				nu := ts.deliver(acct, "INBOX", msg(subj, body), `\Deleted`)
+				m.subject[nu], m.body[nu] = subj, body
+			}
+			run(s, "EXPUNGE")
+			for u, sm := range m.storeState() {
+				if sm.Flags.Has(mail.FlagDeleted) {
+					t.Fatalf("step %d, %s: UID %d has \\Deleted after EXPUNGE", step, s.name, u)
+				}
 			}
 		case 4: // APPEND
 			subj, body := newContent()
@@ -522,4 +541,64 @@ func testMailboxCacheAgainstStore(t *testing.T, seed uint64, steps int) {
 		t.Fatalf("the mailbox cache was not used: %d loads, %d updates", caches.loads.Load(), caches.refreshes.Load())
 	}
 	t.Logf("%d loads, %d updates, %d shared", caches.loads.Load(), caches.refreshes.Load(), caches.shared.Load())
+}
+
+// claimCountingStore counts the store's ClaimRecent calls.
+type claimCountingStore struct {
+	store.Store
+	claims atomic.Int64
+}
+
+func (cs *claimCountingStore) ClaimRecent(ctx context.Context, acct store.AccountID, id store.MailboxID, upTo mail.UID) (mail.UID, error) {
+	cs.claims.Add(1)
+	return cs.Store.ClaimRecent(ctx, acct, id, upTo)
+}
+
+// TestClaimRecentOnce: of three IMAP4rev1 sessions on a mailbox, the
+// first to learn of a new message sees it \Recent and claims it; the
+// others, which learn of it after, neither see it \Recent nor wait for a
+// claim of their own (RFC 3501 §2.3.2). EXAMINE still sees the unclaimed
+// messages as recent.
+func TestClaimRecentOnce(t *testing.T) {
+	var cs *claimCountingStore
+	ts := newTestServerWith(t, nil, func(o *Options) {
+		cs = &claimCountingStore{Store: o.Store}
+		o.Store = cs
+	})
+	acct := ts.addUser("alice@example.org")
+	ts.deliver(acct, "INBOX", msg("one", "x"))
+	var cl []*client
+	for i := range 3 {
+		c := ts.login("alice@example.org")
+		lines := c.ok("S SELECT INBOX")
+		want := "* 0 RECENT"
+		if i == 0 {
+			want = "* 1 RECENT"
+		}
+		if !slices.Contains(lines, want) {
+			t.Fatalf("session %d: no %q in %v", i, want, lines)
+		}
+		cl = append(cl, c)
+	}
+	if n := cs.claims.Load(); n != 1 {
+		t.Fatalf("%d claims for three SELECTs, want 1", n)
+	}
+	ts.deliver(acct, "INBOX", msg("two", "y"))
+	cl[1].expect("n1 NOOP", "* 2 EXISTS", "* 1 RECENT", "n1 OK NOOP completed")
+	// (Session 0 keeps message 1 \Recent from its SELECT.)
+	cl[0].expect("n2 NOOP", "* 2 EXISTS", "* 1 RECENT", "n2 OK NOOP completed")
+	cl[2].expect("n3 NOOP", "* 2 EXISTS", "* 0 RECENT", "n3 OK NOOP completed")
+	cl[2].expect("f1 FETCH 1:2 (FLAGS)", "* 1 FETCH (FLAGS ())", "* 2 FETCH (FLAGS ())", "f1 OK FETCH completed")
+	cl[1].expect("f2 FETCH 2 (FLAGS)", `* 2 FETCH (FLAGS (\Recent))`, "f2 OK FETCH completed")
+	if n := cs.claims.Load(); n != 2 {
+		t.Fatalf("%d claims, want 2", n)
+	}
+	// A delivery no session has seen yet is recent for EXAMINE, which
+	// claims nothing.
+	ts.deliver(acct, "INBOX", msg("three", "z"))
+	e := ts.login("alice@example.org")
+	if lines := e.ok("E EXAMINE INBOX"); !slices.Contains(lines, "* 1 RECENT") {
+		t.Fatalf("EXAMINE: %v", lines)
+	}
+	cl[0].expect("n4 NOOP", "* 3 EXISTS", "* 2 RECENT", "n4 OK NOOP completed")
 }

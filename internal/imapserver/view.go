@@ -484,7 +484,7 @@ func (s *session) announceAdded(added mail.UIDSet) error {
 		// arrives meanwhile stays recent for whoever sees it first.
 		// A read-only session (EXAMINE) sees the unclaimed ones as
 		// recent and claims nothing.
-		first, err := s.srv.opt.Store.ClaimRecent(s.ctx, s.user.Account, v.mb.ID, s.claimUpTo(v))
+		first, err := s.claimRecent(v.mb.ID, s.claimUpTo(v))
 		if err == nil {
 			claimed := added.Intersect(mail.UIDSet{{Lo: max(first, 1), Hi: mail.MaxUID}})
 			v.recentUIDs = v.recentUIDs.Union(claimed)

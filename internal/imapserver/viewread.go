@@ -124,6 +124,61 @@ func (s *session) ownExpunge(res *store.ExpungeResult) {
 	}
 }
 
+// claimRecent is store.ClaimRecent for a session that claims (upTo > 1),
+// without the write when this server already claimed the messages below
+// upTo: the store's first recent UID is then at least upTo, so none of
+// the messages the session claims for is recent for it, whatever the
+// exact value (RFC 3501 §2.3.2: only the first session to be told of a
+// message sees it as \Recent). Several sessions of one mailbox learn of
+// each new message; only the first now waits for the writer. A read-only
+// view (upTo 1) needs the exact value and always asks the store.
+func (s *session) claimRecent(mb store.MailboxID, upTo mail.UID) (mail.UID, error) {
+	c := s.srv.caches.get(s.user.Account, mb, upTo > 1)
+	if c != nil && upTo > 1 {
+		if claimed := mail.UID(c.claimed.Load()); claimed >= upTo {
+			return claimed, nil
+		}
+	}
+	first, err := s.srv.opt.Store.ClaimRecent(s.ctx, s.user.Account, mb, upTo)
+	if err == nil && c != nil && upTo > 1 {
+		// The store's first recent UID is now at least both.
+		now := uint32(max(first, upTo))
+		for {
+			old := c.claimed.Load()
+			if old >= now || c.claimed.CompareAndSwap(old, now) {
+				break
+			}
+		}
+	}
+	return first, err
+}
+
+// deletedUIDs returns the messages of the selected mailbox that have
+// \Deleted, every one in the mailbox and not only those of the view, from
+// its cache; ok is false when the cache cannot say. EXPUNGE and CLOSE
+// hand them to store.Expunge (which expunges those of them that have
+// \Deleted when it runs), so that the store need not read every message
+// of the mailbox to find them. The snapshot reflects every change
+// acknowledged before the command (readFence); one made meanwhile is as
+// concurrent as it would be to a store read.
+func (s *session) deletedUIDs() (mail.UIDSet, bool) {
+	sn := s.snap(0)
+	if sn == nil {
+		return nil, false
+	}
+	del := mail.UIDSet{}
+	sn.msgs.each(nil, func(m *store.Message) bool {
+		for _, f := range m.Flags {
+			if f == mail.FlagDeleted {
+				del = del.Append(m.UID)
+				break
+			}
+		}
+		return true
+	})
+	return del, true
+}
+
 // messages yields the messages of the selected mailbox whose UID is in
 // uids, in UID order, as store.Messages does, from the mailbox cache
 // when it can. A yielded message is valid after the next one and must
