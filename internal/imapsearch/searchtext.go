@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"strings"
+	"sync"
 	"unicode/utf8"
 
 	"github.com/postfach/postfach/internal/imap"
@@ -97,21 +98,41 @@ func (t *BodyText) Size() int {
 // reads it (see searchPart). It gives up with ErrTextTooLarge when the
 // text passes max bytes (0: no limit).
 func ReadBodyText(ctx context.Context, src imap.MessageSource, sum *message.Summary, max int) (*BodyText, error) {
-	b := &textBuilder{max: max, buf: make([]byte, scanBufSize)}
-	if err := b.part(ctx, src, &sum.Root, 0); err != nil {
+	bufs := textBufs.Get().(*textBuffers)
+	defer textBufs.Put(bufs)
+	b := &textBuilder{max: max, buf: bufs.scan[:], scratch: bufs.fold[:0]}
+	err := b.part(ctx, src, &sum.Root, 0)
+	if cap(b.scratch) <= maxPooledFold {
+		bufs.fold = b.scratch[:0]
+	}
+	if err != nil {
 		return nil, err
 	}
 	return &BodyText{segs: b.segs}, nil
 }
 
+// textBuffers are the buffers ReadBodyText reads and folds through, kept
+// between calls: a search that prepares the text of a whole mailbox
+// would otherwise allocate them for every message.
+type textBuffers struct {
+	scan [scanBufSize]byte
+	fold []byte
+}
+
+// maxPooledFold bounds the fold buffer kept for the next call.
+const maxPooledFold = 256 << 10
+
+var textBufs = sync.Pool{New: func() any { return new(textBuffers) }}
+
 // ErrTextTooLarge: ReadBodyText met more text than it was allowed to keep.
 var ErrTextTooLarge = fmt.Errorf("message text too large to prepare")
 
 type textBuilder struct {
-	segs  [][]byte
-	total int
-	max   int
-	buf   []byte
+	segs    [][]byte
+	total   int
+	max     int
+	buf     []byte
+	scratch []byte // a part's folded text, copied out at its end
 }
 
 func (b *textBuilder) add(seg []byte) error {
@@ -173,7 +194,8 @@ func (b *textBuilder) text(src imap.MessageSource, part *message.Part) error {
 	}
 	r := message.NewTextReader(io.NewSectionReader(src, part.BodyStart, end-part.BodyStart),
 		part.Encoding, message.ParamValue(part.Params, "charset"))
-	var seg []byte
+	seg := b.scratch[:0]
+	defer func() { b.scratch = seg[:0] }()
 	keep := 0
 	for {
 		n, err := r.Read(b.buf[keep:])
@@ -197,7 +219,7 @@ func (b *textBuilder) text(src imap.MessageSource, part *message.Part) error {
 		}
 		keep = copy(b.buf, b.buf[used:n])
 		if err == io.EOF {
-			return b.add(seg)
+			return b.add(bytes.Clone(seg))
 		}
 		if err != nil {
 			return fmt.Errorf("search body: read text: %w", err)

@@ -101,9 +101,12 @@ func TestMsgListApply(t *testing.T) {
 	if len(l.chunks) < 3 {
 		t.Fatalf("only %d chunks", len(l.chunks))
 	}
-	m := l.chunks[1][0]
+	m := *l.chunks[1][0]
 	m.ModSeq++
 	l2 := l.apply([]store.Message{m}, nil)
+	if l.chunks[1][0].ModSeq == m.ModSeq || l2.find(m.UID).ModSeq != m.ModSeq {
+		t.Fatal("the change reached the old list, or not the new one")
+	}
 	if &l2.chunks[0][0] != &l.chunks[0][0] || &l2.chunks[2][0] != &l.chunks[2][0] || &l2.chunks[1][0] == &l.chunks[1][0] {
 		t.Fatal("a change to chunk 1 did not share chunks 0 and 2 (or did not copy chunk 1)")
 	}

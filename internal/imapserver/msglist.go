@@ -9,12 +9,13 @@ import (
 
 // msgList is an immutable list of a mailbox's messages in ascending UID
 // order (the metadata of a mailbox cache, mbcache.go). It is kept in
-// chunks, so that an update copies only the chunks it touches and
-// shares the others with the list it was made from: readers use a list
-// without a lock while a newer one is being made. Messages in a list
-// carry no Summary and must not be modified.
+// chunks of pointers, so that an update copies only the chunks it
+// touches (and makes new messages for those that changed) and shares the
+// rest with the list it was made from: readers use a list without a lock
+// while a newer one is being made. Messages in a list carry no Summary
+// and must not be modified.
 type msgList struct {
-	chunks [][]store.Message
+	chunks [][]*store.Message
 	n      int
 }
 
@@ -24,6 +25,15 @@ const chunkMax = 128
 
 // newMsgList builds a list from messages in ascending UID order.
 func newMsgList(msgs []store.Message) *msgList {
+	ptrs := make([]*store.Message, len(msgs))
+	for i := range msgs {
+		msgs[i].Summary = nil
+		ptrs[i] = &msgs[i]
+	}
+	return newMsgListOf(ptrs)
+}
+
+func newMsgListOf(msgs []*store.Message) *msgList {
 	l := &msgList{n: len(msgs)}
 	for len(msgs) > 0 {
 		k := min(len(msgs), chunkMax)
@@ -40,7 +50,7 @@ func (l *msgList) len() int { return l.n }
 // uid: a chunk index and an index within it (len(l.chunks) when there is
 // none).
 func (l *msgList) seek(uid mail.UID) (int, int) {
-	c, _ := slices.BinarySearchFunc(l.chunks, uid, func(ch []store.Message, u mail.UID) int {
+	c, _ := slices.BinarySearchFunc(l.chunks, uid, func(ch []*store.Message, u mail.UID) int {
 		if ch[len(ch)-1].UID < u {
 			return -1
 		}
@@ -50,7 +60,7 @@ func (l *msgList) seek(uid mail.UID) (int, int) {
 		return c, 0
 	}
 	ch := l.chunks[c]
-	i, _ := slices.BinarySearchFunc(ch, uid, func(m store.Message, u mail.UID) int {
+	i, _ := slices.BinarySearchFunc(ch, uid, func(m *store.Message, u mail.UID) int {
 		if m.UID < u {
 			return -1
 		}
@@ -63,7 +73,7 @@ func (l *msgList) seek(uid mail.UID) (int, int) {
 func (l *msgList) find(uid mail.UID) *store.Message {
 	c, i := l.seek(uid)
 	if c < len(l.chunks) && l.chunks[c][i].UID == uid {
-		return &l.chunks[c][i]
+		return l.chunks[c][i]
 	}
 	return nil
 }
@@ -73,8 +83,8 @@ func (l *msgList) find(uid mail.UID) *store.Message {
 func (l *msgList) each(set mail.UIDSet, fn func(*store.Message) bool) {
 	if set == nil {
 		for _, ch := range l.chunks {
-			for i := range ch {
-				if !fn(&ch[i]) {
+			for _, m := range ch {
+				if !fn(m) {
 					return
 				}
 			}
@@ -90,7 +100,7 @@ ranges:
 				if ch[i].UID > r.Hi {
 					continue ranges
 				}
-				if !fn(&ch[i]) {
+				if !fn(ch[i]) {
 					return
 				}
 			}
@@ -113,7 +123,7 @@ func (l *msgList) uids() mail.UIDSet {
 // put in, replacing those with the same UID, and the UIDs of gone taken
 // out. Chunks that neither touches are shared with l.
 func (l *msgList) apply(changed []store.Message, gone mail.UIDSet) *msgList {
-	out := &msgList{chunks: make([][]store.Message, 0, len(l.chunks)+1)}
+	out := &msgList{chunks: make([][]*store.Message, 0, len(l.chunks)+1)}
 	j := 0 // next of changed
 	small := 0
 	for c, ch := range l.chunks {
@@ -150,42 +160,44 @@ func (l *msgList) apply(changed []store.Message, gone mail.UIDSet) *msgList {
 		}
 	}
 	if len(l.chunks) == 0 && len(changed) > 0 {
-		return newMsgList(mergeChunk(nil, changed, gone))
+		return newMsgListOf(mergeChunk(nil, changed, gone))
 	}
 	if small > 8 && small*4 > len(out.chunks) {
 		// Expunges left many small chunks: pack them again.
-		all := make([]store.Message, 0, out.n)
+		all := make([]*store.Message, 0, out.n)
 		for _, ch := range out.chunks {
 			all = append(all, ch...)
 		}
-		return newMsgList(all)
+		return newMsgListOf(all)
 	}
 	return out
 }
 
 // mergeChunk merges a chunk with changed messages (both ascending),
-// without the UIDs in gone, into a new slice.
-func mergeChunk(ch, changed []store.Message, gone mail.UIDSet) []store.Message {
-	out := make([]store.Message, 0, len(ch)+len(changed))
+// without the UIDs in gone, into a new slice. The changed messages are
+// taken as they are (their Summary dropped): the caller gives them up.
+func mergeChunk(ch []*store.Message, changed []store.Message, gone mail.UIDSet) []*store.Message {
+	out := make([]*store.Message, 0, len(ch)+len(changed))
 	i, j := 0, 0
 	for i < len(ch) || j < len(changed) {
-		var m store.Message
+		var m *store.Message
 		switch {
 		case j == len(changed) || i < len(ch) && ch[i].UID < changed[j].UID:
 			m = ch[i]
 			i++
 		case i == len(ch) || changed[j].UID < ch[i].UID:
-			m = changed[j]
+			m = &changed[j]
+			m.Summary = nil
 			j++
 		default: // the same UID: the change replaces it
-			m = changed[j]
+			m = &changed[j]
+			m.Summary = nil
 			i++
 			j++
 		}
 		if gone.Contains(m.UID) {
 			continue
 		}
-		m.Summary = nil
 		out = append(out, m)
 	}
 	return out
