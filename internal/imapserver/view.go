@@ -61,6 +61,9 @@ type selected struct {
 	// against them, so a FETCH costs one map lookup per keyword.
 	keywords mail.Flags
 	known    map[string]struct{}
+	// cur is the cache entry of the message the session's messages()
+	// last yielded (viewread.go), nil when there is none.
+	cur *blobEntry
 }
 
 // systemFlagList is the FLAGS response's list without keywords.

@@ -130,10 +130,12 @@ func (s *session) ownExpunge(res *store.ExpungeResult) {
 // the messages the session claims for is recent for it, whatever the
 // exact value (RFC 3501 §2.3.2: only the first session to be told of a
 // message sees it as \Recent). Several sessions of one mailbox learn of
-// each new message; only the first now waits for the writer. A read-only
-// view (upTo 1) needs the exact value and always asks the store.
+// each new message; only the first now waits for the writer. The memory
+// of the claims is kept with the mailbox's cache, when it has one (a
+// session only in IDLE adds nothing). A read-only view (upTo 1) needs the
+// exact value and always asks the store.
 func (s *session) claimRecent(mb store.MailboxID, upTo mail.UID) (mail.UID, error) {
-	c := s.srv.caches.get(s.user.Account, mb, upTo > 1)
+	c := s.srv.caches.get(s.user.Account, mb, false)
 	if c != nil && upTo > 1 {
 		if claimed := mail.UID(c.claimed.Load()); claimed >= upTo {
 			return claimed, nil
@@ -210,9 +212,10 @@ func (s *session) messages(uids mail.UIDSet, opt store.ListOptions) func(yield f
 				yield(nil, err)
 				return false
 			}
-			defer func() { s.cur = nil }()
+			v := s.sel
+			defer func() { v.cur = nil }()
 			for i := range out {
-				s.cur = ents[i]
+				v.cur = ents[i]
 				if !yield(&out[i], nil) {
 					return false
 				}
@@ -239,19 +242,20 @@ func (s *session) messages(uids mail.UIDSet, opt store.ListOptions) func(yield f
 // storeMessages reads messages from the store, keeping the summaries it
 // reads in the server's cache when the command may add to it.
 func (s *session) storeMessages(uids mail.UIDSet, opt store.ListOptions) func(yield func(*store.Message, error) bool) {
-	it := s.srv.opt.Store.Messages(s.ctx, s.user.Account, s.sel.mb.ID, uids, opt)
+	v := s.sel
+	it := s.srv.opt.Store.Messages(s.ctx, s.user.Account, v.mb.ID, uids, opt)
 	if !opt.Summary {
 		return it
 	}
 	return func(yield func(*store.Message, error) bool) {
-		defer func() { s.cur = nil }()
+		defer func() { v.cur = nil }()
 		for m, err := range it {
-			s.cur = nil
+			v.cur = nil
 			if err == nil {
 				if s.admit {
-					s.cur = s.srv.blobs.putSummary(m.BlobID, m.Summary)
+					v.cur = s.srv.blobs.putSummary(m.BlobID, m.Summary)
 				} else {
-					s.cur = s.srv.blobs.lookup(m.BlobID)
+					v.cur = s.srv.blobs.lookup(m.BlobID)
 				}
 			}
 			if !yield(m, err) {
@@ -286,11 +290,12 @@ func (s *session) withSummaries(batch []*store.Message) ([]store.Message, []*blo
 		e   *blobEntry
 	}
 	got := make(map[mail.UID]read, missing.Len())
+	v := s.sel
 	for m, err := range s.storeMessages(missing, store.ListOptions{Summary: true}) {
 		if err != nil {
 			return nil, nil, err
 		}
-		got[m.UID] = read{m.Summary, s.cur}
+		got[m.UID] = read{m.Summary, v.cur}
 	}
 	// Put them in UID order among the cached ones.
 	all := make([]store.Message, 0, len(batch))
@@ -315,8 +320,8 @@ func (s *session) withSummaries(batch []*store.Message) ([]store.Message, []*blo
 // entryOf returns the cache entry of a message: that of the message
 // messages last yielded, or looked up.
 func (s *session) entryOf(m *store.Message) *blobEntry {
-	if e := s.cur; e != nil && e.blob == m.BlobID {
-		return e
+	if v := s.sel; v != nil && v.cur != nil && v.cur.blob == m.BlobID {
+		return v.cur
 	}
 	return s.srv.blobs.lookup(m.BlobID)
 }
