@@ -265,9 +265,15 @@ func TestMailboxCacheAgainstStore(t *testing.T) {
 	for _, seed := range []uint64{1, 2, 3} {
 		t.Run(fmt.Sprint(seed), func(t *testing.T) {
 			t.Parallel()
-			testMailboxCacheAgainstStore(t, seed, 150)
+			testMailboxCacheAgainstStore(t, seed, 150, true)
 		})
 	}
+	// The same answers with the caches turned off (imap.cache_messages
+	// and imap.cache_size 0).
+	t.Run("off", func(t *testing.T) {
+		t.Parallel()
+		testMailboxCacheAgainstStore(t, 4, 100, false)
+	})
 }
 
 var (
@@ -276,8 +282,12 @@ var (
 	cacheFlags    = []string{`\Seen`, `\Flagged`, `\Answered`, `$Label1`, `$Label2`, `$Forwarded`, `\Deleted`}
 )
 
-func testMailboxCacheAgainstStore(t *testing.T, seed uint64, steps int) {
-	ts := newTestServer(t)
+func testMailboxCacheAgainstStore(t *testing.T, seed uint64, steps int, caches bool) {
+	ts := newTestServer(t, func(o *Options) {
+		if !caches {
+			o.CacheMessages, o.CacheBytes = -1, -1
+		}
+	})
 	acct := ts.addUser("alice@example.org")
 	ctx := context.Background()
 	mb, err := ts.st.Mailbox(ctx, acct, "INBOX")
@@ -539,11 +549,17 @@ func testMailboxCacheAgainstStore(t *testing.T, seed uint64, steps int) {
 			check(ss[rng.IntN(len(ss))], step)
 		}
 	}
-	caches := ts.srv.caches
-	if caches.loads.Load() == 0 || caches.refreshes.Load() == 0 {
-		t.Fatalf("the mailbox cache was not used: %d loads, %d updates", caches.loads.Load(), caches.refreshes.Load())
+	if !caches {
+		if ts.srv.caches != nil || ts.srv.blobs != nil {
+			t.Fatal("caches on")
+		}
+		return
 	}
-	t.Logf("%d loads, %d updates, %d shared", caches.loads.Load(), caches.refreshes.Load(), caches.shared.Load())
+	cs := ts.srv.caches
+	if cs.loads.Load() == 0 || cs.refreshes.Load() == 0 {
+		t.Fatalf("the mailbox cache was not used: %d loads, %d updates", cs.loads.Load(), cs.refreshes.Load())
+	}
+	t.Logf("%d loads, %d updates, %d shared", cs.loads.Load(), cs.refreshes.Load(), cs.shared.Load())
 }
 
 // claimCountingStore counts the store's ClaimRecent calls.

@@ -130,8 +130,9 @@ type Options struct {
 
 	// CacheMessages bounds the messages the mailbox caches hold together
 	// (mbcache.go: about 200 bytes each; 0: 500,000, negative: no
-	// caches), and CacheBytes the parse results and headers cached by
-	// body (0: 128 MiB).
+	// caches), and CacheBytes the parse results, sort keys and search
+	// text cached by message body (blobcache.go; 0: 128 MiB, negative:
+	// none).
 	CacheMessages int
 	CacheBytes    int64
 }
@@ -266,14 +267,14 @@ func New(opt Options) *Server {
 	if s.contextMaxBytes <= 0 {
 		s.contextMaxBytes = defaultContextMaxBytes
 	}
-	if opt.CacheMessages >= 0 {
-		n := opt.CacheMessages
+	if n := opt.CacheMessages; n >= 0 {
 		if n == 0 {
 			n = defaultCacheMessages
 		}
 		s.caches = newMailboxCaches(opt.Store, n)
-		b := opt.CacheBytes
-		if b <= 0 {
+	}
+	if b := opt.CacheBytes; b >= 0 {
+		if b == 0 {
 			b = defaultBlobCacheSize
 		}
 		s.blobs = newBlobCache(b)
