@@ -624,3 +624,32 @@ func TestClaimRecentOnce(t *testing.T) {
 	}
 	cl[0].expect("n4 NOOP", "* 3 EXISTS", "* 2 RECENT", "n4 OK NOOP completed")
 }
+
+// refreshingStore is a store that is still parsing its messages again
+// (store.SummaryRefresher).
+type refreshingStore struct{ store.Store }
+
+func (refreshingStore) SummariesCurrent() bool { return false }
+
+// TestSummariesNotKeptWhileRefreshed: while the store says its summaries
+// may still change (a newer postfach parsing stored messages again), the
+// server keeps none of them, so no session sees an old parse result after
+// the store has the new one.
+func TestSummariesNotKeptWhileRefreshed(t *testing.T) {
+	ts := newTestServer(t, func(o *Options) { o.Store = refreshingStore{o.Store} })
+	acct := ts.addUser("alice@example.org")
+	for i := range 5 {
+		ts.deliver(acct, "INBOX", msg(fmt.Sprintf("m%d", i), "body"))
+	}
+	c := ts.login("alice@example.org")
+	c.ok("S SELECT INBOX")
+	c.ok("F FETCH 1:* (ENVELOPE BODYSTRUCTURE)")
+	c.ok("Q SEARCH TEXT body")
+	c.ok("T THREAD REFERENCES UTF-8 ALL")
+	ts.srv.blobs.mu.Lock()
+	n := len(ts.srv.blobs.entries)
+	ts.srv.blobs.mu.Unlock()
+	if n != 0 {
+		t.Fatalf("%d bodies' summaries kept while the store refreshes them", n)
+	}
+}

@@ -160,6 +160,9 @@ type Server struct {
 	// and headers by body (mbcache.go, blobcache.go).
 	caches *mailboxCaches
 	blobs  *blobCache
+	// summariesCurrent reports whether summaries read from the store may
+	// be kept (store.SummaryRefresher).
+	summariesCurrent func() bool
 
 	// Buffers of sessions that wait for their client are given back to
 	// these pools, so an idle session keeps only a few hundred bytes.
@@ -272,6 +275,10 @@ func New(opt Options) *Server {
 			n = defaultCacheMessages
 		}
 		s.caches = newMailboxCaches(opt.Store, n)
+	}
+	s.summariesCurrent = func() bool { return true }
+	if r, ok := opt.Store.(store.SummaryRefresher); ok {
+		s.summariesCurrent = r.SummariesCurrent
 	}
 	if b := opt.CacheBytes; b >= 0 {
 		if b == 0 {

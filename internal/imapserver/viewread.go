@@ -249,10 +249,13 @@ func (s *session) storeMessages(uids mail.UIDSet, opt store.ListOptions) func(yi
 	}
 	return func(yield func(*store.Message, error) bool) {
 		defer func() { v.cur = nil }()
+		// A summary the store may still replace (store.SummaryRefresher)
+		// is not kept.
+		keep := s.admit && s.srv.summariesCurrent()
 		for m, err := range it {
 			v.cur = nil
 			if err == nil {
-				if s.admit {
+				if keep {
 					v.cur = s.srv.blobs.putSummary(m.BlobID, m.Summary)
 				} else {
 					v.cur = s.srv.blobs.lookup(m.BlobID)
