@@ -129,7 +129,7 @@ type Options struct {
 	SearchContextBytes int
 
 	// CacheMessages bounds the messages the mailbox caches hold together
-	// (mbcache.go: about 200 bytes each; 0: 500,000, negative: no
+	// (mbcache.go: about 225 bytes each; 0: 500,000, negative: no
 	// caches), and CacheBytes the parse results, sort keys and search
 	// text cached by message body (blobcache.go; 0: 128 MiB, negative:
 	// none).
