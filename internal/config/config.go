@@ -235,6 +235,11 @@ type Limits struct {
 type IMAP struct {
 	// AutoSubscribe subscribes the mailboxes a client creates.
 	AutoSubscribe bool `toml:"auto_subscribe"`
+	// CacheMessages bounds the messages the mailbox caches hold (0: no
+	// mailbox caches); CacheSize the parse results and search text kept
+	// by message body (0: none).
+	CacheMessages int  `toml:"cache_messages"`
+	CacheSize     Size `toml:"cache_size"`
 }
 
 // Log configures the server log.
@@ -313,7 +318,7 @@ func Default() *Config {
 			AccountDelayAfter: 5,
 			AccountMaxDelay:   Duration(3e9),
 		},
-		IMAP:  IMAP{AutoSubscribe: true},
+		IMAP:  IMAP{AutoSubscribe: true, CacheMessages: 500_000, CacheSize: 128 << 20},
 		Scrub: Scrub{Rate: 2 << 20, Interval: Duration(24 * time.Hour)},
 		Log:   Log{Level: "info", Format: "text"},
 		POP3:  POP3{MarkSeen: true, HideDeleted: true, Delete: "hide", DeviceViews: true},
@@ -473,6 +478,12 @@ func (c *Config) Validate() error {
 	}
 	if c.Retention.D() < time.Hour {
 		bad("retention", "must be at least 1h")
+	}
+	if c.IMAP.CacheMessages < 0 {
+		bad("imap.cache_messages", "must not be negative")
+	}
+	if c.IMAP.CacheSize < 0 {
+		bad("imap.cache_size", "must not be negative")
 	}
 	if c.Postmaster != "" && !validAddress(c.Postmaster) {
 		bad("postmaster", "%q is not an address (want an account name such as \"admin@example.org\")", c.Postmaster)

@@ -140,7 +140,7 @@ func (p *Program) topHeader(ctx context.Context) (message.Header, error) {
 	if err != nil {
 		return message.Header{}, err
 	}
-	h, err := readHeader(src, sum.Root.HeaderStart, sum.Root.BodyStart)
+	h, err := ReadTopHeader(src, sum)
 	if err != nil {
 		return message.Header{}, err
 	}
@@ -148,11 +148,40 @@ func (p *Program) topHeader(ctx context.Context) (message.Header, error) {
 	return h, nil
 }
 
+// headerText returns the prepared header of a TextSource, once per
+// Match; nil, nil when the source does not prepare text.
+func (p *Program) headerText() (*HeaderText, error) {
+	st := &p.st
+	if st.htextDone {
+		return st.htext, nil
+	}
+	ts, ok := st.m.Source.(TextSource)
+	if !ok {
+		return nil, nil
+	}
+	ht, err := ts.HeaderText()
+	if err != nil {
+		return nil, fmt.Errorf("prepare header of UID %d: %w", st.m.Meta.UID, err)
+	}
+	st.htext, st.htextDone = ht, true
+	return ht, nil
+}
+
+// ReadTopHeader reads and parses the header section of a stored message
+// as HEADER and TEXT search it: the bytes before sum.Root.BodyStart, at
+// most the first 1 MiB of them.
+func ReadTopHeader(src imap.MessageSource, sum *message.Summary) (message.Header, error) {
+	return readHeader(src, sum.Root.HeaderStart, sum.Root.BodyStart)
+}
+
 // matchHeader evaluates HEADER field-name string (RFC 9051 §6.4.4): some
 // field of that name (case-insensitively) whose unfolded, RFC 2047
 // decoded value contains the string. The empty string matches every
 // message that has the field.
 func (p *Program) matchHeader(ctx context.Context, n *node) (bool, error) {
+	if ht, err := p.headerText(); ht != nil || err != nil {
+		return err == nil && matchHeaderText(ht, n.field, n.pat), err
+	}
 	h, err := p.topHeader(ctx)
 	if err != nil {
 		return false, err
@@ -189,6 +218,9 @@ func matchFields(h message.Header, pat *pattern) bool {
 
 // matchTopHeader is the header half of TEXT.
 func (p *Program) matchTopHeader(ctx context.Context, pat *pattern) (bool, error) {
+	if ht, err := p.headerText(); ht != nil || err != nil {
+		return err == nil && matchHeaderFields(ht, pat), err
+	}
 	h, err := p.topHeader(ctx)
 	if err != nil {
 		return false, err
@@ -201,6 +233,18 @@ func (p *Program) matchTopHeader(ctx context.Context, pat *pattern) (bool, error
 func (p *Program) matchBody(ctx context.Context, pat *pattern) (bool, error) {
 	if pat.empty() {
 		return true, nil
+	}
+	if ts, ok := p.st.m.Source.(TextSource); ok {
+		if err := ctx.Err(); err != nil {
+			return false, err
+		}
+		bt, err := ts.BodyText()
+		if err != nil {
+			return false, fmt.Errorf("prepare text of UID %d: %w", p.st.m.Meta.UID, err)
+		}
+		if bt != nil {
+			return matchBodyText(bt, pat), nil
+		}
 	}
 	sum, err := p.summary()
 	if err != nil {

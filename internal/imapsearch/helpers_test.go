@@ -130,3 +130,52 @@ func run(t testing.TB, prog *Program, fx []*fixture) []uint32 {
 	}
 	return out
 }
+
+// preparedSource is a testSource that also gives its text prepared for
+// search (TextSource), as a server with a text cache does; it fails the
+// test if Match reads the body anyway.
+type preparedSource struct {
+	*testSource
+	t  testing.TB
+	ht *HeaderText
+	bt *BodyText
+}
+
+func prepare(t testing.TB, src *testSource) *preparedSource {
+	t.Helper()
+	h, err := ReadTopHeader(src.body, src.sum)
+	if err != nil {
+		t.Fatal(err)
+	}
+	bt, err := ReadBodyText(context.Background(), src.body, src.sum, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &preparedSource{testSource: src, t: t, ht: NewHeaderText(h), bt: bt}
+}
+
+func (s *preparedSource) HeaderText() (*HeaderText, error) { return s.ht, nil }
+func (s *preparedSource) BodyText() (*BodyText, error)     { return s.bt, nil }
+
+func (s *preparedSource) Body() (imap.MessageSource, error) {
+	s.t.Errorf("a search over prepared text read the body")
+	return s.testSource.Body()
+}
+
+// runPrepared is run with every message's text prepared.
+func runPrepared(t testing.TB, prog *Program, fx []*fixture) []uint32 {
+	t.Helper()
+	var out []uint32
+	var m Message
+	for i, f := range fx {
+		m = Message{Seq: uint32(i + 1), Meta: &f.meta, Recent: f.recent, ThreadID: f.threadID, Source: prepare(t, f.src)}
+		ok, err := prog.Match(context.Background(), &m)
+		if err != nil {
+			t.Fatalf("match message %d: %v", i+1, err)
+		}
+		if ok {
+			out = append(out, uint32(i+1))
+		}
+	}
+	return out
+}

@@ -167,6 +167,8 @@ type evalState struct {
 	bodyDone   bool
 	hdr        message.Header
 	hdrDone    bool
+	htext      *HeaderText
+	htextDone  bool
 	sent       day
 	sentDone   bool
 	summaryErr error

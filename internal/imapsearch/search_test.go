@@ -313,6 +313,10 @@ func TestSearchKeys(t *testing.T) {
 			if got := run(t, prog, fx); !slices.Equal(got, tc.want) {
 				t.Errorf("%s: got %v, want %v", tc.program, got, tc.want)
 			}
+			// The same over text prepared for search (TextSource).
+			if got := runPrepared(t, prog, fx); !slices.Equal(got, tc.want) {
+				t.Errorf("%s over prepared text: got %v, want %v", tc.program, got, tc.want)
+			}
 		})
 	}
 }

@@ -29,6 +29,9 @@ type Item struct {
 	// need none (see SortNeedsSummary). A nil Summary sorts as a message
 	// without any header.
 	Summary *message.Summary
+	// Keys, when set, are NewKeys(Summary), kept by the caller so that
+	// they are not computed again (see Keys).
+	Keys *Keys
 }
 
 // SortNeedsSummary reports whether sorting by criteria reads the
@@ -100,6 +103,22 @@ func Sort(items []Item, criteria []imap.SortCriterion) {
 // date. Absent headers sort as the empty string, before every other
 // string.
 func itemKey(it *Item, k imap.SortKey) sortKey {
+	switch k {
+	case imap.SortArrival:
+		return sortKey{n: it.InternalDate.Unix()}
+	case imap.SortSize:
+		return sortKey{n: it.Size}
+	case imap.SortDate:
+		return sortKey{n: sentTime(it).Unix()}
+	}
+	if it.Keys != nil && int(k) < len(it.Keys.sort) {
+		return sortKey{s: it.Keys.sort[k]}
+	}
+	return sortKey{s: stringKey(it, k)}
+}
+
+// stringKey computes the key of a SORT key that compares strings.
+func stringKey(it *Item, k imap.SortKey) string {
 	var env *message.Envelope
 	if it.Summary != nil {
 		env = it.Summary.Root.Envelope
@@ -108,26 +127,20 @@ func itemKey(it *Item, k imap.SortKey) sortKey {
 		env = &message.Envelope{}
 	}
 	switch k {
-	case imap.SortArrival:
-		return sortKey{n: it.InternalDate.Unix()}
-	case imap.SortSize:
-		return sortKey{n: it.Size}
-	case imap.SortDate:
-		return sortKey{n: sentTime(it).Unix()}
 	case imap.SortSubject:
-		return sortKey{s: collationKey(message.BaseSubject(env.Subject))}
+		return collationKey(message.BaseSubject(env.Subject))
 	case imap.SortFrom:
-		return sortKey{s: collationKey(message.SortMailbox(env.From))}
+		return collationKey(message.SortMailbox(env.From))
 	case imap.SortTo:
-		return sortKey{s: collationKey(message.SortMailbox(env.To))}
+		return collationKey(message.SortMailbox(env.To))
 	case imap.SortCc:
-		return sortKey{s: collationKey(message.SortMailbox(env.Cc))}
+		return collationKey(message.SortMailbox(env.Cc))
 	case imap.SortDisplayFrom:
-		return sortKey{s: collationKey(message.SortDisplay(env.From))}
+		return collationKey(message.SortDisplay(env.From))
 	case imap.SortDisplayTo:
-		return sortKey{s: collationKey(message.SortDisplay(env.To))}
+		return collationKey(message.SortDisplay(env.To))
 	}
-	return sortKey{}
+	return ""
 }
 
 // sentTime is the sent date of RFC 5256 §2.2: the Date header in UTC,

@@ -107,9 +107,14 @@ func TestSort(t *testing.T) {
 	}
 	for _, tc := range tests {
 		items := sortFixtures(t)
+		keyed := withKeys(items)
 		Sort(items, crit(tc.criteria))
 		if got := seqs(items); !slices.Equal(got, tc.want) {
 			t.Errorf("SORT (%s): got %v, want %v", tc.criteria, got, tc.want)
+		}
+		Sort(keyed, crit(tc.criteria))
+		if got := seqs(keyed); !slices.Equal(got, tc.want) {
+			t.Errorf("SORT (%s) with Item.Keys: got %v, want %v", tc.criteria, got, tc.want)
 		}
 	}
 }

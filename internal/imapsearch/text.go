@@ -94,6 +94,7 @@ func fold(r rune) rune {
 type pattern struct {
 	runes []rune
 	next  []int32 // next[i]: length of the longest proper border of runes[:i+1]
+	enc   []byte  // runes as UTF-8, for prepared text (foldedBytes)
 }
 
 // newPattern prepares s (valid UTF-8).

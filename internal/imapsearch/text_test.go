@@ -2,6 +2,7 @@ package imapsearch
 
 import (
 	"io"
+	"math/rand/v2"
 	"strings"
 	"testing"
 	"testing/iotest"
@@ -187,5 +188,32 @@ func TestDayOf(t *testing.T) {
 	}
 	if !(makeDay(2024, 1, 31) < makeDay(2024, 2, 1) && makeDay(2023, 12, 31) < makeDay(2024, 1, 1)) {
 		t.Error("day order")
+	}
+}
+
+// TestFoldedTextMatchesMatcher: a search over prepared text (folded
+// bytes, searchtext.go) finds exactly what the streaming matcher finds,
+// on random text and patterns of ASCII, letters whose case folds across
+// byte lengths (K and the Kelvin sign, s and the long s, ß), and invalid
+// UTF-8.
+func TestFoldedTextMatchesMatcher(t *testing.T) {
+	alphabet := []string{"a", "A", "k", "K", "\u212a", "s", "S", "\u017f", "ß", "σ", "ς", "Σ", "я", "Я", " ", "\xff", "\xe2\x82"}
+	rng := rand.New(rand.NewPCG(4, 5))
+	str := func(n int) string {
+		var b strings.Builder
+		for range n {
+			b.WriteString(alphabet[rng.IntN(len(alphabet))])
+		}
+		return b.String()
+	}
+	for i := 0; i < 20000; i++ {
+		text, pat := str(rng.IntN(12)), toValidUTF8(str(1+rng.IntN(3)))
+		p := newPattern(pat)
+		m := matcher{p: p}
+		_, want := m.feedBytes([]byte(text), true)
+		got := matchBodyText(&BodyText{segs: [][]byte{appendFoldedBytes(nil, []byte(text))}}, p)
+		if got != want {
+			t.Fatalf("text %q pattern %q: prepared %v, matcher %v", text, pat, got, want)
+		}
 	}
 }

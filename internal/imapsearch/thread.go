@@ -60,11 +60,22 @@ type threadInfo struct {
 
 func infoOf(it *Item) threadInfo {
 	inf := threadInfo{date: sentTime(it).Unix(), seq: it.Seq}
-	if it.Summary != nil && it.Summary.Root.Envelope != nil {
-		base, reply := message.SubjectBase(message.DecodeHeaderValue(it.Summary.Root.Envelope.Subject))
-		inf.subject, inf.reply = collationKey(base), reply
+	if it.Keys != nil {
+		inf.subject, inf.reply = it.Keys.threadSubject, it.Keys.reply
+	} else {
+		inf.subject, inf.reply = threadSubject(it)
 	}
 	return inf
+}
+
+// threadSubject returns the collation key of the base subject THREAD
+// compares, and whether the subject marks a reply or forward.
+func threadSubject(it *Item) (string, bool) {
+	if it.Summary == nil || it.Summary.Root.Envelope == nil {
+		return "", false
+	}
+	base, reply := message.SubjectBase(message.DecodeHeaderValue(it.Summary.Root.Envelope.Subject))
+	return collationKey(base), reply
 }
 
 // cmpDate orders by sent date, then by sequence number (RFC 5256 §2.2).
@@ -214,6 +225,20 @@ func refsOf(sum *message.Summary) []string {
 	return nil
 }
 
+// idsOf returns the normalised Message-ID and references of a message
+// ("" when it has no Message-ID; empty references left out).
+func idsOf(sum *message.Summary) (id string, refs []string) {
+	if sum != nil && sum.Root.Envelope != nil {
+		id = normalizeMsgID(message.ParseMessageID(sum.Root.Envelope.MessageID))
+	}
+	for _, ref := range refsOf(sum) {
+		if ref = normalizeMsgID(ref); ref != "" {
+			refs = append(refs, ref)
+		}
+	}
+	return id, refs
+}
+
 // references is THREAD=REFERENCES (RFC 5256 §3), steps (1) to (6).
 func references(items []Item) []*Thread {
 	infos := make([]threadInfo, len(items))
@@ -246,12 +271,14 @@ func references(items []Item) []*Thread {
 	// sequence order, so of several messages with one Message-ID the
 	// first keeps it and the others get unique (unnamed) IDs.
 	for _, i := range bySeq {
-		sum := items[i].Summary
-		var c *container
 		var id string
-		if sum != nil && sum.Root.Envelope != nil {
-			id = normalizeMsgID(message.ParseMessageID(sum.Root.Envelope.MessageID))
+		var refs []string
+		if k := items[i].Keys; k != nil {
+			id, refs = k.msgID, k.refs
+		} else {
+			id, refs = idsOf(items[i].Summary)
 		}
+		var c *container
 		if id != "" {
 			if d := ids[id]; d != nil && d.dummy() {
 				c = d
@@ -267,11 +294,7 @@ func references(items []Item) []*Thread {
 		// (1)(A) Each reference is the parent of the next one, unless
 		// the child already has a parent or the link would make a loop.
 		var prev *container
-		for _, ref := range refsOf(sum) {
-			ref = normalizeMsgID(ref)
-			if ref == "" {
-				continue
-			}
+		for _, ref := range refs {
 			rc := lookup(ref)
 			if prev != nil && rc.parent == nil && !isAncestorOrSelf(rc, prev) {
 				link(prev, rc)

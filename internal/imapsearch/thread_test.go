@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -54,6 +55,24 @@ func threadString(t testing.TB, items []Item, alg string, uid bool) string {
 	out := string(AppendThreads(nil, threads, uid))
 	if err := checkThreadSyntax(out, len(items), uid, items); err != nil {
 		t.Fatalf("%s: %v", out, err)
+	}
+	// The same with the keys kept by the caller (Item.Keys).
+	withKeys := withKeys(items)
+	threads, err = BuildThreads(withKeys, alg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := string(AppendThreads(nil, threads, uid)); got != out {
+		t.Errorf("with Item.Keys: %s, without: %s", got, out)
+	}
+	return out
+}
+
+// withKeys returns a copy of items with their Keys set.
+func withKeys(items []Item) []Item {
+	out := slices.Clone(items)
+	for i := range out {
+		out[i].Keys = NewKeys(out[i].Summary)
 	}
 	return out
 }

@@ -244,6 +244,7 @@ func (s *session) cmdUnauthenticate(imap.Command) error {
 		s.sub.Close()
 		s.sub = nil
 	}
+	s.queued = nil
 	s.user = nil
 	s.setNotify(nil)
 	s.state = stateNotAuth

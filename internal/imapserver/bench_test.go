@@ -483,3 +483,24 @@ func BenchmarkQResync100k(b *testing.B) {
 	}
 	b.ReportMetric(float64(n), "response-bytes")
 }
+
+// BenchmarkMailboxCache100k measures the mailbox cache of a
+// 100,000-message INBOX (mbcache.go): the memory it takes once loaded
+// (heap growth per message), and a search of every message's flags
+// answered from it, as each of several devices' SEARCH UNSEEN is.
+func BenchmarkMailboxCache100k(b *testing.B) {
+	ts := newTestServer(b)
+	acct := ts.addUser("alice@example.org")
+	ts.fill(b, acct, 100000)
+	c, r := benchLogin(b, ts)
+	defer c.Close()
+	rawRun(b, c, r, "s", "SELECT INBOX")
+	before := memInUse()
+	rawRun(b, c, r, "f", "SEARCH SEEN") // loads the cache
+	after := memInUse()
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		rawRun(b, c, r, "u", "UID SEARCH UNSEEN")
+	}
+	b.ReportMetric(float64(after-before)/100000, "cache-bytes/msg")
+}

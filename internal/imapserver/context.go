@@ -330,7 +330,7 @@ func (s *session) evalContexts(cs []*searchContext, msgs []*store.Message, need 
 				ch.remove = ch.remove.Append(m.UID)
 			case !member && ok && c.sorted != nil:
 				ch.items = append(ch.items, imapsearch.Item{Seq: sm.Seq, UID: m.UID, ModSeq: m.ModSeq,
-					InternalDate: m.InternalDate, Size: m.Size, Summary: m.Summary})
+					InternalDate: m.InternalDate, Size: m.Size, Summary: m.Summary, Keys: s.keysOf(m)})
 				ch.modseq = max(ch.modseq, m.ModSeq)
 			case !member && ok:
 				ch.add = ch.add.Append(m.UID)
@@ -396,7 +396,7 @@ func (s *session) forMessages(msgs []*store.Message, need imapsearch.Need, fn fu
 	for _, m := range msgs {
 		set = set.Append(m.UID)
 	}
-	for m, err := range s.srv.opt.Store.Messages(s.ctx, s.user.Account, v.mb.ID, set, store.ListOptions{Summary: true}) {
+	for m, err := range s.messages(set, store.ListOptions{Summary: true}) {
 		if err != nil {
 			return err
 		}
@@ -435,7 +435,7 @@ func (s *session) rerunContext(c *searchContext) {
 		ch.modseq = max(ch.modseq, m.ModSeq)
 		if c.sorted != nil {
 			ch.items = append(ch.items, imapsearch.Item{Seq: seq, UID: m.UID, ModSeq: m.ModSeq,
-				InternalDate: m.InternalDate, Size: m.Size, Summary: m.Summary})
+				InternalDate: m.InternalDate, Size: m.Size, Summary: m.Summary, Keys: s.keysOf(m)})
 		} else {
 			ch.add = ch.add.Append(m.UID)
 		}

@@ -328,8 +328,10 @@ func TestContextCost(t *testing.T) {
 	cs.reset()
 	d.ok(`d2 UID STORE 7 +FLAGS.SILENT (\Seen)`)
 	c.expect("n2 NOOP", `* 7 FETCH (UID 7 FLAGS (\Seen))`, `* ESEARCH (TAG "B02") UID REMOVEFROM (0 7)`, "n2 OK NOOP completed")
-	if b, l := cs.bodies.Load(), cs.listed.Load(); b != 1 || l != 1 {
-		t.Fatalf("flag change: %d bodies opened, %d messages listed; want 1 and 1", b, l)
+	// (The changed message's summary and text may come from the server's
+	// cache.)
+	if b, l := cs.bodies.Load(), cs.listed.Load(); b > 1 || l > 1 {
+		t.Fatalf("flag change: %d bodies opened, %d messages listed; want at most 1 of each", b, l)
 	}
 
 	// Without the BODY context, a flag change reads no message at all.

@@ -45,6 +45,25 @@
 // and never repeated (store.WithOrigin tags its writes; the view
 // remembers the MODSEQ and UIDs of each own change).
 //
+// # Mailbox caches
+//
+// Reads of the selected mailbox (FETCH, SEARCH, SORT, THREAD, the
+// catch-ups above, EXPUNGE's search for \Deleted) go through
+// viewread.go, which serves them from the mailbox's cache (mbcache.go)
+// when it can: one per mailbox for all the sessions of the server, an
+// immutable snapshot of the messages' metadata at a MODSEQ, brought up to
+// date from store.Changes once per commit by the first session that needs
+// it, with a log of what each update changed, so that a session's
+// catch-up needs no store read either. A snapshot is used only when it is
+// at least as new as everything the session must reflect (readFence: the
+// view's MODSEQ and the MODSEQ of every event the session has been sent;
+// the events are set aside in session.queued, unapplied, for the next sync
+// point); otherwise the store is read, as it is for a mailbox not worth
+// caching. Summaries, SORT and THREAD keys and the text SEARCH looks
+// through are kept by message body (blobcache.go). Both caches are shared
+// and bounded (Options.CacheMessages, CacheBytes); a session holds none of
+// it while it waits.
+//
 // # Waiting
 //
 // A session waiting for its client flushes and gives its read and write
@@ -90,7 +109,13 @@
 // the waiting/woken flags shared with the store's publisher and the
 // parking state shared with the poller and the idle timer; the notify
 // function only sets a flag and a read deadline, or resumes a parked
-// session, and never calls back into the store. No lock is held during network I/O.
+// session, and never calls back into the store. The mailbox caches are
+// shared: a snapshot is immutable and read without a lock; mbCache.mu
+// serialises the updates of one mailbox (held during the store read, so
+// the sessions that need the same update wait for it instead of reading
+// the store themselves) and mailboxCaches.mu the map and the budget;
+// blobCache.mu (a read lock for lookups) guards its map. No lock is held
+// during network I/O.
 // Store calls use a context that is not cancelled by a shutdown, so a
 // command in progress finishes (and its write is acknowledged) before the
 // session says BYE. The package has no mutable package-level state.

@@ -98,6 +98,7 @@ func (s *session) cmdFetch(cmd imap.Command) error {
 		}
 		seenChanged = res.Changed
 		v.addOwn(res.ModSeq, res.Changed)
+		s.ownFlags(res)
 	}
 	opt := store.ListOptions{Summary: p.summary}
 	if c.HasChangedSince {
@@ -114,7 +115,7 @@ func (s *session) cmdFetch(cmd imap.Command) error {
 		}
 		s.traceFetch(c, returned, bodies)
 	}()
-	for m, err := range st.Messages(s.ctx, acct, v.mb.ID, uids, opt) {
+	for m, err := range s.messages(uids, opt) {
 		if err != nil {
 			return err
 		}

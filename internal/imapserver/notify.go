@@ -591,7 +591,7 @@ func (s *session) fetchNew(uids mail.UIDSet, items []imap.FetchItem) error {
 	p := planFetch(items)
 	p.setsSeen = false
 	cur := seqCursor{v: v}
-	for m, err := range s.srv.opt.Store.Messages(s.ctx, s.user.Account, v.mb.ID, uids, store.ListOptions{Summary: p.summary}) {
+	for m, err := range s.messages(uids, store.ListOptions{Summary: p.summary}) {
 		if err != nil {
 			return err
 		}

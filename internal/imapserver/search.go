@@ -6,46 +6,12 @@ import (
 	"github.com/postfach/postfach/internal/imap"
 	"github.com/postfach/postfach/internal/imapsearch"
 	"github.com/postfach/postfach/internal/mail"
-	"github.com/postfach/postfach/internal/message"
 	"github.com/postfach/postfach/internal/store"
 )
 
 // searchCapabilities lists the capabilities the search evaluator
 // (internal/imapsearch) and the search contexts (context.go) provide.
 const searchCapabilities = " ESEARCH SEARCHRES SORT SORT=DISPLAY ESORT CONTEXT=SEARCH CONTEXT=SORT THREAD=ORDEREDSUBJECT THREAD=REFERENCES SAVEDATE WITHIN"
-
-// searchSource loads a message's summary and body for a search, on
-// demand.
-type searchSource struct {
-	s    *session
-	m    *store.Message
-	body store.Body
-}
-
-func (src *searchSource) Summary() (*message.Summary, error) {
-	if src.m.Summary == nil {
-		return nil, errors.New("summary not loaded")
-	}
-	return src.m.Summary, nil
-}
-
-func (src *searchSource) Body() (imap.MessageSource, error) {
-	if src.body == nil {
-		b, err := src.s.srv.opt.Store.OpenBody(src.s.ctx, src.m.BlobID)
-		if err != nil {
-			return nil, err
-		}
-		src.body = b
-	}
-	return src.body, nil
-}
-
-func (src *searchSource) close() {
-	if src.body != nil {
-		src.body.Close()
-		src.body = nil
-	}
-}
 
 // compileSearch compiles a search program for the selected mailbox.
 func (s *session) compileSearch(key imap.SearchKey, charset string) (*imapsearch.Program, error) {
@@ -78,7 +44,7 @@ func (s *session) runSearch(prog *imapsearch.Program, withSummary bool, found fu
 	cur := seqCursor{v: v}
 	var sm imapsearch.Message
 	src := &searchSource{s: s}
-	for m, err := range s.srv.opt.Store.Messages(s.ctx, s.user.Account, v.mb.ID, v.uids, opt) {
+	for m, err := range s.messages(v.uids, opt) {
 		if err != nil {
 			return err
 		}
@@ -178,7 +144,7 @@ func (s *session) sortItems(key imap.SearchKey, charset string, withSummary bool
 	}
 	var items []imapsearch.Item
 	err = s.runSearch(prog, withSummary, func(seq uint32, m *store.Message) {
-		items = append(items, imapsearch.Item{Seq: seq, UID: m.UID, ModSeq: m.ModSeq, InternalDate: m.InternalDate, Size: m.Size, Summary: m.Summary})
+		items = append(items, imapsearch.Item{Seq: seq, UID: m.UID, ModSeq: m.ModSeq, InternalDate: m.InternalDate, Size: m.Size, Summary: m.Summary, Keys: s.keysOf(m)})
 	})
 	return items, prog, err
 }

@@ -35,7 +35,7 @@ func (s *session) cmdSelect(cmd imap.Command) error {
 	acct := s.user.Account
 	if s.sub != nil {
 		// Events up to now are covered by the snapshot below.
-		for _, ev := range s.sub.Drain() {
+		for _, ev := range s.takeEvents() {
 			if ev.Kind == store.EventAccountDeleted {
 				s.gone = true
 			} else if ev.Mailbox != mb.ID {
@@ -56,7 +56,7 @@ func (s *session) cmdSelect(cmd imap.Command) error {
 		// the messages no session has claimed yet, so they are \Recent
 		// here. SELECT claims them; EXAMINE shows them as recent too
 		// (RFC 3501 §6.3.2: it does not change \Recent for others).
-		first, err := st.ClaimRecent(s.ctx, acct, mb.ID, s.claimUpTo(v))
+		first, err := s.claimRecent(mb.ID, s.claimUpTo(v))
 		if err != nil {
 			return err
 		}
@@ -206,13 +206,19 @@ func (s *session) qresyncSelect(q *imap.QResync) error {
 // EXPUNGE responses (not in a read-only mailbox).
 func (s *session) cmdClose(cmd imap.Command) error {
 	v := s.sel
+	var uids mail.UIDSet
+	ok := false
+	if !v.readOnly {
+		uids, ok = s.deletedUIDs()
+	}
 	s.sel = nil
 	s.state = stateAuth
 	s.saved = nil
-	if !v.readOnly {
-		if _, err := s.srv.opt.Store.Expunge(s.ctx, s.user.Account, v.mb.ID, nil, true); err != nil {
-			return err
-		}
+	if v.readOnly || ok && uids.IsEmpty() {
+		return nil
+	}
+	if _, err := s.srv.opt.Store.Expunge(s.ctx, s.user.Account, v.mb.ID, uids, true); err != nil {
+		return err
 	}
 	return nil
 }
@@ -247,11 +253,17 @@ func (s *session) cmdExpunge(cmd imap.Command) error {
 		if uids.IsEmpty() {
 			return nil
 		}
+	} else if del, ok := s.deletedUIDs(); ok {
+		if del.IsEmpty() {
+			return nil
+		}
+		uids = del
 	}
 	res, err := s.srv.opt.Store.Expunge(s.ctx, s.user.Account, v.mb.ID, uids, true)
 	if err != nil {
 		return err
 	}
+	s.ownExpunge(res)
 	if !res.UIDs.IsEmpty() && !v.expungedOwn(res.ModSeq, res.UIDs) {
 		v.need(res.ModSeq)
 	}

@@ -135,6 +135,14 @@ type Options struct {
 	// to twice that). Beyond them the search gets NOUPDATE.
 	SearchContexts     int
 	SearchContextBytes int
+
+	// CacheMessages bounds the messages the mailbox caches hold together
+	// (mbcache.go: about 225 bytes each; 0: 500,000, negative: no
+	// caches), and CacheBytes the parse results, sort keys and search
+	// text cached by message body (blobcache.go; 0: 128 MiB, negative:
+	// none).
+	CacheMessages int
+	CacheBytes    int64
 }
 
 // Server is an IMAP server (IMAP4rev2, RFC 9051, and IMAP4rev1, RFC 3501,
@@ -159,6 +167,13 @@ type Server struct {
 
 	sessionIDs atomic.Uint64
 	changes    changesCache
+	// caches are the mailbox caches (nil: off) and blobs the summaries
+	// and headers by body (mbcache.go, blobcache.go).
+	caches *mailboxCaches
+	blobs  *blobCache
+	// summariesCurrent reports whether summaries read from the store may
+	// be kept (store.SummaryRefresher).
+	summariesCurrent func() bool
 
 	// Buffers of sessions that wait for their client are given back to
 	// these pools, so an idle session keeps only a few hundred bytes.
@@ -265,6 +280,22 @@ func New(opt Options) *Server {
 	}
 	if s.contextMaxBytes <= 0 {
 		s.contextMaxBytes = defaultContextMaxBytes
+	}
+	if n := opt.CacheMessages; n >= 0 {
+		if n == 0 {
+			n = defaultCacheMessages
+		}
+		s.caches = newMailboxCaches(opt.Store, n)
+	}
+	s.summariesCurrent = func() bool { return true }
+	if r, ok := opt.Store.(store.SummaryRefresher); ok {
+		s.summariesCurrent = r.SummariesCurrent
+	}
+	if b := opt.CacheBytes; b >= 0 {
+		if b == 0 {
+			b = defaultBlobCacheSize
+		}
+		s.blobs = newBlobCache(b)
 	}
 	s.deflaters.New = func() any {
 		w, _ := flate.NewWriter(io.Discard, deflateLevel) // the level is valid

@@ -73,6 +73,7 @@ func (s *session) cmdStore(cmd imap.Command) error {
 		}
 	}
 	v.addOwn(res.ModSeq, res.Changed)
+	s.ownFlags(res)
 	if len(v.contexts) > 0 && !res.Changed.IsEmpty() {
 		// Search contexts follow the session's own changes too (RFC
 		// 5267 §4.3); the view reads them before the tagged response.

@@ -61,6 +61,9 @@ type selected struct {
 	// against them, so a FETCH costs one map lookup per keyword.
 	keywords mail.Flags
 	known    map[string]struct{}
+	// cur is the cache entry of the message the session's messages()
+	// last yielded (viewread.go), nil when there is none.
+	cur *blobEntry
 }
 
 // systemFlagList is the FLAGS response's list without keywords.
@@ -300,10 +303,8 @@ func (s *session) syncBetween() error {
 }
 
 func (s *session) syncPoint(allowExpunge, between bool) error {
-	if s.sub != nil {
-		for _, ev := range s.sub.Drain() {
-			s.event(ev)
-		}
+	for _, ev := range s.takeEvents() {
+		s.event(ev)
 	}
 	if s.notify != nil {
 		if err := s.notifyReport(); err != nil {
@@ -394,6 +395,8 @@ func (s *session) catchUp(allowExpunge bool) error {
 	if v.fresh {
 		v.fresh = false
 		cs, err = s.srv.opt.Store.Changes(s.ctx, s.user.Account, v.mb.ID, v.modseq)
+	} else if c, ok := s.cachedChanges(v.modseq, v.wantModSeq); ok {
+		cs = c
 	} else {
 		cs, err = s.srv.changes.get(s.ctx, s.srv.opt.Store, s.user.Account, v.mb.ID, v.modseq, v.wantModSeq)
 	}
@@ -484,7 +487,7 @@ func (s *session) announceAdded(added mail.UIDSet) error {
 		// arrives meanwhile stays recent for whoever sees it first.
 		// A read-only session (EXAMINE) sees the unclaimed ones as
 		// recent and claims nothing.
-		first, err := s.srv.opt.Store.ClaimRecent(s.ctx, s.user.Account, v.mb.ID, s.claimUpTo(v))
+		first, err := s.claimRecent(v.mb.ID, s.claimUpTo(v))
 		if err == nil {
 			claimed := added.Intersect(mail.UIDSet{{Lo: max(first, 1), Hi: mail.MaxUID}})
 			v.recentUIDs = v.recentUIDs.Union(claimed)

@@ -121,6 +121,15 @@ func notImplemented(name string) bool {
 	return false
 }
 
+// imapCache maps imap.cache_messages and imap.cache_size, where 0 turns a
+// cache off, to imapserver.Options, where 0 means the default.
+func imapCache(n int) int {
+	if n == 0 {
+		return -1
+	}
+	return n
+}
+
 // Start opens the store and the listeners and starts serving.
 func Start(ctx context.Context, opt Options) (_ *Server, err error) {
 	cfg := opt.Config
@@ -276,6 +285,8 @@ func Start(ctx context.Context, opt Options) (_ *Server, err error) {
 				AllowInsecureAuth: cfg.Auth.AllowInsecure,
 				MaxMessageSize:    int64(cfg.MaxMessageSize),
 				AutoSubscribe:     cfg.IMAP.AutoSubscribe,
+				CacheMessages:     imapCache(cfg.IMAP.CacheMessages),
+				CacheBytes:        int64(imapCache(int(cfg.IMAP.CacheSize))),
 				Postmaster:        "postmaster@" + cfg.Domains[0],
 				IdleTimeout:       cfg.Limits.IMAPIdleTimeout.D(),
 				LoginTimeout:      cfg.Limits.LoginTimeout.D(),

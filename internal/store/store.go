@@ -140,7 +140,9 @@ type Message struct {
 	Size         int64
 	// BlobID identifies the stored body for OpenBody. It is opaque: the
 	// same for copies and moves of a message and for the targets of one
-	// delivery, not derived from the content.
+	// delivery, not derived from the content. A BlobID is never given to
+	// another body, so what is derived from a body may be kept by its
+	// BlobID (see SummaryRefresher for the one exception).
 	BlobID string
 	// EmailID is a stable identifier of the body across mailboxes (RFC 8474
 	// OBJECTID EMAILID); copies and moves keep it.
@@ -313,6 +315,16 @@ type BodyNUL interface {
 	// HasNUL reports whether the body contains a NUL byte; known is
 	// false when the store does not know, and the caller must scan.
 	HasNUL() (has, known bool)
+}
+
+// SummaryRefresher is implemented by a store that parses stored messages
+// again after an upgrade, when a newer postfach makes more of them: their
+// Summary changes, without an event or a new MODSEQ (the message is the
+// same). SummariesCurrent reports whether that is over; until then, a
+// caller that keeps decoded summaries by BlobID must not keep those it
+// reads. A store without the interface never changes a summary.
+type SummaryRefresher interface {
+	SummariesCurrent() bool
 }
 
 // DeliveryTarget is one recipient mailbox of a delivery.

@@ -63,6 +63,13 @@ func setSummaryVersion(ctx context.Context, db interface {
 	return nil
 }
 
+var _ store.SummaryRefresher = (*Store)(nil)
+
+// SummariesCurrent implements store.SummaryRefresher: false while the
+// summaries are being parsed again (and after a failure stopped that,
+// until the next start).
+func (s *Store) SummariesCurrent() bool { return !s.oldSummaries.Load() }
+
 // refreshSummaries parses again the bodies whose summary is older than
 // message.SummaryVersion, in id order, until none is left or the store
 // closes. A body that cannot be read keeps its summary (and is logged);
@@ -108,6 +115,9 @@ func (s *Store) refreshSummaries() {
 		}
 		done += len(ids)
 	}
+	// Every body that can be read has its new summary; the others keep
+	// theirs until a later start tries again.
+	s.oldSummaries.Store(false)
 	if skipped == 0 {
 		if err := s.write(ctx, func(w *wtx) error { return setSummaryVersion(w.ctx, w) }); err != nil {
 			if !errors.Is(err, store.ErrClosed) {

@@ -119,6 +119,9 @@ func TestRefreshOldSummaries(t *testing.T) {
 	if got := refreshNames(t, s, a.ID, inbox.ID); strings.Join(got, ",") != "Kim Lee,Kim Lee" {
 		t.Fatalf("names when delivered: %q", got)
 	}
+	if !s.SummariesCurrent() {
+		t.Fatal("a new store's summaries are not current")
+	}
 	s.Close()
 	if v := refreshMeta(t, dir); v != "2" {
 		t.Fatalf("a new store records summary version %q, want 2", v)
@@ -142,11 +145,15 @@ func TestRefreshOldSummaries(t *testing.T) {
 		}
 	}
 	waitNames("Kim Lee,Kim Lee")
-	// Then it records that it is done (read beside the open store).
+	// Then it records that it is done (read beside the open store), and
+	// says so to those who keep summaries (store.SummaryRefresher).
 	for deadline := time.Now().Add(30 * time.Second); refreshMeta(t, dir) != "2"; time.Sleep(5 * time.Millisecond) {
 		if time.Now().After(deadline) {
 			t.Fatal("summary version not recorded after the refresh")
 		}
+	}
+	if !s.SummariesCurrent() {
+		t.Fatal("summaries not current after the refresh")
 	}
 	s.Close()
 

@@ -35,6 +35,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -113,6 +114,10 @@ type Store struct {
 	log       *slog.Logger
 	retention time.Duration
 	onCommit  func(time.Duration, int, error)
+
+	// oldSummaries: stored summaries are being parsed again
+	// (refresh.go); see store.SummaryRefresher.
+	oldSummaries atomic.Bool
 
 	wdb    *sql.DB // the writer's single connection; only the writer goroutine uses it
 	cdb    *sql.DB // the checkpointer's connection (see checkpoint.go)
@@ -257,6 +262,7 @@ func Open(ctx context.Context, opt Options) (*Store, error) {
 	go s.writer()
 	go s.checkpointer()
 	if refresh {
+		s.oldSummaries.Store(true)
 		s.wg.Add(1)
 		go s.refreshSummaries()
 	}
