@@ -86,6 +86,20 @@ type API interface {
 	Deliver(ctx context.Context, req DeliverRequest, body io.Reader) (*DeliverResult, error)
 	// Check verifies the store.
 	Check(ctx context.Context) ([]store.Problem, error)
+	// AliasAdd adds accounts (targets) to the alias address, creating it;
+	// "@domain" is the domain's catch-all. Targets must be accounts of
+	// this server: not other aliases, not addresses elsewhere
+	// (ErrInvalid). An account's address cannot be an alias (ErrInvalid).
+	// It returns the alias as it is then.
+	AliasAdd(ctx context.Context, address string, targets []string) (*Alias, error)
+	// AliasDel removes targets from the alias, or the whole alias when
+	// none are named, and returns what is left (nil when it is gone).
+	// store.ErrNotFound for an unknown alias or target.
+	AliasDel(ctx context.Context, address string, targets []string) (*Alias, error)
+	// AliasList lists the aliases: all ("" filter), those of a domain
+	// (its catch-all included), or for an address the alias of that
+	// address and the aliases that deliver to that account.
+	AliasList(ctx context.Context, filter string) ([]Alias, error)
 	// DeviceList lists an account's devices: those with passwords, those
 	// that signed in as ADDRESS#NAME, and POP3 device views.
 	DeviceList(ctx context.Context, name string) ([]Device, error)
@@ -159,6 +173,14 @@ func validName(name string) error {
 func (o *Ops) UserAdd(ctx context.Context, name, password string) error {
 	if err := validName(name); err != nil {
 		return err
+	}
+	if o.Aliases != nil {
+		// An account would take the alias's mail (accounts come first):
+		// say so rather than change where its mail goes.
+		if a, err := o.Aliases.Alias(ctx, name); err == nil {
+			return fmt.Errorf("%w: %s is an alias (of %s); delete it first (postfach alias del %s)",
+				ErrInvalid, name, strings.Join(aliasOf(a).Targets, ", "), a.Address)
+		}
 	}
 	if password == "" {
 		return fmt.Errorf("%w: empty password", ErrInvalid)

@@ -252,7 +252,9 @@ func TestTargetMailbox(t *testing.T) {
 	if slices.ContainsFunc(res.Errs, func(e error) bool { return e != nil }) {
 		t.Errorf("errors %v", res.Errs)
 	}
-	if i := slices.IndexFunc(res.Targets, func(r TargetResult) bool { return r.Target.SpecialUse == store.UseJunk && r.Target.Name == "bob@example.org" }); i < 0 || res.Targets[i].Target.Mailbox != "Spam" {
+	if i := slices.IndexFunc(res.Targets, func(r TargetResult) bool {
+		return r.Target.SpecialUse == store.UseJunk && r.Target.Name == "bob@example.org"
+	}); i < 0 || res.Targets[i].Target.Mailbox != "Spam" {
 		t.Errorf("target results %+v", res.Targets)
 	}
 }
@@ -342,6 +344,35 @@ func TestSendAs(t *testing.T) {
 		ok, err := d.SendAs(ctx, acct(tt.acct), tt.addr)
 		if err != nil || ok != tt.ok {
 			t.Errorf("%s as %q: %v %v, want %v", tt.acct, tt.addr, ok, err, tt.ok)
+		}
+	}
+}
+
+// TestCheckAlias: what may be made an alias.
+func TestCheckAlias(t *testing.T) {
+	_, d := family(t)
+	for _, tt := range []struct {
+		addr string
+		err  error
+	}{
+		{"team@example.org", nil},
+		{"Team@EXAMPLE.net", nil},
+		{"@example.org", nil},
+		{"postmaster@example.org", nil},
+		{"team+x@example.org", ErrBadAddress},
+		{"team#phone@example.org", ErrBadAddress},
+		{"team@elsewhere.example", ErrNotLocal},
+		{"@elsewhere.example", ErrNotLocal},
+		{"@", ErrBadAddress},
+		{"@@example.org", ErrBadAddress},
+		{"a@b@example.org", ErrBadAddress},
+		{`"a b"@example.org`, ErrBadAddress},
+		{"team", ErrBadAddress},
+		{"", ErrBadAddress},
+		{"te am@example.org", ErrBadAddress},
+	} {
+		if err := d.CheckAlias(tt.addr); !errors.Is(err, tt.err) || (tt.err == nil) != (err == nil) {
+			t.Errorf("%q: %v, want %v", tt.addr, err, tt.err)
 		}
 	}
 }

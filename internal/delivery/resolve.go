@@ -237,3 +237,33 @@ func (d *Deliverer) SendAs(ctx context.Context, acct *store.Account, address str
 	}
 	return r.Via != ViaCatchAll && r.Has(acct.ID), nil
 }
+
+// CheckAlias checks an address to be made an alias (the alias commands):
+// local@domain, or "@domain" for the domain's catch-all, in a local
+// domain (ErrNotLocal), without "+" (a "+detail" of the alias reaches it,
+// as for an account) or "#" (ErrBadAddress).
+func (d *Deliverer) CheckAlias(address string) error {
+	a, err := mail.ParseAddress(address)
+	if strings.HasPrefix(address, "@") {
+		a, err = mail.ParseAddress("catch-all" + address)
+		a.Local = ""
+	}
+	if err == nil && (strings.Count(address, "@") != 1 || strings.ContainsAny(address, `"\`)) {
+		// Only a plain address can be reached: RCPT TO takes a local
+		// part that needs quoting for no address here (smtpserver).
+		err = mail.ErrBadAddress
+	}
+	switch {
+	case err != nil:
+		return fmt.Errorf("%w: %q is not an address (want local@domain, or @domain for a catch-all)", ErrBadAddress, address)
+	case strings.Contains(a.Local, "+"):
+		return fmt.Errorf("%w: %q: an alias has no +detail (mail to %s reaches the alias %s anyway)", ErrBadAddress, address,
+			address, a.WithoutDetail())
+	case strings.Contains(a.Local, "#"):
+		return fmt.Errorf("%w: %q: # names a device, not an address", ErrBadAddress, address)
+	case !d.IsLocal(a.Domain):
+		return fmt.Errorf("%w: %s is not one of the local domains (%s): mail for it never reaches this server's aliases",
+			ErrNotLocal, a.Domain, strings.Join(d.opt.Domains, ", "))
+	}
+	return nil
+}
