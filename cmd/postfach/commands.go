@@ -20,8 +20,8 @@ import (
 
 	"github.com/postfach/postfach/internal/admin"
 	"github.com/postfach/postfach/internal/config"
+	"github.com/postfach/postfach/internal/delivery"
 	"github.com/postfach/postfach/internal/server"
-	"github.com/postfach/postfach/internal/smtpserver"
 	"github.com/postfach/postfach/internal/store"
 	"github.com/postfach/postfach/internal/store/sqlite"
 )
@@ -125,13 +125,7 @@ func withAPI(e *env, cfg *config.Config, f func(api admin.API) int) int {
 		return exTempFail
 	}
 	defer st.Close()
-	ops := &admin.Ops{Store: st, Credentials: st, Deliverer: smtpserver.NewDeliverer(smtpserver.DelivererOptions{
-		Store:          st,
-		Hostname:       cfg.Hostname,
-		Domains:        cfg.Domains,
-		Postmaster:     cfg.Postmaster,
-		MaxMessageSize: int64(cfg.MaxMessageSize),
-	})}
+	ops := &admin.Ops{Store: st, Credentials: st, Aliases: st, Deliverer: server.NewDeliverer(cfg, st, st, nil)}
 	if cfg.Listen.Web != "" { // device setup links, served once the server runs
 		ops.SetupLinks, ops.SetupURL = st, cfg.PublicURL("")
 	}
@@ -420,9 +414,9 @@ func cmdDeliver(ctx context.Context, e *env, fs *flag.FlagSet, args []string) in
 // deliverExit maps a delivery error to a sysexits code.
 func deliverExit(err error) int {
 	switch {
-	case errors.Is(err, smtpserver.ErrUnknownUser), errors.Is(err, smtpserver.ErrNotLocal), errors.Is(err, smtpserver.ErrBadAddress):
+	case errors.Is(err, delivery.ErrUnknownUser), errors.Is(err, delivery.ErrNotLocal), errors.Is(err, delivery.ErrBadAddress):
 		return exNoUser
-	case errors.Is(err, store.ErrTooBig), errors.Is(err, store.ErrEmptyMessage), errors.Is(err, smtpserver.ErrQuotaTooSmall):
+	case errors.Is(err, store.ErrTooBig), errors.Is(err, store.ErrEmptyMessage), errors.Is(err, delivery.ErrQuotaTooSmall):
 		return exDataErr
 	case errors.Is(err, admin.ErrInvalid):
 		return exUsageSysex

@@ -65,6 +65,9 @@ func commands() []*command {
 		{name: "device list", usage: "ADDRESS", summary: "list the account's devices: last sign-in, client, password, POP3 view", run: cmdDeviceList},
 		{name: "device revoke", usage: "ADDRESS DEVICE", summary: "revoke a device's password and end its sessions (a lost phone)", run: cmdDeviceRevoke},
 		{name: "device forget", usage: "ADDRESS DEVICE", summary: "forget a POP3 device view: the device gets all of INBOX again", run: cmdDeviceForget},
+		{name: "alias add", usage: "ADDRESS ACCOUNT...", summary: "make ADDRESS (or @DOMAIN, a catch-all) deliver to accounts, or add accounts to it", run: cmdAliasAdd},
+		{name: "alias del", usage: "ADDRESS [ACCOUNT...]", summary: "take accounts out of an alias, or delete it (no ACCOUNT)", run: cmdAliasDel},
+		{name: "alias list", usage: "[DOMAIN|ADDRESS]", summary: "list the aliases: all, a domain's, or an alias and the aliases of an account", run: cmdAliasList},
 		{name: "deliver", usage: "--to ADDRESS [--from SENDER] [--mailbox NAME]", summary: "deliver one message from standard input (exit codes from sysexits: 0, 65, 67, 75)", run: cmdDeliver, flags: deliverFlags},
 		{name: "check", summary: "check the config and verify the store", run: cmdCheck},
 		{name: "version", summary: "print the version and VCS revision (also --version)", run: cmdVersion},
@@ -103,6 +106,8 @@ func run(ctx context.Context, e *env, args []string) int {
 	if cmd == nil {
 		if args[0] == "user" {
 			fmt.Fprintln(e.stderr, "postfach user: want one of add, passwd, del, list, set, quota")
+		} else if args[0] == "alias" {
+			fmt.Fprintln(e.stderr, "postfach alias: want one of add, del, list")
 		} else if args[0] == "device" {
 			fmt.Fprintln(e.stderr, "postfach device: want one of add, list, revoke, forget, setup")
 		} else {

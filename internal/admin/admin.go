@@ -27,8 +27,8 @@ import (
 
 	"github.com/postfach/postfach/internal/auth"
 	"github.com/postfach/postfach/internal/config"
+	"github.com/postfach/postfach/internal/delivery"
 	"github.com/postfach/postfach/internal/mail"
-	"github.com/postfach/postfach/internal/smtpserver"
 	"github.com/postfach/postfach/internal/store"
 )
 
@@ -86,6 +86,20 @@ type API interface {
 	Deliver(ctx context.Context, req DeliverRequest, body io.Reader) (*DeliverResult, error)
 	// Check verifies the store.
 	Check(ctx context.Context) ([]store.Problem, error)
+	// AliasAdd adds accounts (targets) to the alias address, creating it;
+	// "@domain" is the domain's catch-all. Targets must be accounts of
+	// this server: not other aliases, not addresses elsewhere
+	// (ErrInvalid). An account's address cannot be an alias (ErrInvalid).
+	// It returns the alias as it is then.
+	AliasAdd(ctx context.Context, address string, targets []string) (*Alias, error)
+	// AliasDel removes targets from the alias, or the whole alias when
+	// none are named, and returns what is left (nil when it is gone).
+	// store.ErrNotFound for an unknown alias or target.
+	AliasDel(ctx context.Context, address string, targets []string) (*Alias, error)
+	// AliasList lists the aliases: all ("" filter), those of a domain
+	// (its catch-all included), or for an address the alias of that
+	// address and the aliases that deliver to that account.
+	AliasList(ctx context.Context, filter string) ([]Alias, error)
 	// DeviceList lists an account's devices: those with passwords, those
 	// that signed in as ADDRESS#NAME, and POP3 device views.
 	DeviceList(ctx context.Context, name string) ([]Device, error)
@@ -123,14 +137,17 @@ type Ops struct {
 	// Credentials keeps devices and SCRAM keys (the store, usually); nil
 	// means the device commands fail and no SCRAM keys are made.
 	Credentials store.Credentials
+	// Aliases keeps aliases (the store, usually); nil means the alias
+	// commands fail.
+	Aliases store.Aliases
 	// Auth, when set, has its cached verifications dropped on password
 	// changes and deletions.
 	Auth      *auth.Service
-	Deliverer *smtpserver.Deliverer
+	Deliverer *delivery.Deliverer
 	// Logger, when set, logs deliveries.
 	Logger *slog.Logger
 	// Delivered, when set, is called after each delivery that reached the
-	// store (a metrics hook, as smtpserver.Metrics.Delivered).
+	// store (a metrics hook, like smtpserver.Metrics.Delivered).
 	Delivered func(proto string, ok, failed int, d time.Duration)
 	// SetupLinks keeps device setup links, and SetupURL is the public
 	// address of listen.web (web.public_url) the links start with; either
@@ -156,6 +173,14 @@ func validName(name string) error {
 func (o *Ops) UserAdd(ctx context.Context, name, password string) error {
 	if err := validName(name); err != nil {
 		return err
+	}
+	if o.Aliases != nil {
+		// An account would take the alias's mail (accounts come first):
+		// say so rather than change where its mail goes.
+		if a, err := o.Aliases.Alias(ctx, name); err == nil {
+			return fmt.Errorf("%w: %s is an alias (of %s); delete it first (postfach alias del %s)",
+				ErrInvalid, name, strings.Join(aliasOf(a).Targets, ", "), a.Address)
+		}
 	}
 	if password == "" {
 		return fmt.Errorf("%w: empty password", ErrInvalid)
@@ -271,7 +296,7 @@ func (o *Ops) Deliver(ctx context.Context, req DeliverRequest, body io.Reader) (
 		return nil, fmt.Errorf("%w: no recipient", ErrInvalid)
 	}
 	res := &DeliverResult{Errs: make([]string, len(req.To)), Codes: make([]string, len(req.To))}
-	env := &smtpserver.Envelope{From: req.From, Protocol: "local", ID: "local"}
+	env := &delivery.Envelope{From: req.From, Protocol: "local", ID: "local"}
 	var idx []int
 	for i, to := range req.To {
 		r, err := o.Deliverer.Resolve(ctx, to)
@@ -283,7 +308,7 @@ func (o *Ops) Deliver(ctx context.Context, req DeliverRequest, body io.Reader) (
 			res.Errs[i], res.Codes[i] = err.Error(), ErrorCode(err)
 			continue
 		}
-		r.Mailbox = req.Mailbox
+		r.SetMailbox(req.Mailbox)
 		env.Recipients = append(env.Recipients, r)
 		idx = append(idx, i)
 	}
@@ -340,13 +365,13 @@ var codes = []struct {
 	{"disk_full", store.ErrDiskFull},
 	{"empty", store.ErrEmptyMessage},
 	{"not_delivered", store.ErrNotDelivered},
-	{"mailbox_full", smtpserver.ErrMailboxFull},
-	{"quota_too_small", smtpserver.ErrQuotaTooSmall},
+	{"mailbox_full", delivery.ErrMailboxFull},
+	{"quota_too_small", delivery.ErrQuotaTooSmall},
 	{"over_quota", store.ErrOverQuota},
 	{"closed", store.ErrClosed},
-	{"unknown_user", smtpserver.ErrUnknownUser},
-	{"not_local", smtpserver.ErrNotLocal},
-	{"bad_address", smtpserver.ErrBadAddress},
+	{"unknown_user", delivery.ErrUnknownUser},
+	{"not_local", delivery.ErrNotLocal},
+	{"bad_address", delivery.ErrBadAddress},
 	{"invalid", ErrInvalid},
 	{"bad_request", ErrBadRequest},
 	{"no_device", ErrNoDevice},

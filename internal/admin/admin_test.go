@@ -5,7 +5,7 @@ import (
 	"fmt"
 	"testing"
 
-	"github.com/postfach/postfach/internal/smtpserver"
+	"github.com/postfach/postfach/internal/delivery"
 	"github.com/postfach/postfach/internal/store"
 )
 
@@ -32,7 +32,7 @@ func TestErrorCodesRoundTrip(t *testing.T) {
 	if ErrorCode(errors.New("boom")) != "error" {
 		t.Error("plain error")
 	}
-	if errors.Is(ErrorFromCode("boom", "error"), store.ErrNotFound) || errors.Is(ErrorFromCode("x", "unknown_user"), smtpserver.ErrNotLocal) {
+	if errors.Is(ErrorFromCode("boom", "error"), store.ErrNotFound) || errors.Is(ErrorFromCode("x", "unknown_user"), delivery.ErrNotLocal) {
 		t.Error("spurious match")
 	}
 }

@@ -22,7 +22,7 @@ import (
 
 // Request is one admin request on the wire.
 type Request struct {
-	Op       string          `json:"op"` // user.add, user.passwd, user.del, user.list, user.set, deliver, check, device.list, device.forget, device.add, device.revoke, user.quota, user.setquota, device.setup
+	Op       string          `json:"op"` // user.add, user.passwd, user.del, user.list, user.set, deliver, check, device.list, device.forget, device.add, device.revoke, user.quota, user.setquota, device.setup, alias.add, alias.del, alias.list
 	Name     string          `json:"name,omitempty"`
 	Password string          `json:"password,omitempty"`
 	Key      string          `json:"key,omitempty"`
@@ -30,6 +30,9 @@ type Request struct {
 	Delivery *DeliverRequest `json:"delivery,omitempty"`
 	Device   string          `json:"device,omitempty"`
 	Quota    *store.Quota    `json:"quota,omitempty"`
+	// Targets are the accounts of alias.add and alias.del (Name is the
+	// alias; for alias.list the filter).
+	Targets []string `json:"targets,omitempty"`
 }
 
 // Response is the answer to a Request.
@@ -44,6 +47,10 @@ type Response struct {
 	// NewDevice answers device.add and device.setup.
 	NewDevice *NewDevice   `json:"new_device,omitempty"`
 	Usage     *store.Usage `json:"usage,omitempty"`
+	// Alias answers alias.add and alias.del (nil: the alias is gone);
+	// Aliases alias.list.
+	Alias   *Alias  `json:"alias,omitempty"`
+	Aliases []Alias `json:"aliases,omitempty"`
 }
 
 // maxRequestLine bounds the JSON request line.
@@ -163,6 +170,12 @@ func (s *Server) handle(conn net.Conn, tc *netserve.Conn) {
 		opErr = s.api.DeviceRevoke(ctx, req.Name, req.Device)
 	case "device.setup":
 		resp.NewDevice, opErr = s.api.DeviceSetup(ctx, req.Name, req.Device)
+	case "alias.add":
+		resp.Alias, opErr = s.api.AliasAdd(ctx, req.Name, req.Targets)
+	case "alias.del":
+		resp.Alias, opErr = s.api.AliasDel(ctx, req.Name, req.Targets)
+	case "alias.list":
+		resp.Aliases, opErr = s.api.AliasList(ctx, req.Name)
 	default:
 		opErr = fmt.Errorf("%w: unknown op %q", ErrBadRequest, req.Op)
 	}

@@ -187,15 +187,13 @@ func Start(ctx context.Context, opt Options) (_ *Server, err error) {
 		Secret: secret, Logger: log.With("component", "auth"), Guard: guardOptions(cfg.Auth), Metrics: s.m.auth()})
 	preAuth := netserve.NewBudget(int64(cfg.Limits.PreAuthMemoryPerIP))
 	s.m.watchGuard(s.auth, preAuth)
-	deliverer := smtpserver.NewDeliverer(smtpserver.DelivererOptions{
-		Store:          s.st,
-		Hostname:       cfg.Hostname,
-		Domains:        cfg.Domains,
-		Postmaster:     cfg.Postmaster,
-		MaxMessageSize: int64(cfg.MaxMessageSize),
-		Logger:         log,
-	})
-	s.ops = &admin.Ops{Store: s.st, Credentials: creds, Auth: s.auth, Deliverer: deliverer, Logger: log, Delivered: s.m.smtp().Delivered,
+	// Aliases: the store's, also when a test wraps it.
+	aliases, ok := s.st.(store.Aliases)
+	if !ok {
+		aliases = s.sqlSt
+	}
+	deliverer := NewDeliverer(cfg, s.st, aliases, log)
+	s.ops = &admin.Ops{Store: s.st, Credentials: creds, Aliases: aliases, Auth: s.auth, Deliverer: deliverer, Logger: log, Delivered: s.m.smtp().Delivered,
 		Now: opt.Now} // setup links: startWeb
 
 	ids := new(netserve.IDs)

@@ -13,6 +13,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/postfach/postfach/internal/delivery"
 	"github.com/postfach/postfach/internal/store"
 )
 
@@ -234,12 +235,12 @@ func (x *session) cmdRcpt(arg string) {
 		x.replyWith(errTooManyRcpts)
 		return
 	}
-	var r *Recipient
+	var r *delivery.Recipient
 	var err error
 	if plain {
 		r, err = x.s.opt.Deliverer.Resolve(x.ctx(), to)
 		if err == nil {
-			// The quota is checked here, not after DATA (quota.go).
+			// The quota is checked here, not after DATA (delivery/quota.go).
 			err = x.s.opt.Deliverer.CheckQuota(x.ctx(), r, x.size)
 		}
 	} else {
@@ -251,7 +252,7 @@ func (x *session) cmdRcpt(arg string) {
 			lvl = slog.LevelError
 		}
 		x.log.Log(context.Background(), lvl, "recipient refused", "rcpt", to, "err", err)
-		if errors.Is(err, ErrUnknownUser) && x.unknownRcpt() {
+		if errors.Is(err, delivery.ErrUnknownUser) && x.unknownRcpt() {
 			return
 		}
 		x.replyWith(x.fail(err))
@@ -270,9 +271,9 @@ func (x *session) cmdRcpt(arg string) {
 func (x *session) quotedRcpt(to string) error {
 	domain := to[strings.LastIndexByte(to, '@')+1:]
 	if !x.s.opt.Deliverer.IsLocal(domain) {
-		return fmt.Errorf("%w: %s", ErrNotLocal, domain)
+		return fmt.Errorf("%w: %s", delivery.ErrNotLocal, domain)
 	}
-	return fmt.Errorf("%w: %s (a local part that needs quoting)", ErrUnknownUser, to)
+	return fmt.Errorf("%w: %s (a local part that needs quoting)", delivery.ErrUnknownUser, to)
 }
 
 // readyForData checks the transaction before DATA or the first BDAT:
@@ -411,9 +412,9 @@ func (x *session) nextChunk(prevSize int64) (int64, bool, error) {
 // deliver hands the message to the Deliverer and logs the outcome. A
 // failure caused by the connection (readErr) or by an abandoned BDAT
 // transaction is left to the caller.
-func (x *session) deliver(body io.Reader, readErr func() error) (*Result, string, error) {
+func (x *session) deliver(body io.Reader, readErr func() error) (*delivery.Result, string, error) {
 	start := time.Now()
-	env := &Envelope{
+	env := &delivery.Envelope{
 		From:       x.from,
 		Recipients: x.rcpts,
 		Protocol:   x.protocol(),
@@ -468,7 +469,7 @@ func (x *session) deliver(body io.Reader, readErr func() error) (*Result, string
 // answerMessage writes the reply to a received message: for SMTP one
 // reply, for LMTP one per accepted recipient, in RCPT order
 // (RFC 2033 §4.2).
-func (x *session) answerMessage(res *Result, id string, err error) {
+func (x *session) answerMessage(res *delivery.Result, id string, err error) {
 	if !x.s.opt.LMTP {
 		if err != nil {
 			x.replyWith(x.fail(err))

@@ -7,6 +7,8 @@ import (
 	"net"
 	"testing"
 	"time"
+
+	"github.com/postfach/postfach/internal/delivery"
 )
 
 // FuzzSession runs whole sessions, SMTP and LMTP, on any client input
@@ -28,7 +30,7 @@ func FuzzSession(f *testing.F) {
 	}
 	f.Fuzz(func(t *testing.T, in []byte, lmtp bool) {
 		fs := newFakeStore("alice@example.org")
-		d := NewDeliverer(DelivererOptions{Store: fs, Hostname: "mx.example.org", Domains: []string{"example.org"}, MaxMessageSize: 1000})
+		d := delivery.New(delivery.Options{Store: fs, Hostname: "mx.example.org", Domains: []string{"example.org"}, MaxMessageSize: 1000})
 		s := New(Options{LMTP: lmtp, Deliverer: d, Hostname: "mx.example.org", MaxMessageSize: 1000, MaxRecipients: 5,
 			CommandTimeout: 10 * time.Second, DataTimeout: 10 * time.Second, MaxBadCommands: 5,
 			UnknownRcpts: UnknownRcptLimits{DelayAfter: 2, Delay: time.Millisecond, Max: 5}})

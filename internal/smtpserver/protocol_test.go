@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/postfach/postfach/internal/delivery"
 	"github.com/postfach/postfach/internal/netserve"
 	"github.com/postfach/postfach/internal/store"
 )
@@ -59,7 +60,7 @@ func (c *countingConn) Write(p []byte) (int, error) {
 // startCounting starts a server whose listener counts writes.
 func startCounting(t *testing.T, fs *fakeStore, mod func(*Options)) (*testServer, *countingListener) {
 	t.Helper()
-	d := NewDeliverer(DelivererOptions{Store: fs, Hostname: "mx.example.org", Domains: []string{"example.org"}, MaxMessageSize: 4096})
+	d := delivery.New(delivery.Options{Store: fs, Hostname: "mx.example.org", Domains: []string{"example.org"}, MaxMessageSize: 4096})
 	opt := Options{LMTP: true, Deliverer: d, Hostname: "mx.example.org", MaxMessageSize: 4096, MaxRecipients: 100}
 	if mod != nil {
 		mod(&opt)
@@ -446,7 +447,7 @@ func TestLMTPNoValidRecipients(t *testing.T) {
 // recipient gets its own answer at RCPT.
 func TestSMTPAllOrNothing(t *testing.T) {
 	fs := newFakeStore("alice@example.org", "bob@example.org")
-	fs.failFor["bob@example.org"] = ErrUnknownUser // say, deleted after RCPT
+	fs.failFor["bob@example.org"] = delivery.ErrUnknownUser // say, deleted after RCPT
 	ts := startServer(t, fs, func(o *Options) { o.LMTP = false })
 	c := dialT(t, ts.addr)
 	c.expect("220 ")

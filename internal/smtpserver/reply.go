@@ -5,6 +5,7 @@ import (
 	"errors"
 	"strconv"
 
+	"github.com/postfach/postfach/internal/delivery"
 	"github.com/postfach/postfach/internal/store"
 )
 
@@ -90,15 +91,15 @@ func replyFor(err error) (*reply, string) {
 	switch {
 	case err == nil:
 		return nil, ""
-	case errors.Is(err, ErrNotLocal):
+	case errors.Is(err, delivery.ErrNotLocal):
 		return errRelayDenied, "relay_denied"
-	case errors.Is(err, ErrUnknownUser):
+	case errors.Is(err, delivery.ErrUnknownUser):
 		return errNoSuchUser, "unknown_user"
-	case errors.Is(err, ErrBadAddress):
+	case errors.Is(err, delivery.ErrBadAddress):
 		return errBadRcpt, "bad_address"
-	case errors.Is(err, ErrQuotaTooSmall):
+	case errors.Is(err, delivery.ErrQuotaTooSmall):
 		return errQuotaTooSmall, "over_quota"
-	case errors.Is(err, ErrMailboxFull):
+	case errors.Is(err, delivery.ErrMailboxFull):
 		return errMailboxFull, "over_quota"
 	case isTooLarge(err):
 		return errTooBig, "too_big"

@@ -1,7 +1,8 @@
 // Package smtpserver is postfach's mail-in front end: LMTP (RFC 2033) for an
 // MTA on the same host and SMTP (RFC 5321) in the MX role, with our own
-// protocol layer, and the delivery pipeline (Deliverer) they share with
-// `postfach deliver`.
+// protocol layer. Recipients are resolved and messages stored by the
+// delivery package (delivery.Deliverer), which `postfach deliver` and the
+// other ways mail comes in share.
 //
 // Only local domains are accepted; there is no relaying and no AUTH (the
 // submission role is a later issue). A message is acknowledged only after
@@ -34,6 +35,7 @@ import (
 	"net"
 	"time"
 
+	"github.com/postfach/postfach/internal/delivery"
 	"github.com/postfach/postfach/internal/netserve"
 )
 
@@ -61,8 +63,9 @@ type Metrics struct {
 type Options struct {
 	// LMTP selects LMTP (per-recipient replies after DATA) instead of SMTP.
 	LMTP bool
-	// Deliverer resolves recipients and stores messages.
-	Deliverer *Deliverer
+	// Deliverer resolves recipients, checks their quotas and stores
+	// messages.
+	Deliverer *delivery.Deliverer
 	// Hostname is the name in the greeting.
 	Hostname string
 	// MaxMessageSize is advertised with SIZE and enforced while streaming;

@@ -13,6 +13,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/postfach/postfach/internal/delivery"
 	"github.com/postfach/postfach/internal/netserve"
 )
 
@@ -46,7 +47,7 @@ type session struct {
 	// The mail transaction (RFC 5321 §3.3): inTx after an accepted MAIL.
 	inTx      bool
 	from      string
-	rcpts     []*Recipient
+	rcpts     []*delivery.Recipient
 	rcptTried bool  // a RCPT was given in this transaction, accepted or not
 	utf8      bool  // MAIL had the SMTPUTF8 parameter (RFC 6531 §3.4)
 	size      int64 // the SIZE= of MAIL (RFC 1870), 0 when not given

@@ -227,6 +227,22 @@ CREATE TABLE IF NOT EXISTS setup_links (
 CREATE INDEX IF NOT EXISTS setup_links_device ON setup_links (account_id, device);
 CREATE INDEX IF NOT EXISTS setup_links_expires ON setup_links (expires);
 `,
+	// Aliases (store.Aliases, issue 15): one row per account an alias
+	// delivers to; the alias exists while it has one, so deleting an
+	// account takes it out of every alias (ON DELETE CASCADE). address is
+	// the alias as created ("@example.org" for a catch-all), address_key
+	// its lookup key (mail.NameKey). IF NOT EXISTS: see the devices
+	// migration.
+	`
+CREATE TABLE IF NOT EXISTS aliases (
+	address_key TEXT NOT NULL,
+	address     TEXT NOT NULL,
+	account_id  INTEGER NOT NULL REFERENCES accounts(id) ON DELETE CASCADE,
+	created     INTEGER NOT NULL, -- unix seconds
+	PRIMARY KEY (address_key, account_id)
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS aliases_account ON aliases (account_id);
+`,
 }
 
 // deletedBit is the bit of \Deleted in messages.flags (mail.Flags.Bits),

@@ -1,0 +1,26 @@
+package server
+
+import (
+	"log/slog"
+
+	"github.com/postfach/postfach/internal/config"
+	"github.com/postfach/postfach/internal/delivery"
+	"github.com/postfach/postfach/internal/store"
+)
+
+// NewDeliverer returns the delivery pipeline that cfg describes, on st:
+// the one constructor of the running server (for SMTP, LMTP and the
+// admin socket's `postfach deliver`) and of the admin commands that run
+// on the store directly when no server runs. aliases is nil when st keeps
+// none; a nil log discards.
+func NewDeliverer(cfg *config.Config, st delivery.Store, aliases store.Aliases, log *slog.Logger) *delivery.Deliverer {
+	return delivery.New(delivery.Options{
+		Store:          st,
+		Aliases:        aliases,
+		Hostname:       cfg.Hostname,
+		Domains:        cfg.Domains,
+		Postmaster:     cfg.Postmaster,
+		MaxMessageSize: int64(cfg.MaxMessageSize),
+		Logger:         log,
+	})
+}
