@@ -63,6 +63,7 @@ func Run(t *testing.T, h Harness) {
 		{"QuotaEnforced", testQuotaEnforced},
 		{"QuotaConcurrent", testQuotaConcurrent},
 		{"SetupLinks", testSetupLinks},
+		{"AccessKeys", testAccessKeys},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
