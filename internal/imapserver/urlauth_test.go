@@ -360,3 +360,24 @@ func TestURLAuthPythonImaplib(t *testing.T) {
 		t.Fatalf("imaplib URLAUTH client: %v\n%s", err, out)
 	}
 }
+
+// TestCatenatePartial: a CATENATE URL's ;PARTIAL=offset without a length
+// takes the section from offset to its end (RFC 5092 §6: it was the
+// whole section), and a negative offset, outside the grammar, is
+// refused (it read bytes before the section).
+func TestCatenatePartial(t *testing.T) {
+	t.Parallel()
+	ts := newTestServer(t)
+	alice := ts.addUser("alice@example.org")
+	ts.deliver(alice, "INBOX", urlDraft)
+	c := ts.login("alice@example.org")
+	c.ok(`a1 APPEND Drafts CATENATE (URL "/INBOX/;UID=1/;SECTION=1/;PARTIAL=4")`)
+	c.ok(`a2 APPEND Drafts CATENATE (URL "/INBOX/;UID=1/;SECTION=1/;PARTIAL=4.3")`)
+	c.expect(`a3 APPEND Drafts CATENATE (URL "/INBOX/;UID=1/;SECTION=1/;PARTIAL=-2.5")`,
+		`a3 NO [BADURL "/INBOX/;UID=1/;SECTION=1/;PARTIAL=-2.5"] Invalid or unknown message URL`)
+	c.ok("a4 SELECT Drafts")
+	c.expect("a5 FETCH 1:* (BODY.PEEK[])",
+		"* 1 FETCH (BODY[] "+literal("the report.")+")",
+		"* 2 FETCH (BODY[] "+literal("the")+")",
+		"a5 OK FETCH completed")
+}
