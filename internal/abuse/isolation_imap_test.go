@@ -1,6 +1,7 @@
 package abuse
 
 import (
+	"context"
 	"errors"
 	"io"
 	"slices"
@@ -9,6 +10,8 @@ import (
 	"testing"
 
 	"github.com/emersion/go-imap/v2"
+
+	"github.com/postfach/postfach/internal/imapurl"
 )
 
 // IMAP routes of the isolation suite (issue 14): alice, logged in, tries
@@ -337,8 +340,8 @@ func (w *isoWorld) isoRouteSearch(t *testing.T) {
 
 // isoRouteCatenate: CATENATE (RFC 4469) URLs that name bob, another
 // server, or a path out of alice's mailboxes get NO [BADURL]; URLAUTH
-// (RFC 4467), which could grant access to another user's message, does
-// not exist.
+// (RFC 4467) does not sign bob's URLs for alice, nor fetch URLs that bob
+// did not sign (TestIsolationURLAuth has the URLs bob signed).
 func (w *isoWorld) isoRouteCatenate(t *testing.T) {
 	c := w.imap(t, isoAlice, isoAlicePW)
 	defer c.close()
@@ -373,11 +376,14 @@ func (w *isoWorld) isoRouteCatenate(t *testing.T) {
 	// above are about whose message it is.
 	c.ok("APPEND INBOX CATENATE (URL " + isoQuote("imap://alice%40example.org@"+host+"/INBOX/;UID=1") + ")")
 	c.ok("APPEND INBOX CATENATE (URL \"/INBOX/;UID=1\")")
-	for _, cmd := range []string{`GENURLAUTH "imap://bob@` + host + `/INBOX/;UID=1;urlauth=anonymous" INTERNAL`,
-		`URLFETCH "imap://bob@` + host + `/INBOX/;UID=1;urlauth=anonymous:internal:0123456789abcdef0123456789abcdef01234567"`,
-		"RESETKEY"} {
-		c.refusal(cmd, "BAD")
+	c.refusal(`GENURLAUTH "imap://bob@`+host+`/INBOX/;UID=1;urlauth=anonymous" INTERNAL`, "BAD")
+	for _, u := range []string{"imap://bob@" + host + "/INBOX/;UID=1;urlauth=anonymous:internal:0123456789abcdef0123456789abcdef01234567",
+		"imap://bob%40example.org@" + host + "/INBOX/;UID=1;urlauth=authuser:internal:" + strings.Repeat("0", 64)} {
+		if got := c.ok("URLFETCH " + isoQuote(u)); len(got) != 1 || got[0] != "* URLFETCH "+isoQuote(u)+" NIL" {
+			t.Errorf("URLFETCH of a URL bob did not sign: %q", got)
+		}
 	}
+	c.ok("RESETKEY") // alice's own keys
 	c.ok("SELECT INBOX")
 	c.ok("UID EXPUNGE 3:*") // the two copies made above
 	c.ok(`UID STORE 3:* +FLAGS.SILENT (\Deleted)`)
@@ -595,4 +601,227 @@ func (w *isoWorld) isoRouteGoIMAP(t *testing.T) {
 	if err := c.Logout().Wait(); err != nil {
 		t.Error(err)
 	}
+}
+
+// isoSharedBody is the body of the message bob shares with alice by
+// URLAUTH: alice may read it, so it carries none of bob's marks.
+const isoSharedBody = "shared-with-alice-K4"
+
+// TestIsolationURLAuth: URLAUTH (RFC 4467) is the one way a URL crosses
+// accounts, and only as its owner signed it. bob signs URLs of his
+// mailboxes for himself, for the submission server acting for him or
+// for alice, and for look-alikes of alice; alice, logged in over IMAP,
+// fetches them and every variation of them (other UIDs, sections,
+// mailboxes, owners, access identifiers, tokens), with URLFETCH and its
+// RFC 5524 form and with CATENATE, tries to sign bob's URLs herself and
+// resets her keys. She gets NIL or NO [BADURL] for everything except the
+// one message bob signed for her; bob's keys and mail are unchanged;
+// nothing of his reaches her. Through the resolver BURL will use, a URL
+// bob signed for submit+alice opens for the submission server acting for
+// alice only.
+func TestIsolationURLAuth(t *testing.T) {
+	t.Parallel()
+	w := isoStart(t)
+	st := w.env.Store()
+	host := w.env.Config.Hostname
+	owner := "imap://bob%40example.org@" + host
+
+	b := w.bobIMAP()
+	isoAppendRaw(b, "INBOX", isoMessage("shared", isoSharedBody))
+	gen := func(rump string) string {
+		t.Helper()
+		u := b.ok("GENURLAUTH " + isoQuote(rump) + " INTERNAL")
+		prefix := "* GENURLAUTH " + isoQuote(rump+":internal:")
+		if len(u) != 1 || !strings.HasPrefix(u[0], prefix[:len(prefix)-1]) {
+			t.Fatalf("bob's GENURLAUTH %s: %q", rump, u)
+		}
+		url, err := strconv.Unquote(strings.TrimPrefix(u[0], "* GENURLAUTH "))
+		if err != nil {
+			t.Fatalf("GENURLAUTH response %q: %v", u[0], err)
+		}
+		return url
+	}
+	shared := gen(owner + "/INBOX/;UID=4;URLAUTH=user+alice%40example.org")
+	secret := map[string]string{}
+	for name, rump := range map[string]string{
+		"user+bob":         owner + "/INBOX/;UID=1;URLAUTH=user+bob%40example.org",
+		"submit+bob":       owner + "/INBOX/;UID=1/;SECTION=TEXT;URLAUTH=submit+bob%40example.org",
+		"submit+alice":     owner + "/INBOX/;UID=1;URLAUTH=submit+alice%40example.org",
+		"user+a1ice":       owner + "/INBOX/;UID=1;URLAUTH=user+a1ice%40example.org",
+		"user+cyrillic":    owner + "/INBOX/;UID=1;URLAUTH=user+%D0%B0lice%40example.org",
+		"user+cyr-domain":  owner + "/INBOX/;UID=1;URLAUTH=user+alice%40ex%D0%B0mple.org",
+		"user+puny":        owner + "/INBOX/;UID=1;URLAUTH=user+alice%40xn--exmple-4nf.org",
+		"user+alice-local": owner + "/INBOX/;UID=1;URLAUTH=user+alice",
+		"user+sam":         owner + "/INBOX/;UID=1;URLAUTH=user+sam%40example.org",
+		"submit+long-sam":  owner + "/INBOX/;UID=1;URLAUTH=submit+%C5%BFam%40example.org",
+		"user+alice-dot":   owner + "/INBOX/;UID=1;URLAUTH=user+alice%40example.org.",
+		"user+alice-nul":   owner + "/INBOX/;UID=1;URLAUTH=user+alice%40example.org%00",
+		"folder+bob":       owner + "/" + isoBobFolder + "/;UID=3/;SECTION=1/;PARTIAL=0.200;URLAUTH=user+bob%40example.org",
+		"expired+alice":    owner + "/INBOX/;UID=1;EXPIRE=2001-01-01T00:00:00Z;URLAUTH=user+alice%40example.org",
+		"bob-device-owner": "imap://bob%40example.org%23phone@" + host + "/INBOX/;UID=2;URLAUTH=user+bob%40example.org",
+	} {
+		secret[name] = gen(rump)
+	}
+	b.ok("LOGOUT")
+	b.close()
+	bobBefore := isoSnapshot(t, st, isoBob)
+
+	c := w.imap(t, isoAlice, isoAlicePW)
+	defer c.close()
+	fetchNIL := func(what, url string) {
+		t.Helper()
+		for _, arg := range []string{isoQuote(url), "(" + isoQuote(url) + " BINARY BODYPARTSTRUCTURE)", "(" + isoQuote(url) + " BODY)"} {
+			u, tagged := c.do("URLFETCH " + arg)
+			if !strings.HasPrefix(tagged, "OK") || len(u) != 1 || u[0] != "* URLFETCH "+isoQuote(url)+" NIL" {
+				t.Errorf("ROUTE NOT REFUSED: URLFETCH %s of %s: %q %q", arg, what, u, tagged)
+			}
+		}
+	}
+	catenateRefused := func(what, url string) {
+		t.Helper()
+		c.refusal("APPEND Drafts CATENATE (URL "+isoQuote(url)+")", "NO [BADURL")
+	}
+	for name, url := range secret {
+		fetchNIL(name, url)
+		catenateRefused(name, url)
+	}
+
+	// The one URL bob signed for her works, by URLFETCH and CATENATE.
+	u := c.ok("URLFETCH " + isoQuote(shared))
+	if len(u) != 1 || !strings.HasSuffix(u[0], isoSharedBody+"\r\n") {
+		t.Fatalf("URLFETCH of the URL bob signed for alice: %q", u)
+	}
+	c.ok("APPEND Drafts CATENATE (URL " + isoQuote(shared) + ")")
+
+	// Every change to it makes it NIL: the token covers all of it.
+	tok := shared[len(shared)-64:]
+	flip := func(i int) string {
+		b := []byte(tok)
+		b[i] = "1032547698badcfe"[strings.IndexByte("0123456789abcdef", b[i])]
+		return strings.TrimSuffix(shared, tok) + string(b)
+	}
+	uv := strconv.FormatUint(uint64(w.bobInbox.UIDValidity), 10)
+	for _, v := range []string{
+		flip(0), flip(31), flip(63),
+		strings.TrimSuffix(shared, tok) + tok[:32],
+		strings.TrimSuffix(shared, tok) + strings.Repeat("0", 64),
+		strings.Replace(shared, ";UID=4", ";UID=1", 1),
+		strings.Replace(shared, ";UID=4", ";UID=4/;SECTION=HEADER", 1),
+		strings.Replace(shared, ";UID=4", ";UID=4/;PARTIAL=0.100000", 1),
+		strings.Replace(shared, "/INBOX/", "/"+isoBobFolder+"/", 1),
+		strings.Replace(shared, "/INBOX/", "/Trash/", 1),
+		strings.Replace(shared, "/INBOX/", "/INBOX;UIDVALIDITY="+uv+"/", 1),
+		strings.Replace(shared, "user+alice%40example.org", "authuser", 1),
+		strings.Replace(shared, "user+alice%40example.org", "anonymous", 1),
+		strings.Replace(shared, "user+alice%40example.org", "user+ALICE%40EXAMPLE.ORG", 1),
+		strings.Replace(shared, ";URLAUTH=", ";EXPIRE=2999-01-01T00:00:00Z;URLAUTH=", 1),
+		strings.Replace(shared, "bob%40example.org@", "alice%40example.org@", 1),
+		strings.Replace(shared, "bob%40example.org@", "BOB%40example.org@", 1),
+		strings.Replace(shared, "bob%40example.org@", "", 1),
+		strings.Replace(shared, host, "other.example", 1),
+		strings.Replace(shared, ":internal:", ":xsample:", 1),
+		strings.Replace(secret["submit+alice"], "submit+alice", "user+alice", 1),
+		strings.Replace(secret["user+bob"], "user+bob", "user+alice", 1),
+	} {
+		fetchNIL("a changed URL", v)
+		catenateRefused("a changed URL", v)
+	}
+
+	// alice cannot sign bob's URLs, in any spelling of his name, and
+	// her own user with bob's folder is a folder she does not have: the
+	// same answer as a folder nobody has.
+	for _, rump := range []string{
+		owner + "/INBOX/;UID=1;URLAUTH=user+alice%40example.org",
+		"imap://BOB%40EXAMPLE.ORG@" + host + "/INBOX/;UID=1;URLAUTH=authuser",
+		"imap://bob%40example.org%23phone@" + host + "/INBOX/;UID=1;URLAUTH=authuser",
+		"imap://bob@" + host + "/INBOX/;UID=1;URLAUTH=authuser",
+		"imap://" + host + "/INBOX/;UID=3;URLAUTH=authuser",
+		"imap://alice%40example.org@" + host + "/../bob/INBOX/;UID=1;URLAUTH=authuser",
+		"imap://alice%40example.org@" + host + "/~bob/INBOX/;UID=1;URLAUTH=authuser",
+		"imap://alice%40example.org@" + host + "/INBOX/;UID=3;URLAUTH=authuser",
+		"imap://a1ice%40example.org@" + host + "/INBOX/;UID=1;URLAUTH=authuser",
+		"imap://%D0%B0lice%40example.org@" + host + "/INBOX/;UID=1;URLAUTH=authuser",
+	} {
+		c.refusal("GENURLAUTH "+isoQuote(rump)+" INTERNAL", "BAD")
+	}
+	ledger := "imap://alice%40example.org@" + host + "/" + isoBobFolder + "/;UID=1;URLAUTH=authuser"
+	nowhere := "imap://alice%40example.org@" + host + "/Nowhere-K4/;UID=1;URLAUTH=authuser"
+	_, a := c.do("GENURLAUTH " + isoQuote(ledger) + " INTERNAL")
+	_, n := c.do("GENURLAUTH " + isoQuote(nowhere) + " INTERNAL")
+	if strings.Replace(a, isoBobFolder, "Nowhere-K4", 1) != n {
+		t.Errorf("GENURLAUTH of bob's folder name %q, of a name nobody has %q", a, n)
+	}
+
+	// Her own URL works for her (and shows her own mail), her RESETKEY
+	// voids it and leaves bob's keys alone.
+	own := c.ok("GENURLAUTH " + isoQuote("imap://alice%40example.org@"+host+"/INBOX/;UID=1;URLAUTH=user+alice%40example.org") + " INTERNAL")
+	ownURL, _ := strconv.Unquote(strings.TrimPrefix(own[0], "* GENURLAUTH "))
+	if u := c.ok("URLFETCH " + isoQuote(ownURL)); len(u) != 1 || !strings.Contains(u[0], isoAliceBody) {
+		t.Errorf("alice's own URL: %q", u)
+	}
+	c.ok("RESETKEY INBOX")
+	c.ok("RESETKEY")
+	fetchNIL("alice's own URL after RESETKEY", ownURL)
+	if u := c.ok("URLFETCH " + isoQuote(shared)); len(u) != 1 || !strings.HasSuffix(u[0], isoSharedBody+"\r\n") {
+		t.Errorf("bob's URL for alice after alice's RESETKEY: %q", u)
+	}
+	c.ok("SELECT Drafts")
+	c.ok(`STORE 1:* +FLAGS.SILENT (\Deleted)`)
+	c.ok("EXPUNGE")
+	c.ok("LOGOUT")
+
+	// The resolver BURL will use: bob's submit+alice URL is for the
+	// submission server acting for alice, and no one else.
+	rs, ok := st.(imapurl.Store)
+	if !ok {
+		t.Fatalf("%T keeps no access keys", st)
+	}
+	r := imapurl.New(imapurl.Options{Store: rs, Hostname: host})
+	ctx := context.Background()
+	for _, q := range []struct {
+		name   string
+		submit bool
+		url    string
+		ok     bool
+	}{
+		{isoAlice, true, secret["submit+alice"], true},
+		{isoAlice, false, secret["submit+alice"], false},
+		{isoBob, true, secret["submit+alice"], false},
+		{isoA1ice, true, secret["submit+alice"], false},
+		{isoCyrLocal, true, secret["submit+alice"], false},
+		{isoCyrDomain, true, secret["submit+alice"], false},
+		{isoBob, true, secret["submit+bob"], true},
+		{isoAlice, true, secret["submit+bob"], false},
+		{isoAlice, true, secret["user+bob"], false},
+		{isoA1ice, false, secret["user+a1ice"], true},
+		{isoAlice, false, secret["user+a1ice"], false},
+		{isoCyrLocal, false, secret["user+cyrillic"], true},
+		{isoAlice, false, secret["user+cyrillic"], false},
+		{isoCyrDomain, false, secret["user+cyr-domain"], true},
+		{isoAlice, false, secret["user+cyr-domain"], false},
+		{isoAlice, false, secret["user+puny"], false},
+		{isoAlice, true, secret["expired+alice"], false},
+		// ſam and sam are two accounts, whatever Unicode case folding
+		// says.
+		{isoSam, false, secret["user+sam"], true},
+		{isoLongSam, false, secret["user+sam"], false},
+		{isoLongSam, true, secret["submit+long-sam"], true},
+		{isoSam, true, secret["submit+long-sam"], false},
+	} {
+		acct, err := st.Account(ctx, q.name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		rc, _, err := r.Fetch(ctx, q.url, imapurl.Requester{Account: acct.ID, Name: acct.Name, Submit: q.submit})
+		if q.ok != (err == nil) || err != nil && !errors.Is(err, imapurl.ErrInvalid) {
+			t.Errorf("resolver: %s (submit %v) fetching %s: %v", q.name, q.submit, q.url, err)
+		}
+		if rc != nil {
+			rc.Close()
+		}
+	}
+
+	isoSameState(t, "bob", bobBefore, isoSnapshot(t, st, isoBob))
+	w.checkNoLeak()
+	isoCheckDataDir(t, w.env.Config.DataDir)
 }

@@ -18,6 +18,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"io"
 	"io/fs"
@@ -537,6 +538,15 @@ func isoSnapshot(t *testing.T, st store.Store, name string) []string {
 				out = append(out, fmt.Sprintf("  msg uid=%d modseq=%d flags=%v size=%d blob=%s emailid=%s date=%v",
 					m.UID, m.ModSeq, m.Flags, m.Size, m.BlobID, m.EmailID, m.InternalDate.Unix()))
 			}
+		}
+		if ak, ok := st.(store.AccessKeys); ok && mb.ID != 0 {
+			// URLAUTH keys (RFC 4467), by a hash: one reset or made
+			// by someone else is a change.
+			key, err := ak.AccessKey(ctx, a.ID, mb.ID)
+			if err != nil && !errors.Is(err, store.ErrNotFound) {
+				t.Fatal(err)
+			}
+			out = append(out, fmt.Sprintf("  access key %x", sha256.Sum256(key)))
 		}
 		md, err := st.Metadata(ctx, a.ID, mb.ID)
 		if err != nil {

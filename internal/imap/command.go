@@ -119,6 +119,9 @@ var commandTable = map[string]parseFunc{
 	"SORT":           parseSort,
 	"THREAD":         parseThread,
 	"CANCELUPDATE":   parseCancelUpdate,
+	"GENURLAUTH":     parseGenURLAuth,
+	"RESETKEY":       parseResetKey,
+	"URLFETCH":       parseURLFetch,
 }
 
 // uidCommands are the commands that take the UID prefix.

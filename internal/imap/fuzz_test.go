@@ -40,6 +40,8 @@ var fuzzSeeds = []string{
 	"a SEARCH " + strings.Repeat("NOT ", 70) + "ALL\r\n",
 	"*\r\n\r\na\r\n+ FOO {2+}\r\nab\r\n",
 	"a CREATE x (USE (\\Sent))\r\na SETQUOTA \"\" (STORAGE 5)\r\n",
+	"a GENURLAUTH \"imap://joe@example.com/INBOX/;uid=20/;section=1.2;urlauth=submit+fred\" INTERNAL {3}\r\nx;y internal\r\n",
+	"a URLFETCH (\"imap://a@b/INBOX/;uid=1;urlauth=authuser:internal:00\" BINARY BODYPARTSTRUCTURE) {1+}\r\nx\r\nb RESETKEY INBOX INTERNAL\r\n",
 }
 
 // annRe matches a literal announcement at the end of a line.

@@ -1,16 +1,12 @@
 package imapserver
 
 import (
-	"bufio"
 	"errors"
 	"io"
-	"net/netip"
-	"net/url"
-	"strconv"
-	"strings"
 	"time"
 
 	"github.com/postfach/postfach/internal/imap"
+	"github.com/postfach/postfach/internal/imapurl"
 	"github.com/postfach/postfach/internal/mail"
 	"github.com/postfach/postfach/internal/message"
 	"github.com/postfach/postfach/internal/store"
@@ -242,211 +238,46 @@ func (c *catReader) closeCur() {
 	c.cur = nil
 }
 
-// openURL resolves an IMAP URL of a message of this account (RFC 5092):
-// "/mailbox;UIDVALIDITY=n/;UID=m[/;SECTION=x][/;PARTIAL=o.l]", the same
-// with an "imap://[user@]server" prefix that names this server and the
-// session's own user (ownServer), or ";UID=m..." relative to the
-// selected mailbox.
+// openURL resolves a CATENATE URL (RFC 4469 §5) with imapurl: a URL
+// without URLAUTH names a message of the session's own account (absolute
+// with this server and the session's user or none, path-absolute, or
+// relative to the selected mailbox); one of another user or server is
+// refused (§3). A URL with URLAUTH (RFC 4467) may name another user's
+// message, which is then read with its owner's access once the token is
+// valid for this session (RFC 4469 §3, RFC 4467 §6.3). Any URL that is
+// not valid, for whatever reason, is errBadURL: the answer does not tell
+// why.
 func (s *session) openURL(raw string) (io.Reader, io.Closer, error) {
-	u := raw
-	if len(u) > 7 && strings.EqualFold(u[:7], "imap://") {
-		rest := u[7:]
-		i := strings.IndexByte(rest, '/')
-		if i < 0 || !s.ownServer(rest[:i]) {
-			return nil, nil, errBadURL
-		}
-		u = rest[i:]
+	u, err := imapurl.Parse(raw)
+	if err != nil {
+		return nil, nil, errBadURL
 	}
-	parts := strings.Split(u, "/;")
-	var mbName string
-	var uidValidity uint64
-	hasMailbox := false
-	if strings.HasPrefix(parts[0], "/") {
-		hasMailbox = true
-		head := parts[0][1:]
-		if i := strings.Index(strings.ToUpper(head), ";UIDVALIDITY="); i >= 0 {
-			var err error
-			if uidValidity, err = strconv.ParseUint(head[i+len(";UIDVALIDITY="):], 10, 32); err != nil {
-				return nil, nil, errBadURL
-			}
-			head = head[:i]
-		}
-		name, err := url.PathUnescape(head)
-		if err != nil {
-			return nil, nil, errBadURL
-		}
-		mbName = name
-		parts = parts[1:]
-	} else if strings.HasPrefix(parts[0], ";") {
-		parts[0] = parts[0][1:]
+	req := s.requester()
+	var p *imapurl.Part
+	if u.Access != imapurl.NoAccess {
+		p, err = s.srv.urls.OpenURL(s.ctx, u, req)
 	} else {
+		var sel *store.Mailbox
+		if s.sel != nil {
+			sel = &s.sel.mb
+		}
+		p, err = s.srv.urls.OpenOwn(s.ctx, u, req, sel)
+	}
+	if errors.Is(err, imapurl.ErrInvalid) {
 		return nil, nil, errBadURL
 	}
-	var uid uint64
-	var section string
-	var partial imap.Partial
-	for _, p := range parts {
-		k, val, ok := strings.Cut(p, "=")
-		if !ok {
-			return nil, nil, errBadURL
-		}
-		var err error
-		switch strings.ToUpper(k) {
-		case "UID":
-			uid, err = strconv.ParseUint(val, 10, 32)
-		case "SECTION":
-			section, err = url.PathUnescape(val)
-		case "PARTIAL":
-			o, l, _ := strings.Cut(val, ".")
-			partial.Offset, err = strconv.ParseInt(o, 10, 64)
-			if err == nil && l != "" {
-				partial.Count, err = strconv.ParseInt(l, 10, 64)
-			}
-		default:
-			err = errBadURL
-		}
-		if err != nil {
-			return nil, nil, errBadURL
-		}
-	}
-	if uid == 0 {
-		return nil, nil, errBadURL
-	}
-	st := s.srv.opt.Store
-	var mb *store.Mailbox
-	if hasMailbox {
-		name, err := imap.CanonicalMailbox(mbName)
-		if err != nil {
-			return nil, nil, errBadURL
-		}
-		if mb, err = st.Mailbox(s.ctx, s.user.Account, name); err != nil {
-			return nil, nil, errBadURL
-		}
-	} else if s.sel != nil {
-		mb = &s.sel.mb
-	} else {
-		return nil, nil, errBadURL
-	}
-	if uidValidity != 0 && uint32(uidValidity) != mb.UIDValidity {
-		return nil, nil, errBadURL
-	}
-	sec := imap.Section{}
-	if section != "" {
-		var err error
-		if sec, err = parseSection(section); err != nil {
-			return nil, nil, errBadURL
-		}
-	}
-	var msg *store.Message
-	for m, err := range st.Messages(s.ctx, s.user.Account, mb.ID, mail.NewUIDSet(mail.UID(uid)), store.ListOptions{Summary: section != ""}) {
-		if err != nil {
-			return nil, nil, err
-		}
-		msg = m
-	}
-	if msg == nil {
-		return nil, nil, errBadURL
-	}
-	body, err := st.OpenBody(s.ctx, msg.BlobID)
 	if err != nil {
 		return nil, nil, err
 	}
-	sum := msg.Summary
-	if sum == nil {
-		sum = emptySummary
-	}
-	r, _, err := imap.OpenSection(body, sum, &sec, partial)
+	r, _, err := p.Open()
 	if err != nil {
-		body.Close()
+		p.Close()
 		return nil, nil, err
 	}
-	return r, body, nil
+	return r, p, nil
 }
 
 var errBadURL = errors.New("bad url")
-
-// ownServer reports whether the server part of an IMAP URL, "[iuserinfo
-// "@"] host [":" port]" (RFC 5092 §3.2), names this server and the
-// session's user. RFC 4469 §3, §4.1: a URL of another user or another
-// server is refused with BADURL (postfach has no URLAUTH, which could
-// grant access to another user's message); without it, "imap://bob@host/
-// INBOX/;UID=1" would read the session's own INBOX. The host is the
-// server's hostname or the address the client connected to; the port is
-// not compared; a URL without a user is the session's own (anonymous
-// access does not exist here, and only the session's own mail can be
-// read).
-func (s *session) ownServer(server string) bool {
-	hostport := server
-	if i := strings.LastIndexByte(server, '@'); i >= 0 {
-		user := server[:i]
-		hostport = server[i+1:]
-		// iuserinfo = enc-user [iauth] / [enc-user] iauth.
-		if j := strings.IndexByte(user, ';'); j >= 0 {
-			if !strings.HasPrefix(strings.ToUpper(user[j:]), ";AUTH=") {
-				return false
-			}
-			user = user[:j]
-		}
-		if user != "" {
-			name, err := url.PathUnescape(user)
-			if err != nil || !s.isOwnUser(name) {
-				return false
-			}
-		}
-	}
-	host := hostport
-	if strings.HasPrefix(host, "[") {
-		end := strings.IndexByte(host, ']')
-		if end < 0 {
-			return false
-		}
-		host = host[1:end]
-	} else if i := strings.LastIndexByte(host, ':'); i >= 0 {
-		host = host[:i]
-	}
-	if host == "" {
-		return false
-	}
-	if h := s.srv.opt.Hostname; h != "" && strings.EqualFold(host, strings.TrimSuffix(h, ".")) {
-		return true
-	}
-	if ap, err := netip.ParseAddrPort(s.conn.LocalAddr().String()); err == nil {
-		if ip, err := netip.ParseAddr(host); err == nil && ip.Unmap() == ap.Addr().Unmap() {
-			return true
-		}
-	}
-	return false
-}
-
-// isOwnUser reports whether a user name in a URL is the session's: the
-// account's name, or the login name with the device (RFC 5092 enc-user,
-// compared by the store's key like logins, mail.NameKey: a look-alike
-// that strings.EqualFold would take for the user may name another
-// account).
-func (s *session) isOwnUser(name string) bool {
-	u := s.user
-	key := mail.NameKey(name)
-	return key == mail.NameKey(u.Name) || u.Device != "" && key == mail.NameKey(u.Name+"#"+u.Device)
-}
-
-// parseSection parses a section specification ("1.2.HEADER") with the
-// wire parser, as the section of a FETCH item.
-func parseSection(spec string) (imap.Section, error) {
-	if strings.ContainsAny(spec, "\r\n{") {
-		return imap.Section{}, errBadURL
-	}
-	line := "x FETCH 1 BODY.PEEK[" + spec + "]\r\n"
-	r := imap.NewReader(bufio.NewReader(strings.NewReader(line)), nil, imap.Options{})
-	cmd, err := r.ReadCommand()
-	if err != nil {
-		return imap.Section{}, err
-	}
-	f, ok := cmd.(*imap.Fetch)
-	if !ok || len(f.Items) != 1 || f.Items[0].Kind != imap.FetchBodySection {
-		return imap.Section{}, errBadURL
-	}
-	return f.Items[0].Section, nil
-}
 
 // cmdReplace: REPLACE and UID REPLACE (RFC 8508): APPEND of one message,
 // then the expunge of the replaced one. The APPENDUID goes in an

@@ -22,8 +22,10 @@
 // (APPEND, CATENATE, REPLACE), search.go, context.go (search contexts:
 // SEARCH and SORT with RETURN (UPDATE), CANCELUPDATE), idle.go,
 // notify.go (NOTIFY), metadata.go (GETMETADATA, SETMETADATA),
-// compress.go and inflate.go (COMPRESS=DEFLATE), trace.go (the
-// debug-level protocol trace).
+// compress.go and inflate.go (COMPRESS=DEFLATE), urlauth.go
+// (GENURLAUTH, URLFETCH, RESETKEY: URLAUTH, with its keys, tokens and
+// URL rules in internal/imapurl), trace.go (the debug-level protocol
+// trace).
 //
 // # The selected mailbox
 //

@@ -63,6 +63,7 @@ func FuzzSession(f *testing.F) {
 		"a1 LIST \"&\" \"!#$&'+,-.0123456789:;<=>?@^_`|[}%*\"\r\na2 MOVE 1 INBOX\r\na3 STORE 1 +FLAGS ($New)\r\na4 EXAMINE INBOX\r\n",
 		"B1 UID SEARCH RETURN (UPDATE CONTEXT COUNT) UNSEEN\r\nB2 SORT RETURN (UPDATE PARTIAL 1:2) (REVERSE SUBJECT) UTF-8 2:*\r\na1 STORE 1 +FLAGS (\\Seen \\Deleted)\r\na2 EXPUNGE\r\na3 APPEND INBOX {2+}\r\nhi\r\na4 NOOP\r\na5 CANCELUPDATE \"B1\" \"x\"\r\na6 UNSELECT\r\n",
 		"a1 GETQUOTAROOT INBOX\r\na2 GETQUOTA \"\"\r\na3 SETQUOTA \"\" (STORAGE 1 MESSAGE 2)\r\na4 STATUS INBOX (DELETED DELETED-STORAGE SIZE)\r\na5 COPY 1:* INBOX\r\n",
+		"a1 GENURLAUTH \"imap://alice%40example.org@imap.test/INBOX/;UID=1/;SECTION=1;URLAUTH=authuser\" INTERNAL\r\na2 URLFETCH (\"imap://alice%40example.org@imap.test/INBOX/;UID=1;URLAUTH=authuser:internal:0123456789abcdef0123456789abcdef\" BODYPARTSTRUCTURE BINARY) \"x\"\r\na3 RESETKEY INBOX INTERNAL\r\na4 RESETKEY\r\n",
 	} {
 		f.Add([]byte(seed))
 	}

@@ -195,7 +195,7 @@ func TestNoSignInWithoutTLSFromAfar(t *testing.T) {
 	ts.addUser("alice@example.org")
 	c := ts.dial()
 	caps := c.ok("a1 CAPABILITY")[0]
-	if !strings.Contains(caps, " LOGINDISABLED") || strings.Contains(caps, "AUTH=") {
+	if !strings.Contains(caps, " LOGINDISABLED") || strings.Contains(caps, " AUTH=") {
 		t.Fatalf("capabilities without TLS: %s", caps)
 	}
 	c.expect("a2 LOGIN alice@example.org \""+testPassword+"\"", "a2 NO [PRIVACYREQUIRED] …")

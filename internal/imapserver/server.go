@@ -16,6 +16,7 @@ import (
 
 	"github.com/postfach/postfach/internal/auth"
 	"github.com/postfach/postfach/internal/imap"
+	"github.com/postfach/postfach/internal/imapurl"
 	"github.com/postfach/postfach/internal/netserve"
 	"github.com/postfach/postfach/internal/store"
 )
@@ -214,6 +215,12 @@ type Server struct {
 
 	group netserve.Group // one netserve server per listener
 
+	// urls signs and resolves IMAP URLs (URLAUTH, CATENATE; urlauth.go);
+	// urlauth says that the store keeps access keys, and URLAUTH is
+	// offered.
+	urls    *imapurl.Resolver
+	urlauth bool
+
 	sentByFile atomic.Int64 // literals sent with sendfile(2); tests read it
 
 	mu sync.Mutex
@@ -302,6 +309,7 @@ func New(opt Options) *Server {
 		return w
 	}
 	s.serveParked = func(ss *session) { ss.serve(false) }
+	s.initURLAuth()
 	s.readers.New = func() any { return bufio.NewReaderSize(nil, readBufSize) }
 	s.writers.New = func() any { return bufio.NewWriterSize(nil, writeBufSize) }
 	return s

@@ -705,6 +705,10 @@ func (s *session) capabilities() string {
 	b.WriteString(searchCapabilities)
 	// RFC 5465, RFC 5464, RFC 8474.
 	b.WriteString(" NOTIFY METADATA METADATA-SERVER OBJECTID")
+	if s.srv.urlauth {
+		// RFC 4467, RFC 5524 (urlauth.go).
+		b.WriteString(urlCapabilities)
+	}
 	b.WriteString(quotaCapabilities)
 	if s.state != stateNotAuth && s.comp == nil {
 		// RFC 4978 §3: after authentication, once.
@@ -784,6 +788,10 @@ var commands = map[string]command{
 	"GETQUOTA":     {(*session).cmdGetQuota, inLoggedIn},
 	"GETQUOTAROOT": {(*session).cmdGetQuotaRoot, inLoggedIn},
 	"SETQUOTA":     {(*session).cmdSetQuota, inLoggedIn},
+	// RFC 4467 §6, RFC 5524 (urlauth.go).
+	"GENURLAUTH": {(*session).cmdGenURLAuth, inLoggedIn},
+	"RESETKEY":   {(*session).cmdResetKey, inLoggedIn},
+	"URLFETCH":   {(*session).cmdURLFetch, inLoggedIn},
 }
 
 // aborter is implemented by the streaming commands (APPEND, REPLACE),

@@ -26,7 +26,7 @@ func TestLoginDisabledWithoutTLS(t *testing.T) {
 	ts.addUser("alice@example.org")
 	c := ts.dial()
 	lines := c.ok("a1 CAPABILITY")
-	if !strings.Contains(lines[0], " LOGINDISABLED") || strings.Contains(lines[0], "AUTH=") {
+	if !strings.Contains(lines[0], " LOGINDISABLED") || strings.Contains(lines[0], " AUTH=") {
 		t.Fatalf("capabilities before TLS: %s", lines[0])
 	}
 	c.expect("a2 LOGIN alice@example.org x", "a2 NO [PRIVACYREQUIRED] Plaintext login disallowed on non-secure connections: use STARTTLS first")

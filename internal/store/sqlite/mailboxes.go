@@ -157,6 +157,11 @@ func (s *Store) DeleteMailbox(ctx context.Context, acct store.AccountID, id stor
 		if _, err := w.ExecContext(w.ctx, `DELETE FROM metadata WHERE account_id = ? AND mailbox_id = ?`, acct, id); err != nil {
 			return err
 		}
+		// A \Noselect name keeps its row (and id): its URLAUTH key must
+		// go all the same (store.AccessKeys).
+		if _, err := w.ExecContext(w.ctx, `DELETE FROM access_keys WHERE mailbox_id = ?`, id); err != nil {
+			return err
+		}
 		w.event(store.Event{Account: acct, Mailbox: id, Kind: store.EventMailboxDeleted, Name: mb.Name})
 		return nil
 	})

@@ -243,6 +243,20 @@ CREATE TABLE IF NOT EXISTS aliases (
 ) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS aliases_account ON aliases (account_id);
 `,
+	// Mailbox access keys for URLAUTH (store.AccessKeys, RFC 4467 §2.2,
+	// issue 15): one random key per mailbox, made when a URL of it is
+	// first signed. Keyed by the mailbox's id, never reused, so the key
+	// goes with the mailbox and no later mailbox of the name inherits
+	// it. IF NOT EXISTS: see the devices migration.
+	`
+CREATE TABLE IF NOT EXISTS access_keys (
+	mailbox_id INTEGER PRIMARY KEY REFERENCES mailboxes(id) ON DELETE CASCADE,
+	account_id INTEGER NOT NULL REFERENCES accounts(id) ON DELETE CASCADE,
+	key        BLOB NOT NULL,
+	created    INTEGER NOT NULL -- unix seconds
+);
+CREATE INDEX IF NOT EXISTS access_keys_account ON access_keys (account_id);
+`,
 }
 
 // deletedBit is the bit of \Deleted in messages.flags (mail.Flags.Bits),

@@ -64,6 +64,7 @@ func Run(t *testing.T, h Harness) {
 		{"QuotaConcurrent", testQuotaConcurrent},
 		{"SetupLinks", testSetupLinks},
 		{"Aliases", testAliases},
+		{"AccessKeys", testAccessKeys},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
