@@ -331,11 +331,12 @@ func Default() *Config {
 			AccountDelayAfter: 5,
 			AccountMaxDelay:   Duration(3e9),
 		},
-		IMAP:   IMAP{AutoSubscribe: true, CacheMessages: 500_000, CacheSize: 128 << 20},
-		Scrub:  Scrub{Rate: 2 << 20, Interval: Duration(24 * time.Hour)},
+		IMAP:  IMAP{AutoSubscribe: true, CacheMessages: 500_000, CacheSize: 128 << 20},
+		Scrub: Scrub{Rate: 2 << 20, Interval: Duration(24 * time.Hour)},
+		Log:   Log{Level: "info", Format: "text"},
+		POP3:  POP3{MarkSeen: true, HideDeleted: true, Delete: "hide", DeviceViews: true},
+
 		Backup: Backup{Interval: Duration(24 * time.Hour), Keep: 7},
-		Log:    Log{Level: "info", Format: "text"},
-		POP3:   POP3{MarkSeen: true, HideDeleted: true, Delete: "hide", DeviceViews: true},
 	}
 }
 
