@@ -245,3 +245,72 @@ func TestVerifyDamage(t *testing.T) {
 		t.Fatalf("a refused restore left %d accounts", n)
 	}
 }
+
+// TestRestorePartial adds one account's mail back into a store in use:
+// new UIDs, flags kept, a deleted mailbox made again, a UID subset, what
+// is still there left out (a second run adds nothing), and another
+// account with a mailbox of the same name untouched.
+func TestRestorePartial(t *testing.T) {
+	t.Parallel()
+	st := openStore(t, t.TempDir())
+	acct := fill(t, st)
+	bob := must[*store.Account](t)(st.CreateAccount(ctx, "bob@example.org", "h"))
+	must[*store.Mailbox](t)(st.CreateMailboxWith(ctx, bob.ID, "Work/2024", store.CreateOptions{Parents: true}))
+	root := t.TempDir()
+	res := must[*backup.Result](t)(backup.Backup(ctx, st, root, backup.Options{}))
+
+	inbox := must[*store.Mailbox](t)(st.Mailbox(ctx, acct, "INBOX"))
+	_ = must[*store.ExpungeResult](t)(st.Expunge(ctx, acct, inbox.ID, mail.NewUIDSet(3, 4), false))
+	work := must[*store.Mailbox](t)(st.Mailbox(ctx, acct, "Work/2024"))
+	if err := st.DeleteMailbox(ctx, acct, work.ID); err != nil {
+		t.Fatal(err)
+	}
+
+	// Only UID 3 of INBOX.
+	pr := must[*backup.PartialResult](t)(backup.RestorePartial(ctx, st, res.Dir, backup.Selection{Account: "ALICE@example.org", Mailbox: "inbox", UIDs: []string{"3"}}))
+	if pr.Restored != 1 || pr.Present != 0 {
+		t.Fatalf("partial restore of UID 3: %+v", pr)
+	}
+	// The whole account: UID 4 and the Work mailbox come back, the rest is there.
+	pr = must[*backup.PartialResult](t)(backup.RestorePartial(ctx, st, root, backup.Selection{Account: "alice@example.org"}))
+	if pr.Restored != 2 || pr.Present != 3 || !slices.Equal(pr.Created, []string{"Work/2024"}) {
+		t.Fatalf("partial restore of the account: %+v", pr)
+	}
+	pr = must[*backup.PartialResult](t)(backup.RestorePartial(ctx, st, root, backup.Selection{Account: "alice@example.org"}))
+	if pr.Restored != 0 || pr.Present != 5 {
+		t.Fatalf("second partial restore: %+v", pr)
+	}
+	var uids []mail.UID
+	for m, err := range st.Messages(ctx, acct, inbox.ID, mail.UIDSet{{Lo: 1, Hi: mail.MaxUID}}, store.ListOptions{}) {
+		if err != nil {
+			t.Fatal(err)
+		}
+		uids = append(uids, m.UID)
+		if !m.Flags.Has(`\Seen`) || !m.Flags.Has("$Important") {
+			t.Fatalf("restored message lost its flags: %+v", m)
+		}
+	}
+	if !slices.Equal(uids, []mail.UID{1, 5, 6, 7}) {
+		t.Fatalf("INBOX UIDs after the restores: %v (restored mail gets new UIDs)", uids)
+	}
+	nw := must[*store.Mailbox](t)(st.Mailbox(ctx, acct, "Work/2024"))
+	if n := must[*store.Status](t)(st.Status(ctx, acct, nw.ID)).Messages; n != 1 {
+		t.Fatalf("Work/2024 has %d messages after the restore, want 1", n)
+	}
+	bw := must[*store.Mailbox](t)(st.Mailbox(ctx, bob.ID, "Work/2024"))
+	if n := must[*store.Status](t)(st.Status(ctx, bob.ID, bw.ID)).Messages; n != 0 {
+		t.Fatalf("bob's Work/2024 got %d messages from alice's restore", n)
+	}
+	// Refusals.
+	for _, sel := range []backup.Selection{
+		{Account: "nobody@example.org"},
+		{Account: "alice@example.org", Mailbox: "Nope"},
+		{Account: "alice@example.org", UIDs: []string{"1"}},
+		{Account: "alice@example.org", Mailbox: "INBOX", UIDs: []string{"x"}},
+		{Account: "alice@example.org", Mailbox: "../../etc"},
+	} {
+		if _, err := backup.RestorePartial(ctx, st, root, sel); err == nil {
+			t.Fatalf("partial restore of %+v succeeded", sel)
+		}
+	}
+}
