@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"path/filepath"
+	"strings"
 	"time"
 
 	"github.com/postfach/postfach/internal/backup"
@@ -32,6 +33,12 @@ type BackupResult struct {
 func (o *Ops) Backup(ctx context.Context, dest string) (*BackupResult, error) {
 	if !filepath.IsAbs(dest) {
 		return nil, fmt.Errorf("%w: backup directory %q is not an absolute path", ErrInvalid, dest)
+	}
+	// The data directory holds only what the store writes there.
+	if d, ok := o.Store.(interface{ Dir() string }); ok {
+		if r, err := filepath.Rel(d.Dir(), dest); err == nil && r != ".." && !strings.HasPrefix(r, ".."+string(filepath.Separator)) {
+			return nil, fmt.Errorf("%w: backup directory %s is inside the data directory", ErrInvalid, dest)
+		}
 	}
 	sn, ok := o.Store.(store.Snapshotter)
 	if !ok {
