@@ -69,6 +69,9 @@ func commands() []*command {
 		{name: "alias del", usage: "ADDRESS [ACCOUNT...]", summary: "take accounts out of an alias, or delete it (no ACCOUNT)", run: cmdAliasDel},
 		{name: "alias list", usage: "[DOMAIN|ADDRESS]", summary: "list the aliases: all, a domain's, or an alias and the aliases of an account", run: cmdAliasList},
 		{name: "deliver", usage: "--to ADDRESS [--from SENDER] [--mailbox NAME]", summary: "deliver one message from standard input (exit codes from sysexits: 0, 65, 67, 75)", run: cmdDeliver, flags: deliverFlags},
+		{name: "backup verify", usage: "DEST", summary: "check backups: every record and every body's hash (exit 1 on any problem)", run: cmdBackupVerify},
+		{name: "backup", usage: "DEST [--keep N]", summary: "write a backup into DEST (online through the running server; incremental beside earlier backups)", run: cmdBackup, flags: backupFlags},
+		{name: "restore", usage: "SRC [--uid-margin N] [--new-uidvalidity] | SRC --account ADDRESS [--mailbox NAME] [--uid SET]", summary: "restore a backup into an empty data directory, or one account's mail into the running server", run: cmdRestore, flags: restoreFlags},
 		{name: "check", summary: "check the config and verify the store", run: cmdCheck},
 		{name: "version", summary: "print the version and VCS revision (also --version)", run: cmdVersion},
 	}

@@ -26,6 +26,7 @@ import (
 	"time"
 
 	"github.com/postfach/postfach/internal/auth"
+	"github.com/postfach/postfach/internal/backup"
 	"github.com/postfach/postfach/internal/config"
 	"github.com/postfach/postfach/internal/delivery"
 	"github.com/postfach/postfach/internal/mail"
@@ -120,6 +121,12 @@ type API interface {
 	// working. ErrNoDevice when the device has no password;
 	// ErrNoSetupLinks when setup links are off.
 	DeviceSetup(ctx context.Context, name, device string) (*NewDevice, error)
+	// Backup writes a backup of the store into the backup root dest (an
+	// absolute path), beside the backups there (backup.Backup).
+	Backup(ctx context.Context, dest string) (*BackupResult, error)
+	// Restore adds what sel names from the backup src (an absolute path)
+	// to the store: a partial restore (backup.RestorePartial).
+	Restore(ctx context.Context, src string, sel backup.Selection) (*backup.PartialResult, error)
 }
 
 // Errors reported by the operations, matched with errors.Is on both sides
@@ -156,6 +163,9 @@ type Ops struct {
 	SetupURL   string
 	// Now is the clock of setup links; nil means time.Now.
 	Now func() time.Time
+	// BackupDone, when set, is told the outcome of each Backup (a
+	// metrics hook).
+	BackupDone func(start time.Time, res *backup.Result, err error)
 }
 
 var _ API = (*Ops)(nil)

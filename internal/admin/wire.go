@@ -16,6 +16,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/postfach/postfach/internal/backup"
 	"github.com/postfach/postfach/internal/netserve"
 	"github.com/postfach/postfach/internal/store"
 )
@@ -33,6 +34,8 @@ type Request struct {
 	// Targets are the accounts of alias.add and alias.del (Name is the
 	// alias; for alias.list the filter).
 	Targets []string `json:"targets,omitempty"`
+	// Selection is what a restore brings back (Name is the backup).
+	Selection *backup.Selection `json:"selection,omitempty"`
 }
 
 // Response is the answer to a Request.
@@ -51,6 +54,9 @@ type Response struct {
 	// Aliases alias.list.
 	Alias   *Alias  `json:"alias,omitempty"`
 	Aliases []Alias `json:"aliases,omitempty"`
+	// Backup answers backup, Restore restore.
+	Backup  *BackupResult         `json:"backup,omitempty"`
+	Restore *backup.PartialResult `json:"restore,omitempty"`
 }
 
 // maxRequestLine bounds the JSON request line.
@@ -176,6 +182,14 @@ func (s *Server) handle(conn net.Conn, tc *netserve.Conn) {
 		resp.Alias, opErr = s.api.AliasDel(ctx, req.Name, req.Targets)
 	case "alias.list":
 		resp.Aliases, opErr = s.api.AliasList(ctx, req.Name)
+	case "backup":
+		resp.Backup, opErr = s.api.Backup(ctx, req.Name)
+	case "restore":
+		if req.Selection == nil {
+			opErr = fmt.Errorf("%w: restore without selection", ErrBadRequest)
+			break
+		}
+		resp.Restore, opErr = s.api.Restore(ctx, req.Name, *req.Selection)
 	default:
 		opErr = fmt.Errorf("%w: unknown op %q", ErrBadRequest, req.Op)
 	}

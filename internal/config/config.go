@@ -58,6 +58,19 @@ type Config struct {
 	Scrub  Scrub  `toml:"scrub"`
 	Web    Web    `toml:"web"`
 	Public Public `toml:"public"`
+	Backup Backup `toml:"backup"`
+}
+
+// Backup configures the backups the server takes itself (docs/backup.md).
+type Backup struct {
+	// Dir is the backup root the server writes into; "" turns scheduled
+	// backups off. Load makes it absolute like data_dir.
+	Dir string `toml:"dir"`
+	// Interval is the time between the start of one backup and the next.
+	Interval Duration `toml:"interval"`
+	// Keep is how many backups stay in Dir; older ones are pruned after
+	// each backup.
+	Keep int `toml:"keep"`
 }
 
 // Web configures the HTTPS listener for new devices (listen.web).
@@ -322,6 +335,8 @@ func Default() *Config {
 		Scrub: Scrub{Rate: 2 << 20, Interval: Duration(24 * time.Hour)},
 		Log:   Log{Level: "info", Format: "text"},
 		POP3:  POP3{MarkSeen: true, HideDeleted: true, Delete: "hide", DeviceViews: true},
+
+		Backup: Backup{Interval: Duration(24 * time.Hour), Keep: 7},
 	}
 }
 
@@ -443,6 +458,7 @@ func (c *Config) Resolve(dir string) {
 	c.TLS.Cert = abs(c.TLS.Cert)
 	c.TLS.Key = abs(c.TLS.Key)
 	c.TLS.ACMECA = abs(c.TLS.ACMECA)
+	c.Backup.Dir = abs(c.Backup.Dir)
 	if p, ok := strings.CutPrefix(c.Listen.LMTP, "unix:"); ok {
 		c.Listen.LMTP = "unix:" + abs(p)
 	}
@@ -561,6 +577,12 @@ func (c *Config) Validate() error {
 	}
 	if c.Scrub.Rate < 0 {
 		bad("scrub.rate", "must not be negative (0 turns the scrub off)")
+	}
+	if c.Backup.Interval.D() < time.Minute {
+		bad("backup.interval", "must be at least 1m")
+	}
+	if c.Backup.Keep < 1 {
+		bad("backup.keep", "must be at least 1")
 	}
 	if c.Scrub.Interval.D() < time.Second {
 		bad("scrub.interval", "must be at least 1s")

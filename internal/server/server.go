@@ -86,6 +86,7 @@ type Server struct {
 	web     *web.Server      // listen.web; nil when off. Pages are added with s.web.Handle before Serve.
 	now     func() time.Time // Options.Now
 	bgStop  context.CancelFunc
+	bm      *backupMetrics // backup.go
 
 	errc     chan error // first unexpected Serve failure
 	wg       sync.WaitGroup
@@ -141,6 +142,7 @@ func Start(ctx context.Context, opt Options) (_ *Server, err error) {
 		return nil, errors.New("server: no logger")
 	}
 	s := &Server{cfg: cfg, log: log, m: newMetrics(), addrs: map[string]string{}, errc: make(chan error, 1), now: opt.Now}
+	s.bm = newBackupMetrics(s.m.reg)
 	var cleanup []func()
 	defer func() {
 		if err != nil {
@@ -195,6 +197,7 @@ func Start(ctx context.Context, opt Options) (_ *Server, err error) {
 	deliverer := NewDeliverer(cfg, s.st, aliases, log)
 	s.ops = &admin.Ops{Store: s.st, Credentials: creds, Aliases: aliases, Auth: s.auth, Deliverer: deliverer, Logger: log, Delivered: s.m.smtp().Delivered,
 		Now: opt.Now} // setup links: startWeb
+	s.ops.BackupDone = s.bm.record
 
 	ids := new(netserve.IDs)
 	smtpOpts := func(lmtp bool) smtpserver.Options {
@@ -380,6 +383,13 @@ func Start(ctx context.Context, opt Options) (_ *Server, err error) {
 	}
 	bg, bgStop := context.WithCancel(context.Background())
 	s.bgStop = bgStop
+	if cfg.Backup.Dir != "" {
+		s.wg.Add(1)
+		go func() {
+			defer s.wg.Done()
+			s.runBackups(bg)
+		}()
+	}
 	if s.certs != nil {
 		s.wg.Add(1)
 		go func() {

@@ -33,6 +33,13 @@
 // the MODSEQ it last saw. This keeps sessions correct however events are
 // batched, coalesced or carried between nodes.
 //
+// # Backups
+//
+// Snapshotter and Restorer (backup.go) are optional abilities: a backup
+// reads the whole store as of one moment, a full restore writes it back
+// with its UIDVALIDITY, UIDs and MODSEQs, into a store no session uses
+// yet.
+//
 // # Isolation
 //
 // Every method that touches mail takes the AccountID, and backends scope

@@ -166,6 +166,7 @@ func Open(ctx context.Context, opt Options) (*Store, error) {
 		lock.Close()
 		return nil, err
 	}
+	removeSnapshots(opt.Dir) // left by a backup that did not finish (snapshot.go)
 	s := &Store{
 		dir:       opt.Dir,
 		log:       opt.Logger,

@@ -65,6 +65,9 @@ func Run(t *testing.T, h Harness) {
 		{"SetupLinks", testSetupLinks},
 		{"Aliases", testAliases},
 		{"AccessKeys", testAccessKeys},
+		{"Snapshot", testSnapshot},
+		{"SnapshotConcurrent", testSnapshotConcurrent},
+		{"Restore", testRestore},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
