@@ -59,6 +59,40 @@ type Config struct {
 	Web    Web    `toml:"web"`
 	Public Public `toml:"public"`
 	DNS    DNS    `toml:"dns"`
+	Queue  Queue  `toml:"queue"`
+	Relay  Relay  `toml:"relay"`
+}
+
+// Queue configures the outbound queue (docs/sending.md).
+type Queue struct {
+	// Port is the TCP port of remote MX hosts (MX records carry none):
+	// 25, or another for tests and labs.
+	Port int `toml:"port"`
+	// Retry is the wait after each failed attempt; the last value repeats.
+	Retry []Duration `toml:"retry"`
+	// Lifetime is how long a message is retried before it is bounced.
+	Lifetime Duration `toml:"lifetime"`
+	// DelayNotice is the age at which the sender is told a message is
+	// still undelivered; 0 means never.
+	DelayNotice Duration `toml:"delay_notice"`
+	// Concurrency bounds the simultaneous outgoing connections.
+	Concurrency int `toml:"concurrency"`
+	// CAFile is a PEM file of CA certificates trusted besides the
+	// system's, for MTA-STS and the relay.
+	CAFile string `toml:"ca_file"`
+}
+
+// Relay configures a smarthost: when Host is set, all outgoing mail goes
+// there instead of to the recipients' MX hosts.
+type Relay struct {
+	// Host is "host:port".
+	Host string `toml:"host"`
+	// Username and Password authenticate (AUTH PLAIN or LOGIN, over TLS
+	// only); both empty means no authentication.
+	Username string `toml:"username"`
+	Password string `toml:"password"`
+	// TLS is "starttls", "implicit" or "none" (loopback only).
+	TLS string `toml:"tls"`
 }
 
 // DNS configures the resolver of the outbound queue and of message
@@ -333,6 +367,10 @@ func Default() *Config {
 		Log:   Log{Level: "info", Format: "text"},
 		POP3:  POP3{MarkSeen: true, HideDeleted: true, Delete: "hide", DeviceViews: true},
 		DNS:   DNS{Servers: []string{}},
+		Queue: Queue{Port: 25, Lifetime: Duration(5 * 24 * time.Hour), DelayNotice: Duration(4 * time.Hour), Concurrency: 10,
+			Retry: []Duration{Duration(5 * time.Minute), Duration(10 * time.Minute), Duration(20 * time.Minute),
+				Duration(40 * time.Minute), Duration(time.Hour), Duration(2 * time.Hour), Duration(4 * time.Hour)}},
+		Relay: Relay{TLS: "starttls"},
 	}
 }
 
@@ -454,6 +492,7 @@ func (c *Config) Resolve(dir string) {
 	c.TLS.Cert = abs(c.TLS.Cert)
 	c.TLS.Key = abs(c.TLS.Key)
 	c.TLS.ACMECA = abs(c.TLS.ACMECA)
+	c.Queue.CAFile = abs(c.Queue.CAFile)
 	if p, ok := strings.CutPrefix(c.Listen.LMTP, "unix:"); ok {
 		c.Listen.LMTP = "unix:" + abs(p)
 	}
@@ -601,10 +640,65 @@ func (c *Config) Validate() error {
 			bad("dns.servers", "%q: bad port %q", srv, port)
 		}
 	}
+	c.validateQueue(bad)
 	if len(errs) > 0 {
 		return errs
 	}
 	return nil
+}
+
+// validateQueue checks [queue] and [relay].
+func (c *Config) validateQueue(bad func(key, format string, args ...any)) {
+	q := c.Queue
+	if q.Port < 1 || q.Port > 65535 {
+		bad("queue.port", "must be a port number (1-65535)")
+	}
+	if len(q.Retry) == 0 {
+		bad("queue.retry", "needs at least one wait (example: [\"5m\", \"1h\"])")
+	}
+	for _, d := range q.Retry {
+		if d.D() < time.Second {
+			bad("queue.retry", "every wait must be at least 1s")
+			break
+		}
+	}
+	if q.Lifetime.D() < time.Minute {
+		bad("queue.lifetime", "must be at least 1m")
+	}
+	if q.DelayNotice < 0 {
+		bad("queue.delay_notice", "must not be negative (0: no delay notices)")
+	}
+	if q.Concurrency < 1 {
+		bad("queue.concurrency", "must be at least 1")
+	}
+	r := c.Relay
+	if !slices.Contains([]string{"starttls", "implicit", "none"}, r.TLS) {
+		bad("relay.tls", "%q is not one of starttls, implicit, none", r.TLS)
+	}
+	if r.Host == "" {
+		if r.Username != "" || r.Password != "" {
+			bad("relay.username", "is set but relay.host is not")
+		}
+		return
+	}
+	host, port, err := net.SplitHostPort(r.Host)
+	if n, perr := strconv.Atoi(port); err != nil || host == "" || perr != nil || n < 1 || n > 65535 {
+		bad("relay.host", "%q is not host:port (example: \"smtp.example.net:587\")", r.Host)
+		return
+	}
+	if (r.Username == "") != (r.Password == "") {
+		bad("relay.password", "relay.username and relay.password must both be set or both be empty")
+	}
+	if r.TLS == "none" {
+		ip := net.ParseIP(host)
+		if host != "localhost" && (ip == nil || !ip.IsLoopback()) {
+			// DESIGN.md §6: no plain text off loopback.
+			bad("relay.tls", "\"none\" is allowed only for a relay on loopback (127.0.0.1, ::1, localhost)")
+		}
+		if r.Username != "" {
+			bad("relay.username", "a password is never sent without TLS: set relay.tls to starttls or implicit")
+		}
+	}
 }
 
 // validateAuth checks the guessing protection keys.
