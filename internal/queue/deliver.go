@@ -148,13 +148,23 @@ func (q *Queue) dispatch(ctx context.Context, entries []store.QueueEntry) {
 		}
 	}
 	for _, d := range order {
-		q.wg.Add(1)
-		go func() {
-			defer q.wg.Done()
-			q.deliverDest(ctx, d.name, d.jobs)
-		}()
+		// Several connections to a busy destination, each carrying a
+		// few messages.
+		for len(d.jobs) > 0 {
+			n := min(len(d.jobs), perConnection)
+			jobs := d.jobs[:n]
+			d.jobs = d.jobs[n:]
+			q.wg.Add(1)
+			go func() {
+				defer q.wg.Done()
+				q.deliverDest(ctx, d.name, jobs)
+			}()
+		}
 	}
 }
+
+// perConnection is the most messages one connection carries in one go.
+const perConnection = 10
 
 // deliverDest runs the deliveries to one destination in a connection
 // slot, then finishes the entries whose last job it was.

@@ -25,6 +25,7 @@ func (q *Queue) finish(ctx context.Context, a *attempt) {
 		q.mu.Lock()
 		q.active--
 		q.mu.Unlock()
+		q.Kick() // room for more
 	}()
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Minute)
 	defer cancel()
