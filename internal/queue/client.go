@@ -61,6 +61,7 @@ type client struct {
 	esmtp   bool
 	tls     bool
 	host    string // the name we connected to, for logs and DSNs
+	stop    func() bool // ends the context.AfterFunc that closes conn; may be nil
 }
 
 // maxReplyLines bounds a multi-line reply, maxLine a reply line.
@@ -470,7 +471,12 @@ func (c *client) quit(ctx context.Context) {
 	if c.bw.Flush() == nil {
 		c.readReply()
 	}
-	c.conn.Close()
+	c.close()
 }
 
-func (c *client) close() { c.conn.Close() }
+func (c *client) close() {
+	if c.stop != nil {
+		c.stop()
+	}
+	c.conn.Close()
+}

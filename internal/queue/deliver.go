@@ -189,9 +189,8 @@ func (q *Queue) deliverDest(ctx context.Context, domain string, jobs []*job) {
 			}
 		}
 	case <-ctx.Done():
-		for _, j := range jobs {
-			j.setAll(outcome{kind: outTemp, status: "4.3.2", diag: "the server shut down"})
-		}
+		// Shutting down before the attempt began: nothing to record;
+		// the next start takes the entries up again.
 	}
 	for _, j := range jobs {
 		q.jobDone(ctx, j)
@@ -395,16 +394,21 @@ func (q *Queue) open(ctx context.Context, h host, ip netip.Addr, plain bool) (*c
 	if err != nil {
 		return nil, err
 	}
+	// A shutdown (or the end of the attempt) cuts the connection, also
+	// in the middle of a read.
+	stop := context.AfterFunc(ctx, func() { conn.Close() })
 	implicit := h.pol.relay != nil && h.pol.relay.TLS == RelayImplicit
 	if implicit {
 		tc := tls.Client(conn, q.tlsConfig(h))
 		if err := tc.HandshakeContext(ctx); err != nil {
+			stop()
 			conn.Close()
 			return nil, &tlsFailure{fmt.Errorf("tls handshake: %w", err)}
 		}
 		conn = tc
 	}
 	c := newClient(conn, h.name, q.opt.Timeout)
+	c.stop = stop
 	c.tls = implicit
 	ok := false
 	defer func() {

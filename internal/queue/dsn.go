@@ -66,6 +66,11 @@ func (q *Queue) finish(ctx context.Context, a *attempt) {
 			pending++
 		}
 	}
+	if pending > 0 && !attempted {
+		// Nothing was tried (the queue is stopping): leave the entry as
+		// it was; its lease ends at the next start.
+		return
+	}
 	if pending > 0 && now.Sub(e.Created) >= q.opt.Lifetime {
 		// Give up (RFC 5321 §4.5.4.1): the pending recipients fail with
 		// their last temporary error.
@@ -127,11 +132,7 @@ func (q *Queue) finish(ctx context.Context, a *attempt) {
 		q.log.Info("queue entry done", "queue_id", e.ID, "delivered", counts[outDelivered], "attempts", e.Attempts)
 		return
 	}
-	if attempted {
-		e.NextAttempt = now.Add(q.retryAfter(e.Attempts))
-	} else {
-		e.NextAttempt = now.Add(q.retryAfter(1))
-	}
+	e.NextAttempt = now.Add(q.retryAfter(e.Attempts))
 	if err := q.opt.Store.UpdateQueueEntry(ctx, e); err != nil {
 		if errors.Is(err, store.ErrNotFound) {
 			return // dropped meanwhile

@@ -239,7 +239,7 @@ func (q *Queue) Shutdown(ctx context.Context) error {
 	case <-done:
 		return nil
 	case <-ctx.Done():
-		return fmt.Errorf("queue: deliveries still running: %w", ctx.Err())
+		return fmt.Errorf("deliveries still running: %w", ctx.Err())
 	}
 }
 

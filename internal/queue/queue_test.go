@@ -6,6 +6,7 @@ import (
 	"crypto/x509"
 	"encoding/hex"
 	"errors"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -348,4 +349,42 @@ func remoteLeaf(t *testing.T, addr string) *x509.Certificate {
 		t.Fatal(err)
 	}
 	return cert
+}
+
+// TestShutdownCutsHungHost: a receiving host that never greets does not
+// hold up a shutdown (the connection is cut), and the message stays
+// queued for the next start.
+func TestShutdownCutsHungHost(t *testing.T) {
+	t.Parallel()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	accepted := make(chan net.Conn, 1)
+	go func() {
+		c, err := ln.Accept()
+		if err == nil {
+			accepted <- c // never greets
+		}
+	}()
+	s := startSender(t, sinkDNS(t), port(t, ln.Addr().String()), "", nil, nil)
+	id := s.send(t, []string{"bob@sink.test"}, msg("hung", "body"))
+	var c net.Conn
+	select {
+	case c = <-accepted:
+		defer c.Close()
+	case <-time.After(time.Minute):
+		t.Fatal("the queue did not connect")
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	if err := s.Shutdown(ctx); err != nil {
+		t.Fatalf("shutdown with a hung delivery: %v", err)
+	}
+	s.Restart()
+	s.Server.Queue().Kick()
+	if e := s.entry(t, id); e == nil {
+		t.Fatal("the message left the queue")
+	}
 }
