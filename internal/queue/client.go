@@ -60,7 +60,7 @@ type client struct {
 	ext     map[string]string // EHLO keywords (upper case) -> parameters
 	esmtp   bool
 	tls     bool
-	host    string // the name we connected to, for logs and DSNs
+	host    string      // the name we connected to, for logs and DSNs
 	stop    func() bool // ends the context.AfterFunc that closes conn; may be nil
 }
 
