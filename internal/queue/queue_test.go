@@ -6,6 +6,7 @@ import (
 	"crypto/x509"
 	"encoding/hex"
 	"errors"
+	"io"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -83,6 +84,18 @@ func TestDeliverAndBounce(t *testing.T) {
 	}
 	if strings.Contains(d, "bob@remote.test\r\nAction") {
 		t.Errorf("DSN reports the delivered recipient:\n%s", d)
+	}
+	resp, err := http.Get("http://" + s.Addr("http") + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	metrics, _ := io.ReadAll(resp.Body)
+	for _, want := range []string{"postfach_queue_messages 0\n", "postfach_queue_deliveries_total{result=\"delivered\"} 1\n",
+		"postfach_queue_deliveries_total{result=\"failed\"} 1\n"} {
+		if !strings.Contains(string(metrics), want) {
+			t.Errorf("metrics lack %q", want)
+		}
 	}
 }
 
