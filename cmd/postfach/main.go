@@ -68,6 +68,10 @@ func commands() []*command {
 		{name: "alias add", usage: "ADDRESS ACCOUNT...", summary: "make ADDRESS (or @DOMAIN, a catch-all) deliver to accounts, or add accounts to it", run: cmdAliasAdd},
 		{name: "alias del", usage: "ADDRESS [ACCOUNT...]", summary: "take accounts out of an alias, or delete it (no ACCOUNT)", run: cmdAliasDel},
 		{name: "alias list", usage: "[DOMAIN|ADDRESS]", summary: "list the aliases: all, a domain's, or an alias and the aliases of an account", run: cmdAliasList},
+		{name: "queue list", summary: "list the outbound queue: messages waiting for other servers", run: cmdQueueList},
+		{name: "queue show", usage: "ID", summary: "show a queued message: its recipients, their state and last answer", run: cmdQueueShow},
+		{name: "queue retry", usage: "ID|--all", summary: "try a queued message (or every one) now", run: cmdQueueRetry, flags: queueRetryFlags},
+		{name: "queue drop", usage: "ID", summary: "remove a queued message without telling its sender", run: cmdQueueDrop},
 		{name: "deliver", usage: "--to ADDRESS [--from SENDER] [--mailbox NAME]", summary: "deliver one message from standard input (exit codes from sysexits: 0, 65, 67, 75)", run: cmdDeliver, flags: deliverFlags},
 		{name: "backup verify", usage: "DEST", summary: "check backups: every record and every body's hash (exit 1 on any problem)", run: cmdBackupVerify},
 		{name: "backup", usage: "DEST [--keep N]", summary: "write a backup into DEST (online through the running server; incremental beside earlier backups)", run: cmdBackup, flags: backupFlags},
@@ -109,6 +113,8 @@ func run(ctx context.Context, e *env, args []string) int {
 	if cmd == nil {
 		if args[0] == "user" {
 			fmt.Fprintln(e.stderr, "postfach user: want one of add, passwd, del, list, set, quota")
+		} else if args[0] == "queue" {
+			fmt.Fprintln(e.stderr, "postfach queue: want one of list, show, retry, drop")
 		} else if args[0] == "alias" {
 			fmt.Fprintln(e.stderr, "postfach alias: want one of add, del, list")
 		} else if args[0] == "device" {

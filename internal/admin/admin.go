@@ -101,6 +101,16 @@ type API interface {
 	// (its catch-all included), or for an address the alias of that
 	// address and the aliases that deliver to that account.
 	AliasList(ctx context.Context, filter string) ([]Alias, error)
+	// QueueList lists the outbound queue.
+	QueueList(ctx context.Context) ([]QueueEntry, error)
+	// QueueShow returns one entry of it; store.ErrNotFound when there is
+	// none.
+	QueueShow(ctx context.Context, id string) (*QueueEntry, error)
+	// QueueRetry makes the entry (every entry for id "") due now and
+	// returns how many it changed.
+	QueueRetry(ctx context.Context, id string) (int, error)
+	// QueueDrop removes an entry without telling its sender.
+	QueueDrop(ctx context.Context, id string) error
 	// DeviceList lists an account's devices: those with passwords, those
 	// that signed in as ADDRESS#NAME, and POP3 device views.
 	DeviceList(ctx context.Context, name string) ([]Device, error)
@@ -161,11 +171,15 @@ type Ops struct {
 	// unset means device add makes no setup link (listen.web is off).
 	SetupLinks store.SetupLinks
 	SetupURL   string
-	// Now is the clock of setup links; nil means time.Now.
+	// Now is the clock of setup links and queue retries; nil means
+	// time.Now.
 	Now func() time.Time
 	// BackupDone, when set, is told the outcome of each Backup (a
 	// metrics hook).
 	BackupDone func(start time.Time, res *backup.Result, err error)
+	// Queue is the running outbound queue; nil when no server runs (the
+	// queue commands then work on the store alone).
+	Queue QueueRunner
 }
 
 var _ API = (*Ops)(nil)

@@ -23,7 +23,7 @@ import (
 
 // Request is one admin request on the wire.
 type Request struct {
-	Op       string          `json:"op"` // user.add, user.passwd, user.del, user.list, user.set, deliver, check, device.list, device.forget, device.add, device.revoke, user.quota, user.setquota, device.setup, alias.add, alias.del, alias.list
+	Op       string          `json:"op"` // user.add, user.passwd, user.del, user.list, user.set, deliver, check, device.list, device.forget, device.add, device.revoke, user.quota, user.setquota, device.setup, alias.add, alias.del, alias.list, queue.list, queue.show, queue.retry, queue.drop
 	Name     string          `json:"name,omitempty"`
 	Password string          `json:"password,omitempty"`
 	Key      string          `json:"key,omitempty"`
@@ -57,6 +57,9 @@ type Response struct {
 	// Backup answers backup, Restore restore.
 	Backup  *BackupResult         `json:"backup,omitempty"`
 	Restore *backup.PartialResult `json:"restore,omitempty"`
+	// Queue answers queue.list and queue.show; Count queue.retry.
+	Queue []QueueEntry `json:"queue,omitempty"`
+	Count int          `json:"count,omitempty"`
 }
 
 // maxRequestLine bounds the JSON request line.
@@ -190,6 +193,17 @@ func (s *Server) handle(conn net.Conn, tc *netserve.Conn) {
 			break
 		}
 		resp.Restore, opErr = s.api.Restore(ctx, req.Name, *req.Selection)
+	case "queue.list":
+		resp.Queue, opErr = s.api.QueueList(ctx)
+	case "queue.show":
+		var e *QueueEntry
+		if e, opErr = s.api.QueueShow(ctx, req.Name); e != nil {
+			resp.Queue = []QueueEntry{*e}
+		}
+	case "queue.retry":
+		resp.Count, opErr = s.api.QueueRetry(ctx, req.Name)
+	case "queue.drop":
+		opErr = s.api.QueueDrop(ctx, req.Name)
 	default:
 		opErr = fmt.Errorf("%w: unknown op %q", ErrBadRequest, req.Op)
 	}

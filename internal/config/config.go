@@ -59,6 +59,9 @@ type Config struct {
 	Web    Web    `toml:"web"`
 	Public Public `toml:"public"`
 	Backup Backup `toml:"backup"`
+	DNS    DNS    `toml:"dns"`
+	Queue  Queue  `toml:"queue"`
+	Relay  Relay  `toml:"relay"`
 }
 
 // Backup configures the backups the server takes itself (docs/backup.md).
@@ -71,6 +74,47 @@ type Backup struct {
 	// Keep is how many backups stay in Dir; older ones are pruned after
 	// each backup.
 	Keep int `toml:"keep"`
+}
+
+// Queue configures the outbound queue (docs/sending.md).
+type Queue struct {
+	// Port is the TCP port of remote MX hosts (MX records carry none):
+	// 25, or another for tests and labs.
+	Port int `toml:"port"`
+	// Retry is the wait after each failed attempt; the last value repeats.
+	Retry []Duration `toml:"retry"`
+	// Lifetime is how long a message is retried before it is bounced.
+	Lifetime Duration `toml:"lifetime"`
+	// DelayNotice is the age at which the sender is told a message is
+	// still undelivered; 0 means never.
+	DelayNotice Duration `toml:"delay_notice"`
+	// Concurrency bounds the simultaneous outgoing connections.
+	Concurrency int `toml:"concurrency"`
+	// CAFile is a PEM file of CA certificates trusted besides the
+	// system's, for MTA-STS and the relay.
+	CAFile string `toml:"ca_file"`
+}
+
+// Relay configures a smarthost: when Host is set, all outgoing mail goes
+// there instead of to the recipients' MX hosts.
+type Relay struct {
+	// Host is "host:port".
+	Host string `toml:"host"`
+	// Username and Password authenticate (AUTH PLAIN or LOGIN, over TLS
+	// only); both empty means no authentication.
+	Username string `toml:"username"`
+	Password string `toml:"password"`
+	// TLS is "starttls", "implicit" or "none" (loopback only).
+	TLS string `toml:"tls"`
+}
+
+// DNS configures the resolver of the outbound queue and of message
+// authentication (internal/dnsr).
+type DNS struct {
+	// Servers are the resolvers asked, "IP:port", in order; empty means
+	// the nameservers of /etc/resolv.conf. DANE trusts their AD bit, so
+	// they should be a validating resolver on this machine.
+	Servers []string `toml:"servers"`
 }
 
 // Web configures the HTTPS listener for new devices (listen.web).
@@ -337,6 +381,11 @@ func Default() *Config {
 		POP3:  POP3{MarkSeen: true, HideDeleted: true, Delete: "hide", DeviceViews: true},
 
 		Backup: Backup{Interval: Duration(24 * time.Hour), Keep: 7},
+		DNS:    DNS{Servers: []string{}},
+		Queue: Queue{Port: 25, Lifetime: Duration(5 * 24 * time.Hour), DelayNotice: Duration(4 * time.Hour), Concurrency: 10,
+			Retry: []Duration{Duration(5 * time.Minute), Duration(10 * time.Minute), Duration(20 * time.Minute),
+				Duration(40 * time.Minute), Duration(time.Hour), Duration(2 * time.Hour), Duration(4 * time.Hour)}},
+		Relay: Relay{TLS: "starttls"},
 	}
 }
 
@@ -459,6 +508,7 @@ func (c *Config) Resolve(dir string) {
 	c.TLS.Key = abs(c.TLS.Key)
 	c.TLS.ACMECA = abs(c.TLS.ACMECA)
 	c.Backup.Dir = abs(c.Backup.Dir)
+	c.Queue.CAFile = abs(c.Queue.CAFile)
 	if p, ok := strings.CutPrefix(c.Listen.LMTP, "unix:"); ok {
 		c.Listen.LMTP = "unix:" + abs(p)
 	}
@@ -605,10 +655,72 @@ func (c *Config) Validate() error {
 	if !slices.Contains(POP3DeleteModes, c.POP3.Delete) {
 		bad("pop3.delete", "%q is not one of %s", c.POP3.Delete, strings.Join(POP3DeleteModes, ", "))
 	}
+	for _, srv := range c.DNS.Servers {
+		if host, port, err := net.SplitHostPort(srv); err != nil || net.ParseIP(host) == nil || port == "" || port == "0" {
+			bad("dns.servers", "%q is not IP:port (example: \"127.0.0.1:53\" or \"[::1]:53\")", srv)
+		} else if n, err := strconv.Atoi(port); err != nil || n < 1 || n > 65535 {
+			bad("dns.servers", "%q: bad port %q", srv, port)
+		}
+	}
+	c.validateQueue(bad)
 	if len(errs) > 0 {
 		return errs
 	}
 	return nil
+}
+
+// validateQueue checks [queue] and [relay].
+func (c *Config) validateQueue(bad func(key, format string, args ...any)) {
+	q := c.Queue
+	if q.Port < 1 || q.Port > 65535 {
+		bad("queue.port", "must be a port number (1-65535)")
+	}
+	if len(q.Retry) == 0 {
+		bad("queue.retry", "needs at least one wait (example: [\"5m\", \"1h\"])")
+	}
+	for _, d := range q.Retry {
+		if d.D() < time.Second {
+			bad("queue.retry", "every wait must be at least 1s")
+			break
+		}
+	}
+	if q.Lifetime.D() < time.Minute {
+		bad("queue.lifetime", "must be at least 1m")
+	}
+	if q.DelayNotice < 0 {
+		bad("queue.delay_notice", "must not be negative (0: no delay notices)")
+	}
+	if q.Concurrency < 1 {
+		bad("queue.concurrency", "must be at least 1")
+	}
+	r := c.Relay
+	if !slices.Contains([]string{"starttls", "implicit", "none"}, r.TLS) {
+		bad("relay.tls", "%q is not one of starttls, implicit, none", r.TLS)
+	}
+	if r.Host == "" {
+		if r.Username != "" || r.Password != "" {
+			bad("relay.username", "is set but relay.host is not")
+		}
+		return
+	}
+	host, port, err := net.SplitHostPort(r.Host)
+	if n, perr := strconv.Atoi(port); err != nil || host == "" || perr != nil || n < 1 || n > 65535 {
+		bad("relay.host", "%q is not host:port (example: \"smtp.example.net:587\")", r.Host)
+		return
+	}
+	if (r.Username == "") != (r.Password == "") {
+		bad("relay.password", "relay.username and relay.password must both be set or both be empty")
+	}
+	if r.TLS == "none" {
+		ip := net.ParseIP(host)
+		if host != "localhost" && (ip == nil || !ip.IsLoopback()) {
+			// DESIGN.md §6: no plain text off loopback.
+			bad("relay.tls", "\"none\" is allowed only for a relay on loopback (127.0.0.1, ::1, localhost)")
+		}
+		if r.Username != "" {
+			bad("relay.username", "a password is never sent without TLS: set relay.tls to starttls or implicit")
+		}
+	}
 }
 
 // validateAuth checks the guessing protection keys.

@@ -70,6 +70,24 @@ allow_insecure = true
 				t.Errorf("got %+v", c.POP3)
 			}
 		}},
+		{name: "dns servers", in: "[dns]\nservers = [\"127.0.0.1:5353\", \"[::1]:53\"]\n", check: func(t *testing.T, c *Config) {
+			if len(c.DNS.Servers) != 2 || c.DNS.Servers[1] != "[::1]:53" {
+				t.Errorf("dns.servers = %v", c.DNS.Servers)
+			}
+		}},
+		{name: "bad dns server", in: "[dns]\nservers = [\"resolver.example\"]\n", wantErr: "dns.servers: \"resolver.example\" is not IP:port", line: 2},
+		{name: "queue and relay", in: "[queue]\nport = 2525\nretry = [\"1m\", \"1h\"]\nlifetime = \"2d\"\n[relay]\nhost = \"smtp.example.net:587\"\nusername = \"u\"\npassword = \"p\"\n", check: func(t *testing.T, c *Config) {
+			if c.Queue.Port != 2525 || len(c.Queue.Retry) != 2 || c.Queue.Retry[1].D() != time.Hour || c.Queue.Lifetime.D() != 48*time.Hour ||
+				c.Relay.Host != "smtp.example.net:587" || c.Relay.TLS != "starttls" || c.Queue.Concurrency != 10 {
+				t.Errorf("got %+v %+v", c.Queue, c.Relay)
+			}
+		}},
+		{name: "relay tls none off loopback", in: "[relay]\nhost = \"smtp.example.net:25\"\ntls = \"none\"\n", wantErr: "relay.tls: \"none\" is allowed only for a relay on loopback", line: 3},
+		{name: "relay password without tls", in: "[relay]\nhost = \"127.0.0.1:25\"\ntls = \"none\"\nusername = \"u\"\npassword = \"p\"\n", wantErr: "relay.username: a password is never sent without TLS", line: 4},
+		{name: "relay bad tls", in: "[relay]\ntls = \"ssl\"\n", wantErr: "relay.tls: \"ssl\" is not one of", line: 2},
+		{name: "relay bad host", in: "[relay]\nhost = \"smtp.example.net\"\n", wantErr: "relay.host: \"smtp.example.net\" is not host:port", line: 2},
+		{name: "queue empty retry", in: "[queue]\nretry = []\n", wantErr: "queue.retry: needs at least one wait", line: 2},
+		{name: "queue port", in: "[queue]\nport = 0\n", wantErr: "queue.port: must be a port number", line: 2},
 		{name: "unknown top key", in: "\n\ndata_dri = \"x\"\n", wantErr: "data_dri: unknown key", line: 3},
 		{name: "unknown table key", in: "[listen]\nimap = \"127.0.0.1:1\"\nimapz = \"x\"\n", wantErr: "listen.imapz: unknown key", line: 3},
 		{name: "unknown table", in: "[foo]\nbar = 1\n", wantErr: "unknown key", line: 1},

@@ -30,6 +30,7 @@ import (
 	"github.com/postfach/postfach/internal/imapserver"
 	"github.com/postfach/postfach/internal/netserve"
 	"github.com/postfach/postfach/internal/pop3server"
+	"github.com/postfach/postfach/internal/queue"
 	"github.com/postfach/postfach/internal/smtpserver"
 	"github.com/postfach/postfach/internal/store"
 	"github.com/postfach/postfach/internal/store/sqlite"
@@ -54,9 +55,12 @@ type Options struct {
 	// CertPoll is how often the TLS certificate files are checked for
 	// changes; zero means certs.DefaultPoll. Tests make it short.
 	CertPoll time.Duration
-	// Now is the clock of device setup links (their expiry); nil means
-	// time.Now. Tests move it forward.
+	// Now is the clock of device setup links (their expiry) and of the
+	// outbound queue; nil means time.Now. Tests move it forward.
 	Now func() time.Time
+	// Queue, when set, adjusts the outbound queue's options before it
+	// starts (tests: the MTA-STS port, the poll interval).
+	Queue func(*queue.Options)
 }
 
 // protocolServer is what every protocol server provides (New(Options) in
@@ -75,6 +79,7 @@ type Server struct {
 	st    store.Store
 	auth  *auth.Service
 	ops   *admin.Ops
+	queue *queue.Queue // the outbound queue
 
 	addrs   map[string]string // listener name -> actual address
 	servers []namedServer
@@ -198,6 +203,11 @@ func Start(ctx context.Context, opt Options) (_ *Server, err error) {
 	s.ops = &admin.Ops{Store: s.st, Credentials: creds, Aliases: aliases, Auth: s.auth, Deliverer: deliverer, Logger: log, Delivered: s.m.smtp().Delivered,
 		Now: opt.Now} // setup links: startWeb
 	s.ops.BackupDone = s.bm.record
+	if err := s.startQueue(ctx, opt, deliverer); err != nil {
+		return nil, err
+	}
+	cleanup = append(cleanup, func() { s.queue.Shutdown(context.Background()) })
+	s.ops.Queue = s.queue
 
 	ids := new(netserve.IDs)
 	smtpOpts := func(lmtp bool) smtpserver.Options {
@@ -564,6 +574,7 @@ func (s *Server) shutdown(ctx context.Context) error {
 			stop(ns.name, ns.srv.Shutdown)
 		}
 		stop("admin", s.adminS.Shutdown)
+		stop("queue", s.queue.Shutdown)
 		if s.http != nil {
 			stop("http", func(ctx context.Context) error {
 				err := s.http.Shutdown(ctx)

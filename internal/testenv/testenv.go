@@ -23,6 +23,7 @@ import (
 
 	"github.com/postfach/postfach/internal/auth"
 	"github.com/postfach/postfach/internal/config"
+	"github.com/postfach/postfach/internal/queue"
 	"github.com/postfach/postfach/internal/server"
 	"github.com/postfach/postfach/internal/store"
 )
@@ -39,8 +40,12 @@ type Options struct {
 	// CertPoll is passed to server.Options: how often the TLS certificate
 	// files are checked for changes (zero: the server's default).
 	CertPoll time.Duration
-	// Now is passed to server.Options: the clock of setup links.
+	// Now is passed to server.Options: the clock of setup links and of
+	// the outbound queue.
 	Now func() time.Time
+	// Queue is passed to server.Options: it adjusts the outbound queue's
+	// options.
+	Queue func(*queue.Options)
 	// ReadConns is the size of the store's read pool. Zero means
 	// ReadConns(): one connection unless $POSTFACH_TEST_READ_CONNS says
 	// otherwise; negative means the store's own default (as in
@@ -113,7 +118,7 @@ func (e *Env) start() {
 		conns = 0 // the store's default
 	}
 	srv, err := server.Start(context.Background(), server.Options{Config: e.Config, Logger: log, WrapStore: e.opt.WrapStore,
-		StoreReadConns: conns, CertPoll: e.opt.CertPoll, Now: e.opt.Now})
+		StoreReadConns: conns, CertPoll: e.opt.CertPoll, Now: e.opt.Now, Queue: e.opt.Queue})
 	if err != nil {
 		e.t.Fatalf("testenv: start server: %v\n%s", err, e.logs.String())
 	}

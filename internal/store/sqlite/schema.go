@@ -257,6 +257,43 @@ CREATE TABLE IF NOT EXISTS access_keys (
 );
 CREATE INDEX IF NOT EXISTS access_keys_account ON access_keys (account_id);
 `,
+	// The outbound queue (store.Queue, issue 15): one row per message,
+	// one per recipient. blob_id is the body's blobs row, kept by the
+	// sweep while an entry refers to it; account_id is not a foreign key,
+	// since a queued message still goes out after its account is deleted
+	// (only its DSN has nowhere to go). Times in unix milliseconds. IF
+	// NOT EXISTS: see the devices migration.
+	`
+CREATE TABLE IF NOT EXISTS queue (
+	id             INTEGER PRIMARY KEY AUTOINCREMENT, -- never reused
+	account_id     INTEGER NOT NULL, -- 0: the server's own mail (a DSN)
+	sender         TEXT NOT NULL,    -- the reverse-path; '' is the null sender
+	smtputf8       INTEGER NOT NULL DEFAULT 0,
+	eightbit       INTEGER NOT NULL DEFAULT 0,
+	blob_id        INTEGER NOT NULL, -- blobs.id
+	size           INTEGER NOT NULL,
+	created        INTEGER NOT NULL,
+	next_attempt   INTEGER NOT NULL,
+	leased_until   INTEGER NOT NULL DEFAULT 0,
+	attempts       INTEGER NOT NULL DEFAULT 0,
+	last_error     TEXT NOT NULL DEFAULT '',
+	delay_notified INTEGER NOT NULL DEFAULT 0
+);
+CREATE INDEX IF NOT EXISTS queue_due ON queue (next_attempt);
+CREATE INDEX IF NOT EXISTS queue_blob ON queue (blob_id);
+CREATE TABLE IF NOT EXISTS queue_rcpts (
+	queue_id   INTEGER NOT NULL REFERENCES queue(id) ON DELETE CASCADE,
+	idx        INTEGER NOT NULL, -- position among the entry's recipients
+	address    TEXT NOT NULL,
+	state      INTEGER NOT NULL DEFAULT 0, -- store.RecipientState
+	status     TEXT NOT NULL DEFAULT '',
+	diagnostic TEXT NOT NULL DEFAULT '',
+	remote     TEXT NOT NULL DEFAULT '',
+	dsn_done   INTEGER NOT NULL DEFAULT 0,
+	updated    INTEGER NOT NULL DEFAULT 0,
+	PRIMARY KEY (queue_id, idx)
+) WITHOUT ROWID;
+`,
 }
 
 // deletedBit is the bit of \Deleted in messages.flags (mail.Flags.Bits),

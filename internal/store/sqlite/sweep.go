@@ -67,7 +67,8 @@ func (s *Store) sweeper(every time.Duration) {
 }
 
 // Sweep removes expunged messages older than the retention window (raising
-// each mailbox's tombstone floor), bodies no message references any more,
+// each mailbox's tombstone floor), bodies no message or queue entry
+// references any more,
 // and the sealed passwords of expired setup links (ExpireSetupLinks).
 func (s *Store) Sweep(ctx context.Context, now time.Time) error {
 	cutoff := now.Add(-s.retention).Unix()
@@ -96,7 +97,8 @@ func (s *Store) Sweep(ctx context.Context, now time.Time) error {
 		grace := now.Add(-blobGrace).Unix()
 		orphan := `FROM blobs b WHERE b.created < ?
 			AND NOT EXISTS (SELECT 1 FROM messages m WHERE m.blob_id = b.id)
-			AND NOT EXISTS (SELECT 1 FROM expunged e WHERE e.blob_id = b.id)`
+			AND NOT EXISTS (SELECT 1 FROM expunged e WHERE e.blob_id = b.id)
+			AND NOT EXISTS (SELECT 1 FROM queue q WHERE q.blob_id = b.id)`
 		rows, err := w.QueryContext(w.ctx, `SELECT b.hash `+orphan+` AND b.data IS NULL`, grace)
 		if err != nil {
 			return err

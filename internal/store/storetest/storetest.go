@@ -68,6 +68,7 @@ func Run(t *testing.T, h Harness) {
 		{"Snapshot", testSnapshot},
 		{"SnapshotConcurrent", testSnapshotConcurrent},
 		{"Restore", testRestore},
+		{"Queue", testQueue},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
