@@ -58,6 +58,20 @@ type Config struct {
 	Scrub  Scrub  `toml:"scrub"`
 	Web    Web    `toml:"web"`
 	Public Public `toml:"public"`
+
+	Submission Submission `toml:"submission"`
+}
+
+// Submission configures message submission (listen.submission and
+// listen.submissions, RFC 6409).
+type Submission struct {
+	// SaveSent stores each submitted message in the sender's \Sent
+	// mailbox.
+	SaveSent bool `toml:"save_sent"`
+	// MaxMessagesPerHour and MaxRecipientsPerHour limit what one account
+	// submits in any hour; 0 means no limit.
+	MaxMessagesPerHour   int `toml:"max_messages_per_hour"`
+	MaxRecipientsPerHour int `toml:"max_recipients_per_hour"`
 }
 
 // Web configures the HTTPS listener for new devices (listen.web).
@@ -322,6 +336,8 @@ func Default() *Config {
 		Scrub: Scrub{Rate: 2 << 20, Interval: Duration(24 * time.Hour)},
 		Log:   Log{Level: "info", Format: "text"},
 		POP3:  POP3{MarkSeen: true, HideDeleted: true, Delete: "hide", DeviceViews: true},
+
+		Submission: Submission{SaveSent: true, MaxMessagesPerHour: 500, MaxRecipientsPerHour: 2000},
 	}
 }
 
@@ -484,6 +500,12 @@ func (c *Config) Validate() error {
 	}
 	if c.IMAP.CacheSize < 0 {
 		bad("imap.cache_size", "must not be negative")
+	}
+	if c.Submission.MaxMessagesPerHour < 0 {
+		bad("submission.max_messages_per_hour", "must not be negative (0 means no limit)")
+	}
+	if c.Submission.MaxRecipientsPerHour < 0 {
+		bad("submission.max_recipients_per_hour", "must not be negative (0 means no limit)")
 	}
 	if c.Postmaster != "" && !validAddress(c.Postmaster) {
 		bad("postmaster", "%q is not an address (want an account name such as \"admin@example.org\")", c.Postmaster)
