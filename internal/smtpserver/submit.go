@@ -329,6 +329,23 @@ func (x *session) prepare(ctx context.Context, h message.Header) (*prepared, *re
 		msgID = "<" + newID() + "." + newID() + "@" + headerSafe(x.hostname()) + ">"
 		added = append(added, "Message-ID: "+msgID+"\r\n"...)
 	}
+	var rcpts []string
+	for _, r := range x.rcpts {
+		rcpts = append(rcpts, r.Address)
+	}
+	rcpts = append(rcpts, x.remotes...)
+	p := buildHeaders(h, added, rcpts)
+	env := &message.Envelope{MessageID: msgID, From: from}
+	p.messageID, p.from, _ = delivery.SentKey(env)
+	return p, nil
+}
+
+// buildHeaders makes the header sections of a submitted message from
+// its header h: the one recipients get (without Bcc:, with the added
+// fields) and the one of the sender's Sent copy (with one Bcc: naming the
+// message's Bcc: addresses and those of rcpts, the envelope recipients,
+// that no To:, Cc: or Bcc: names), each ending in the blank line.
+func buildHeaders(h message.Header, added []byte, rcpts []string) *prepared {
 	p := &prepared{}
 	var bcc []string
 	named := map[string]bool{}
@@ -355,18 +372,10 @@ func (x *session) prepare(ctx context.Context, h message.Header) (*prepared, *re
 				named[strings.ToLower(message.AddrSpec(a))] = true
 			}
 		}
-		p.header = append(p.header, f.Raw...)
-		if !bytes.HasSuffix(f.Raw, []byte("\n")) {
-			p.header = append(p.header, '\r', '\n')
-		}
+		p.header = appendCRLF(p.header, f.Raw)
 	}
 	p.header = append(p.header, added...)
 	p.sent = bytes.Clone(p.header)
-	var rcpts []string
-	for _, r := range x.rcpts {
-		rcpts = append(rcpts, r.Address)
-	}
-	rcpts = append(rcpts, x.remotes...)
 	for _, r := range rcpts {
 		if !named[strings.ToLower(r)] {
 			named[strings.ToLower(r)] = true
@@ -378,9 +387,23 @@ func (x *session) prepare(ctx context.Context, h message.Header) (*prepared, *re
 	}
 	p.header = append(p.header, '\r', '\n')
 	p.sent = append(p.sent, '\r', '\n')
-	env := &message.Envelope{MessageID: msgID, From: from}
-	p.messageID, p.from, _ = delivery.SentKey(env)
-	return p, nil
+	return p
+}
+
+// appendCRLF appends a header field's raw lines to dst with every line
+// ending in CRLF (a bare LF becomes CRLF, a missing ending is added), as
+// the store and the queue keep messages.
+func appendCRLF(dst, raw []byte) []byte {
+	for len(raw) > 0 {
+		i := bytes.IndexByte(raw, '\n')
+		if i < 0 {
+			return append(append(dst, raw...), '\r', '\n')
+		}
+		line := bytes.TrimSuffix(raw[:i], []byte("\r"))
+		dst = append(append(dst, line...), '\r', '\n')
+		raw = raw[i+1:]
+	}
+	return dst
 }
 
 // saveSent stores the server's copy of a submitted message in the
