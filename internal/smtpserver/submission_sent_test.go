@@ -68,15 +68,26 @@ func TestSubmissionSentOnceGoIMAP(t *testing.T) {
 	if _, err := observer.Select("Sent", nil).Wait(); err != nil {
 		t.Fatal(err)
 	}
-	seen := func() ([]uint32, []string) {
+	// seen sends NOOP until the observer has had the untagged responses
+	// done asks for (the change events reach its session a moment after
+	// the other session's command completed), and returns them.
+	seen := func(done func(e []uint32, f []string) bool) ([]uint32, []string) {
 		t.Helper()
-		if err := observer.Noop().Wait(); err != nil {
-			t.Fatal(err)
+		var e []uint32
+		var f []string
+		for range 500 {
+			if err := observer.Noop().Wait(); err != nil {
+				t.Fatal(err)
+			}
+			mu.Lock()
+			e, f = append(e, exists...), append(f, flags...)
+			exists, flags = nil, nil
+			mu.Unlock()
+			if done(e, f) {
+				break
+			}
+			time.Sleep(10 * time.Millisecond)
 		}
-		mu.Lock()
-		defer mu.Unlock()
-		e, f := exists, flags
-		exists, flags = nil, nil
 		return e, f
 	}
 
@@ -89,7 +100,7 @@ func TestSubmissionSentOnceGoIMAP(t *testing.T) {
 	s.do("DATA", "354 ")
 	s.send(strings.TrimSuffix(msg, "\r\n") + "\r\n.")
 	s.expect("250 ")
-	if e, _ := seen(); len(e) != 1 || e[0] != 1 {
+	if e, _ := seen(func(e []uint32, _ []string) bool { return len(e) > 0 }); len(e) != 1 || e[0] != 1 {
 		t.Fatalf("observer saw EXISTS %v after the submission, want [1]", e)
 	}
 
@@ -115,7 +126,7 @@ func TestSubmissionSentOnceGoIMAP(t *testing.T) {
 	if ad.UID != 1 || ad.UIDValidity == 0 {
 		t.Errorf("APPENDUID %d %d, want the server's copy, UID 1", ad.UIDValidity, ad.UID)
 	}
-	e, f := seen()
+	e, f := seen(func(_ []uint32, f []string) bool { return len(f) > 0 })
 	if len(e) != 0 || len(f) != 1 || !strings.Contains(f[0], "$Saved") {
 		t.Errorf("observer saw EXISTS %v and FLAGS %v after the client's APPEND, want no EXISTS and the flags", e, f)
 	}
@@ -149,7 +160,7 @@ func TestSubmissionSentOnceGoIMAP(t *testing.T) {
 	if !strings.HasPrefix(l, "b OK [APPENDUID ") || !strings.Contains(l, " 2,1]") {
 		t.Errorf("MULTIAPPEND: %q, want APPENDUID with 2,1", l)
 	}
-	e, f = seen()
+	e, f = seen(func(e []uint32, f []string) bool { return len(e) > 0 && len(f) > 0 })
 	if len(e) != 1 || e[0] != 2 || len(f) != 1 || !strings.Contains(f[0], `\Flagged`) {
 		t.Errorf("observer saw EXISTS %v and FLAGS %v after the MULTIAPPEND, want [2] and \\Flagged", e, f)
 	}
