@@ -221,9 +221,6 @@ func writeDeviceSetup(w io.Writer, cfg *config.Config, address string, nd *admin
 			continue
 		}
 		line := strings.Join(ports, ", or ")
-		if p.what == "sending (submission)" {
-			line += " (not served by this version of postfach yet)"
-		}
 		fmt.Fprintf(w, "  %-11s %s\n", p.what+":", line)
 	}
 	fmt.Fprintf(w, "\nIf the device is lost: postfach device revoke %s %s\n", address, nd.Device.Name)

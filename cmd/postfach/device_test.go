@@ -152,7 +152,7 @@ func TestDeviceSetupText(t *testing.T) {
 		"server:     mail.example.org\n",
 		"IMAP:       port 1993 with TLS, or port 1143 with STARTTLS\n",
 		"POP3:       port 1995 with TLS\n",
-		"sending (submission): port 1465 with TLS, or port 1587 with STARTTLS (not served",
+		"sending (submission): port 1465 with TLS, or port 1587 with STARTTLS\n",
 		"postfach device revoke alice@example.org phone",
 	} {
 		if !strings.Contains(out, want) {

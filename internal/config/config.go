@@ -47,21 +47,22 @@ type Config struct {
 	// and how long QRESYNC can tell exactly what vanished.
 	Retention Duration `toml:"retention"`
 
-	Listen Listen `toml:"listen"`
-	TLS    TLS    `toml:"tls"`
-	Auth   Auth   `toml:"auth"`
-	Limits Limits `toml:"limits"`
-	Log    Log    `toml:"log"`
-	POP3   POP3   `toml:"pop3"`
-	Debug  Debug  `toml:"debug"`
-	IMAP   IMAP   `toml:"imap"`
-	Scrub  Scrub  `toml:"scrub"`
-	Web    Web    `toml:"web"`
-	Public Public `toml:"public"`
-	Backup Backup `toml:"backup"`
-	DNS    DNS    `toml:"dns"`
-	Queue  Queue  `toml:"queue"`
-	Relay  Relay  `toml:"relay"`
+	Listen     Listen     `toml:"listen"`
+	TLS        TLS        `toml:"tls"`
+	Auth       Auth       `toml:"auth"`
+	Limits     Limits     `toml:"limits"`
+	Log        Log        `toml:"log"`
+	POP3       POP3       `toml:"pop3"`
+	Debug      Debug      `toml:"debug"`
+	IMAP       IMAP       `toml:"imap"`
+	Scrub      Scrub      `toml:"scrub"`
+	Web        Web        `toml:"web"`
+	Public     Public     `toml:"public"`
+	Backup     Backup     `toml:"backup"`
+	DNS        DNS        `toml:"dns"`
+	Queue      Queue      `toml:"queue"`
+	Relay      Relay      `toml:"relay"`
+	Submission Submission `toml:"submission"`
 }
 
 // Backup configures the backups the server takes itself (docs/backup.md).
@@ -115,6 +116,18 @@ type DNS struct {
 	// the nameservers of /etc/resolv.conf. DANE trusts their AD bit, so
 	// they should be a validating resolver on this machine.
 	Servers []string `toml:"servers"`
+}
+
+// Submission configures message submission (listen.submission and
+// listen.submissions, RFC 6409).
+type Submission struct {
+	// SaveSent stores each submitted message in the sender's \Sent
+	// mailbox.
+	SaveSent bool `toml:"save_sent"`
+	// MaxMessagesPerHour and MaxRecipientsPerHour limit what one account
+	// submits in any hour; 0 means no limit.
+	MaxMessagesPerHour   int `toml:"max_messages_per_hour"`
+	MaxRecipientsPerHour int `toml:"max_recipients_per_hour"`
 }
 
 // Web configures the HTTPS listener for new devices (listen.web).
@@ -385,7 +398,8 @@ func Default() *Config {
 		Queue: Queue{Port: 25, Lifetime: Duration(5 * 24 * time.Hour), DelayNotice: Duration(4 * time.Hour), Concurrency: 10,
 			Retry: []Duration{Duration(5 * time.Minute), Duration(10 * time.Minute), Duration(20 * time.Minute),
 				Duration(40 * time.Minute), Duration(time.Hour), Duration(2 * time.Hour), Duration(4 * time.Hour)}},
-		Relay: Relay{TLS: "starttls"},
+		Relay:      Relay{TLS: "starttls"},
+		Submission: Submission{SaveSent: true, MaxMessagesPerHour: 500, MaxRecipientsPerHour: 2000},
 	}
 }
 
@@ -550,6 +564,12 @@ func (c *Config) Validate() error {
 	}
 	if c.IMAP.CacheSize < 0 {
 		bad("imap.cache_size", "must not be negative")
+	}
+	if c.Submission.MaxMessagesPerHour < 0 {
+		bad("submission.max_messages_per_hour", "must not be negative (0 means no limit)")
+	}
+	if c.Submission.MaxRecipientsPerHour < 0 {
+		bad("submission.max_recipients_per_hour", "must not be negative (0 means no limit)")
 	}
 	if c.Postmaster != "" && !validAddress(c.Postmaster) {
 		bad("postmaster", "%q is not an address (want an account name such as \"admin@example.org\")", c.Postmaster)

@@ -97,6 +97,11 @@ type Envelope struct {
 	// send the message again to the recipients that have it. LMTP answers
 	// per recipient and does not set it.
 	AllOrNothing bool
+	// NoTrace stores the message without Return-Path: and Received:
+	// (Headers are still prepended): submission's copy in the sender's
+	// Sent mailbox is the message as the sender wrote it, not mail that
+	// arrived.
+	NoTrace bool
 }
 
 // Result is the outcome of Deliver.
@@ -334,6 +339,9 @@ func callStore(ctx context.Context, f deliverFunc, staged store.Staged, targets 
 // traceHeaders returns the Return-Path: and Received: header fields, with
 // env.Headers between them.
 func (d *Deliverer) traceHeaders(env *Envelope, now time.Time) string {
+	if env.NoTrace {
+		return env.Headers
+	}
 	var b strings.Builder
 	// RFC 5321 §4.4: the final delivery adds Return-Path with the
 	// reverse-path of MAIL FROM.

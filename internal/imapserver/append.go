@@ -5,6 +5,7 @@ import (
 	"io"
 	"time"
 
+	"github.com/postfach/postfach/internal/delivery"
 	"github.com/postfach/postfach/internal/imap"
 	"github.com/postfach/postfach/internal/imapurl"
 	"github.com/postfach/postfach/internal/mail"
@@ -36,11 +37,20 @@ func (s *session) cmdAppend(cmd imap.Command) error {
 	if err != nil {
 		return s.abortStream(c, err)
 	}
-	res, err := s.appendMessages(c, mb, false)
+	res, deduped, err := s.appendMessages(c, mb, false)
 	if err != nil {
 		return err
 	}
 	s.okCode = "APPENDUID " + itoa64(int64(res.UIDValidity)) + " " + uidList(res.UIDs)
+	if deduped {
+		// Some messages were the submission server's copies: they were
+		// not added (no EXISTS), at most their flags changed, which the
+		// view reads from the store.
+		if s.sel != nil && s.sel.mb.ID == mb.ID && res.ModSeq > 0 {
+			s.sel.need(res.ModSeq)
+		}
+		return nil
+	}
 	if s.sel != nil && s.sel.mb.ID == mb.ID {
 		done, err := s.appendedOwn(res)
 		if err != nil {
@@ -72,9 +82,18 @@ func (s *session) abortStream(c appendStream, err error) error {
 
 // appendMessages reads the messages of an APPEND or REPLACE into staged
 // bodies and appends them in one store call.
-func (s *session) appendMessages(c appendStream, mb *store.Mailbox, single bool) (*store.AppendResult, error) {
+//
+// A message of an APPEND (not of a REPLACE, single) that the submission
+// server already saved in this mailbox (Options.SentCopies: same
+// Message-ID and From, within delivery.SentWindow, and still there) is
+// not added again: the server's copy stays, it has the Bcc recipients,
+// and gets the APPEND's flags; its UID stands in the APPENDUID, in the
+// order of the messages (RFC 4315 §3; a MULTIAPPEND stays all or nothing
+// for the messages it adds). deduped reports that this happened.
+func (s *session) appendMessages(c appendStream, mb *store.Mailbox, single bool) (res *store.AppendResult, deduped bool, err error) {
 	st := s.srv.opt.Store
 	var msgs []store.NewMessage
+	var slots []appendSlot
 	var quota appendQuota
 	defer func() {
 		for _, m := range msgs {
@@ -84,14 +103,14 @@ func (s *session) appendMessages(c appendStream, mb *store.Mailbox, single bool)
 	for {
 		am, err := c.Next()
 		if err != nil {
-			return nil, s.streamError(err)
+			return nil, false, s.streamError(err)
 		}
 		if am == nil {
 			break
 		}
 		flags, err := storeFlags(am.Flags)
 		if err != nil {
-			return nil, s.abortStream(c, err)
+			return nil, false, s.abortStream(c, err)
 		}
 		var announced int64
 		if am.Literal != nil {
@@ -101,7 +120,7 @@ func (s *session) appendMessages(c appendStream, mb *store.Mailbox, single bool)
 			if err == nil {
 				err = store.ErrOverQuota
 			}
-			return nil, s.abortStream(c, err)
+			return nil, false, s.abortStream(c, err)
 		}
 		var src io.Reader
 		var cat *catReader
@@ -111,7 +130,7 @@ func (s *session) appendMessages(c appendStream, mb *store.Mailbox, single bool)
 		} else {
 			r, err := am.Literal.Open()
 			if err != nil {
-				return nil, s.streamError(err)
+				return nil, false, s.streamError(err)
 			}
 			src = r
 			if am.Literal.Binary {
@@ -137,27 +156,99 @@ func (s *session) appendMessages(c appendStream, mb *store.Mailbox, single bool)
 			var pe *imap.ParseError
 			var ce *connError
 			if errors.As(err, &pe) || errors.As(err, &ce) {
-				return nil, err
+				return nil, false, err
 			}
 			if errors.Is(err, store.ErrTooBig) {
 				err = no("TOOBIG", "Message too big")
 			}
-			return nil, s.abortStream(c, err)
+			return nil, false, s.abortStream(c, err)
 		}
 		if cat == nil {
 			// Stage read the literal to its end; anything the reader
 			// still holds means the client sent less than announced.
 			if _, err := io.Copy(io.Discard, src); err != nil {
 				staged.Discard()
-				return nil, s.streamError(err)
+				return nil, false, s.streamError(err)
+			}
+		}
+		if !single {
+			if uid, ok := s.sentCopy(mb, staged); ok {
+				staged.Discard()
+				slots = append(slots, appendSlot{dup: true, uid: uid, flags: flags})
+				continue
 			}
 		}
 		msgs = append(msgs, store.NewMessage{Body: staged, Flags: flags, InternalDate: am.Date})
+		slots = append(slots, appendSlot{})
 	}
-	if len(msgs) == 0 {
-		return nil, bad("", "No message")
+	if len(slots) == 0 {
+		return nil, false, bad("", "No message")
 	}
-	return st.Append(s.ctx, s.user.Account, mb.ID, msgs)
+	if len(msgs) == len(slots) {
+		res, err := st.Append(s.ctx, s.user.Account, mb.ID, msgs)
+		return res, false, err
+	}
+	res = &store.AppendResult{Mailbox: mb.ID, UIDValidity: mb.UIDValidity}
+	if len(msgs) > 0 {
+		if res, err = st.Append(s.ctx, s.user.Account, mb.ID, msgs); err != nil {
+			return nil, false, err
+		}
+	}
+	uids := make([]mail.UID, 0, len(slots))
+	k := 0
+	for _, sl := range slots {
+		if !sl.dup {
+			uids = append(uids, res.UIDs[k])
+			k++
+			continue
+		}
+		uids = append(uids, sl.uid)
+		if len(sl.flags) == 0 {
+			continue
+		}
+		fr, err := st.StoreFlags(s.ctx, s.user.Account, mb.ID, store.StoreFlagsRequest{UIDs: mail.NewUIDSet(sl.uid), Op: store.FlagsAdd, Flags: sl.flags})
+		if err != nil {
+			return nil, false, err
+		}
+		res.ModSeq = max(res.ModSeq, fr.ModSeq)
+	}
+	res.UIDs = uids
+	return res, true, nil
+}
+
+// appendSlot is one message of an APPEND: added, or the submission
+// server's copy (dup) with the UID it has and the flags to add to it.
+type appendSlot struct {
+	dup   bool
+	uid   mail.UID
+	flags mail.Flags
+}
+
+// sentCopy returns the UID of the submission server's copy of the staged
+// message in mb (Options.SentCopies), if it is still there and not
+// \Deleted.
+func (s *session) sentCopy(mb *store.Mailbox, staged store.Staged) (mail.UID, bool) {
+	sc := s.srv.opt.SentCopies
+	sum := staged.Summary()
+	if sc == nil || sum == nil {
+		return 0, false
+	}
+	id, from, ok := delivery.SentKey(sum.Root.Envelope)
+	if !ok {
+		return 0, false
+	}
+	cp, ok := sc.Find(s.user.Account, mb.ID, id, from)
+	if !ok || cp.UIDValidity != mb.UIDValidity {
+		return 0, false
+	}
+	found := false
+	for m, err := range s.srv.opt.Store.Messages(s.ctx, s.user.Account, mb.ID, mail.NewUIDSet(cp.UID), store.ListOptions{}) {
+		if err != nil {
+			return 0, false
+		}
+		found = m.UID == cp.UID && !m.Flags.Has(mail.FlagDeleted)
+	}
+	return cp.UID, found
 }
 
 // streamError classifies an error from reading a streaming command.
@@ -310,7 +401,7 @@ func (s *session) cmdReplace(cmd imap.Command) error {
 	if err != nil {
 		return s.abortStream(c, err)
 	}
-	res, err := s.appendMessages(c, mb, true)
+	res, _, err := s.appendMessages(c, mb, true)
 	if err != nil {
 		return err
 	}

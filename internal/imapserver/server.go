@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/postfach/postfach/internal/auth"
+	"github.com/postfach/postfach/internal/delivery"
 	"github.com/postfach/postfach/internal/imap"
 	"github.com/postfach/postfach/internal/imapurl"
 	"github.com/postfach/postfach/internal/netserve"
@@ -123,6 +124,11 @@ type Options struct {
 	// clients as the /shared/admin server annotation (RFC 5464 §3.2.1.1,
 	// as a mailto: URL); "" leaves the entry out.
 	Postmaster string
+	// SentCopies are the copies the submission server saved in its users'
+	// Sent mailboxes: an APPEND of the same message there within
+	// delivery.SentWindow keeps that copy instead of adding a second
+	// (append.go). nil: every APPEND adds.
+	SentCopies *delivery.SentCopies
 	// METADATA (RFC 5464) limits: the largest value of one annotation
 	// (0: 64 KiB), the most annotations of one account (0: 1,000) and
 	// their total value bytes (0: 1 MiB).

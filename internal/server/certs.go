@@ -178,19 +178,9 @@ func (s *Server) mailServers() web.MailServers {
 		IMAPS:       c.PublicPort("imaps", s.addrs["imaps"]),
 		POP3:        c.PublicPort("pop3", s.addrs["pop3"]),
 		POP3S:       c.PublicPort("pop3s", s.addrs["pop3s"]),
-		Submission:  s.servedPort("submission"),
-		Submissions: s.servedPort("submissions"),
+		Submission:  c.PublicPort("submission", s.addrs["submission"]),
+		Submissions: c.PublicPort("submissions", s.addrs["submissions"]),
 	}
-}
-
-// servedPort is PublicPort for a listener that may not serve yet: a
-// listener postfach does not implement is never offered to clients, so
-// autoconfig does not send a phone to a port that cannot take its mail.
-func (s *Server) servedPort(name string) int {
-	if notImplemented(name) {
-		return 0
-	}
-	return s.cfg.PublicPort(name, s.addrs[name])
 }
 
 // Reload re-reads the TLS certificate files now, or with ACME checks the

@@ -27,7 +27,9 @@ import (
 	"github.com/postfach/postfach/internal/admin"
 	"github.com/postfach/postfach/internal/auth"
 	"github.com/postfach/postfach/internal/config"
+	"github.com/postfach/postfach/internal/delivery"
 	"github.com/postfach/postfach/internal/imapserver"
+	"github.com/postfach/postfach/internal/imapurl"
 	"github.com/postfach/postfach/internal/netserve"
 	"github.com/postfach/postfach/internal/pop3server"
 	"github.com/postfach/postfach/internal/queue"
@@ -61,6 +63,10 @@ type Options struct {
 	// Queue, when set, adjusts the outbound queue's options before it
 	// starts (tests: the MTA-STS port, the poll interval).
 	Queue func(*queue.Options)
+	// Enqueuer takes submitted mail for other servers (the outbound
+	// queue); nil means the server's own outbound queue. Tests record
+	// with it.
+	Enqueuer delivery.Enqueuer
 }
 
 // protocolServer is what every protocol server provides (New(Options) in
@@ -114,17 +120,6 @@ func NewLogger(c config.Log, w io.Writer) *slog.Logger {
 		return slog.New(slog.NewJSONHandler(w, opts))
 	}
 	return slog.New(slog.NewTextHandler(w, opts))
-}
-
-// notImplemented reports the listeners whose protocol is not built yet.
-// imapserver (issue 3) and pop3server (issue 5) remove their names here and
-// add a case in Start's listener switch.
-func notImplemented(name string) bool {
-	switch name {
-	case "submission", "submissions":
-		return true
-	}
-	return false
 }
 
 // imapCache maps imap.cache_messages and imap.cache_size, where 0 turns a
@@ -208,6 +203,12 @@ func Start(ctx context.Context, opt Options) (_ *Server, err error) {
 	}
 	cleanup = append(cleanup, func() { s.queue.Shutdown(context.Background()) })
 	s.ops.Queue = s.queue
+	// Submission hands mail for other servers to the outbound queue;
+	// tests may record it instead.
+	var enqueuer delivery.Enqueuer = s.queue
+	if opt.Enqueuer != nil {
+		enqueuer = opt.Enqueuer
+	}
 
 	ids := new(netserve.IDs)
 	smtpOpts := func(lmtp bool) smtpserver.Options {
@@ -280,6 +281,47 @@ func Start(ctx context.Context, opt Options) (_ *Server, err error) {
 		return pop3, nil
 	}
 
+	// sent remembers the Sent copies of submission for IMAP's APPEND.
+	sent := delivery.NewSentCopies(nil)
+
+	// submissionServer is one submission server for both submission
+	// listeners, so that the hourly limits hold across them.
+	var subSrv *smtpserver.Server
+	submissionServer := func() (*smtpserver.Server, error) {
+		if subSrv == nil {
+			tc, err := tlsConfig()
+			if err != nil {
+				return nil, err
+			}
+			spool, err := submissionSpool(cfg.DataDir)
+			if err != nil {
+				return nil, err
+			}
+			o := smtpOpts(false)
+			o.TLSConfig = tc
+			o.Submission = &smtpserver.Submission{
+				Auth:                 s.auth,
+				AllowInsecureAuth:    cfg.Auth.AllowInsecure,
+				Enqueuer:             enqueuer,
+				SaveSent:             cfg.Submission.SaveSent,
+				SentCopies:           sent,
+				Mailboxes:            s.st,
+				MaxMessagesPerHour:   cfg.Submission.MaxMessagesPerHour,
+				MaxRecipientsPerHour: cfg.Submission.MaxRecipientsPerHour,
+				LoginTimeout:         cfg.Limits.LoginTimeout.D(),
+				PreAuth:              preAuth,
+				SpoolDir:             spool,
+			}
+			if st, ok := s.st.(imapurl.Store); ok {
+				// RFC 4468 §3: BURL imap where the store keeps the
+				// URLAUTH access keys.
+				o.Submission.URLs = burlFetcher{imapurl.New(imapurl.Options{Store: st, Hostname: cfg.Hostname})}
+			}
+			subSrv = smtpserver.New(o)
+		}
+		return subSrv, nil
+	}
+
 	// imapServer is one IMAP server for both IMAP listeners.
 	var imapSrv *imapserver.Server
 	imapServer := func() (*imapserver.Server, error) {
@@ -299,6 +341,7 @@ func Start(ctx context.Context, opt Options) (_ *Server, err error) {
 				CacheMessages:     imapCache(cfg.IMAP.CacheMessages),
 				CacheBytes:        int64(imapCache(int(cfg.IMAP.CacheSize))),
 				Postmaster:        "postmaster@" + cfg.Domains[0],
+				SentCopies:        sent,
 				IdleTimeout:       cfg.Limits.IMAPIdleTimeout.D(),
 				LoginTimeout:      cfg.Limits.LoginTimeout.D(),
 				PreAuth:           preAuth,
@@ -319,10 +362,6 @@ func Start(ctx context.Context, opt Options) (_ *Server, err error) {
 		if l.Addr == "" {
 			continue
 		}
-		if notImplemented(l.Name) {
-			log.Info(l.Name+": not implemented yet", "listener", l.Name, "addr", l.Addr)
-			continue
-		}
 		var srv protocolServer
 		switch l.Name {
 		case "lmtp":
@@ -334,6 +373,15 @@ func Start(ctx context.Context, opt Options) (_ *Server, err error) {
 				return nil, err
 			}
 			srv = smtpserver.New(o)
+		case "submission", "submissions":
+			p, err := submissionServer()
+			if err != nil {
+				return nil, err
+			}
+			srv = p
+			if l.Name == "submissions" {
+				srv = smtpserver.ImplicitTLS{Server: p}
+			}
 		case "imap", "imaps":
 			p, err := imapServer()
 			if err != nil {

@@ -260,10 +260,15 @@ func TestDeviceSetupLink(t *testing.T) {
 			t.Errorf("mail payload %s = %v, want %v", k, mail[k], want)
 		}
 	}
-	for k := range mail {
-		// Submission is not served: the profile names no outgoing server.
-		if strings.HasPrefix(k, "Outgoing") {
-			t.Errorf("mail payload has %s, but postfach serves no submission", k)
+	// Submission (issue 15): the outgoing server is the implicit-TLS
+	// port, with the same device password.
+	for k, want := range map[string]plistValue{
+		"OutgoingMailServerHostName": "mx.test.example", "OutgoingMailServerPortNumber": webPort(t, env.Addr("submissions")),
+		"OutgoingMailServerUseSSL": true, "OutgoingMailServerAuthentication": "EmailAuthPassword",
+		"OutgoingMailServerUsername": addr, "OutgoingPassword": nd.Password, "OutgoingPasswordSameAsIncomingPassword": true,
+	} {
+		if mail[k] != want {
+			t.Errorf("mail payload %s = %v, want %v", k, mail[k], want)
 		}
 	}
 	for k, want := range map[string]plistValue{"PayloadType": "Configuration", "PayloadVersion": 1, "PayloadRemovalDisallowed": false,

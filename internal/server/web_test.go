@@ -117,10 +117,9 @@ func webPort(t *testing.T, addr string) int {
 func TestThunderbirdAutoconfig(t *testing.T) {
 	t.Parallel()
 	env := testenv.Start(t, testenv.Options{Config: func(c *config.Config) {
-		// Submission is not built yet, so its test listeners are not
-		// opened; the ports clients are told come from [public].
+		// The ports clients are told come from [public] when set, and
+		// from the listener otherwise.
 		c.Public.Submissions = 465
-		c.Public.Submission = 587
 	}})
 	const addr = "carol@" + testenv.Domain
 	const password = "autoconfig password"
@@ -166,10 +165,14 @@ func TestThunderbirdAutoconfig(t *testing.T) {
 	if s := seen["pop3/SSL"]; s.Port != webPort(t, env.Addr("pop3s")) {
 		t.Errorf("pop3 SSL: %+v", s)
 	}
-	// Submission is not served yet (issue 15): no client may be sent to
-	// its port.
-	if len(cfg.Provider.Outgoing) != 0 {
-		t.Errorf("outgoing servers offered before submission works: %+v", cfg.Provider.Outgoing)
+	// Submission (issue 15): implicit TLS first (RFC 8314 §3.3), then
+	// STARTTLS on the listener's own port.
+	wantOut := []tbServer{
+		{Type: "smtp", Hostname: "mx.test.example", Port: 465, Socket: "SSL", Auth: "password-cleartext", Username: "%EMAILADDRESS%"},
+		{Type: "smtp", Hostname: "mx.test.example", Port: webPort(t, env.Addr("submission")), Socket: "STARTTLS", Auth: "password-cleartext", Username: "%EMAILADDRESS%"},
+	}
+	if len(cfg.Provider.Outgoing) != 2 || cfg.Provider.Outgoing[0] != wantOut[0] || cfg.Provider.Outgoing[1] != wantOut[1] {
+		t.Errorf("outgoing servers %+v, want %+v", cfg.Provider.Outgoing, wantOut)
 	}
 
 	// Thunderbird then logs in with what it read, checking the
@@ -309,10 +312,16 @@ func TestOutlookAutodiscover(t *testing.T) {
 				t.Fatalf("parse: %v\n%s", err, body)
 			}
 			a := r.Response.Account
-			if a.AccountType != "email" || a.Action != "settings" || len(a.Protocol) != 1 {
+			if a.AccountType != "email" || a.Action != "settings" || len(a.Protocol) != 2 {
 				t.Fatalf("account: %+v\n%s", a, body)
 			}
-			// No SMTP entry: submission is not served yet (issue 15).
+			// Submission (issue 15): the implicit-TLS port, on the
+			// listener's own port as [public] names none.
+			smtp := a.Protocol[1]
+			if smtp.Type != "SMTP" || smtp.Server != "imap.example.org" || smtp.Port != webPort(t, env.Addr("submissions")) ||
+				smtp.SSL != "on" || smtp.Encryption != "SSL" || smtp.LoginName != addr {
+				t.Errorf("SMTP: %+v", smtp)
+			}
 			imap := a.Protocol[0]
 			if imap.Type != "IMAP" || imap.Server != "imap.example.org" || imap.Port != 993 || imap.SSL != "on" ||
 				imap.Encryption != "SSL" || imap.LoginName != addr || imap.SPA != "off" {

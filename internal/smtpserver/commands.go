@@ -71,7 +71,11 @@ func (x *session) dispatch(line []byte) {
 		x.reply(214, "2.0.0", "Commands: "+x.commandList())
 	case "STARTTLS":
 		x.cmdStartTLS(arg)
-	case "EXPN", "AUTH", "ETRN", "TURN", "ATRN", "SEND", "SOML", "SAML", "BURL":
+	case "AUTH":
+		x.cmdAuth(arg)
+	case "BURL":
+		x.cmdBURL(arg)
+	case "EXPN", "ETRN", "TURN", "ATRN", "SEND", "SOML", "SAML":
 		// RFC 5321 §4.2.4: known, not offered here.
 		x.refuse(replyNotImpl)
 	default:
@@ -88,7 +92,14 @@ func (x *session) commandList() string {
 	if x.s.opt.TLSConfig != nil && !x.tls {
 		tls = " STARTTLS"
 	}
-	return hello + " MAIL RCPT DATA BDAT RSET NOOP QUIT VRFY HELP" + tls
+	sub := ""
+	if x.submission() != nil {
+		sub = " AUTH"
+		if x.submission().URLs != nil {
+			sub += " BURL"
+		}
+	}
+	return hello + sub + " MAIL RCPT DATA BDAT RSET NOOP QUIT VRFY HELP" + tls
 }
 
 // cmdHello answers EHLO, HELO and LHLO (RFC 5321 §4.1.1.1, RFC 2033 §4.1).
@@ -123,6 +134,20 @@ func (x *session) cmdHello(verb, arg string) {
 	}
 	if x.s.opt.TLSConfig != nil && !x.tls {
 		lines = append(lines, "STARTTLS") // RFC 3207
+	}
+	if sub := x.submission(); sub != nil {
+		// RFC 4954 §3: AUTH with the mechanisms, only where a password
+		// may be sent (as POP3 and IMAP do), and not after AUTH.
+		if x.user == nil && x.secure() {
+			if m := x.mechanisms(); len(m) > 0 {
+				lines = append(lines, "AUTH "+strings.Join(m, " "))
+			}
+		}
+		// RFC 4468 §3: "imap" says URLAUTH URLs of IMAP servers are
+		// resolved (this server's: the store keeps the access keys).
+		if sub.URLs != nil {
+			lines = append(lines, "BURL imap")
+		}
 	}
 	x.replyLines(250, lines)
 }
@@ -182,6 +207,14 @@ func (x *session) cmdMail(arg string) {
 				return
 			}
 			utf8 = true
+		case "AUTH":
+			// RFC 4954 §5: the identity a relay passes on; a
+			// submission server accepts it and relies on its own
+			// authentication.
+			if x.submission() == nil || !p.eq {
+				x.refuse(replyBadParam)
+				return
+			}
 		default:
 			x.refuse(replyBadParam)
 			return
@@ -194,12 +227,27 @@ func (x *session) cmdMail(arg string) {
 		x.refuse(errBadSender)
 		return
 	}
+	if x.submission() != nil {
+		if r := x.checkSender(from); r != nil {
+			if r == replyAuthRequired {
+				x.refuse(r)
+			} else {
+				x.replyWith(r)
+			}
+			return
+		}
+	}
 	x.bdatAbandoned = false
 	x.inTx = true
 	x.from = from
 	x.utf8 = utf8
 	x.size = size
+	x.body8 = false
+	for _, p := range params {
+		x.body8 = x.body8 || p.key == "BODY" && strings.EqualFold(p.value, "8BITMIME")
+	}
 	x.rcpts = nil
+	x.remotes = nil
 	x.rcptTried = false
 	x.reply(250, "2.1.0", "Sender OK")
 }
@@ -231,8 +279,13 @@ func (x *session) cmdRcpt(arg string) {
 		x.refuse(errBadRcpt)
 		return
 	}
-	if m := x.s.opt.MaxRecipients; m > 0 && len(x.rcpts) >= m {
+	if m := x.s.opt.MaxRecipients; m > 0 && len(x.rcpts)+len(x.remotes) >= m {
 		x.replyWith(errTooManyRcpts)
+		return
+	}
+	if x.submission() != nil && !x.s.limits.allowRecipients(x.user.Account, len(x.rcpts)+len(x.remotes)) {
+		x.log.Info("hourly recipient limit reached")
+		x.replyWith(replyRcptLimit)
 		return
 	}
 	var r *delivery.Recipient
@@ -245,6 +298,10 @@ func (x *session) cmdRcpt(arg string) {
 		}
 	} else {
 		err = x.quotedRcpt(to)
+	}
+	if err != nil && x.submission() != nil && errors.Is(err, delivery.ErrNotLocal) {
+		x.remoteRcpt(to)
+		return
 	}
 	if err != nil {
 		lvl := slog.LevelInfo
@@ -285,7 +342,7 @@ func (x *session) readyForData(bdat bool) *reply {
 		return replyBDATAbandoned
 	case !x.inTx:
 		return replyMailFirst
-	case len(x.rcpts) > 0:
+	case len(x.rcpts) > 0 || len(x.remotes) > 0:
 		return nil
 	case x.rcptTried && x.s.opt.LMTP:
 		return replyNoValidRcptLMTP
@@ -319,22 +376,22 @@ func (x *session) cmdData(arg string) {
 	defer x.setBusy(false)
 	x.inData = true
 	dr := newDataReader(x.r, x.s.opt.MaxMessageSize)
-	res, id, err := x.deliver(dr, func() error { return dr.readErr })
+	answer, _ := x.receive(dr, func() error { return dr.readErr })
 	rerr := dr.drain()
 	x.inData = false
 	if rerr != nil {
 		x.readFailed(rerr)
 		return
 	}
-	x.answerMessage(res, id, err)
+	answer()
 	x.resetTx()
 }
 
 // cmdBDAT receives a message in chunks (RFC 3030 §2): this command's
-// chunk and, while the message is read, the BDAT commands that follow,
-// up to the one marked LAST. Each chunk before the last gets its 250
-// when it has been read; the last one gets the message's reply (per
-// recipient for LMTP).
+// chunk and, while the message is read, the BDAT (and in submission BURL)
+// commands that follow, up to the one marked LAST. Each chunk before the
+// last gets its 250 when it has been read; the last one gets the
+// message's reply (per recipient for LMTP).
 func (x *session) cmdBDAT(arg string) {
 	size, last, ok := parseBDAT(arg)
 	if !ok {
@@ -355,19 +412,30 @@ func (x *session) cmdBDAT(arg string) {
 			x.readFailed(err)
 			return
 		}
-		if x.bdatFailed {
-			// Chunks the client pipelined before it saw its message
-			// refused are expected (RFC 3030 §2), not a client error.
-			x.replyWith(r)
-		} else {
-			x.refuse(r)
-		}
+		x.chunkRefused(r)
 		return
 	}
+	x.chunked(chunk{size: size, last: last})
+}
+
+// chunkRefused answers a BDAT or BURL that cannot start a message.
+func (x *session) chunkRefused(r *reply) {
+	if x.bdatFailed {
+		// Chunks the client pipelined before it saw its message
+		// refused are expected (RFC 3030 §2), not a client error.
+		x.replyWith(r)
+	} else {
+		x.refuse(r)
+	}
+}
+
+// chunked receives a message whose first chunk is first (a BDAT chunk,
+// or a BURL part), up to the chunk marked LAST, and answers it.
+func (x *session) chunked(first chunk) {
 	x.setBusy(true)
 	defer x.setBusy(false)
-	br := newBDATReader(x.r, size, last, x.s.opt.MaxMessageSize, x.nextChunk)
-	res, id, err := x.deliver(br, func() error { return br.netEr })
+	br := newBDATReader(x.r, first, x.s.opt.MaxMessageSize, x.nextChunk)
+	answer, err := x.receive(br, func() error { return br.netEr })
 	rerr := br.drain()
 	if rerr != nil {
 		x.readFailed(rerr)
@@ -376,37 +444,63 @@ func (x *session) cmdBDAT(arg string) {
 	if errors.Is(err, errBDATInterrupted) {
 		// The client gave up the message with another command, which
 		// the main loop handles next; the chunks got their replies.
-		x.log.Info("bdat transaction abandoned", "id", id)
+		x.log.Info("bdat transaction abandoned")
 		x.resetTx()
 		x.bdatAbandoned = true
 		return
 	}
-	x.answerMessage(res, id, err)
+	answer()
 	x.resetTx()
 	x.bdatFailed = err != nil
 }
 
-// nextChunk acknowledges the chunk just read and reads the next BDAT
-// command of the transaction (a chunkSource).
-func (x *session) nextChunk(prevSize int64) (int64, bool, error) {
-	x.reply(250, "2.0.0", strconv.FormatInt(prevSize, 10)+" octets received")
+// nextChunk acknowledges the chunk just read and reads the next BDAT (or
+// BURL) command of the transaction (a chunkSource).
+func (x *session) nextChunk(prev chunk) (chunk, error) {
+	if prev.url != nil {
+		x.replyWith(replyBURLWaiting) // RFC 4468 §3
+	} else {
+		x.reply(250, "2.0.0", strconv.FormatInt(prev.size, 10)+" octets received")
+	}
 	x.inData = false
 	line, err := x.readLine()
 	x.inData = true
 	if errors.Is(err, errLineTooLong) {
 		x.pendingLong = true
-		return 0, false, errBDATInterrupted
+		return chunk{}, errBDATInterrupted
 	}
 	if err != nil {
-		return 0, false, err
+		return chunk{}, err
 	}
 	verb, arg := splitCommand(line)
-	size, last, ok := parseBDAT(arg)
-	if verb != "BDAT" || !ok {
-		x.pending = bytes.Clone(line)
-		return 0, false, errBDATInterrupted
+	switch verb {
+	case "BDAT":
+		if size, last, ok := parseBDAT(arg); ok {
+			return chunk{size: size, last: last}, nil
+		}
+	case "BURL":
+		if url, last, ok := parseBURL(arg); ok && x.submission() != nil && x.submission().URLs != nil {
+			c, err := x.fetchURL(url)
+			c.last = last
+			return c, err
+		}
 	}
-	return size, last, nil
+	x.pending = bytes.Clone(line)
+	return chunk{}, errBDATInterrupted
+}
+
+// receive takes a message from body: the MX and LMTP deliver it, a
+// submission server submits it. It returns the function that writes
+// the reply, to be called once the rest of the data was read, and the
+// error, if any. A failure caused by the connection (readErr) or by an
+// abandoned BDAT transaction is the caller's to handle.
+func (x *session) receive(body io.Reader, readErr func() error) (answer func(), err error) {
+	if x.submission() != nil {
+		r, err := x.submit(body, readErr)
+		return func() { x.replyWith(r) }, err
+	}
+	res, id, err := x.deliver(body, readErr)
+	return func() { x.answerMessage(res, id, err) }, err
 }
 
 // deliver hands the message to the Deliverer and logs the outcome. A
@@ -466,46 +560,46 @@ func (x *session) deliver(body io.Reader, readErr func() error) (*delivery.Resul
 	return res, env.ID, nil
 }
 
+// smtpReply is the one SMTP reply to a message delivered to every
+// recipient or to none. It is the failure of the recipient that failed
+// (the store stops at the first); when the others were held back by it, a
+// permanent failure becomes 451, so that the client retries: its RCPT then
+// gets its own answer, and the others get the message once. RFC 5321
+// §4.2.5: after a failure reply to DATA nothing may have been delivered.
+func (x *session) smtpReply(res *delivery.Result, id string, err error) *reply {
+	if err != nil {
+		return x.fail(err)
+	}
+	var first error
+	heldBack := false
+	for _, e := range res.Errs {
+		switch {
+		case e == nil:
+		case errors.Is(e, store.ErrNotDelivered):
+			heldBack = true
+		case first == nil:
+			first = e
+		}
+	}
+	if first != nil || heldBack {
+		r := errTempFail
+		if first != nil {
+			r = x.fail(first)
+		}
+		if heldBack && r.code/100 == 5 {
+			r = &reply{451, "4.3.0", "Delivery to another recipient failed; nothing delivered, try again later"}
+		}
+		return r
+	}
+	return &reply{250, "2.0.0", "Message accepted, id " + id}
+}
+
 // answerMessage writes the reply to a received message: for SMTP one
 // reply, for LMTP one per accepted recipient, in RCPT order
 // (RFC 2033 §4.2).
 func (x *session) answerMessage(res *delivery.Result, id string, err error) {
 	if !x.s.opt.LMTP {
-		if err != nil {
-			x.replyWith(x.fail(err))
-			return
-		}
-		// SMTP has one reply for all recipients, and the delivery was
-		// all or nothing: any failure means nothing was stored. The
-		// reply is the failure of the recipient that failed (the store
-		// stops at the first); when the others were held back by it, a
-		// permanent failure becomes 451, so that the client retries: its
-		// RCPT then gets its own answer, and the others get the message
-		// once. RFC 5321 §4.2.5: after a failure reply to DATA nothing
-		// may have been delivered.
-		var first error
-		heldBack := false
-		for _, e := range res.Errs {
-			switch {
-			case e == nil:
-			case errors.Is(e, store.ErrNotDelivered):
-				heldBack = true
-			case first == nil:
-				first = e
-			}
-		}
-		if first != nil || heldBack {
-			r := errTempFail
-			if first != nil {
-				r = x.fail(first)
-			}
-			if heldBack && r.code/100 == 5 {
-				r = &reply{451, "4.3.0", "Delivery to another recipient failed; nothing delivered, try again later"}
-			}
-			x.replyWith(r)
-			return
-		}
-		x.reply(250, "2.0.0", "Message accepted, id "+id)
+		x.replyWith(x.smtpReply(res, id, err))
 		return
 	}
 	var all *reply

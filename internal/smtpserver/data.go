@@ -154,33 +154,47 @@ func (d *dataReader) drain() error {
 	return err
 }
 
+// chunk is one part of a message sent in chunks: a BDAT chunk of size
+// bytes from the connection (RFC 3030 §2), or a BURL part (RFC 4468 §3)
+// read from url.
+type chunk struct {
+	size int64
+	last bool
+	url  io.ReadCloser
+}
+
 // chunkSource supplies the chunks of a BDAT transaction after the first:
-// it acknowledges the chunk just read and reads the next BDAT command
-// (RFC 3030 §2). It returns the next chunk's size and whether it is the
-// last, or errBDATInterrupted when the client sent another command.
-type chunkSource func(prevSize int64) (size int64, last bool, err error)
+// it acknowledges the chunk just read and reads the next BDAT (or BURL)
+// command (RFC 3030 §2). It returns the next chunk, or errBDATInterrupted
+// when the client sent another command, or an error *reply when a BURL
+// URL cannot be resolved.
+type chunkSource func(prev chunk) (chunk, error)
 
 // errBDATInterrupted ends a BDAT transaction that a command other than
 // BDAT interrupted before its LAST chunk.
 var errBDATInterrupted = errors.New("bdat transaction interrupted by another command")
 
+// errURLShort is the error of a BURL part that ended before the size
+// its URL gave.
+var errURLShort = errors.New("imap url part shorter than announced")
+
 // bdatReader reads the message of a BDAT transaction (RFC 3030): the
 // chunks as sent, without any unstuffing, one after the other until the
-// chunk marked LAST.
+// chunk marked LAST; BURL parts (RFC 4468) among them are read from
+// their URLs.
 type bdatReader struct {
 	r     *bufio.Reader
 	next  chunkSource
 	max   int64 // size limit; 0: none
 	n     int64 // bytes returned so far
-	size  int64 // size of the current chunk
+	cur   chunk // the current chunk
 	left  int64 // bytes of the current chunk not read yet
-	last  bool  // the current chunk is the last
 	err   error // sticky
 	netEr error // the connection's read error
 }
 
-func newBDATReader(r *bufio.Reader, size int64, last bool, max int64, next chunkSource) *bdatReader {
-	return &bdatReader{r: r, next: next, max: max, size: size, left: size, last: last}
+func newBDATReader(r *bufio.Reader, first chunk, max int64, next chunkSource) *bdatReader {
+	return &bdatReader{r: r, next: next, max: max, cur: first, left: first.size}
 }
 
 // Read implements io.Reader.
@@ -189,18 +203,21 @@ func (b *bdatReader) Read(p []byte) (int, error) {
 		return 0, b.err
 	}
 	for b.left == 0 {
-		if b.last {
+		prev := b.cur // its url, closed, still says it was a BURL part
+		b.closeURL()
+		if prev.last {
 			return 0, io.EOF
 		}
-		size, last, err := b.next(b.size)
+		c, err := b.next(prev)
 		if err != nil {
 			b.err = err
-			if !errors.Is(err, errBDATInterrupted) {
+			var rerr *reply
+			if !errors.Is(err, errBDATInterrupted) && !errors.As(err, &rerr) {
 				b.netEr = err
 			}
 			return 0, err
 		}
-		b.size, b.left, b.last = size, size, last
+		b.cur, b.left = c, c.size
 	}
 	if b.max > 0 && b.n+b.left > b.max {
 		// The chunk sizes are known ahead: refuse before reading.
@@ -209,6 +226,19 @@ func (b *bdatReader) Read(p []byte) (int, error) {
 	}
 	if int64(len(p)) > b.left {
 		p = p[:b.left]
+	}
+	if u := b.cur.url; u != nil {
+		n, err := u.Read(p)
+		b.left -= int64(n)
+		b.n += int64(n)
+		if err == io.EOF && b.left > 0 {
+			err = errURLShort
+		}
+		if err != nil && err != io.EOF {
+			b.err = fmt.Errorf("read imap url: %w", err)
+			return n, b.err
+		}
+		return n, nil
 	}
 	n, err := b.r.Read(p)
 	b.left -= int64(n)
@@ -223,12 +253,26 @@ func (b *bdatReader) Read(p []byte) (int, error) {
 	return n, nil
 }
 
+// closeURL closes the current BURL part, if any.
+func (b *bdatReader) closeURL() {
+	if b.cur.url != nil {
+		b.cur.url.Close()
+		b.cur.url = nil
+	}
+}
+
 // drain drops the rest of the current chunk, so the session can answer
 // the BDAT command it belongs to. It returns the connection's read error,
 // if any.
 func (b *bdatReader) drain() error {
 	if b.netEr != nil {
+		b.closeURL()
 		return b.netEr
+	}
+	if b.cur.url != nil {
+		b.closeURL()
+		b.left = 0
+		return nil
 	}
 	err := discardChunk(b.r, b.left)
 	b.left = 0

@@ -440,20 +440,20 @@ func TestBDATReader(t *testing.T) {
 	for _, sz := range [][]int{nil, {1}, {4}, {100}} {
 		br := bufio.NewReaderSize(&splitReader{data: []byte(in), sizes: sz}, 16)
 		var acks []int64
-		next := func(prev int64) (int64, bool, error) {
-			acks = append(acks, prev)
+		next := func(prev chunk) (chunk, error) {
+			acks = append(acks, prev.size)
 			line, err := br.ReadSlice('\n')
 			if err != nil {
-				return 0, false, err
+				return chunk{}, err
 			}
 			verb, arg := splitCommand(line)
 			size, last, ok := parseBDAT(arg)
 			if verb != "BDAT" || !ok {
-				return 0, false, errBDATInterrupted
+				return chunk{}, errBDATInterrupted
 			}
-			return size, last, nil
+			return chunk{size: size, last: last}, nil
 		}
-		b := newBDATReader(br, 5, false, 0, next)
+		b := newBDATReader(br, chunk{size: 5}, 0, next)
 		msg, err := io.ReadAll(b)
 		if err != nil || string(msg) != "hello.\r\n!!" {
 			t.Errorf("splits %v: %q %v", sz, msg, err)
@@ -470,16 +470,16 @@ func TestBDATReader(t *testing.T) {
 func TestBDATReaderLimit(t *testing.T) {
 	in := strings.Repeat("x", 60) + "BDAT 50 LAST\r\n" + strings.Repeat("y", 50) + "NOOP\r\n"
 	br := bufio.NewReaderSize(&splitReader{data: []byte(in), sizes: []int{7}}, 16)
-	next := func(prev int64) (int64, bool, error) {
+	next := func(prev chunk) (chunk, error) {
 		line, err := br.ReadSlice('\n')
 		if err != nil {
-			return 0, false, err
+			return chunk{}, err
 		}
 		_, arg := splitCommand(line)
 		size, last, _ := parseBDAT(arg)
-		return size, last, nil
+		return chunk{size: size, last: last}, nil
 	}
-	b := newBDATReader(br, 60, false, 100, next)
+	b := newBDATReader(br, chunk{size: 60}, 100, next)
 	msg, err := io.ReadAll(b)
 	if !errors.Is(err, errDataTooBig) || len(msg) != 60 {
 		t.Fatalf("%d bytes, %v; want 60 and the size error before the second chunk", len(msg), err)

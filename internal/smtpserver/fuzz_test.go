@@ -47,7 +47,7 @@ func FuzzSession(f *testing.F) {
 				return
 			}
 			defer conn.Close()
-			newSession(s, conn, nil).run()
+			newSession(s, conn, nil, false).run()
 		}()
 		c, err := net.Dial("tcp", ln.Addr().String())
 		if err != nil {

@@ -243,3 +243,25 @@ func helloDomain(arg string) (string, bool) {
 // canonicalMailbox is mail.CanonicalMailbox: the delivery pipeline
 // uses the same form for Return-Path.
 var canonicalMailbox = mail.CanonicalMailbox
+
+// parseBURL parses the argument of BURL (RFC 4468 §3:
+// burl-cmd = "BURL" SP absolute-URI [SP end-marker] CRLF). The URL is
+// one word of printable US-ASCII; the resolver checks the rest.
+func parseBURL(arg string) (url string, last, ok bool) {
+	url, marker, hasMarker := strings.Cut(arg, " ")
+	if url == "" {
+		return "", false, false
+	}
+	for i := 0; i < len(url); i++ {
+		if url[i] <= ' ' || url[i] >= 0x7f {
+			return "", false, false
+		}
+	}
+	if hasMarker {
+		if !strings.EqualFold(strings.TrimSpace(marker), "LAST") {
+			return "", false, false
+		}
+		last = true
+	}
+	return url, last, true
+}

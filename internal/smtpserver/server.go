@@ -4,9 +4,14 @@
 // delivery package (delivery.Deliverer), which `postfach deliver` and the
 // other ways mail comes in share.
 //
-// Only local domains are accepted; there is no relaying and no AUTH (the
-// submission role is a later issue). A message is acknowledged only after
-// Store.Deliver returned, that is after the store made it durable.
+// In the MX and LMTP roles only local domains are accepted; there is no
+// relaying and no AUTH. With Options.Submission the server is a message
+// submission server instead (RFC 6409, submission.go and submit.go): AUTH
+// (RFC 4954) before MAIL, the sender checked against the account's
+// addresses, local recipients delivered and the others handed to the
+// outbound queue, a copy in the sender's Sent mailbox, and BURL (RFC
+// 4468). A message is acknowledged only after Store.Deliver (and the
+// queue's Enqueue) returned, that is after the store made it durable.
 //
 // Extensions offered: PIPELINING (RFC 2920), 8BITMIME (RFC 6152), SIZE
 // (RFC 1870), ENHANCEDSTATUSCODES (RFC 2034, codes of RFC 3463), SMTPUTF8
@@ -31,10 +36,13 @@ import (
 	"cmp"
 	"context"
 	"crypto/tls"
+	"errors"
 	"log/slog"
 	"net"
+	"net/netip"
 	"time"
 
+	"github.com/postfach/postfach/internal/auth"
 	"github.com/postfach/postfach/internal/delivery"
 	"github.com/postfach/postfach/internal/netserve"
 )
@@ -91,6 +99,9 @@ type Options struct {
 	// users (address probing). The zero value means the defaults for
 	// SMTP and no limit for LMTP.
 	UnknownRcpts UnknownRcptLimits
+	// Submission, when set, makes this a message submission server
+	// (RFC 6409) instead of an MX; LMTP must be false.
+	Submission *Submission
 	// IDs numbers connections across the servers of one process.
 	IDs     *netserve.IDs
 	Logger  *slog.Logger
@@ -105,14 +116,40 @@ type Server struct {
 	log   *slog.Logger
 	// startTLS is Options.TLSConfig for STARTTLS (netserve.StartTLSConfig).
 	startTLS *tls.Config
+	// mechs are the SASL mechanisms of submission.
+	mechs []string
+	// loopback: loopback connections count as secure for plaintext
+	// authentication; tests turn it off.
+	loopback bool
+	// remoteFor, when set, gives the client's address instead of the
+	// socket's: tests put a client on another host than loopback.
+	remoteFor func(net.Conn) netip.Addr
+	// limits counts what each account submitted in the last hour.
+	limits *hourlyLimits
+	// loginTimeout is Submission.LoginTimeout with its default; 0: none.
+	loginTimeout time.Duration
 
 	group netserve.Group // one netserve server per listener
 }
 
 // New returns a Server.
 func New(opt Options) *Server {
-	s := &Server{opt: opt, proto: "smtp", log: opt.Logger}
-	if opt.LMTP {
+	s := &Server{opt: opt, proto: "smtp", log: opt.Logger, loopback: true, limits: newHourlyLimits(opt.Submission)}
+	if sub := opt.Submission; sub != nil {
+		s.proto = "submission"
+		s.opt.LMTP = false
+		s.mechs = sub.SASLMechanisms
+		if s.mechs == nil {
+			s.mechs = auth.Mechanisms()
+		}
+		switch s.loginTimeout = sub.LoginTimeout; {
+		case s.loginTimeout == 0:
+			s.loginTimeout = time.Minute
+		case s.loginTimeout < 0:
+			s.loginTimeout = 0
+		}
+	}
+	if s.opt.LMTP {
 		s.proto = "lmtp"
 		// RFC 2033 §5: LMTP runs between trusted hosts; STARTTLS is an
 		// SMTP matter here.
@@ -131,17 +168,55 @@ func New(opt Options) *Server {
 	if s.opt.MaxBadCommands <= 0 {
 		s.opt.MaxBadCommands = 20
 	}
-	s.opt.UnknownRcpts = s.opt.UnknownRcpts.withDefaults(opt.LMTP)
+	if u := s.opt.UnknownRcpts; s.opt.Submission != nil && u.DelayAfter == 0 && u.Delay == 0 && u.Max == 0 {
+		// An authenticated sender who mistypes a local address is not
+		// probing: no delays.
+		s.opt.UnknownRcpts.DelayAfter = -1
+	}
+	s.opt.UnknownRcpts = s.opt.UnknownRcpts.withDefaults(s.opt.LMTP)
 	return s
 }
 
 // Serve accepts connections on ln until Shutdown, then returns
 // ErrServerClosed.
-func (s *Server) Serve(ln net.Listener) error {
+func (s *Server) Serve(ln net.Listener) error { return s.serve(ln, false) }
+
+// ServeTLS accepts implicit-TLS connections (submissions, RFC 8314 §3.3)
+// on ln until Shutdown, then returns ErrServerClosed. Options.TLSConfig
+// must be set.
+func (s *Server) ServeTLS(ln net.Listener) error {
+	if s.opt.TLSConfig == nil {
+		ln.Close()
+		return errors.New("smtpserver: ServeTLS without TLSConfig")
+	}
+	return s.serve(ln, true)
+}
+
+// ImplicitTLS adapts a Server for callers that start every listener with
+// Serve(ln): its Serve is the Server's ServeTLS.
+type ImplicitTLS struct{ *Server }
+
+// Serve calls ServeTLS.
+func (t ImplicitTLS) Serve(ln net.Listener) error { return t.ServeTLS(ln) }
+
+func (s *Server) serve(ln net.Listener, implicitTLS bool) error {
 	m := s.opt.Metrics
+	proto := s.proto
+	var tlsConf *tls.Config
+	if implicitTLS {
+		proto, tlsConf = s.proto+"s", s.opt.TLSConfig
+	}
+	var loginTimeout time.Duration
+	var preAuth *netserve.Budget
+	if sub := s.opt.Submission; sub != nil {
+		loginTimeout, preAuth = s.loginTimeout, sub.PreAuth
+	}
 	return s.group.Serve(ln, netserve.ServerOptions{
 		Options: netserve.Options{
-			Proto:         s.proto,
+			Proto:         proto,
+			TLSConfig:     tlsConf,
+			LoginTimeout:  loginTimeout,
+			PreAuth:       preAuth,
 			Logger:        s.log,
 			MaxConns:      s.opt.MaxConns,
 			MaxConnsPerIP: s.opt.MaxConnsPerIP,
@@ -151,7 +226,7 @@ func (s *Server) Serve(ln net.Listener) error {
 			Metrics:   m.ConnMetrics,
 		},
 		Handler: func(conn net.Conn, tc *netserve.Conn) {
-			newSession(s, conn, tc).run()
+			newSession(s, conn, tc, implicitTLS).run()
 		},
 	})
 }

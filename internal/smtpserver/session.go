@@ -9,10 +9,12 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"net/netip"
 	"strconv"
 	"strings"
 	"time"
 
+	"github.com/postfach/postfach/internal/auth"
 	"github.com/postfach/postfach/internal/delivery"
 	"github.com/postfach/postfach/internal/netserve"
 )
@@ -38,6 +40,7 @@ type session struct {
 	r        *bufio.Reader // reads through connReader
 	w        *bufio.Writer // writes through connWriter
 	remoteIP string
+	remote   netip.Addr // the client's address, for the guessing protection
 	tls      bool
 
 	// helo is the client's name from HELO, EHLO or LHLO; "" before one
@@ -62,6 +65,13 @@ type session struct {
 	// this session (UnknownRcptLimits).
 	unknownRcpts int
 
+	// Submission (Options.Submission): the signed-in user (nil before
+	// AUTH), the transaction's recipients on other servers, in RCPT
+	// order, and BODY=8BITMIME.
+	user    *auth.Principal
+	remotes []string
+	body8   bool
+
 	bad    int  // unknown, malformed and out-of-sequence commands so far
 	inData bool // reading message data: reads wait up to DataTimeout
 	quit   bool // end the session once the replies are written
@@ -80,13 +90,19 @@ type session struct {
 	blockLeft int
 }
 
-func newSession(s *Server, conn net.Conn, tc *netserve.Conn) *session {
-	x := &session{s: s, conn: conn, tc: tc, log: s.log}
+func newSession(s *Server, conn net.Conn, tc *netserve.Conn, implicitTLS bool) *session {
+	x := &session{s: s, conn: conn, tc: tc, log: s.log, tls: implicitTLS}
 	if tc != nil {
 		x.log = tc.Logger()
 	}
 	if ta, ok := conn.RemoteAddr().(*net.TCPAddr); ok {
 		x.remoteIP = ta.IP.String()
+		if a, ok := netip.AddrFromSlice(ta.IP); ok {
+			x.remote = a.Unmap()
+		}
+	}
+	if s.remoteFor != nil {
+		x.remote = s.remoteFor(conn)
 	}
 	x.r = bufio.NewReaderSize(connReader{x}, readBufSize)
 	x.w = bufio.NewWriterSize(connWriter{x}, writeBufSize)
@@ -213,9 +229,13 @@ func (x *session) nextLine() ([]byte, error) {
 // command timeout (RFC 5321 §4.5.3.2.7), from now.
 func (x *session) readLine() ([]byte, error) {
 	_ = x.conn.SetReadDeadline(time.Now().Add(x.s.opt.CommandTimeout))
+	limit := maxLine
+	if x.s.opt.Submission != nil {
+		limit = maxSubmitLine
+	}
 	line, err := x.r.ReadSlice('\n')
 	if err == nil {
-		if len(line) > maxLine {
+		if len(line) > limit {
 			return nil, errLineTooLong
 		}
 		return line, nil
@@ -326,6 +346,8 @@ func (x *session) resetTx() {
 	x.utf8 = false
 	x.size = 0
 	x.bdatAbandoned = false
+	x.remotes = nil
+	x.body8 = false
 }
 
 // protocol returns the Received: "with" keyword (RFC 3848), in the
@@ -338,6 +360,10 @@ func (x *session) protocol() string {
 		p = "LMTP"
 	case x.tls:
 		p = "ESMTPS"
+	}
+	if x.user != nil {
+		// RFC 3848 §1: ESMTPA, ESMTPSA for an authenticated client.
+		p += "A"
 	}
 	if x.utf8 {
 		p = "UTF8" + strings.TrimPrefix(p, "E")

@@ -23,6 +23,7 @@ import (
 
 	"github.com/postfach/postfach/internal/auth"
 	"github.com/postfach/postfach/internal/config"
+	"github.com/postfach/postfach/internal/delivery"
 	"github.com/postfach/postfach/internal/queue"
 	"github.com/postfach/postfach/internal/server"
 	"github.com/postfach/postfach/internal/store"
@@ -51,6 +52,9 @@ type Options struct {
 	// otherwise; negative means the store's own default (as in
 	// production).
 	ReadConns int
+	// Enqueuer is passed to server.Options: it takes submitted mail for
+	// other servers (tests record it).
+	Enqueuer delivery.Enqueuer
 }
 
 // ReadConns is the read pool size of a test server whose Options leave it
@@ -118,7 +122,7 @@ func (e *Env) start() {
 		conns = 0 // the store's default
 	}
 	srv, err := server.Start(context.Background(), server.Options{Config: e.Config, Logger: log, WrapStore: e.opt.WrapStore,
-		StoreReadConns: conns, CertPoll: e.opt.CertPoll, Now: e.opt.Now, Queue: e.opt.Queue})
+		StoreReadConns: conns, CertPoll: e.opt.CertPoll, Now: e.opt.Now, Queue: e.opt.Queue, Enqueuer: e.opt.Enqueuer})
 	if err != nil {
 		e.t.Fatalf("testenv: start server: %v\n%s", err, e.logs.String())
 	}
@@ -129,7 +133,8 @@ func (e *Env) start() {
 		p    *string
 	}{{"lmtp", &e.Config.Listen.LMTP}, {"smtp", &e.Config.Listen.SMTP}, {"http", &e.Config.Listen.HTTP},
 		{"imap", &e.Config.Listen.IMAP}, {"imaps", &e.Config.Listen.IMAPS}, {"web", &e.Config.Listen.Web},
-		{"web_http", &e.Config.Listen.WebHTTP}} {
+		{"web_http", &e.Config.Listen.WebHTTP}, {"submission", &e.Config.Listen.Submission},
+		{"submissions", &e.Config.Listen.Submissions}} {
 		if a := srv.Addr(l.name); a != "" {
 			*l.p = a
 		}
