@@ -76,7 +76,7 @@ func TestAliasCommands(t *testing.T) {
 
 			// What an alias cannot be.
 			refused("is an account", "alias", "add", bob, carol)
-			refused("forwarding to other servers needs the outbound queue", "alias", "add", addr("out"), "someone@elsewhere.example")
+			refused("forwarding to other servers is not offered", "alias", "add", addr("out"), "someone@elsewhere.example")
 			refused("is an alias, and an alias names accounts, not other aliases", "alias", "add", addr("loop"), team)
 			refused("no such account", "alias", "add", addr("ghost"), addr("nobody-at-all"))
 			refused("without +detail", "alias", "add", addr("x"), strings.Replace(alice, "@", "+tag@", 1))

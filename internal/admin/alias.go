@@ -61,7 +61,7 @@ func (o *Ops) aliasTarget(ctx context.Context, al store.Aliases, target string) 
 	}
 	if !o.Deliverer.IsLocal(a.Domain) {
 		return 0, fmt.Errorf("%w: target %s is not an account of this server: an alias delivers to local accounts only "+
-			"(forwarding to other servers needs the outbound queue, which postfach does not have yet)", ErrInvalid, target)
+			"(forwarding to other servers is not offered: resent mail would fail the original sender's SPF and DMARC checks)", ErrInvalid, target)
 	}
 	if other, err := al.Alias(ctx, target); err == nil {
 		return 0, fmt.Errorf("%w: target %s is an alias, and an alias names accounts, not other aliases: name its accounts (%s)",
