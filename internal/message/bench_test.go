@@ -118,3 +118,23 @@ func readFixtureB(b *testing.B, name string) []byte {
 	}
 	return msg
 }
+
+// BenchmarkBase64Size counts the decoded size of a base64 attachment body
+// the way the parser does for a leaf it does not decode: a run of 64 KiB.
+func BenchmarkBase64Size(b *testing.B) {
+	raw := bytes.Repeat([]byte("%PDF-1.4 binary data \x00\x01\x02\xff"), 2000)
+	var body bytes.Buffer
+	for att := base64.StdEncoding.EncodeToString(raw); len(att) > 0; {
+		n := min(76, len(att))
+		body.WriteString(att[:n] + "\r\n")
+		att = att[n:]
+	}
+	run := body.Bytes()[:64<<10]
+	b.SetBytes(int64(len(run)))
+	for b.Loop() {
+		d := transferDecoder{kind: cteBase64}
+		if d.base64Size(run) == 0 {
+			b.Fatal("no size")
+		}
+	}
+}

@@ -153,6 +153,9 @@ func TestBinaryReaderIsReader(t *testing.T) {
 func TestBase64Size(t *testing.T) {
 	for _, in := range []string{
 		"", "QQ==", "QUI=", "QUJD", "QUJDRA==\r\nRUY=", "Q", "QQ", "QQ=", "Q=Q=", "QU JD\r\n!!RA", "QQ==QUI=QUJD", strings.Repeat("QUJDREVG\r\n", 100) + "QQ",
+		// Bytes outside the alphabet at every position of the 8-byte
+		// words the padding-free count reads at once.
+		"QUJD REVG\r\n!QUJD\tREVGSElK\x00\xffQUJDREVGSE\x80lKS0xNTk9Q-UVJTVFVW*V1hZWmFi",
 	} {
 		for split := 0; split <= len(in); split++ {
 			var d, c transferDecoder
