@@ -92,9 +92,15 @@ func (s *session) cmdFetch(cmd imap.Command) error {
 	if p.setsSeen && !v.readOnly {
 		// One STORE for the whole command, before the data goes out,
 		// so the FETCH responses carry the new flags.
-		res, err := st.StoreFlags(s.ctx, acct, v.mb.ID, store.StoreFlagsRequest{UIDs: uids, Op: store.FlagsAdd, Flags: mail.Flags{mail.FlagSeen}})
-		if err != nil {
-			return err
+		// Mail read again already has \Seen: the cache says so without
+		// a write.
+		res, ok := s.unchangedFlags(uids, store.FlagsAdd, mail.Flags{mail.FlagSeen})
+		if !ok {
+			var err error
+			res, err = st.StoreFlags(s.ctx, acct, v.mb.ID, store.StoreFlagsRequest{UIDs: uids, Op: store.FlagsAdd, Flags: mail.Flags{mail.FlagSeen}})
+			if err != nil {
+				return err
+			}
 		}
 		seenChanged = res.Changed
 		v.addOwn(res.ModSeq, res.Changed)

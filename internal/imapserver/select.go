@@ -117,12 +117,29 @@ func (s *session) claimUpTo(v *selected) mail.UID {
 }
 
 // firstUnseen returns the sequence number of the view's first message
-// without \Seen, or 0. When the store counts no unseen message, no
-// message is read; otherwise messages are read in UID order up to the
-// first unseen one.
+// without \Seen, or 0. The mailbox cache answers when it is loaded (a
+// client that selects the mailbox again, as many do every few minutes);
+// otherwise, when the store counts no unseen message, no message is read,
+// and else messages are read in UID order up to the first unseen one.
 func (s *session) firstUnseen(v *selected) (uint32, error) {
 	if v.n == 0 {
 		return 0, nil
+	}
+	if c := s.srv.caches.get(s.user.Account, v.mb.ID, false); c != nil {
+		// At least as new as the view: a message expunged since is
+		// missing from both, as from a store read.
+		if sn, err := c.at(s.ctx, v.modseq, false); err == nil && sn != nil {
+			cur := seqCursor{v: v}
+			seq := uint32(0)
+			sn.msgs.each(v.uids, func(m *store.Message) bool {
+				if m.Flags.Has(mail.FlagSeen) {
+					return true
+				}
+				seq = cur.seq(m.UID)
+				return false
+			})
+			return seq, nil
+		}
 	}
 	counts, err := s.srv.opt.Store.Status(s.ctx, s.user.Account, v.mb.ID)
 	if err != nil {

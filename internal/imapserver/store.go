@@ -65,11 +65,17 @@ func (s *session) cmdStore(cmd imap.Command) error {
 		case imap.StoreRemove:
 			op = store.FlagsRemove
 		}
-		res, err = s.srv.opt.Store.StoreFlags(s.ctx, s.user.Account, v.mb.ID, store.StoreFlagsRequest{
-			UIDs: uids, Op: op, Flags: flags, UnchangedSince: c.UnchangedSince,
-		})
-		if err != nil {
-			return err
+		var ok bool
+		if !c.HasUnchangedSince {
+			res, ok = s.unchangedFlags(uids, op, flags)
+		}
+		if !ok {
+			res, err = s.srv.opt.Store.StoreFlags(s.ctx, s.user.Account, v.mb.ID, store.StoreFlagsRequest{
+				UIDs: uids, Op: op, Flags: flags, UnchangedSince: c.UnchangedSince,
+			})
+			if err != nil {
+				return err
+			}
 		}
 	}
 	v.addOwn(res.ModSeq, res.Changed)

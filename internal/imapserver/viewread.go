@@ -89,6 +89,71 @@ func (s *session) snap(reads int) *mbSnap {
 	return sn
 }
 
+// loadedSnap is snap for a command that reads too little to load the
+// cache: the snapshot of the selected mailbox when it is loaded (brought
+// up to date if needed), else nil.
+func (s *session) loadedSnap() *mbSnap {
+	v := s.sel
+	if s.srv.caches == nil || v == nil {
+		return nil
+	}
+	fence, ok := s.readFence()
+	if !ok {
+		return nil
+	}
+	c := s.srv.caches.get(s.user.Account, v.mb.ID, false)
+	if c == nil {
+		return nil
+	}
+	sn, err := c.at(s.ctx, fence, false)
+	if err != nil {
+		return nil
+	}
+	return sn
+}
+
+// unchangedFlags answers a flag change that would change nothing from the
+// mailbox cache, without a store write: a client sets \Seen on mail it
+// has read, and BODY[] sets it on every fetch. Each message of uids that
+// the snapshot holds must already have the flags the change asks for;
+// the result is then the one StoreFlags gives for it (every message with
+// its flags and MODSEQ, nothing changed, no MODSEQ of its own). The
+// snapshot reflects every write acknowledged before the command
+// (readFence), so the answer is what the store would have said at that
+// moment; a write still in flight is ordered after it, as it would be
+// after a store call. ok is false when the cache cannot tell or a message
+// would change: the caller asks the store.
+func (s *session) unchangedFlags(uids mail.UIDSet, op store.FlagOp, flags mail.Flags) (*store.StoreFlagsResult, bool) {
+	sn := s.loadedSnap()
+	if sn == nil {
+		return nil, false
+	}
+	flags = mail.NewFlags(flags...)
+	res := &store.StoreFlagsResult{}
+	same := true
+	sn.msgs.each(uids, func(m *store.Message) bool {
+		var nf mail.Flags
+		switch op {
+		case store.FlagsAdd:
+			nf = m.Flags.Union(flags)
+		case store.FlagsRemove:
+			nf = m.Flags.Minus(flags)
+		default:
+			nf = flags
+		}
+		if !nf.Equal(m.Flags) {
+			same = false
+			return false
+		}
+		res.Updated = append(res.Updated, store.FlagUpdate{UID: m.UID, ModSeq: m.ModSeq, Flags: m.Flags})
+		return true
+	})
+	if !same {
+		return nil, false
+	}
+	return res, true
+}
+
 // cachedChanges answers a catch-up of the view from the mailbox cache,
 // when it is loaded and its log reaches back to the view's MODSEQ.
 func (s *session) cachedChanges(since, want mail.ModSeq) (*store.ChangeSet, bool) {

@@ -223,13 +223,7 @@ func (s *Store) OpenBody(ctx context.Context, blobID string) (store.Body, error)
 	if err != nil {
 		return nil, fmt.Errorf("open body %q: %w", blobID, store.ErrNotFound)
 	}
-	var data, dots []byte
-	var size int64
-	var hash string
-	err = s.queryRow(ctx, `SELECT size, data, hash, dots FROM blobs WHERE id = ?`, id).Scan(&size, &data, &hash, &dots)
-	if errors.Is(err, sql.ErrNoRows) {
-		return nil, fmt.Errorf("open body %s: %w", blobID, store.ErrNotFound)
-	}
+	data, size, hash, dots, err := s.bodyRow(ctx, id)
 	if err != nil {
 		return nil, fmt.Errorf("open body %s: %w", blobID, err)
 	}
@@ -272,6 +266,34 @@ func (s *Store) OpenBody(ctx context.Context, blobID string) (store.Body, error)
 		}
 	}
 	return fb, nil
+}
+
+// bodyRow reads a body's row. The data of a body kept in the database is
+// scanned as sql.RawBytes and kept: the driver (modernc.org/sqlite,
+// conn.columnBlob) copies every blob it returns into a new slice and
+// never reuses it, so the copy that Scan into a []byte adds (and the
+// garbage collection of both, a body's size twice for every RETR and
+// FETCH of it) is not needed. TestOpenBodyKeepsItsBytes checks that a
+// body stays intact while others are read, should a driver change reuse
+// its buffers.
+func (s *Store) bodyRow(ctx context.Context, id int64) (data []byte, size int64, hash string, dots []byte, err error) {
+	rows, err := s.query(ctx, `SELECT size, data, hash, dots FROM blobs WHERE id = ?`, id)
+	if err != nil {
+		return nil, 0, "", nil, err
+	}
+	defer rows.Close()
+	if !rows.Next() {
+		if err := rows.Err(); err != nil {
+			return nil, 0, "", nil, err
+		}
+		return nil, 0, "", nil, store.ErrNotFound
+	}
+	var raw sql.RawBytes
+	if err := rows.Scan(&size, &raw, &hash, &dots); err != nil {
+		return nil, 0, "", nil, err
+	}
+	data = raw
+	return data, size, hash, dots, rows.Close()
 }
 
 // fileBody is a body in a local file; it implements store.BodyFile and
