@@ -254,6 +254,7 @@ func (x *session) startTransaction(ctx context.Context, p *auth.Principal) error
 	x.md = md
 	x.watchRevocation(md.sub, strings.ToLower(p.Device))
 	x.state = stateTransaction
+	x.progressed()
 	x.loggedIn()
 	x.log = x.log.With("user", acct.Name)
 	if p.Device != "" {

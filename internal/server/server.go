@@ -10,6 +10,7 @@
 package server
 
 import (
+	"cmp"
 	"context"
 	"crypto/tls"
 	"errors"
@@ -198,7 +199,7 @@ func Start(ctx context.Context, opt Options) (_ *Server, err error) {
 
 	ids := new(netserve.IDs)
 	smtpOpts := func(lmtp bool) smtpserver.Options {
-		return smtpserver.Options{
+		return smtpProgressLimits(cfg.Limits, smtpserver.Options{
 			LMTP:           lmtp,
 			Deliverer:      deliverer,
 			Hostname:       cfg.Hostname,
@@ -211,7 +212,7 @@ func Start(ctx context.Context, opt Options) (_ *Server, err error) {
 			IDs:            ids,
 			Logger:         log,
 			Metrics:        s.m.smtp(),
-		}
+		})
 	}
 
 	// tlsConfig loads (or generates) the certificate once, for the
@@ -256,6 +257,8 @@ func Start(ctx context.Context, opt Options) (_ *Server, err error) {
 				DeviceViews:       cfg.POP3.DeviceViews,
 				IdleTimeout:       cfg.Limits.POP3IdleTimeout.D(),
 				LoginTimeout:      cfg.Limits.LoginTimeout.D(),
+				JunkCommands:      cmp.Or(cfg.Limits.JunkCommands, -1),
+				ProgressTimeout:   cmp.Or(cfg.Limits.ProgressTimeout.D(), -1),
 				PreAuth:           preAuth,
 				MaxConns:          cfg.Limits.Connections,
 				MaxConnsPerIP:     cfg.Limits.ConnectionsPerIP,

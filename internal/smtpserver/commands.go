@@ -20,6 +20,9 @@ import (
 // dispatch runs one command line.
 func (x *session) dispatch(line []byte) {
 	verb, arg := splitCommand(line)
+	if x.noProgress(verb) {
+		return
+	}
 	lmtp := x.s.opt.LMTP
 	switch verb {
 	case "EHLO", "HELO":
@@ -326,6 +329,7 @@ func (x *session) cmdData(arg string) {
 		x.readFailed(rerr)
 		return
 	}
+	x.progressed()
 	x.answerMessage(res, id, err)
 	x.resetTx()
 }
@@ -381,6 +385,7 @@ func (x *session) cmdBDAT(arg string) {
 		x.bdatAbandoned = true
 		return
 	}
+	x.progressed()
 	x.answerMessage(res, id, err)
 	x.resetTx()
 	x.bdatFailed = err != nil
@@ -390,9 +395,9 @@ func (x *session) cmdBDAT(arg string) {
 // command of the transaction (a chunkSource).
 func (x *session) nextChunk(prevSize int64) (int64, bool, error) {
 	x.reply(250, "2.0.0", strconv.FormatInt(prevSize, 10)+" octets received")
-	x.inData = false
+	x.inData, x.chunkWait = false, true
 	line, err := x.readLine()
-	x.inData = true
+	x.inData, x.chunkWait = true, false
 	if errors.Is(err, errLineTooLong) {
 		x.pendingLong = true
 		return 0, false, errBDATInterrupted

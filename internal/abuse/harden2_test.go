@@ -1,0 +1,314 @@
+package abuse
+
+import (
+	"bufio"
+	"context"
+	"io"
+	"net"
+	"strings"
+	"testing"
+	"time"
+
+	"golang.org/x/crypto/bcrypt"
+
+	"github.com/postfach/postfach/internal/config"
+	"github.com/postfach/postfach/internal/testenv"
+)
+
+// The second round of hardening (issues 11 and 12, after outside
+// testing): sessions that make no progress, login delays past the login
+// deadline, and what hostile or sloppy clients send. Helpers of this file
+// are prefixed harden2.
+
+// harden2Conn is a raw line client. Every read and write is bounded by a
+// 60 s deadline.
+type harden2Conn struct {
+	t *testing.T
+	c net.Conn
+	r *bufio.Reader
+}
+
+// harden2Dial connects to a listener of env.
+func harden2Dial(t *testing.T, env *testenv.Env, listener string) *harden2Conn {
+	t.Helper()
+	c, err := net.DialTimeout("tcp", env.Addr(listener), 30*time.Second)
+	if err != nil {
+		t.Fatalf("dial %s: %v", listener, err)
+	}
+	t.Cleanup(func() { c.Close() })
+	_ = c.SetDeadline(time.Now().Add(60 * time.Second))
+	return &harden2Conn{t: t, c: c, r: bufio.NewReaderSize(c, 64<<10)}
+}
+
+func (h *harden2Conn) write(s string) {
+	h.t.Helper()
+	if _, err := io.WriteString(h.c, s); err != nil {
+		h.t.Fatalf("write: %v", err)
+	}
+}
+
+func (h *harden2Conn) send(line string) { h.t.Helper(); h.write(line + "\r\n") }
+
+// line reads one line without its CRLF.
+func (h *harden2Conn) line() string {
+	h.t.Helper()
+	l, err := h.r.ReadString('\n')
+	if err != nil {
+		h.t.Fatalf("read: %v (so far %q)", err, l)
+	}
+	return strings.TrimRight(l, "\r\n")
+}
+
+// expect reads lines until one starts with prefix, skipping IMAP
+// untagged responses and SMTP continuation lines, and returns it.
+func (h *harden2Conn) expect(prefix string) string {
+	h.t.Helper()
+	for {
+		l := h.line()
+		if strings.HasPrefix(l, prefix) {
+			return l
+		}
+		if strings.HasPrefix(l, "* ") || len(l) > 3 && l[3] == '-' {
+			continue
+		}
+		h.t.Fatalf("got %q, want %q", l, prefix)
+	}
+}
+
+// until reads lines until one starts with prefix and returns all of them.
+func (h *harden2Conn) until(prefix string) []string {
+	h.t.Helper()
+	var out []string
+	for {
+		l := h.line()
+		out = append(out, l)
+		if strings.HasPrefix(l, prefix) {
+			return out
+		}
+	}
+}
+
+// closed reads until the server closes the connection and returns what
+// it sent before.
+func (h *harden2Conn) closed() []string {
+	h.t.Helper()
+	var lines []string
+	for {
+		l, err := h.r.ReadString('\n')
+		if err != nil {
+			if ne, ok := err.(net.Error); ok && ne.Timeout() {
+				h.t.Fatalf("connection still open; got %d lines, the last %q", len(lines), lines[max(0, len(lines)-3):])
+			}
+			return lines
+		}
+		lines = append(lines, strings.TrimRight(l, "\r\n"))
+	}
+}
+
+// harden2User creates an account with a cheap bcrypt hash.
+func harden2User(t *testing.T, env *testenv.Env, name, password string) {
+	t.Helper()
+	h, err := bcrypt.GenerateFromPassword([]byte(password), bcrypt.MinCost)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := env.Store().CreateAccount(context.Background(), name, string(h)); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// harden2Env starts a server with alice@example.org (password "alice pw")
+// and the config edited by f.
+func harden2Env(t *testing.T, f func(c *config.Config)) *testenv.Env {
+	t.Helper()
+	env := testenv.Start(t, testenv.Options{Config: f})
+	harden2User(t, env, "alice@example.org", "alice pw")
+	return env
+}
+
+// harden2SMTP connects to the SMTP or LMTP listener and greets.
+func harden2SMTP(t *testing.T, env *testenv.Env, listener string) *harden2Conn {
+	t.Helper()
+	c := harden2Dial(t, env, listener)
+	c.expect("220 ")
+	if listener == "lmtp" {
+		c.send("LHLO client.example")
+	} else {
+		c.send("EHLO client.example")
+	}
+	c.expect("250 ")
+	return c
+}
+
+// harden2Mail sends one message to alice over an SMTP or LMTP session.
+func harden2Mail(c *harden2Conn, subject string) {
+	c.t.Helper()
+	c.send("MAIL FROM:<bob@example.net>")
+	c.expect("250 ")
+	c.send("RCPT TO:<alice@example.org>")
+	c.expect("250 ")
+	c.send("DATA")
+	c.expect("354 ")
+	c.write("Subject: " + subject + "\r\n\r\nbody\r\n.\r\n")
+	c.expect("250 ")
+}
+
+// TestHarden2SMTPJunkCommands: SMTP and LMTP sessions that send commands
+// making no progress (NOOP, RSET, HELP, VRFY, EHLO) are closed with 421
+// 4.7.0 after limits.junk_commands of them without a message in between;
+// a message starts the count again. (Before the fix, any number was
+// answered, and each restarted the command timeout: a client sending one
+// every 4 minutes held its slot for ever.)
+func TestHarden2SMTPJunkCommands(t *testing.T) {
+	t.Parallel()
+	env := harden2Env(t, func(c *config.Config) { c.Limits.JunkCommands = 6 })
+	for _, l := range []string{"smtp", "lmtp"} {
+		c := harden2SMTP(t, env, l) // the greeting is the first
+		for i, cmd := range []string{"NOOP", "RSET", "HELP", "VRFY <alice@example.org>"} {
+			c.send(cmd)
+			if got := c.line(); got[0] != '2' {
+				t.Fatalf("%s: command %d %q: %q", l, i, cmd, got)
+			}
+		}
+		// A message starts the count again.
+		harden2Mail(c, "progress")
+		for range 6 {
+			c.send("NOOP")
+			c.expect("250 ")
+		}
+		c.send("NOOP")
+		got := c.closed()
+		if len(got) != 1 || !strings.HasPrefix(got[0], "421 4.7.0 ") {
+			t.Fatalf("%s: the junk command over the limit: %q", l, got)
+		}
+	}
+	if n := len(env.Messages("alice@example.org", "INBOX")); n != 2 {
+		t.Fatalf("%d messages delivered, want 2", n)
+	}
+}
+
+// TestHarden2SMTPProgressTimeout: an SMTP or LMTP session that keeps
+// sending NOOP well within the command timeout, but no mail, is closed
+// with 421 4.7.0 at limits.progress_timeout, also while it waits for a
+// command; one that sends mail stays.
+func TestHarden2SMTPProgressTimeout(t *testing.T) {
+	t.Parallel()
+	env := harden2Env(t, func(c *config.Config) {
+		c.Limits.SMTPCommandTimeout = config.Duration(2 * time.Second)
+		c.Limits.ProgressTimeout = config.Duration(2 * time.Second)
+	})
+	for _, l := range []string{"smtp", "lmtp"} {
+		c := harden2SMTP(t, env, l)
+		var last string
+		for i := 0; ; i++ {
+			c.send("NOOP")
+			last = c.line()
+			if !strings.HasPrefix(last, "250 ") {
+				break
+			}
+			if i > 200 {
+				t.Fatalf("%s: still open after %d NOOPs", l, i)
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+		if !strings.HasPrefix(last, "421 4.7.0 ") {
+			t.Fatalf("%s: %q", l, last)
+		}
+		c.closed()
+
+		// Waiting: closed at the deadline, before the command timeout
+		// would have been reached twice over.
+		w := harden2SMTP(t, env, l)
+		if got := w.closed(); len(got) != 1 || !strings.HasPrefix(got[0], "421 4.7.0 ") {
+			t.Fatalf("%s waiting: %q", l, got)
+		}
+
+		// Mail keeps a session going past the deadline.
+		m := harden2SMTP(t, env, l)
+		for range 5 {
+			harden2Mail(m, "steady")
+			time.Sleep(time.Second)
+		}
+		m.send("QUIT")
+		m.expect("221 ")
+	}
+}
+
+// harden2POP3 logs in to POP3 as alice.
+func harden2POP3(t *testing.T, env *testenv.Env) *harden2Conn {
+	t.Helper()
+	c := harden2Dial(t, env, "pop3")
+	c.expect("+OK")
+	c.send("USER alice@example.org")
+	c.expect("+OK")
+	c.send("PASS alice pw")
+	c.expect("+OK")
+	return c
+}
+
+// TestHarden2POP3NoProgress: after login, a POP3 session is closed
+// without UPDATE after limits.junk_commands commands that retrieve
+// nothing, and, silently as at an idle timeout, at
+// limits.progress_timeout without a RETR, TOP or DELE; before login the
+// login timeout holds against CAPA (TestGuardPOP3LoginTimeout). Nothing
+// marked deleted is removed.
+func TestHarden2POP3NoProgress(t *testing.T) {
+	t.Parallel()
+	env := harden2Env(t, func(c *config.Config) {
+		c.Limits.JunkCommands = 5
+		c.Limits.SMTPCommandTimeout = config.Duration(2 * time.Second)
+		c.Limits.ProgressTimeout = config.Duration(2 * time.Second)
+	})
+	s := harden2SMTP(t, env, "lmtp")
+	harden2Mail(s, "one")
+	harden2Mail(s, "two")
+
+	c := harden2POP3(t, env)
+	c.send("DELE 1")
+	c.expect("+OK")
+	for _, cmd := range []string{"STAT", "NOOP", "LIST", "UIDL", "LIST 2", "UIDL 2", "CAPA"} {
+		c.send(cmd)
+		c.until("+OK")
+		if strings.HasPrefix(cmd, "LIST") && cmd != "LIST 2" || cmd == "UIDL" || cmd == "CAPA" {
+			c.until(".")
+		}
+	}
+	c.send("NOOP")
+	got := c.closed()
+	if len(got) != 1 || !strings.HasPrefix(got[0], "-ERR ") {
+		t.Fatalf("junk over the limit: %q", got)
+	}
+	if n := len(env.Messages("alice@example.org", "INBOX")); n != 2 {
+		t.Fatalf("%d messages in INBOX, want 2: no UPDATE", n)
+	}
+
+	w := harden2POP3(t, env)
+	for i := 0; ; i++ {
+		w.send("LIST 1")
+		l, err := w.r.ReadString('\n')
+		if err != nil {
+			break
+		}
+		if !strings.HasPrefix(l, "+OK") {
+			t.Fatalf("LIST 1: %q", l)
+		}
+		if i > 200 {
+			t.Fatal("still open after 200 LIST commands")
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	if got := w.closed(); len(got) != 0 {
+		t.Fatalf("progress timeout: %q", got)
+	}
+
+	// RETR is progress.
+	r := harden2POP3(t, env)
+	for range 4 {
+		r.send("RETR 1")
+		r.expect("+OK")
+		r.until(".")
+		time.Sleep(time.Second)
+	}
+	r.send("QUIT")
+	r.expect("+OK")
+}
