@@ -3,6 +3,7 @@ package abuse
 import (
 	"bufio"
 	"context"
+	"encoding/base64"
 	"io"
 	"net"
 	"strings"
@@ -31,7 +32,16 @@ type harden2Conn struct {
 // harden2Dial connects to a listener of env.
 func harden2Dial(t *testing.T, env *testenv.Env, listener string) *harden2Conn {
 	t.Helper()
-	c, err := net.DialTimeout("tcp", env.Addr(listener), 30*time.Second)
+	return harden2DialFrom(t, env, listener, "127.0.0.1")
+}
+
+// harden2DialFrom connects to a listener of env from a loopback address
+// (all of 127.0.0.0/8 reaches a server on 127.0.0.1 on Linux), so that a
+// test is a client of its own for the guessing protection.
+func harden2DialFrom(t *testing.T, env *testenv.Env, listener, from string) *harden2Conn {
+	t.Helper()
+	d := net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP(from)}, Timeout: 30 * time.Second}
+	c, err := d.Dial("tcp", env.Addr(listener))
 	if err != nil {
 		t.Fatalf("dial %s: %v", listener, err)
 	}
@@ -311,4 +321,87 @@ func TestHarden2POP3NoProgress(t *testing.T) {
 	}
 	r.send("QUIT")
 	r.expect("+OK")
+}
+
+// harden2SlowGuard makes every failed login of a client after the first
+// delay the next one (1 s, 2 s, 4 s, ...) and gives a client 3 s to log
+// in.
+func harden2SlowGuard(c *config.Config) {
+	c.Limits.LoginTimeout = config.Duration(3 * time.Second)
+	c.Auth.IPDelayAfter = 1
+	c.Auth.IPMaxDelay = config.Duration(time.Minute)
+}
+
+// TestHarden2LoginDelayWithinLoginTimeout: the guessing protection's
+// delay before a failed login's answer never outlasts the session's
+// login deadline. A guesser whose next attempt would wait longer than it
+// has left is told at the deadline that its time is up (IMAP BYE, POP3
+// -ERR [SYS/TEMP]) and the connection closes then. (Before the fix, the
+// session slept the whole delay past limits.login_timeout and answered
+// NO / -ERR [AUTH] afterwards.)
+func TestHarden2LoginDelayWithinLoginTimeout(t *testing.T) {
+	t.Parallel()
+	env := harden2Env(t, harden2SlowGuard)
+	t.Run("imap", func(t *testing.T) {
+		t.Parallel()
+		for i := range 5 {
+			c := harden2DialFrom(t, env, "imap", "127.0.0.2")
+			c.expect("* OK ")
+			c.send("a LOGIN alice@example.org wrong")
+			l := c.line()
+			if l == "* BYE Login timeout, closing connection" {
+				c.closed()
+				return
+			}
+			if !strings.HasPrefix(l, "a NO [AUTHENTICATIONFAILED]") {
+				t.Fatalf("attempt %d: %q", i+1, l)
+			}
+			c.c.Close()
+		}
+		t.Fatal("every delayed login was answered, also past the login deadline")
+	})
+	t.Run("pop3", func(t *testing.T) {
+		t.Parallel()
+		for i := range 5 {
+			c := harden2DialFrom(t, env, "pop3", "127.0.0.3")
+			c.expect("+OK")
+			c.send("USER alice@example.org")
+			c.expect("+OK")
+			c.send("PASS wrong")
+			l := c.line()
+			if l == "-ERR [SYS/TEMP] Login timeout, closing connection" {
+				c.closed()
+				return
+			}
+			if !strings.HasPrefix(l, "-ERR [AUTH]") {
+				t.Fatalf("attempt %d: %q", i+1, l)
+			}
+			c.c.Close()
+		}
+		t.Fatal("every delayed login was answered, also past the login deadline")
+	})
+	t.Run("imap authenticate", func(t *testing.T) {
+		t.Parallel()
+		for i := range 5 {
+			c := harden2DialFrom(t, env, "imap", "127.0.0.4")
+			c.expect("* OK ")
+			// AUTHENTICATE PLAIN with an initial response (SASL-IR).
+			c.send("a AUTHENTICATE PLAIN " + base64.StdEncoding.EncodeToString([]byte("\x00alice@example.org\x00wrong")))
+			l := c.line()
+			if l == "* BYE Login timeout, closing connection" {
+				c.closed()
+				return
+			}
+			if !strings.HasPrefix(l, "a NO [AUTHENTICATIONFAILED]") {
+				t.Fatalf("attempt %d: %q", i+1, l)
+			}
+			c.c.Close()
+		}
+		t.Fatal("every delayed login was answered, also past the login deadline")
+	})
+	// The owner, from an address of its own, logs in.
+	c := harden2DialFrom(t, env, "imap", "127.0.0.5")
+	c.expect("* OK ")
+	c.send("a LOGIN alice@example.org \"alice pw\"")
+	c.expect("a OK ")
 }
