@@ -4,8 +4,13 @@ import (
 	"bufio"
 	"context"
 	"encoding/base64"
+	"fmt"
 	"io"
 	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -404,4 +409,206 @@ func TestHarden2LoginDelayWithinLoginTimeout(t *testing.T) {
 	c.expect("* OK ")
 	c.send("a LOGIN alice@example.org \"alice pw\"")
 	c.expect("a OK ")
+}
+
+// harden2Bin is the content of a binary part: bare LF, bare CR, CRLF and
+// NUL, which must come back as they are from BINARY[].
+const harden2Bin = "bin\nary\r\x00da\r\nta\rx"
+
+// harden2LFMessage is a MIME message with bare LF line endings, a bare
+// CR and a CR before an LF in its text part, and, when binary is set, a
+// part with Content-Transfer-Encoding binary holding harden2Bin.
+func harden2LFMessage(subject string, binary bool) string {
+	m := "From: bob@example.net\nSubject: " + subject + "\nMIME-Version: 1.0\n" +
+		"Content-Type: multipart/mixed; boundary=b\n\n--b\nContent-Type: text/plain\n\n" +
+		"line one\r\nline two\rline three\n.dot line\n"
+	if binary {
+		m += "--b\nContent-Type: application/octet-stream\nContent-Transfer-Encoding: binary\n\n" + harden2Bin + "\n"
+	}
+	return m + "--b--\n"
+}
+
+// harden2BareEnds returns the offsets of bare CRs and bare LFs in b.
+func harden2BareEnds(b []byte) []int {
+	var bad []int
+	for i, c := range b {
+		switch {
+		case c == '\r' && (i+1 == len(b) || b[i+1] != '\n'):
+			bad = append(bad, i)
+		case c == '\n' && (i == 0 || b[i-1] != '\r'):
+			bad = append(bad, i)
+		}
+	}
+	return bad
+}
+
+// harden2Literal reads a response line that may end in a literal
+// ("{n}" or "~{n}") and returns the line with the literal's data in
+// place of the announcement, and the data.
+func (h *harden2Conn) literalLine() (string, []byte) {
+	h.t.Helper()
+	l := h.line()
+	i := strings.LastIndexByte(l, '{')
+	if i < 0 || !strings.HasSuffix(l, "}") {
+		return l, nil
+	}
+	n, err := strconv.Atoi(l[i+1 : len(l)-1])
+	if err != nil {
+		return l, nil
+	}
+	data := make([]byte, n)
+	if _, err := io.ReadFull(h.r, data); err != nil {
+		h.t.Fatalf("read literal: %v", err)
+	}
+	return l + string(data) + h.line(), data
+}
+
+// TestHarden2StoredLineEndings: whichever way a message enters the store
+// (APPEND with a literal or a literal8, MULTIAPPEND, CATENATE of
+// literals, literal8s and a URL, REPLACE, SMTP DATA and BDAT, LMTP,
+// postfach deliver), it is stored with CRLF line endings and no bare CR
+// or LF; the content of a binary part of a literal8 is kept (stored
+// base64 encoded, RFC 3516 §4.3) and BINARY[] gives it back exactly.
+// (Before the fix, a literal8 APPEND, and a literal8 part of a CATENATE,
+// kept their bare LFs and CRs.)
+func TestHarden2StoredLineEndings(t *testing.T) {
+	t.Parallel()
+	env := harden2Env(t, nil)
+	const user = "alice@example.org"
+
+	c := harden2Dial(t, env, "imap")
+	c.expect("* OK ")
+	c.send(`a LOGIN alice@example.org "alice pw"`)
+	c.expect("a OK ")
+	lit := func(s string) string { return "{" + strconv.Itoa(len(s)) + "+}\r\n" + s }
+	lit8 := func(s string) string { return "~{" + strconv.Itoa(len(s)) + "+}\r\n" + s }
+	type entry struct {
+		name   string
+		binary bool // has a binary part, from a literal8
+	}
+	var entries []entry
+	imapCmd := func(tag, cmd string, names ...entry) {
+		t.Helper()
+		c.write(tag + " " + cmd + "\r\n")
+		if l := c.expect(tag + " "); !strings.HasPrefix(l, tag+" OK ") {
+			t.Fatalf("%s: %q", names[0].name, l)
+		}
+		entries = append(entries, names...)
+	}
+	imapCmd("b1", "APPEND INBOX "+lit(harden2LFMessage("literal", true)), entry{"APPEND literal", false})
+	imapCmd("b2", "APPEND INBOX "+lit8(harden2LFMessage("literal8", true)), entry{"APPEND literal8", true})
+	imapCmd("b3", "APPEND INBOX "+lit(harden2LFMessage("multi 1", false))+" "+lit8(harden2LFMessage("multi 2", true)),
+		entry{"MULTIAPPEND literal", false}, entry{"MULTIAPPEND literal8", true})
+	whole := harden2LFMessage("catenate", true)
+	cut := strings.Index(whole, "--b\nContent-Type: application")
+	imapCmd("b4", "APPEND INBOX CATENATE (TEXT "+lit(whole[:cut])+" TEXT "+lit8(whole[cut:])+")", entry{"CATENATE literal8", true})
+	imapCmd("b5", `APPEND INBOX CATENATE (URL "/INBOX;UIDVALIDITY=`+harden2UIDValidity(t, c)+`/;UID=2" TEXT `+lit("\n")+")",
+		entry{"CATENATE URL", true})
+	c.send("b6 SELECT INBOX")
+	c.expect("b6 OK ")
+	imapCmd("b7", "REPLACE 1 INBOX "+lit8(harden2LFMessage("replace", true)), entry{"REPLACE literal8", true})
+	// REPLACE expunged message 1 (APPEND literal): it is checked in its
+	// new form, at the end of the list.
+	entries = entries[1:]
+
+	smtp := harden2SMTP(t, env, "smtp")
+	stuffed := strings.ReplaceAll(harden2LFMessage("smtp", false), "\n.", "\n..")
+	smtp.send("MAIL FROM:<bob@example.net>")
+	smtp.expect("250 ")
+	smtp.send("RCPT TO:<alice@example.org>")
+	smtp.expect("250 ")
+	smtp.send("DATA")
+	smtp.expect("354 ")
+	smtp.write(stuffed + "\r\n.\r\n")
+	smtp.expect("250 ")
+	bdat := harden2LFMessage("bdat", true)
+	smtp.send("MAIL FROM:<bob@example.net>")
+	smtp.expect("250 ")
+	smtp.send("RCPT TO:<alice@example.org>")
+	smtp.expect("250 ")
+	smtp.write("BDAT " + strconv.Itoa(len(bdat)) + " LAST\r\n" + bdat)
+	smtp.expect("250 ")
+	lmtp := harden2SMTP(t, env, "lmtp")
+	harden2MailRaw(lmtp, strings.ReplaceAll(harden2LFMessage("lmtp", true), "\n.", "\n.."))
+	entries = append(entries, entry{"SMTP DATA", false}, entry{"SMTP BDAT", false}, entry{"LMTP", false})
+
+	cfg := filepath.Join(t.TempDir(), "postfach.toml")
+	if err := os.WriteFile(cfg, []byte(fmt.Sprintf("data_dir = %q\ndomains = [%q]\n", env.Config.DataDir, testenv.Domain)), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, testenv.BuildBinary(t), "deliver", "--config", cfg, "--to", user)
+	cmd.Env = append(os.Environ(), "POSTFACH_CONFIG=")
+	cmd.Stdin = strings.NewReader(harden2LFMessage("deliver", true))
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("postfach deliver: %v\n%s", err, out)
+	}
+	entries = append(entries, entry{"postfach deliver", false}, entry{"REPLACE's expunged APPEND literal", false})
+
+	msgs := env.Messages(user, "INBOX")
+	// The stored order is by UID; REPLACE's message came before SMTP's.
+	order := []string{"APPEND literal8", "MULTIAPPEND literal", "MULTIAPPEND literal8", "CATENATE literal8",
+		"CATENATE URL", "REPLACE literal8", "SMTP DATA", "SMTP BDAT", "LMTP", "postfach deliver"}
+	if len(msgs) != len(order) {
+		t.Fatalf("%d messages stored, want %d", len(msgs), len(order))
+	}
+	binary := map[string]bool{}
+	for _, e := range entries {
+		binary[e.name] = e.binary
+	}
+	for i, m := range msgs {
+		name := order[i]
+		if bad := harden2BareEnds(m); len(bad) > 0 {
+			t.Errorf("%s: bare CR or LF at offsets %v in %q", name, bad, m)
+		}
+		if !strings.Contains(string(m), "line one\r\nline two\r\nline three\r\n") {
+			t.Errorf("%s: text part not stored with CRLF line endings: %q", name, m)
+		}
+		if strings.Contains(string(m), "\r\n..dot line") {
+			t.Errorf("%s: dot-stuffing kept: %q", name, m)
+		}
+		if binary[name] {
+			c.send("x" + strconv.Itoa(i) + " FETCH " + strconv.Itoa(i+1) + " (BINARY.PEEK[2])")
+			l, data := c.literalLine()
+			if string(data) != harden2Bin {
+				t.Errorf("%s: BINARY[2] is %q (%q), want %q", name, data, l, harden2Bin)
+			}
+			c.expect("x" + strconv.Itoa(i) + " OK ")
+		}
+	}
+}
+
+// harden2UIDValidity returns INBOX's UIDVALIDITY.
+func harden2UIDValidity(t *testing.T, c *harden2Conn) string {
+	t.Helper()
+	c.send("u STATUS INBOX (UIDVALIDITY)")
+	l := c.expectStatus()
+	c.expect("u OK ")
+	return l
+}
+
+// expectStatus reads the "* STATUS name (UIDVALIDITY n)" response and
+// returns n.
+func (h *harden2Conn) expectStatus() string {
+	h.t.Helper()
+	l := h.line()
+	i := strings.Index(l, "UIDVALIDITY ")
+	if !strings.HasPrefix(l, "* STATUS ") || i < 0 {
+		h.t.Fatalf("STATUS: %q", l)
+	}
+	return strings.TrimSuffix(l[i+len("UIDVALIDITY "):], ")")
+}
+
+// harden2MailRaw sends one dot-stuffed message to alice.
+func harden2MailRaw(c *harden2Conn, data string) {
+	c.t.Helper()
+	c.send("MAIL FROM:<bob@example.net>")
+	c.expect("250 ")
+	c.send("RCPT TO:<alice@example.org>")
+	c.expect("250 ")
+	c.send("DATA")
+	c.expect("354 ")
+	c.write(data + "\r\n.\r\n")
+	c.expect("250 ")
 }
