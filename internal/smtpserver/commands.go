@@ -323,8 +323,12 @@ func (x *session) cmdData(arg string) {
 	x.inData = true
 	dr := newDataReader(x.r, x.s.opt.MaxMessageSize)
 	res, id, err := x.deliver(dr, func() error { return dr.readErr })
-	rerr := dr.drain()
+	rerr := dr.drain(x.discardLimit())
 	x.inData = false
+	if errors.Is(rerr, errDiscardLimit) {
+		x.tooMuchData(err)
+		return
+	}
 	if rerr != nil {
 		x.readFailed(rerr)
 		return
@@ -354,7 +358,12 @@ func (x *session) cmdBDAT(arg string) {
 	x.inData = true
 	defer func() { x.inData = false }()
 	if r := x.readyForData(true); r != nil {
-		// RFC 3030 §2: the chunk is read even when the command fails.
+		// RFC 3030 §2: the chunk is read even when the command fails,
+		// unless it is larger than any message (discardLimit).
+		if l := x.discardLimit(); size > l {
+			x.tooMuchData(r)
+			return
+		}
 		if err := discardChunk(x.r, size); err != nil {
 			x.readFailed(err)
 			return
@@ -372,7 +381,11 @@ func (x *session) cmdBDAT(arg string) {
 	defer x.setBusy(false)
 	br := newBDATReader(x.r, size, last, x.s.opt.MaxMessageSize, x.nextChunk)
 	res, id, err := x.deliver(br, func() error { return br.netEr })
-	rerr := br.drain()
+	rerr := br.drain(x.discardLimit())
+	if errors.Is(rerr, errDiscardLimit) {
+		x.tooMuchData(err)
+		return
+	}
 	if rerr != nil {
 		x.readFailed(rerr)
 		return
@@ -389,6 +402,36 @@ func (x *session) cmdBDAT(arg string) {
 	x.answerMessage(res, id, err)
 	x.resetTx()
 	x.bdatFailed = err != nil
+}
+
+// discardLimit is how much message data the server reads and drops to
+// stay in step with a client whose message it refused: the size limit
+// (at least minDiscard), or defaultDiscard without one. A BDAT chunk
+// larger than it is not read at all (RFC 3030 §2 would have it read).
+func (x *session) discardLimit() int64 {
+	if m := x.s.opt.MaxMessageSize; m > 0 {
+		return max(m, minDiscard)
+	}
+	return defaultDiscard
+}
+
+// Bounds of discardLimit.
+const (
+	minDiscard     = 1 << 20
+	defaultDiscard = 64 << 20
+)
+
+// tooMuchData ends a session whose client sends more data than the
+// server reads for a refused message (discardLimit): the refusal (err, a
+// delivery error or a reply; the size limit when nil), then 421, since
+// the rest of the data cannot be told from commands (RFC 5321 §3.8).
+func (x *session) tooMuchData(err error) {
+	if err == nil {
+		err = errDataTooBig
+	}
+	x.replyWith(x.fail(err))
+	x.log.Info("too much message data after a refusal, closing connection")
+	x.goodbye("4.7.0", "Too much message data, closing connection")
 }
 
 // nextChunk acknowledges the chunk just read and reads the next BDAT

@@ -144,15 +144,30 @@ func (d *dataReader) fail(err error) error {
 // drain reads and drops what is left of the data, up to the end-of-data
 // line, so the session can answer and go on after a refused message. It
 // returns the connection's read error, if any.
-func (d *dataReader) drain() error {
+//
+// At most limit more bytes are read (0: no limit); when the data goes on
+// beyond them, drain stops and returns errDiscardLimit, and the session
+// must end: a client that streams data after its message was refused
+// would otherwise hold the connection for as long as it likes.
+func (d *dataReader) drain(limit int64) error {
 	if d.readErr != nil {
 		return d.readErr
 	}
 	d.err = nil
 	d.max = 0
+	if limit > 0 {
+		d.max = d.n + limit
+	}
 	_, err := io.Copy(io.Discard, d)
+	if errors.Is(err, errDataTooBig) {
+		return errDiscardLimit
+	}
 	return err
 }
+
+// errDiscardLimit: the data of a refused message went on past what the
+// server reads to stay in step with the client (session.discardLimit).
+var errDiscardLimit = errors.New("refused message data beyond the discard limit")
 
 // chunkSource supplies the chunks of a BDAT transaction after the first:
 // it acknowledges the chunk just read and reads the next BDAT command
@@ -226,9 +241,15 @@ func (b *bdatReader) Read(p []byte) (int, error) {
 // drain drops the rest of the current chunk, so the session can answer
 // the BDAT command it belongs to. It returns the connection's read error,
 // if any.
-func (b *bdatReader) drain() error {
+//
+// A rest larger than limit (0: no limit) is not read: drain returns
+// errDiscardLimit, and the session must end.
+func (b *bdatReader) drain(limit int64) error {
 	if b.netEr != nil {
 		return b.netEr
+	}
+	if limit > 0 && b.left > limit {
+		return errDiscardLimit
 	}
 	err := discardChunk(b.r, b.left)
 	b.left = 0
