@@ -235,3 +235,32 @@ func TestHarden2SMTPHostileInput(t *testing.T) {
 	c.send("NOOP")
 	c.expect("250 ")
 }
+
+// TestHarden2POP3LineLimit: a POP3 command line is at most 8 KiB, CRLF
+// included, before and after login, whatever its length beyond: lines
+// up to a read buffer longer were accepted (only the pieces before the
+// last were counted), so a USER of 9,000 characters got +OK.
+func TestHarden2POP3LineLimit(t *testing.T) {
+	t.Parallel()
+	env := harden2Env(t, nil)
+	p := harden2Dial(t, env, "pop3")
+	p.expect("+OK")
+	for _, n := range []int{8193 - 7, 9000, 12000, 4096*3 - 7, 4096*2 + 1 - 7} {
+		p.send("USER " + strings.Repeat("u", n)) // n+7 bytes with CRLF
+		if l := p.line(); l != "-ERR Line too long" {
+			t.Fatalf("USER line of %d bytes: %q", n+7, l)
+		}
+	}
+	p.send("USER " + strings.Repeat("u", 8192-7)) // 8,192 bytes with CRLF
+	p.expect("+OK")
+	p.send("USER alice@example.org")
+	p.expect("+OK")
+	p.send("PASS alice pw")
+	p.expect("+OK")
+	p.send("LIST " + strings.Repeat("1", 9000))
+	if l := p.line(); l != "-ERR Line too long" {
+		t.Fatalf("after login: %q", l)
+	}
+	p.send("QUIT")
+	p.expect("+OK")
+}

@@ -223,6 +223,15 @@ func (x *session) readLine() ([]byte, error) {
 			if long == nil {
 				return chunk, nil
 			}
+			if len(long)+len(chunk) > maxLine {
+				// The last piece takes the line over the limit; it
+				// has been read to its end.
+				if x.state == stateAuthorization && x.tc != nil {
+					x.tc.RefusedBeforeLogin("line_too_long")
+				}
+				x.releaseLine()
+				return nil, errLineTooLong
+			}
 			if err := x.holdLine(len(chunk)); err != nil {
 				return nil, err
 			}
