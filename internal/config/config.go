@@ -299,6 +299,15 @@ type Limits struct {
 	// QuotaMessages is the default limit on the number of an account's
 	// messages (RFC 9208 MESSAGE); 0 means no limit.
 	QuotaMessages int64 `toml:"quota_messages"`
+	// JunkCommands: an SMTP or LMTP session, or a POP3 session after
+	// login, that sends one more command making no progress (NOOP, RSET,
+	// ...) without a message in between is closed; 0 means no limit.
+	JunkCommands int `toml:"junk_commands"`
+	// ProgressTimeout: an SMTP or LMTP session that has not sent a
+	// message, or a POP3 session after login that has not retrieved or
+	// deleted one, within this long of connecting (or of the last one) is
+	// closed; 0 means no limit.
+	ProgressTimeout Duration `toml:"progress_timeout"`
 }
 
 // IMAP configures IMAP behaviour.
@@ -378,6 +387,9 @@ func Default() *Config {
 			SMTPUnknownRecipients:            20,
 			SMTPUnknownRecipientsBeforeDelay: 5,
 			SMTPUnknownRecipientDelay:        Duration(time.Second),
+
+			JunkCommands:    100,
+			ProgressTimeout: Duration(30 * time.Minute),
 		},
 		Auth: Auth{
 			IPDelayAfter:      5,
@@ -665,6 +677,14 @@ func (c *Config) Validate() error {
 	}
 	if lim.QuotaMessages < 0 {
 		bad("limits.quota_messages", "must not be negative (0: no limit)")
+	}
+	if lim.JunkCommands < 0 {
+		bad("limits.junk_commands", "must not be negative (0: no limit)")
+	}
+	if d := lim.ProgressTimeout.D(); d != 0 && d < lim.SMTPCommandTimeout.D() {
+		// A shorter one would cut off a client that waits as long
+		// as RFC 5321 §4.5.3.2 allows it to wait.
+		bad("limits.progress_timeout", "must be 0 (no limit) or at least limits.smtp_command_timeout")
 	}
 	if !slices.Contains([]string{"debug", "info", "warn", "error"}, strings.ToLower(c.Log.Level)) {
 		bad("log.level", "%q is not one of debug, info, warn, error", c.Log.Level)

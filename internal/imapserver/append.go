@@ -13,14 +13,21 @@ import (
 	"github.com/postfach/postfach/internal/store"
 )
 
-// Line endings: message literals are normalised to CRLF on the way into
-// the store (message.NewCRLFReader), as SMTP and LMTP deliveries are, so
-// the parse offsets and every later FETCH see one form. A literal8
-// (BINARY, RFC 3516) keeps its bytes: its data may hold bare CR or LF on
-// purpose. Its parts with Content-Transfer-Encoding "binary" are stored
-// base64 encoded (message.EncodeBinaryParts; RFC 3516 §4.3 allows it as
-// no data is lost, and Dovecot does the same), so BODY[] gives all of
-// them to clients without BINARY, and BINARY[] decodes them back.
+// Line endings: every message is stored with CRLF line endings
+// (message.NewCRLFReader), as SMTP and LMTP deliveries are, so the parse
+// offsets and every later FETCH see one form (RFC 5322 §2.1, §2.3: CR and
+// LF only together). A literal8 (BINARY, RFC 3516) may hold bare CR or LF
+// on purpose in the content of its parts with Content-Transfer-Encoding
+// "binary": those parts are stored base64 encoded
+// (message.EncodeBinaryParts; RFC 3516 §4.3 allows it as no data is
+// lost, and Dovecot does the same), so BODY[] gives all of them to
+// clients without BINARY and BINARY[] decodes them back; the rest of the
+// message (headers, text parts, MIME structure) is text, and its line
+// endings are made CRLF like a literal's. A CATENATE is encoded the same
+// way as a whole, whatever its parts are (literals, literal8s, URLs).
+// Only a message with a part header over 64 KiB, which EncodeBinaryParts
+// passes through unparsed from there on, could have binary content made
+// CRLF: such a message is no MIME any client builds.
 
 // appendStream is what APPEND and REPLACE share.
 type appendStream interface {
@@ -126,7 +133,7 @@ func (s *session) appendMessages(c appendStream, mb *store.Mailbox, single bool)
 		var cat *catReader
 		if am.Catenate {
 			cat = &catReader{s: s, msg: am}
-			src = cat
+			src = message.NewCRLFReader(message.EncodeBinaryParts(cat))
 		} else {
 			r, err := am.Literal.Open()
 			if err != nil {
@@ -134,7 +141,7 @@ func (s *session) appendMessages(c appendStream, mb *store.Mailbox, single bool)
 			}
 			src = r
 			if am.Literal.Binary {
-				src = message.EncodeBinaryParts(r)
+				src = message.NewCRLFReader(message.EncodeBinaryParts(r))
 			} else {
 				src = message.NewCRLFReader(r)
 			}
@@ -305,10 +312,9 @@ func (c *catReader) Read(p []byte) (int, error) {
 				c.err = c.s.streamError(err)
 				return 0, c.err
 			}
+			// Line endings are made CRLF, and binary parts encoded,
+			// over the whole message (cmdAppend).
 			c.cur = r
-			if !part.Text.Binary {
-				c.cur = message.NewCRLFReader(r)
-			}
 			continue
 		}
 		r, closer, err := c.s.openURL(part.URL)

@@ -143,9 +143,14 @@ func (s *session) cmdLogin(cmd imap.Command) error {
 	if !s.secure() {
 		return no("PRIVACYREQUIRED", "Plaintext login disallowed on non-secure connections: use STARTTLS first")
 	}
-	p, err := s.srv.opt.Auth.Login(s.loginCtx(), auth.Credentials{Username: c.Username, Password: c.Password, Remote: s.remote, Service: "imap"})
+	ctx, cancel := s.loginCtx()
+	defer cancel()
+	p, err := s.srv.opt.Auth.Login(ctx, auth.Credentials{Username: c.Username, Password: c.Password, Remote: s.remote, Service: "imap"})
 	if err != nil {
 		s.loginMetric(err)
+		if s.loginTimedOut(err) {
+			return errLogout
+		}
 		return err
 	}
 	return s.loggedIn(p)
@@ -168,10 +173,15 @@ func (s *session) cmdAuthenticate(cmd imap.Command) error {
 	if c.HasInitialResponse {
 		resp = c.InitialResponse
 	}
+	ctx, cancel := s.loginCtx()
+	defer cancel()
 	for {
-		challenge, p, err := sasl.Next(s.loginCtx(), resp)
+		challenge, p, err := sasl.Next(ctx, resp)
 		if err != nil {
 			s.loginMetric(err)
+			if s.loginTimedOut(err) {
+				return errLogout
+			}
 			return err
 		}
 		if p != nil {

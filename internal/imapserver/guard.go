@@ -2,6 +2,7 @@ package imapserver
 
 import (
 	"context"
+	"errors"
 	"time"
 
 	"github.com/postfach/postfach/internal/imap"
@@ -100,12 +101,27 @@ func preAuthReason(limit string) string {
 }
 
 // loginCtx is the context of a login: the guessing protection may make
-// it wait, and a shutdown ends the wait.
-func (s *session) loginCtx() context.Context {
+// it wait, and a shutdown or the login deadline ends the wait
+// (netserve.Conn.LoginContext). The caller must call cancel.
+func (s *session) loginCtx() (context.Context, context.CancelFunc) {
 	if s.tc == nil {
-		return s.ctx
+		return context.WithCancel(s.ctx)
 	}
-	return store.WithOrigin(s.tc.Context(), s.id)
+	ctx, cancel := s.tc.LoginContext()
+	return store.WithOrigin(ctx, s.id), cancel
+}
+
+// loginTimedOut ends a session whose login went on past the login
+// deadline (the guessing protection's delay was cut off there): RFC 9051
+// §7.1.5 BYE, as when the deadline passes while the server waits for a
+// command. It reports whether it did.
+func (s *session) loginTimedOut(err error) bool {
+	if !errors.Is(err, context.DeadlineExceeded) || s.tc == nil || !s.tc.LoginExpired() {
+		return false
+	}
+	_ = s.enc.StatusResponse("", imap.BYE, "", "Login timeout, closing connection")
+	s.log.Info("login timeout")
+	return true
 }
 
 // enterAuthenticated lifts the limits of a client that has not logged in.

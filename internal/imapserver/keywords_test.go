@@ -135,8 +135,7 @@ func TestKeywordsAnnouncedBeforeUse(t *testing.T) {
 		t.Fatalf("FLAGS sent again: %q", lines)
 	}
 
-	// A new SELECT starts from the system flags; the keywords are
-	// announced as FETCH meets them.
+	// A new SELECT lists the keywords in use.
 	wa.do(a, "a4 SELECT INBOX")
 	wa.do(a, "a5 FETCH 1:* (FLAGS)")
 	// QRESYNC catch-up at SELECT.

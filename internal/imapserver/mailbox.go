@@ -285,6 +285,9 @@ func (s *session) cmdList(cmd imap.Command) error {
 		return false
 	}
 	sel, ret := c.Select, c.Return
+	if err := s.rev2StatusItems(ret.Status); err != nil {
+		return err
+	}
 	needSubs := sel.Subscribed || ret.Subscribed
 	entries, err := s.listEntries(needSubs)
 	if err != nil {
@@ -441,6 +444,9 @@ func (s *session) cmdLsub(cmd imap.Command) error {
 // (RFC 7162 §3.1.6), APPENDLIMIT (RFC 7889) and DELETED-STORAGE (RFC 9208).
 func (s *session) cmdStatus(cmd imap.Command) error {
 	c := cmd.(*imap.Status)
+	if err := s.rev2StatusItems(c.Items); err != nil {
+		return err
+	}
 	mb, err := s.lookupMailbox(c.Mailbox, "")
 	if err != nil {
 		return err

@@ -62,9 +62,10 @@ func TestSelectFetchStore(t *testing.T) {
 	// EXPUNGE reports what it removed.
 	c.expect("c1 EXPUNGE", "* 2 EXPUNGE", "c1 OK EXPUNGE completed")
 	c.expect("c2 FETCH 1:* (UID FLAGS)", `* 1 FETCH (UID 1 FLAGS ($Important \Flagged \Recent))`, "c2 OK FETCH completed")
-	// EXAMINE is read-only and sees no \Recent (claimed by the SELECT).
+	// EXAMINE is read-only and sees no \Recent (claimed by the SELECT);
+	// its FLAGS lists the keywords in use (RFC 9051 §7.3.5).
 	c.expect("c3 EXAMINE INBOX",
-		`* FLAGS (\Answered \Flagged \Deleted \Seen \Draft)`,
+		`* FLAGS (\Answered \Flagged \Deleted \Seen \Draft $Important)`,
 		`* OK [PERMANENTFLAGS ()] No permanent flags permitted`,
 		"* 1 EXISTS",
 		"* 0 RECENT",

@@ -465,6 +465,16 @@ func (s *session) notifyMailboxName(ev store.Event) error {
 		return nil // deleted again before we could tell
 	}
 	subscribed := mb != nil && mb.Subscribed
+	if mb == nil {
+		// RFC 5465 §5.4 with RFC 5258 §3: a deleted mailbox whose
+		// name is still subscribed (RFC 3501 §6.3.6: the server does
+		// not unsubscribe it) is "\NonExistent \Subscribed".
+		subs, err := st.Subscriptions(s.ctx, s.user.Account)
+		if err != nil {
+			return err
+		}
+		subscribed = slices.Contains(subs, ev.Name)
+	}
 	s.writeNotifyList(ev.Name, mb, subscribed, ev.OldName)
 	return nil
 }

@@ -35,15 +35,16 @@ func TestRev1AndRev2(t *testing.T) {
 	r2.ok(`b7 STORE 1:2 +FLAGS.SILENT (\Deleted)`)
 	r2.expect("b8 UID EXPUNGE 2", "* 2 EXPUNGE", "b8 OK UID EXPUNGE completed")
 	r2.expect("b9 UID FETCH 1:* (FLAGS)", `* 1 FETCH (UID 1 FLAGS (\Deleted))`, "b9 OK UID FETCH completed")
-	// A literal8 APPEND is stored as sent; in a literal bare LFs become CRLF,
-	// and so does a lone CR, like the one ending this literal.
+	// Line endings become CRLF, in a literal8 APPEND (outside binary
+	// parts: it has none) as in a literal: a bare LF, and a lone CR like
+	// the one ending the second literal.
 	r2.send("c1 APPEND INBOX ~{8+}\r\na\nb\x00\r\ncd\r\nc2 APPEND INBOX {6+}\r\na\nb\nc\r\n")
 	r2.c.SetReadDeadline(time.Now().Add(5 * time.Second))
 	r2.expectLine("* 2 EXISTS")
 	r2.expectLine("c1 OK [APPENDUID … 3] APPEND completed")
 	r2.expectLine("* 3 EXISTS")
 	r2.expectLine("c2 OK [APPENDUID … 4] APPEND completed")
-	r2.expect("c3 UID FETCH 3:4 (RFC822.SIZE)", "* 2 FETCH (UID 3 RFC822.SIZE 8)", "* 3 FETCH (UID 4 RFC822.SIZE 9)", "c3 OK UID FETCH completed")
+	r2.expect("c3 UID FETCH 3:4 (RFC822.SIZE)", "* 2 FETCH (UID 3 RFC822.SIZE 9)", "* 3 FETCH (UID 4 RFC822.SIZE 9)", "c3 OK UID FETCH completed")
 	// r1 (rev1) sees EXPUNGE, r2-style VANISHED is for QRESYNC only.
 	// (UID 2 is expunged: its flag change is not reported, its EXPUNGE is.)
 	r1.expect("a6 NOOP", `* 1 FETCH (UID 1 FLAGS (\Deleted \Recent))`, "* 4 EXISTS", "* 4 RECENT", "* 2 EXPUNGE", "a6 OK NOOP completed")

@@ -15,6 +15,9 @@ const searchCapabilities = " ESEARCH SEARCHRES SORT SORT=DISPLAY ESORT CONTEXT=S
 
 // compileSearch compiles a search program for the selected mailbox.
 func (s *session) compileSearch(key imap.SearchKey, charset string) (*imapsearch.Program, error) {
+	if err := s.rev2SearchKeys(&key); err != nil {
+		return nil, err
+	}
 	v := s.sel
 	prog, err := imapsearch.Compile(key, imapsearch.Options{
 		Charset:     charset,

@@ -65,11 +65,15 @@ func (s *session) cmdSelect(cmd imap.Command) error {
 			return err
 		}
 	}
+	// RFC 9051 §7.3.5, RFC 3501 §7.2.6: FLAGS lists the flags
+	// applicable in the mailbox, the keywords in use among them (as
+	// Dovecot does). Keywords set later, or missed here, are announced
+	// when a response first shows one (announceKeywords).
+	if err := s.selectKeywords(v); err != nil {
+		return err
+	}
 	e := s.enc
-	// RFC 9051 §6.3.2 and RFC 3501 §6.3.1: the required responses. The
-	// keywords in use are announced when a response first shows one
-	// (announceKeywords): listing them here would mean reading every
-	// message.
+	// RFC 9051 §6.3.2 and RFC 3501 §6.3.1: the required responses.
 	s.writeFlagList(v)
 	e.Untagged().Number(uint32(v.n)).Atom("EXISTS").End()
 	if !s.rev2 {
@@ -285,4 +289,53 @@ func (s *session) cmdExpunge(cmd imap.Command) error {
 		v.need(res.ModSeq)
 	}
 	return nil
+}
+
+// selectKeywords puts the keywords in use in the mailbox into the new
+// view's FLAGS list (and the ones it has announced): from the mailbox
+// cache when it is loaded, otherwise from the store when it can list
+// them (store.MailboxKeywords).
+func (s *session) selectKeywords(v *selected) error {
+	kws, ok := s.cachedKeywords(v)
+	if kl, can := s.srv.opt.Store.(store.MailboxKeywords); !ok && can {
+		var err error
+		if kws, err = kl.MailboxKeywords(s.ctx, s.user.Account, v.mb.ID); err != nil {
+			return err
+		}
+	}
+	for _, f := range kws {
+		if v.known == nil {
+			v.known = make(map[string]struct{}, len(kws))
+		}
+		v.known[f] = struct{}{}
+		v.keywords = v.keywords.With(f)
+	}
+	return nil
+}
+
+// cachedKeywords returns the keywords of the messages in the mailbox
+// cache, when it is loaded; ok is false when it is not.
+func (s *session) cachedKeywords(v *selected) (kws mail.Flags, ok bool) {
+	c := s.srv.caches.get(s.user.Account, v.mb.ID, false)
+	if c == nil {
+		return nil, false
+	}
+	sn, err := c.at(s.ctx, v.modseq, false)
+	if err != nil || sn == nil {
+		return nil, false
+	}
+	var last mail.Flags // messages share their flag sets (internFlags)
+	sn.msgs.each(nil, func(m *store.Message) bool {
+		if len(m.Flags) == 0 || len(last) > 0 && &m.Flags[0] == &last[0] && len(m.Flags) == len(last) {
+			return true
+		}
+		last = m.Flags
+		for _, f := range m.Flags {
+			if len(f) > 0 && f[0] != '\\' && !kws.Has(f) {
+				kws = kws.With(f)
+			}
+		}
+		return true
+	})
+	return kws, true
 }

@@ -209,6 +209,18 @@ func (c *Conn) LoginDeadline() time.Time {
 	return c.loginBy
 }
 
+// LoginContext returns the context of a login attempt: it ends with the
+// connection's Context (a drain, the connection closing) and at the
+// login deadline, so that nothing a login waits for (the delays of the
+// guessing protection) outlasts the time the client has to log in. The
+// caller must call cancel.
+func (c *Conn) LoginContext() (ctx context.Context, cancel context.CancelFunc) {
+	if by := c.LoginDeadline(); !by.IsZero() {
+		return context.WithDeadline(c.ctx, by)
+	}
+	return context.WithCancel(c.ctx)
+}
+
 // LoginExpired reports whether the login deadline has passed without a
 // login.
 func (c *Conn) LoginExpired() bool {

@@ -60,6 +60,17 @@ func (x *session) loginCtx() context.Context {
 	return x.tc.Context()
 }
 
+// loginWaitCtx is the context of the authentication itself: it also
+// ends at the login deadline (netserve.Conn.LoginContext), so that the
+// guessing protection's delay never outlasts it. The caller must call
+// cancel.
+func (x *session) loginWaitCtx() (context.Context, context.CancelFunc) {
+	if x.tc == nil {
+		return context.WithCancel(context.Background())
+	}
+	return x.tc.LoginContext()
+}
+
 // loggedIn lifts the limits of a client that has not logged in.
 func (x *session) loggedIn() {
 	x.releaseLine()

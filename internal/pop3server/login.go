@@ -50,12 +50,13 @@ func (x *session) cmdPass(cmd command) error {
 		x.reply(msgPlaintext)
 		return x.failedLogin()
 	}
-	ctx := x.loginCtx()
-	p, err := x.s.opt.Auth.Login(ctx, auth.Credentials{Username: user, Password: cmd.rest, Remote: x.remote, Service: "pop3"})
+	wctx, cancel := x.loginWaitCtx()
+	p, err := x.s.opt.Auth.Login(wctx, auth.Credentials{Username: user, Password: cmd.rest, Remote: x.remote, Service: "pop3"})
+	cancel()
 	if err != nil {
 		return x.loginError(err)
 	}
-	return x.startTransaction(ctx, p)
+	return x.startTransaction(x.loginCtx(), p)
 }
 
 // cmdAuth runs a SASL exchange (RFC 5034 §4). Without a mechanism it lists
@@ -101,14 +102,15 @@ func (x *session) cmdAuth(cmd command) error {
 			return x.saslBase64Error()
 		}
 	}
-	ctx := x.loginCtx()
+	wctx, cancel := x.loginWaitCtx()
+	defer cancel()
 	for {
-		challenge, p, err := sasl.Next(ctx, resp)
+		challenge, p, err := sasl.Next(wctx, resp)
 		if err != nil {
 			return x.loginError(err)
 		}
 		if p != nil {
-			return x.startTransaction(ctx, p)
+			return x.startTransaction(x.loginCtx(), p)
 		}
 		// RFC 5034 §4: a server challenge is "+" SP base64.
 		x.reply("+ %s", base64.StdEncoding.EncodeToString(challenge))
@@ -191,6 +193,13 @@ func (x *session) metric(result string) {
 // credentials, [SYS/TEMP] for what a retry later may fix).
 func (x *session) loginError(err error) error {
 	switch {
+	case errors.Is(err, context.DeadlineExceeded) && x.tc != nil && x.tc.LoginExpired():
+		// The guessing protection's delay was cut off at the login
+		// deadline: the session ends as at the login timeout.
+		x.reply("-ERR " + codeSysTemp + "Login timeout, closing connection")
+		x.log.Info("login timeout, closing")
+		x.metric("failed")
+		return errCloseSession
 	case errors.Is(err, auth.ErrRateLimited):
 		x.reply(msgRateLimited)
 	case errors.Is(err, auth.ErrUnavailable):
@@ -254,6 +263,7 @@ func (x *session) startTransaction(ctx context.Context, p *auth.Principal) error
 	x.md = md
 	x.watchRevocation(md.sub, strings.ToLower(p.Device))
 	x.state = stateTransaction
+	x.progressed()
 	x.loggedIn()
 	x.log = x.log.With("user", acct.Name)
 	if p.Device != "" {

@@ -142,6 +142,13 @@ type Options struct {
 	// MaxBadCommands ends a session after this many bad commands; 0 means
 	// 20.
 	MaxBadCommands int
+	// JunkCommands ends a session after login at the command after this
+	// many NOOP, RSET, CAPA, STAT, LIST or UIDL commands without a RETR,
+	// TOP or DELE in between; ProgressTimeout when no RETR, TOP or DELE
+	// came for this long after login or the previous one
+	// (progress.go). 0 means 100 and 30 minutes; negative: no limit.
+	JunkCommands    int
+	ProgressTimeout time.Duration
 	// MaxConns and MaxConnsPerIP limit connections; over a limit the
 	// client gets "-ERR [SYS/TEMP]" and is disconnected (0: no limit).
 	MaxConns, MaxConnsPerIP int
@@ -175,6 +182,10 @@ type Server struct {
 
 	// loginTimeout is Options.LoginTimeout with its default; 0: none.
 	loginTimeout time.Duration
+	// junkCommands and progressTimeout are the Options' with their
+	// defaults; 0: no limit.
+	junkCommands    int
+	progressTimeout time.Duration
 
 	sentByFile atomic.Int64 // bodies sent with sendfile(2); tests read it
 
@@ -213,6 +224,18 @@ func New(opt Options) *Server {
 	}
 	if s.maxBad <= 0 {
 		s.maxBad = 20
+	}
+	switch s.junkCommands = opt.JunkCommands; {
+	case s.junkCommands == 0:
+		s.junkCommands = defaultJunkCommands
+	case s.junkCommands < 0:
+		s.junkCommands = 0
+	}
+	switch s.progressTimeout = opt.ProgressTimeout; {
+	case s.progressTimeout == 0:
+		s.progressTimeout = defaultProgressTimeout
+	case s.progressTimeout < 0:
+		s.progressTimeout = 0
 	}
 	if s.mechs == nil {
 		s.mechs = auth.Mechanisms()

@@ -61,12 +61,17 @@ type session struct {
 	// k ends the session on revocation (revoke.go); kill sets conn's read
 	// deadline from another goroutine, so conn is replaced (STLS) only
 	// with k.mu held.
-	k     killer
-	held  int64  // bytes of the current line charged to the Budget (guard.go)
-	bad   int    // bad commands so far
-	user  string // the USER argument waiting for PASS; "" when none
-	md    *maildrop
-	ahead []*readAhead // the next messages' bodies, opened ahead (RETR), in order
+	k    killer
+	held int64 // bytes of the current line charged to the Budget (guard.go)
+	bad  int   // bad commands so far
+	// junk counts the commands without progress after login, and
+	// progressBy is when the next RETR, TOP or DELE must come
+	// (progress.go).
+	junk       int
+	progressBy time.Time
+	user       string // the USER argument waiting for PASS; "" when none
+	md         *maildrop
+	ahead      []*readAhead // the next messages' bodies, opened ahead (RETR), in order
 	// cork holds a reply written in several pieces back from the wire
 	// until it is complete or full segments can go (RETR of a large
 	// message); run releases it before waiting for the next command.
@@ -125,7 +130,7 @@ func (x *session) run() {
 			// The client waits for what the kernel holds back.
 			x.cork.Release()
 		}
-		x.setReadDeadline(time.Now().Add(x.s.idle))
+		x.setReadDeadline(x.readDeadline())
 		line, err := x.readLine()
 		if errors.Is(err, errLineTooLong) {
 			x.reply("-ERR Line too long")
@@ -180,6 +185,8 @@ func (x *session) readFailed(err error) {
 	case errors.As(err, &ne) && ne.Timeout() && x.tc != nil && x.tc.LoginExpired():
 		// Closed without a response, like an idle timeout (RFC 1939 §3).
 		x.log.Info("login timeout, closing")
+	case errors.As(err, &ne) && ne.Timeout() && x.progressExpired():
+		x.log.Info("no mail retrieved in time, closing without update", "junk", x.junk)
 	case errors.As(err, &ne) && ne.Timeout():
 		x.log.Info("idle timeout, closing without update")
 	case errors.Is(err, io.EOF), errors.Is(err, net.ErrClosed):
@@ -215,6 +222,15 @@ func (x *session) readLine() ([]byte, error) {
 		if err == nil {
 			if long == nil {
 				return chunk, nil
+			}
+			if len(long)+len(chunk) > maxLine {
+				// The last piece takes the line over the limit; it
+				// has been read to its end.
+				if x.state == stateAuthorization && x.tc != nil {
+					x.tc.RefusedBeforeLogin("line_too_long")
+				}
+				x.releaseLine()
+				return nil, errLineTooLong
 			}
 			if err := x.holdLine(len(chunk)); err != nil {
 				return nil, err
@@ -347,6 +363,9 @@ func (x *session) dispatch(line []byte) error {
 		x.discardReadAhead()
 	}
 	if x.state == stateTransaction {
+		if x.countJunk(cmd) {
+			return errCloseSession
+		}
 		if err := x.md.refresh(context.Background()); err != nil {
 			x.log.Warn("maildrop refresh failed", "err", err)
 		}

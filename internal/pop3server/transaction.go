@@ -158,6 +158,11 @@ func (x *session) cmdTop(cmd command) error {
 		return x.badCommand("TOP needs a message number and a number of lines")
 	}
 	lines, valid := parseNumber(cmd.args[1])
+	if !valid && allDigits(cmd.args[1]) {
+		// RFC 1939 §7: n is any non-negative number; one too large to
+		// count asks for the whole body, like any n beyond its end.
+		lines, valid = -1, true
+	}
 	if !valid {
 		return x.badCommand("Invalid number of lines")
 	}
@@ -402,4 +407,17 @@ func (x *session) stopReadAhead() {
 		close(x.aheadReqs)
 		x.aheadReqs = nil
 	}
+}
+
+// allDigits reports whether s is a non-empty string of ASCII digits.
+func allDigits(s string) bool {
+	if s == "" {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		if s[i] < '0' || s[i] > '9' {
+			return false
+		}
+	}
+	return true
 }

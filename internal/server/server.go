@@ -10,6 +10,7 @@
 package server
 
 import (
+	"cmp"
 	"context"
 	"crypto/tls"
 	"errors"
@@ -212,7 +213,7 @@ func Start(ctx context.Context, opt Options) (_ *Server, err error) {
 
 	ids := new(netserve.IDs)
 	smtpOpts := func(lmtp bool) smtpserver.Options {
-		return smtpserver.Options{
+		return smtpProgressLimits(cfg.Limits, smtpserver.Options{
 			LMTP:           lmtp,
 			Deliverer:      deliverer,
 			Hostname:       cfg.Hostname,
@@ -225,7 +226,7 @@ func Start(ctx context.Context, opt Options) (_ *Server, err error) {
 			IDs:            ids,
 			Logger:         log,
 			Metrics:        s.m.smtp(),
-		}
+		})
 	}
 
 	// tlsConfig loads (or generates) the certificate once, for the
@@ -270,6 +271,8 @@ func Start(ctx context.Context, opt Options) (_ *Server, err error) {
 				DeviceViews:       cfg.POP3.DeviceViews,
 				IdleTimeout:       cfg.Limits.POP3IdleTimeout.D(),
 				LoginTimeout:      cfg.Limits.LoginTimeout.D(),
+				JunkCommands:      cmp.Or(cfg.Limits.JunkCommands, -1),
+				ProgressTimeout:   cmp.Or(cfg.Limits.ProgressTimeout.D(), -1),
 				PreAuth:           preAuth,
 				MaxConns:          cfg.Limits.Connections,
 				MaxConnsPerIP:     cfg.Limits.ConnectionsPerIP,

@@ -1,6 +1,8 @@
 package server
 
 import (
+	"cmp"
+
 	"github.com/postfach/postfach/internal/config"
 	"github.com/postfach/postfach/internal/smtpserver"
 )
@@ -20,4 +22,13 @@ func unknownRcptLimits(lim config.Limits) smtpserver.UnknownRcptLimits {
 		l.DelayAfter = -1
 	}
 	return l
+}
+
+// smtpProgressLimits sets the limits on sessions that make no progress
+// (limits.junk_commands, limits.progress_timeout) in o: the config's 0
+// (no limit) is the Options' negative value.
+func smtpProgressLimits(lim config.Limits, o smtpserver.Options) smtpserver.Options {
+	o.JunkCommands = cmp.Or(lim.JunkCommands, -1)
+	o.ProgressTimeout = cmp.Or(lim.ProgressTimeout.D(), -1)
+	return o
 }

@@ -20,6 +20,9 @@ import (
 // dispatch runs one command line.
 func (x *session) dispatch(line []byte) {
 	verb, arg := splitCommand(line)
+	if x.noProgress(verb) {
+		return
+	}
 	lmtp := x.s.opt.LMTP
 	switch verb {
 	case "EHLO", "HELO":
@@ -376,13 +379,18 @@ func (x *session) cmdData(arg string) {
 	defer x.setBusy(false)
 	x.inData = true
 	dr := newDataReader(x.r, x.s.opt.MaxMessageSize)
-	answer, _ := x.receive(dr, func() error { return dr.readErr })
-	rerr := dr.drain()
+	answer, err := x.receive(dr, func() error { return dr.readErr })
+	rerr := dr.drain(x.discardLimit())
 	x.inData = false
+	if errors.Is(rerr, errDiscardLimit) {
+		x.tooMuchData(err)
+		return
+	}
 	if rerr != nil {
 		x.readFailed(rerr)
 		return
 	}
+	x.progressed()
 	answer()
 	x.resetTx()
 }
@@ -407,7 +415,12 @@ func (x *session) cmdBDAT(arg string) {
 	x.inData = true
 	defer func() { x.inData = false }()
 	if r := x.readyForData(true); r != nil {
-		// RFC 3030 §2: the chunk is read even when the command fails.
+		// RFC 3030 §2: the chunk is read even when the command fails,
+		// unless it is larger than any message (discardLimit).
+		if l := x.discardLimit(); size > l {
+			x.tooMuchData(r)
+			return
+		}
 		if err := discardChunk(x.r, size); err != nil {
 			x.readFailed(err)
 			return
@@ -436,7 +449,11 @@ func (x *session) chunked(first chunk) {
 	defer x.setBusy(false)
 	br := newBDATReader(x.r, first, x.s.opt.MaxMessageSize, x.nextChunk)
 	answer, err := x.receive(br, func() error { return br.netEr })
-	rerr := br.drain()
+	rerr := br.drain(x.discardLimit())
+	if errors.Is(rerr, errDiscardLimit) {
+		x.tooMuchData(err)
+		return
+	}
 	if rerr != nil {
 		x.readFailed(rerr)
 		return
@@ -449,9 +466,40 @@ func (x *session) chunked(first chunk) {
 		x.bdatAbandoned = true
 		return
 	}
+	x.progressed()
 	answer()
 	x.resetTx()
 	x.bdatFailed = err != nil
+}
+
+// discardLimit is how much message data the server reads and drops to
+// stay in step with a client whose message it refused: the size limit
+// (at least minDiscard), or defaultDiscard without one. A BDAT chunk
+// larger than it is not read at all (RFC 3030 §2 would have it read).
+func (x *session) discardLimit() int64 {
+	if m := x.s.opt.MaxMessageSize; m > 0 {
+		return max(m, minDiscard)
+	}
+	return defaultDiscard
+}
+
+// Bounds of discardLimit.
+const (
+	minDiscard     = 1 << 20
+	defaultDiscard = 64 << 20
+)
+
+// tooMuchData ends a session whose client sends more data than the
+// server reads for a refused message (discardLimit): the refusal (err, a
+// delivery error or a reply; the size limit when nil), then 421, since
+// the rest of the data cannot be told from commands (RFC 5321 §3.8).
+func (x *session) tooMuchData(err error) {
+	if err == nil {
+		err = errDataTooBig
+	}
+	x.replyWith(x.fail(err))
+	x.log.Info("too much message data after a refusal, closing connection")
+	x.goodbye("4.7.0", "Too much message data, closing connection")
 }
 
 // nextChunk acknowledges the chunk just read and reads the next BDAT (or
@@ -462,9 +510,9 @@ func (x *session) nextChunk(prev chunk) (chunk, error) {
 	} else {
 		x.reply(250, "2.0.0", strconv.FormatInt(prev.size, 10)+" octets received")
 	}
-	x.inData = false
+	x.inData, x.chunkWait = false, true
 	line, err := x.readLine()
-	x.inData = true
+	x.inData, x.chunkWait = true, false
 	if errors.Is(err, errLineTooLong) {
 		x.pendingLong = true
 		return chunk{}, errBDATInterrupted

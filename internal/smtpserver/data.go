@@ -144,13 +144,24 @@ func (d *dataReader) fail(err error) error {
 // drain reads and drops what is left of the data, up to the end-of-data
 // line, so the session can answer and go on after a refused message. It
 // returns the connection's read error, if any.
-func (d *dataReader) drain() error {
+//
+// At most limit more bytes are read (0: no limit); when the data goes on
+// beyond them, drain stops and returns errDiscardLimit, and the session
+// must end: a client that streams data after its message was refused
+// would otherwise hold the connection for as long as it likes.
+func (d *dataReader) drain(limit int64) error {
 	if d.readErr != nil {
 		return d.readErr
 	}
 	d.err = nil
 	d.max = 0
+	if limit > 0 {
+		d.max = d.n + limit
+	}
 	_, err := io.Copy(io.Discard, d)
+	if errors.Is(err, errDataTooBig) {
+		return errDiscardLimit
+	}
 	return err
 }
 
@@ -162,6 +173,10 @@ type chunk struct {
 	last bool
 	url  io.ReadCloser
 }
+
+// errDiscardLimit: the data of a refused message went on past what the
+// server reads to stay in step with the client (session.discardLimit).
+var errDiscardLimit = errors.New("refused message data beyond the discard limit")
 
 // chunkSource supplies the chunks of a BDAT transaction after the first:
 // it acknowledges the chunk just read and reads the next BDAT (or BURL)
@@ -264,7 +279,10 @@ func (b *bdatReader) closeURL() {
 // drain drops the rest of the current chunk, so the session can answer
 // the BDAT command it belongs to. It returns the connection's read error,
 // if any.
-func (b *bdatReader) drain() error {
+//
+// A rest larger than limit (0: no limit) is not read: drain returns
+// errDiscardLimit, and the session must end.
+func (b *bdatReader) drain(limit int64) error {
 	if b.netEr != nil {
 		b.closeURL()
 		return b.netEr
@@ -273,6 +291,9 @@ func (b *bdatReader) drain() error {
 		b.closeURL()
 		b.left = 0
 		return nil
+	}
+	if limit > 0 && b.left > limit {
+		return errDiscardLimit
 	}
 	err := discardChunk(b.r, b.left)
 	b.left = 0

@@ -200,11 +200,32 @@ func TestDataReaderDrain(t *testing.T) {
 	if _, err := io.ReadAll(d); !errors.Is(err, errDataTooBig) {
 		t.Fatalf("ReadAll: %v", err)
 	}
-	if err := d.drain(); err != nil {
+	if err := d.drain(0); err != nil {
 		t.Fatalf("drain: %v", err)
 	}
 	if rest, _ := io.ReadAll(br); string(rest) != "RSET\r\n" {
 		t.Errorf("rest %q", rest)
+	}
+}
+
+// TestDataReaderDrainLimit: after a refused message the server reads at
+// most its discard limit more; data that goes on beyond it is not read
+// to its end (a client could stream for hours), and drain says so. Data
+// that ends within the limit is drained as before.
+func TestDataReaderDrainLimit(t *testing.T) {
+	in := strings.Repeat("a line of data\r\n", 1000) + ".\r\nRSET\r\n" // 16,000 bytes of data
+	for _, tc := range []struct {
+		limit int64
+		want  error
+	}{{20000, nil}, {0, nil}, {1000, errDiscardLimit}} {
+		br := bufio.NewReaderSize(&splitReader{data: []byte(in), sizes: []int{100, 3, 17}}, 64)
+		d := newDataReader(br, 50)
+		if _, err := io.ReadAll(d); !errors.Is(err, errDataTooBig) {
+			t.Fatalf("ReadAll: %v", err)
+		}
+		if err := d.drain(tc.limit); !errors.Is(err, tc.want) {
+			t.Errorf("limit %d: drain %v, want %v", tc.limit, err, tc.want)
+		}
 	}
 }
 
@@ -219,7 +240,7 @@ func TestDataReaderUnexpectedEOF(t *testing.T) {
 		}
 		br := bufio.NewReaderSize(&splitReader{data: []byte(in)}, 16)
 		d := newDataReader(br, 0)
-		if err := d.drain(); !errors.Is(err, io.ErrUnexpectedEOF) {
+		if err := d.drain(0); !errors.Is(err, io.ErrUnexpectedEOF) {
 			t.Errorf("%q: drain %v", in, err)
 		}
 	}
@@ -484,7 +505,7 @@ func TestBDATReaderLimit(t *testing.T) {
 	if !errors.Is(err, errDataTooBig) || len(msg) != 60 {
 		t.Fatalf("%d bytes, %v; want 60 and the size error before the second chunk", len(msg), err)
 	}
-	if err := b.drain(); err != nil {
+	if err := b.drain(0); err != nil {
 		t.Fatal(err)
 	}
 	if rest, _ := io.ReadAll(br); string(rest) != "NOOP\r\n" {

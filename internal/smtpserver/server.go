@@ -61,7 +61,8 @@ type Metrics struct {
 	// Error counts failures by kind: "too_big", "disk_full", "store",
 	// "unknown_user", "relay_denied", "bad_address", "empty",
 	// "unknown_rcpt_limit" (a session ended for probing addresses),
-	// "over_quota" (a recipient refused for its quota).
+	// "over_quota" (a recipient refused for its quota), "no_progress" (a
+	// session ended for commands without mail, progress.go).
 	Error func(proto, kind string)
 	// ConnMetrics count connections (proto "smtp", "lmtp", ...).
 	netserve.ConnMetrics
@@ -95,6 +96,14 @@ type Options struct {
 	// MaxBadCommands ends a session with 421 after this many unknown,
 	// malformed or out-of-sequence commands; 0 means 20.
 	MaxBadCommands int
+	// JunkCommands ends a session with 421 4.7.0 at the command after
+	// this many NOOP, RSET, HELP, VRFY, EHLO, HELO or LHLO commands
+	// without a message in between; ProgressTimeout at a command (or a
+	// wait for one) later than this after the connection or the last
+	// message (progress.go). 0 means 100 and 30 minutes; negative: no
+	// limit.
+	JunkCommands    int
+	ProgressTimeout time.Duration
 	// UnknownRcpts slows down, then stops, a session that names unknown
 	// users (address probing). The zero value means the defaults for
 	// SMTP and no limit for LMTP.
@@ -172,6 +181,18 @@ func New(opt Options) *Server {
 		// An authenticated sender who mistypes a local address is not
 		// probing: no delays.
 		s.opt.UnknownRcpts.DelayAfter = -1
+	}
+	switch {
+	case s.opt.JunkCommands == 0:
+		s.opt.JunkCommands = defaultJunkCommands
+	case s.opt.JunkCommands < 0:
+		s.opt.JunkCommands = 0
+	}
+	switch {
+	case s.opt.ProgressTimeout == 0:
+		s.opt.ProgressTimeout = defaultProgressTimeout
+	case s.opt.ProgressTimeout < 0:
+		s.opt.ProgressTimeout = 0
 	}
 	s.opt.UnknownRcpts = s.opt.UnknownRcpts.withDefaults(s.opt.LMTP)
 	return s

@@ -72,9 +72,18 @@ type session struct {
 	remotes []string
 	body8   bool
 
-	bad    int  // unknown, malformed and out-of-sequence commands so far
-	inData bool // reading message data: reads wait up to DataTimeout
-	quit   bool // end the session once the replies are written
+	bad int // unknown, malformed and out-of-sequence commands so far
+	// junk counts the commands that made no progress since the session
+	// began or the last message's data was received; progressBy is when
+	// the next message's data must have been received (zero: no limit).
+	// See progress.go.
+	junk       int
+	progressBy time.Time
+	// chunkWait: waiting for the next BDAT command of a transaction,
+	// which the progress deadline does not cut off.
+	chunkWait bool
+	inData    bool // reading message data: reads wait up to DataTimeout
+	quit      bool // end the session once the replies are written
 
 	// pending is a command line read while a BDAT transaction waited for
 	// its next chunk; the main loop handles it next. pendingLong says
@@ -106,6 +115,9 @@ func newSession(s *Server, conn net.Conn, tc *netserve.Conn, implicitTLS bool) *
 	}
 	x.r = bufio.NewReaderSize(connReader{x}, readBufSize)
 	x.w = bufio.NewWriterSize(connWriter{x}, writeBufSize)
+	if d := s.opt.ProgressTimeout; d > 0 {
+		x.progressBy = time.Now().Add(d)
+	}
 	return x
 }
 
@@ -226,9 +238,10 @@ func (x *session) nextLine() ([]byte, error) {
 // valid until the next read. A line longer than maxLine is read to its
 // end and dropped (never held whole: at most the read buffer), and
 // reported as errLineTooLong. The line must be complete within the
-// command timeout (RFC 5321 §4.5.3.2.7), from now.
+// command timeout (RFC 5321 §4.5.3.2.7), from now, and before the
+// progress deadline (commandDeadline).
 func (x *session) readLine() ([]byte, error) {
-	_ = x.conn.SetReadDeadline(time.Now().Add(x.s.opt.CommandTimeout))
+	_ = x.conn.SetReadDeadline(x.commandDeadline())
 	limit := maxLine
 	if x.s.opt.Submission != nil {
 		limit = maxSubmitLine
@@ -261,6 +274,9 @@ func (x *session) readFailed(err error) {
 	case x.draining():
 		x.goodbye("4.3.2", "Service shutting down, try again later")
 		x.log.Debug("session ended by shutdown")
+	case errors.As(err, &ne) && ne.Timeout() && !x.inData && !x.chunkWait && x.progressExpired():
+		x.log.Info("no mail received in time, closing connection", "junk", x.junk)
+		x.closeNoProgress(replyNoProgress)
 	case errors.As(err, &ne) && ne.Timeout():
 		x.goodbye(replyTimeout.enh, replyTimeout.text)
 		x.log.Info("timeout, closing connection", "data", x.inData)

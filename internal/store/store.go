@@ -307,6 +307,14 @@ type BodyFile interface {
 	DotLines() (offsets []int64, endsLF, ok bool)
 }
 
+// MailboxKeywords is an optional ability of a Store: the keywords set on
+// the messages of a mailbox, so that IMAP SELECT can list them in its
+// FLAGS response (RFC 9051 §7.3.5, RFC 3501 §7.2.6: the flags applicable
+// in the mailbox). The result is sorted and holds each keyword once.
+type MailboxKeywords interface {
+	MailboxKeywords(ctx context.Context, acct AccountID, id MailboxID) ([]string, error)
+}
+
 // BodyNUL is implemented by a Body that knows, without reading it,
 // whether it contains a NUL byte. IMAP must not send NUL in an ordinary
 // literal (RFC 9051 §4.3): it sends such a body as is (sendfile(2)) only

@@ -320,3 +320,39 @@ func (b *fileBody) HasNUL() (has, known bool) { return b.nul, b.nulKnown }
 func (b *fileBody) File() *os.File { return b.f }
 
 func (b *fileBody) DotLines() ([]int64, bool, bool) { return b.dots, b.endsLF, b.known }
+
+var _ store.MailboxKeywords = (*Store)(nil)
+
+// MailboxKeywords implements store.MailboxKeywords. It reads the
+// mailbox's rows, as UIDs does; the distinct keyword strings are few.
+func (s *Store) MailboxKeywords(ctx context.Context, acct store.AccountID, id store.MailboxID) ([]string, error) {
+	var kws mail.Flags
+	err := s.readTx(ctx, func(tx *sql.Tx) error {
+		var one int
+		if err := s.txQueryRow(ctx, tx, `SELECT 1 FROM mailboxes WHERE account_id = ? AND id = ?`, acct, id).Scan(&one); err != nil {
+			if errors.Is(err, sql.ErrNoRows) {
+				err = store.ErrNotFound
+			}
+			return err
+		}
+		rows, err := s.txQuery(ctx, tx, `SELECT DISTINCT keywords FROM messages WHERE mailbox_id = ? AND keywords <> ''`, id)
+		if err != nil {
+			return err
+		}
+		defer rows.Close()
+		for rows.Next() {
+			var kw string
+			if err := rows.Scan(&kw); err != nil {
+				return err
+			}
+			for _, k := range parseKeywords(kw) {
+				kws = kws.With(k)
+			}
+		}
+		return rows.Err()
+	})
+	if err != nil {
+		return nil, fmt.Errorf("read keywords of mailbox %d: %w", id, err)
+	}
+	return kws, nil
+}
