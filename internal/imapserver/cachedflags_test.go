@@ -102,8 +102,8 @@ func TestCachedFlagsUnchanged(t *testing.T) {
 	d.ok(`b3 STORE 2 -FLAGS (\Seen)`)
 	reads := cs.messages.Load()
 	c.expect(`a9 SELECT INBOX`,
-		`* FLAGS (\Answered \Flagged \Deleted \Seen \Draft)`,
-		`* OK [PERMANENTFLAGS (\Answered \Flagged \Deleted \Seen \Draft \*)] Flags permitted`,
+		`* FLAGS (\Answered \Flagged \Deleted \Seen \Draft $Label1)`,
+		`* OK [PERMANENTFLAGS (\Answered \Flagged \Deleted \Seen \Draft $Label1 \*)] Flags permitted`,
 		`* 3 EXISTS`,
 		`* 0 RECENT`,
 		`* OK [UNSEEN 2] First unseen`,
