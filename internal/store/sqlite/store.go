@@ -136,12 +136,9 @@ type Store struct {
 	closeMu  sync.Mutex
 	isClosed bool // guarded by closeMu
 
-	walRetry time.Time // no TRUNCATE checkpoint before; owned by the writer goroutine
-	// wal is what the writer knows of the log's rewinds (checkpoint.go);
-	// owned by the writer goroutine, except the counters.
-	wal    walState
-	gate   readGate   // shut while the writer empties the log (checkpoint.go)
-	ckptMu sync.Mutex // held by a checkpoint on cdb or wdb (checkpoint.go)
+	walRetry time.Time  // no TRUNCATE checkpoint before; owned by the writer goroutine
+	gate     readGate   // shut while the writer empties the log (checkpoint.go)
+	ckptMu   sync.Mutex // held by a checkpoint on cdb or wdb (checkpoint.go)
 
 	accounts accountCache // Account's cache (accounts.go)
 
