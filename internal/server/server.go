@@ -314,6 +314,7 @@ func Start(ctx context.Context, opt Options) (_ *Server, err error) {
 				LoginTimeout:         cfg.Limits.LoginTimeout.D(),
 				PreAuth:              preAuth,
 				SpoolDir:             spool,
+				Events:               s.st,
 			}
 			if st, ok := s.st.(imapurl.Store); ok {
 				// RFC 4468 §3: BURL imap where the store keeps the

@@ -149,6 +149,13 @@ func TestRevokeEndsSessions(t *testing.T) {
 	otherPOP.cmd("USER alice@example.org", "+OK")
 	otherPOP.cmd("PASS "+laptop, "+OK")
 	account := imapLogin("imap", "correct horse")
+	submit := signinDial(t, e, "submission")
+	submit.cmd("EHLO phone.example", "250 ")
+	submit.cmd("AUTH PLAIN "+base64.StdEncoding.EncodeToString([]byte("\x00alice@example.org\x00"+phone)), "235 ")
+	submit.cmd("MAIL FROM:<alice@example.org>", "250 ")
+	otherSubmit := signinDial(t, e, "submission")
+	otherSubmit.cmd("EHLO laptop.example", "250 ")
+	otherSubmit.cmd("AUTH PLAIN "+base64.StdEncoding.EncodeToString([]byte("\x00alice@example.org\x00"+laptop)), "235 ")
 	// Plain sessions park after a second of waiting; let them.
 	time.Sleep(1500 * time.Millisecond)
 
@@ -163,7 +170,11 @@ func TestRevokeEndsSessions(t *testing.T) {
 	if last := pop.ended(); last != "-ERR [AUTH] Access of this device revoked, closing connection" {
 		t.Errorf("pop3: last line %q", last)
 	}
+	if last := submit.ended(); !strings.HasPrefix(last, "421 4.7.0 ") || !strings.HasSuffix(last, "Access of this device revoked, closing connection") {
+		t.Errorf("submission: last line %q", last)
+	}
 	// The others go on.
+	otherSubmit.cmd("NOOP", "250 ")
 	otherIMAP.cmd("d NOOP", "d OK")
 	account.cmd("d NOOP", "d OK")
 	otherPOP.cmd("STAT", "+OK")

@@ -34,6 +34,7 @@ var errLineTooLong = errors.New("command line too long")
 // connection's goroutine.
 type session struct {
 	s        *Server
+	k        killer         // ends a submission session on revocation (revoke.go)
 	conn     net.Conn       // a *tls.Conn after STARTTLS
 	tc       *netserve.Conn // the tracked connection; nil only outside netserve
 	log      *slog.Logger
@@ -152,7 +153,7 @@ func (c connReader) Read(p []byte) (int, error) {
 		return x.conn.Read(p)
 	}
 	if !x.dataClock || x.blockLeft <= 0 {
-		_ = x.conn.SetReadDeadline(time.Now().Add(x.s.opt.DataTimeout))
+		x.setReadDeadline(time.Now().Add(x.s.opt.DataTimeout))
 		x.dataClock, x.blockLeft = true, dataBlock
 	}
 	n, err := x.conn.Read(p)
@@ -178,6 +179,7 @@ func (x *session) run() {
 		kind = "LMTP"
 	}
 	x.reply(220, "", x.hostname()+" "+kind+" postfach ready")
+	defer x.stopWatching()
 	for !x.quit {
 		line, err := x.nextLine()
 		if errors.Is(err, errLineTooLong) {
@@ -192,6 +194,9 @@ func (x *session) run() {
 		}
 		if x.draining() {
 			x.goodbye("4.3.2", "Service shutting down, try again later")
+			break
+		}
+		if x.endIfKilled() {
 			break
 		}
 		x.dispatch(line)
@@ -241,7 +246,7 @@ func (x *session) nextLine() ([]byte, error) {
 // command timeout (RFC 5321 §4.5.3.2.7), from now, and before the
 // progress deadline (commandDeadline).
 func (x *session) readLine() ([]byte, error) {
-	_ = x.conn.SetReadDeadline(x.commandDeadline())
+	x.setReadDeadline(x.commandDeadline())
 	limit := maxLine
 	if x.s.opt.Submission != nil {
 		limit = maxSubmitLine
@@ -271,6 +276,7 @@ func (x *session) readLine() ([]byte, error) {
 func (x *session) readFailed(err error) {
 	var ne net.Error
 	switch {
+	case x.endIfKilled():
 	case x.draining():
 		x.goodbye("4.3.2", "Service shutting down, try again later")
 		x.log.Debug("session ended by shutdown")

@@ -56,6 +56,9 @@ type Submission struct {
 	SpoolDir string
 	// Now is the clock of the hourly limits; nil means time.Now.
 	Now func() time.Time
+	// Events, when set, ends a signed-in session when its device is
+	// revoked or its account deleted (revoke.go).
+	Events Subscriber
 }
 
 // Authenticator starts SASL exchanges. *auth.Service implements it.
@@ -321,6 +324,9 @@ func (x *session) signedIn(p *auth.Principal) {
 		x.tc.SetLogger(x.log)
 	}
 	x.log.Info("login")
+	if ev := x.submission().Events; ev != nil {
+		x.watchRevocation(ev)
+	}
 	x.replyWith(replyAuthOK)
 }
 
