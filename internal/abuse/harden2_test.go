@@ -404,6 +404,27 @@ func TestHarden2LoginDelayWithinLoginTimeout(t *testing.T) {
 		}
 		t.Fatal("every delayed login was answered, also past the login deadline")
 	})
+	t.Run("submission", func(t *testing.T) {
+		t.Parallel()
+		for i := range 5 {
+			c := harden2DialFrom(t, env, "submission", "127.0.0.6")
+			c.expect("220 ")
+			c.send("EHLO harden2.example")
+			for !strings.HasPrefix(c.line(), "250 ") {
+			}
+			c.send("AUTH PLAIN " + base64.StdEncoding.EncodeToString([]byte("\x00alice@example.org\x00wrong")))
+			l := c.line()
+			if strings.HasPrefix(l, "421 4.7.0 ") && strings.HasSuffix(l, "Login timeout, closing connection") {
+				c.closed()
+				return
+			}
+			if !strings.HasPrefix(l, "535 ") {
+				t.Fatalf("attempt %d: %q", i+1, l)
+			}
+			c.c.Close()
+		}
+		t.Fatal("every delayed login was answered, also past the login deadline")
+	})
 	// The owner, from an address of its own, logs in.
 	c := harden2DialFrom(t, env, "imap", "127.0.0.5")
 	c.expect("* OK ")

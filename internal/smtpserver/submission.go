@@ -209,9 +209,17 @@ func (x *session) cmdAuth(arg string) {
 			return
 		}
 	}
-	ctx := x.loginCtx()
+	ctx, cancel := x.loginCtx()
+	defer cancel()
 	for {
 		challenge, p, err := sasl.Next(ctx, resp)
+		if errors.Is(err, context.DeadlineExceeded) && x.tc != nil && x.tc.LoginExpired() {
+			// The guessing protection's delay was cut off at the login
+			// deadline: as when the deadline passes between commands.
+			x.log.Info("login timeout")
+			x.goodbye("4.7.0", "Login timeout, closing connection")
+			return
+		}
 		if err != nil {
 			x.authError(err)
 			return
@@ -256,12 +264,13 @@ func (x *session) connInfo() auth.ConnInfo {
 }
 
 // loginCtx is the context of a login: the guessing protection may make
-// it wait, and a shutdown ends the wait.
-func (x *session) loginCtx() context.Context {
+// it wait, and a shutdown or the login deadline ends the wait
+// (netserve.Conn.LoginContext). The caller must call cancel.
+func (x *session) loginCtx() (context.Context, context.CancelFunc) {
 	if x.tc == nil {
-		return context.Background()
+		return context.WithCancel(context.Background())
 	}
-	return x.tc.Context()
+	return x.tc.LoginContext()
 }
 
 // decodeBase64 decodes a SASL response; padding is optional.
