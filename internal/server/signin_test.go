@@ -255,6 +255,20 @@ func TestSignInWithPythonClients(t *testing.T) {
 			if err != nil {
 				t.Fatalf("%v\n%s", err, out)
 			}
+			// Submission signs in through the same rules.
+			plain := func(pw string) string {
+				return "AUTH PLAIN " + base64.StdEncoding.EncodeToString([]byte("\x00alice@example.org\x00"+pw))
+			}
+			sub := signinDial(t, e, "submission")
+			sub.cmd("EHLO client.example", "250 ")
+			if tc.mode == "required" {
+				sub.cmd(plain("correct horse"), "535 ")
+			} else {
+				sub.cmd(plain("correct horse"), "235 ")
+				sub = signinDial(t, e, "submission")
+				sub.cmd("EHLO client.example", "250 ")
+			}
+			sub.cmd(plain(pw), "235 ")
 			// The other account is not affected by alice's setting.
 			if tc.setting != "" {
 				l := signinDial(t, e, "imap")
