@@ -58,6 +58,16 @@ type Config struct {
 	Scrub  Scrub  `toml:"scrub"`
 	Web    Web    `toml:"web"`
 	Public Public `toml:"public"`
+	DNS    DNS    `toml:"dns"`
+}
+
+// DNS configures the resolver of the outbound queue and of message
+// authentication (internal/dnsr).
+type DNS struct {
+	// Servers are the resolvers asked, "IP:port", in order; empty means
+	// the nameservers of /etc/resolv.conf. DANE trusts their AD bit, so
+	// they should be a validating resolver on this machine.
+	Servers []string `toml:"servers"`
 }
 
 // Web configures the HTTPS listener for new devices (listen.web).
@@ -322,6 +332,7 @@ func Default() *Config {
 		Scrub: Scrub{Rate: 2 << 20, Interval: Duration(24 * time.Hour)},
 		Log:   Log{Level: "info", Format: "text"},
 		POP3:  POP3{MarkSeen: true, HideDeleted: true, Delete: "hide", DeviceViews: true},
+		DNS:   DNS{Servers: []string{}},
 	}
 }
 
@@ -582,6 +593,13 @@ func (c *Config) Validate() error {
 	}
 	if !slices.Contains(POP3DeleteModes, c.POP3.Delete) {
 		bad("pop3.delete", "%q is not one of %s", c.POP3.Delete, strings.Join(POP3DeleteModes, ", "))
+	}
+	for _, srv := range c.DNS.Servers {
+		if host, port, err := net.SplitHostPort(srv); err != nil || net.ParseIP(host) == nil || port == "" || port == "0" {
+			bad("dns.servers", "%q is not IP:port (example: \"127.0.0.1:53\" or \"[::1]:53\")", srv)
+		} else if n, err := strconv.Atoi(port); err != nil || n < 1 || n > 65535 {
+			bad("dns.servers", "%q: bad port %q", srv, port)
+		}
 	}
 	if len(errs) > 0 {
 		return errs

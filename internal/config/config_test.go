@@ -70,6 +70,12 @@ allow_insecure = true
 				t.Errorf("got %+v", c.POP3)
 			}
 		}},
+		{name: "dns servers", in: "[dns]\nservers = [\"127.0.0.1:5353\", \"[::1]:53\"]\n", check: func(t *testing.T, c *Config) {
+			if len(c.DNS.Servers) != 2 || c.DNS.Servers[1] != "[::1]:53" {
+				t.Errorf("dns.servers = %v", c.DNS.Servers)
+			}
+		}},
+		{name: "bad dns server", in: "[dns]\nservers = [\"resolver.example\"]\n", wantErr: "dns.servers: \"resolver.example\" is not IP:port", line: 2},
 		{name: "unknown top key", in: "\n\ndata_dri = \"x\"\n", wantErr: "data_dri: unknown key", line: 3},
 		{name: "unknown table key", in: "[listen]\nimap = \"127.0.0.1:1\"\nimapz = \"x\"\n", wantErr: "listen.imapz: unknown key", line: 3},
 		{name: "unknown table", in: "[foo]\nbar = 1\n", wantErr: "unknown key", line: 1},
