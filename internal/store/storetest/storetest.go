@@ -65,6 +65,7 @@ func Run(t *testing.T, h Harness) {
 		{"SetupLinks", testSetupLinks},
 		{"Aliases", testAliases},
 		{"AccessKeys", testAccessKeys},
+		{"DKIMKeys", testDKIMKeys},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
