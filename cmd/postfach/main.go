@@ -68,6 +68,9 @@ func commands() []*command {
 		{name: "alias add", usage: "ADDRESS ACCOUNT...", summary: "make ADDRESS (or @DOMAIN, a catch-all) deliver to accounts, or add accounts to it", run: cmdAliasAdd},
 		{name: "alias del", usage: "ADDRESS [ACCOUNT...]", summary: "take accounts out of an alias, or delete it (no ACCOUNT)", run: cmdAliasDel},
 		{name: "alias list", usage: "[DOMAIN|ADDRESS]", summary: "list the aliases: all, a domain's, or an alias and the aliases of an account", run: cmdAliasList},
+		{name: "dkim keygen", usage: "DOMAIN [--selector S]", summary: "make the DKIM keys of a local domain (RSA and ed25519) and print the DNS records to publish", run: cmdDKIMKeygen, flags: dkimKeygenFlags},
+		{name: "dkim list", usage: "[DOMAIN]", summary: "list the DKIM keys with their DNS records", run: cmdDKIMList},
+		{name: "dkim delete", usage: "DOMAIN SELECTOR", summary: "delete a DKIM key, or both keys made with SELECTOR", run: cmdDKIMDelete},
 		{name: "deliver", usage: "--to ADDRESS [--from SENDER] [--mailbox NAME]", summary: "deliver one message from standard input (exit codes from sysexits: 0, 65, 67, 75)", run: cmdDeliver, flags: deliverFlags},
 		{name: "check", summary: "check the config and verify the store", run: cmdCheck},
 		{name: "version", summary: "print the version and VCS revision (also --version)", run: cmdVersion},
@@ -108,6 +111,8 @@ func run(ctx context.Context, e *env, args []string) int {
 			fmt.Fprintln(e.stderr, "postfach user: want one of add, passwd, del, list, set, quota")
 		} else if args[0] == "alias" {
 			fmt.Fprintln(e.stderr, "postfach alias: want one of add, del, list")
+		} else if args[0] == "dkim" {
+			fmt.Fprintln(e.stderr, "postfach dkim: want one of keygen, list, delete")
 		} else if args[0] == "device" {
 			fmt.Fprintln(e.stderr, "postfach device: want one of add, list, revoke, forget, setup")
 		} else {

@@ -120,6 +120,17 @@ type API interface {
 	// working. ErrNoDevice when the device has no password;
 	// ErrNoSetupLinks when setup links are off.
 	DeviceSetup(ctx context.Context, name, device string) (*NewDevice, error)
+	// DKIMKeygen makes the DKIM keys of a local domain (an RSA and an
+	// ed25519 one, selectors SELECTOR-rsa and SELECTOR-ed25519; ""
+	// means msgauth.DefaultSelector) and returns them with their DNS
+	// records. store.ErrExists when the domain has keys of that selector.
+	DKIMKeygen(ctx context.Context, domain, selector string) ([]DKIMKey, error)
+	// DKIMList lists the DKIM keys of domain, or of every domain ("").
+	DKIMList(ctx context.Context, domain string) ([]DKIMKey, error)
+	// DKIMDelete deletes the key of domain with the selector, or both
+	// keys keygen made with it; it returns the keys deleted.
+	// store.ErrNotFound when there is none.
+	DKIMDelete(ctx context.Context, domain, selector string) ([]DKIMKey, error)
 }
 
 // Errors reported by the operations, matched with errors.Is on both sides
@@ -140,6 +151,9 @@ type Ops struct {
 	// Aliases keeps aliases (the store, usually); nil means the alias
 	// commands fail.
 	Aliases store.Aliases
+	// DKIMKeys keeps DKIM signing keys (the store, usually); nil means
+	// the dkim commands fail.
+	DKIMKeys store.DKIMKeys
 	// Auth, when set, has its cached verifications dropped on password
 	// changes and deletions.
 	Auth      *auth.Service

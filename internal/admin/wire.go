@@ -22,7 +22,7 @@ import (
 
 // Request is one admin request on the wire.
 type Request struct {
-	Op       string          `json:"op"` // user.add, user.passwd, user.del, user.list, user.set, deliver, check, device.list, device.forget, device.add, device.revoke, user.quota, user.setquota, device.setup, alias.add, alias.del, alias.list
+	Op       string          `json:"op"` // user.add, user.passwd, user.del, user.list, user.set, deliver, check, device.list, device.forget, device.add, device.revoke, user.quota, user.setquota, device.setup, alias.add, alias.del, alias.list, dkim.keygen, dkim.list, dkim.delete
 	Name     string          `json:"name,omitempty"`
 	Password string          `json:"password,omitempty"`
 	Key      string          `json:"key,omitempty"`
@@ -33,6 +33,9 @@ type Request struct {
 	// Targets are the accounts of alias.add and alias.del (Name is the
 	// alias; for alias.list the filter).
 	Targets []string `json:"targets,omitempty"`
+	// Selector is the DKIM selector of dkim.keygen and dkim.delete (Name
+	// is the domain).
+	Selector string `json:"selector,omitempty"`
 }
 
 // Response is the answer to a Request.
@@ -51,6 +54,8 @@ type Response struct {
 	// Aliases alias.list.
 	Alias   *Alias  `json:"alias,omitempty"`
 	Aliases []Alias `json:"aliases,omitempty"`
+	// DKIMKeys answers dkim.keygen, dkim.list and dkim.delete.
+	DKIMKeys []DKIMKey `json:"dkim_keys,omitempty"`
 }
 
 // maxRequestLine bounds the JSON request line.
@@ -176,6 +181,12 @@ func (s *Server) handle(conn net.Conn, tc *netserve.Conn) {
 		resp.Alias, opErr = s.api.AliasDel(ctx, req.Name, req.Targets)
 	case "alias.list":
 		resp.Aliases, opErr = s.api.AliasList(ctx, req.Name)
+	case "dkim.keygen":
+		resp.DKIMKeys, opErr = s.api.DKIMKeygen(ctx, req.Name, req.Selector)
+	case "dkim.list":
+		resp.DKIMKeys, opErr = s.api.DKIMList(ctx, req.Name)
+	case "dkim.delete":
+		resp.DKIMKeys, opErr = s.api.DKIMDelete(ctx, req.Name, req.Selector)
 	default:
 		opErr = fmt.Errorf("%w: unknown op %q", ErrBadRequest, req.Op)
 	}

@@ -27,6 +27,7 @@ import (
 	"github.com/postfach/postfach/internal/admin"
 	"github.com/postfach/postfach/internal/auth"
 	"github.com/postfach/postfach/internal/config"
+	"github.com/postfach/postfach/internal/delivery"
 	"github.com/postfach/postfach/internal/imapserver"
 	"github.com/postfach/postfach/internal/netserve"
 	"github.com/postfach/postfach/internal/pop3server"
@@ -75,6 +76,8 @@ type Server struct {
 	st    store.Store
 	auth  *auth.Service
 	ops   *admin.Ops
+	// signer signs outgoing mail with the domains' DKIM keys.
+	signer delivery.Signer
 
 	addrs   map[string]string // listener name -> actual address
 	servers []namedServer
@@ -195,6 +198,9 @@ func Start(ctx context.Context, opt Options) (_ *Server, err error) {
 	deliverer := NewDeliverer(cfg, s.st, aliases, log)
 	s.ops = &admin.Ops{Store: s.st, Credentials: creds, Aliases: aliases, Auth: s.auth, Deliverer: deliverer, Logger: log, Delivered: s.m.smtp().Delivered,
 		Now: opt.Now} // setup links: startWeb
+	s.ops.DKIMKeys = dkimKeys(s.st, s.sqlSt)
+	// The DKIM signer of outgoing mail, for the outbound queue (Signer).
+	s.signer = NewSigner(s.ops.DKIMKeys, log.With("component", "dkim"))
 
 	ids := new(netserve.IDs)
 	smtpOpts := func(lmtp bool) smtpserver.Options {
@@ -509,6 +515,9 @@ func (s *Server) Store() store.Store { return s.st }
 
 // Admin returns the admin operations on the running server's store.
 func (s *Server) Admin() admin.API { return s.ops }
+
+// Signer returns the DKIM signer of outgoing mail, for the outbound queue.
+func (s *Server) Signer() delivery.Signer { return s.signer }
 
 // ShutdownCutoff is how long Shutdown waits, once its context is done,
 // for the connections it cut off to end and for the store to close. Past
