@@ -59,6 +59,20 @@ type Config struct {
 	Web    Web    `toml:"web"`
 	Public Public `toml:"public"`
 	DNS    DNS    `toml:"dns"`
+	// Inbound configures the sender authentication checks of the MX.
+	Inbound Inbound `toml:"inbound"`
+}
+
+// Inbound configures the checks of mail received on listen.smtp (issue
+// 16, internal/msgauth): SPF (RFC 7208), DKIM (RFC 6376), DMARC (RFC
+// 7489). LMTP is not checked: the MTA in front of it does that.
+type Inbound struct {
+	SPF   bool `toml:"spf"`
+	DKIM  bool `toml:"dkim"`
+	DMARC bool `toml:"dmarc"`
+	// DMARCReject refuses at DATA (550 5.7.1) a message that fails DMARC
+	// under p=reject; false delivers it to Junk instead.
+	DMARCReject bool `toml:"dmarc_reject"`
 }
 
 // DNS configures the resolver of the outbound queue and of message
@@ -328,11 +342,12 @@ func Default() *Config {
 			AccountDelayAfter: 5,
 			AccountMaxDelay:   Duration(3e9),
 		},
-		IMAP:  IMAP{AutoSubscribe: true, CacheMessages: 500_000, CacheSize: 128 << 20},
-		Scrub: Scrub{Rate: 2 << 20, Interval: Duration(24 * time.Hour)},
-		Log:   Log{Level: "info", Format: "text"},
-		POP3:  POP3{MarkSeen: true, HideDeleted: true, Delete: "hide", DeviceViews: true},
-		DNS:   DNS{Servers: []string{}},
+		IMAP:    IMAP{AutoSubscribe: true, CacheMessages: 500_000, CacheSize: 128 << 20},
+		Scrub:   Scrub{Rate: 2 << 20, Interval: Duration(24 * time.Hour)},
+		Log:     Log{Level: "info", Format: "text"},
+		POP3:    POP3{MarkSeen: true, HideDeleted: true, Delete: "hide", DeviceViews: true},
+		DNS:     DNS{Servers: []string{}},
+		Inbound: Inbound{SPF: true, DKIM: true, DMARC: true, DMARCReject: true},
 	}
 }
 

@@ -323,6 +323,9 @@ func Start(ctx context.Context, opt Options) (_ *Server, err error) {
 		case "smtp":
 			o := smtpOpts(false)
 			o.UnknownRcpts = unknownRcptLimits(cfg.Limits)
+			if o.Checker, err = newInboundChecker(cfg, s.m.reg, log); err != nil {
+				return nil, err
+			}
 			if o.TLSConfig, err = tlsConfig(); err != nil {
 				return nil, err
 			}

@@ -91,6 +91,14 @@ type Options struct {
 	// users (address probing). The zero value means the defaults for
 	// SMTP and no limit for LMTP.
 	UnknownRcpts UnknownRcptLimits
+	// Checker, when set, checks the sender authentication (SPF, DKIM,
+	// DMARC) of every message received by SMTP (not LMTP) before it is
+	// delivered: msgauth.Checker (issue 16).
+	Checker Checker
+	// SpoolDir is where a message larger than a megabyte waits while
+	// Checker reads it (an unlinked temporary file); "" means
+	// os.TempDir.
+	SpoolDir string
 	// IDs numbers connections across the servers of one process.
 	IDs     *netserve.IDs
 	Logger  *slog.Logger

@@ -23,6 +23,7 @@ import (
 
 	"github.com/postfach/postfach/internal/auth"
 	"github.com/postfach/postfach/internal/config"
+	"github.com/postfach/postfach/internal/dnstest"
 	"github.com/postfach/postfach/internal/server"
 	"github.com/postfach/postfach/internal/store"
 )
@@ -85,6 +86,10 @@ func Start(t testing.TB, opt Options) *Env {
 	for _, p := range []*string{&l.IMAP, &l.IMAPS, &l.POP3, &l.POP3S, &l.LMTP, &l.SMTP, &l.Submission, &l.Submissions, &l.HTTP, &l.Web} {
 		*p = "127.0.0.1:0"
 	}
+	// No test asks the real DNS (SPF, DKIM and DMARC checks of the MX):
+	// an empty test DNS server answers NXDOMAIN for every name. Tests
+	// that need records start their own and set dns.servers.
+	cfg.DNS.Servers = []string{dnstest.New(t).Addr}
 	if opt.Config != nil {
 		opt.Config(cfg)
 	}
