@@ -79,4 +79,3 @@ func (s *spool) Close() {
 	}
 	s.buf = nil
 }
-
