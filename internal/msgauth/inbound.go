@@ -440,7 +440,7 @@ func (c *Checker) checkDMARC(ctx context.Context, v *Verdict, fields []field, re
 	clause("fail", comment)
 	switch {
 	case applied == dmarc.PolicyReject && c.opt.DMARCReject:
-		v.Action, v.Reason = Reject, "refused by the DMARC policy of "+from
+		v.Action, v.Reason = Reject, "unauthenticated, and the DMARC policy of "+from+" says reject"
 	case applied == dmarc.PolicyReject, applied == dmarc.PolicyQuarantine, local:
 		v.Action, v.Reason = Junk, "failed DMARC of "+from
 	}
