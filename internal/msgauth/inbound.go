@@ -354,9 +354,9 @@ func (c *Checker) checkDMARC(ctx context.Context, v *Verdict, fields []field, re
 		v.Action, v.Reason = Junk, "not one From: domain"
 		return
 	}
-	local := slices.ContainsFunc(c.opt.LocalDomains, func(d string) bool { return strings.EqualFold(d, from) })
 	rec, policy, lookupErr := c.lookupDMARC(ctx, from)
 	spfTemp := spfRes == spf.TempError
+	local := slices.ContainsFunc(c.opt.LocalDomains, func(d string) bool { return strings.EqualFold(d, from) })
 
 	aligned := func(d string, mode dmarc.AlignmentMode) bool {
 		if strings.EqualFold(d, from) {
@@ -373,6 +373,13 @@ func (c *Checker) checkDMARC(ctx context.Context, v *Verdict, fields []field, re
 	pass := spfRes == spf.Pass && aligned(spfDomain, spfMode) ||
 		slices.ContainsFunc(dkimPass, func(d string) bool { return aligned(d, dkimMode) })
 	temp := !pass && (spfTemp || dkimTemp)
+	// The own-domain rule is met also by a pass for another of our
+	// domains: a server that may send for one of them is ours (one
+	// server for example.org and example.net).
+	isLocal := func(d string) bool {
+		return slices.ContainsFunc(c.opt.LocalDomains, func(x string) bool { return strings.EqualFold(x, d) })
+	}
+	ownPass := pass || spfRes == spf.Pass && isLocal(spfDomain) || slices.ContainsFunc(dkimPass, isLocal)
 
 	clause := func(result, comment string) {
 		v.DMARC = result
@@ -392,7 +399,7 @@ func (c *Checker) checkDMARC(ctx context.Context, v *Verdict, fields []field, re
 		return
 	case lookupErr != nil && !errors.Is(lookupErr, dmarc.ErrNoPolicy):
 		clause("permerror", "bad policy record")
-		if local && !pass {
+		if local && !ownPass {
 			v.Action, v.Reason = Junk, "unauthenticated mail from a local domain"
 		}
 		return
@@ -402,7 +409,7 @@ func (c *Checker) checkDMARC(ctx context.Context, v *Verdict, fields []field, re
 			return
 		}
 		clause("none", "")
-		if local {
+		if local && !ownPass {
 			// The own-domain rule: without a DMARC record, mail from a
 			// local domain needs an aligned SPF or DKIM pass.
 			if temp {
@@ -420,7 +427,7 @@ func (c *Checker) checkDMARC(ctx context.Context, v *Verdict, fields []field, re
 	}
 	if temp {
 		clause("temperror", comment)
-		if policy != dmarc.PolicyNone || local {
+		if policy != dmarc.PolicyNone || local && !ownPass {
 			v.Action, v.Reason = Defer, "SPF or DKIM of "+from+" could not be checked"
 		}
 		return
@@ -441,7 +448,7 @@ func (c *Checker) checkDMARC(ctx context.Context, v *Verdict, fields []field, re
 	switch {
 	case applied == dmarc.PolicyReject && c.opt.DMARCReject:
 		v.Action, v.Reason = Reject, "unauthenticated, and the DMARC policy of "+from+" says reject"
-	case applied == dmarc.PolicyReject, applied == dmarc.PolicyQuarantine, local:
+	case applied == dmarc.PolicyReject, applied == dmarc.PolicyQuarantine, local && !ownPass:
 		v.Action, v.Reason = Junk, "failed DMARC of "+from
 	}
 }

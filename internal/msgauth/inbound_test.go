@@ -325,6 +325,15 @@ func TestDMARC(t *testing.T) {
 	if v := e.check("x@elsewhere.example", "x", plainMsg("a@norecord.example.net")); v.Action != Junk || v.DMARC != "none" {
 		t.Fatalf("own domain without record: %v %s", v.Action, v.DMARC)
 	}
+	// ... unless it passes for another of our domains: that server is
+	// ours.
+	e.opt.LocalDomains = append(e.opt.LocalDomains, "example.com")
+	if v := e.check("x@example.com", "x", plainMsg("a@norecord.example.net")); v.Action != Accept {
+		t.Fatalf("own domain, SPF pass for another own domain: %v", v.Action)
+	}
+	if v := e.check("x@elsewhere.example", "x", sign(t, memKeys{"example.org": signers["example.org"]}, "example.org", string(plainMsg("a@norecord.example.net")))); v.Action != Accept {
+		t.Fatalf("own domain, DKIM pass for another own domain: %v", v.Action)
+	}
 }
 
 func TestDMARCPercent(t *testing.T) {

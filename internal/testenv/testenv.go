@@ -87,9 +87,15 @@ func Start(t testing.TB, opt Options) *Env {
 		*p = "127.0.0.1:0"
 	}
 	// No test asks the real DNS (SPF, DKIM and DMARC checks of the MX):
-	// an empty test DNS server answers NXDOMAIN for every name. Tests
-	// that need records start their own and set dns.servers.
-	cfg.DNS.Servers = []string{dnstest.New(t).Addr}
+	// a test DNS server publishes SPF records that let this machine
+	// (loopback) send for the local domains, as an operator's would,
+	// and answers NXDOMAIN for every other name. Tests that need other
+	// records start their own and set dns.servers.
+	var spf []string
+	for _, d := range cfg.Domains {
+		spf = append(spf, d+`. TXT "v=spf1 ip4:127.0.0.0/8 ip6:::1 -all"`)
+	}
+	cfg.DNS.Servers = []string{dnstest.New(t, spf...).Addr}
 	if opt.Config != nil {
 		opt.Config(cfg)
 	}
