@@ -49,10 +49,11 @@ type field struct {
 // the leading blank.
 func (f field) value() string {
 	i := bytes.IndexByte(f.raw, ':')
-	v := string(f.raw[i+1:])
-	v = strings.NewReplacer("\r\n", "", "\n", "", "\r", "").Replace(v)
-	return strings.TrimSpace(v)
+	return strings.TrimSpace(unfold.Replace(string(f.raw[i+1:])))
 }
+
+// unfold removes the line breaks of folded header fields.
+var unfold = strings.NewReplacer("\r\n", "", "\n", "", "\r", "")
 
 // splitFields splits a header (as readHeaderBytes returns it) into its
 // fields. Lines that are neither a field nor a continuation (no colon)

@@ -50,6 +50,37 @@ func (s *spool) Write(p []byte) (int, error) {
 	return n, nil
 }
 
+// ReadFrom implements io.ReaderFrom: it reads into the spool's memory
+// directly, without io.Copy's buffer.
+func (s *spool) ReadFrom(r io.Reader) (int64, error) {
+	var total int64
+	for s.f == nil {
+		if len(s.buf) == cap(s.buf) {
+			s.buf = append(s.buf, make([]byte, max(4096, len(s.buf)))...)[:len(s.buf)]
+		}
+		n, err := r.Read(s.buf[len(s.buf):min(cap(s.buf), spoolMemory+1)])
+		s.buf = s.buf[:len(s.buf)+n]
+		s.n += int64(n)
+		total += int64(n)
+		if err == io.EOF {
+			return total, nil
+		}
+		if err != nil {
+			return total, err
+		}
+		if len(s.buf) > spoolMemory {
+			// Over the memory: to a file, and the rest after it.
+			buf := s.buf
+			s.buf, s.n = nil, 0
+			if _, err := s.Write(buf); err != nil {
+				return total, err
+			}
+		}
+	}
+	n, err := io.Copy(struct{ io.Writer }{s}, r)
+	return total + n, err
+}
+
 // ReadAt implements io.ReaderAt.
 func (s *spool) ReadAt(p []byte, off int64) (int, error) {
 	if s.f != nil {
