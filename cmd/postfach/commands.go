@@ -125,7 +125,7 @@ func withAPI(e *env, cfg *config.Config, f func(api admin.API) int) int {
 		return exTempFail
 	}
 	defer st.Close()
-	ops := &admin.Ops{Store: st, Credentials: st, Aliases: st, Deliverer: server.NewDeliverer(cfg, st, st, nil)}
+	ops := &admin.Ops{Store: st, Credentials: st, Aliases: st, DKIMKeys: st, Deliverer: server.NewDeliverer(cfg, st, st, nil)}
 	if cfg.Listen.Web != "" { // device setup links, served once the server runs
 		ops.SetupLinks, ops.SetupURL = st, cfg.PublicURL("")
 	}

@@ -72,6 +72,9 @@ func commands() []*command {
 		{name: "queue show", usage: "ID", summary: "show a queued message: its recipients, their state and last answer", run: cmdQueueShow},
 		{name: "queue retry", usage: "ID|--all", summary: "try a queued message (or every one) now", run: cmdQueueRetry, flags: queueRetryFlags},
 		{name: "queue drop", usage: "ID", summary: "remove a queued message without telling its sender", run: cmdQueueDrop},
+		{name: "dkim keygen", usage: "DOMAIN [--selector S]", summary: "make the DKIM keys of a local domain (RSA and ed25519) and print the DNS records to publish", run: cmdDKIMKeygen, flags: dkimKeygenFlags},
+		{name: "dkim list", usage: "[DOMAIN]", summary: "list the DKIM keys with their DNS records", run: cmdDKIMList},
+		{name: "dkim delete", usage: "DOMAIN SELECTOR", summary: "delete a DKIM key, or both keys made with SELECTOR", run: cmdDKIMDelete},
 		{name: "deliver", usage: "--to ADDRESS [--from SENDER] [--mailbox NAME]", summary: "deliver one message from standard input (exit codes from sysexits: 0, 65, 67, 75)", run: cmdDeliver, flags: deliverFlags},
 		{name: "backup verify", usage: "DEST", summary: "check backups: every record and every body's hash (exit 1 on any problem)", run: cmdBackupVerify},
 		{name: "backup", usage: "DEST [--keep N]", summary: "write a backup into DEST (online through the running server; incremental beside earlier backups)", run: cmdBackup, flags: backupFlags},
@@ -117,6 +120,8 @@ func run(ctx context.Context, e *env, args []string) int {
 			fmt.Fprintln(e.stderr, "postfach queue: want one of list, show, retry, drop")
 		} else if args[0] == "alias" {
 			fmt.Fprintln(e.stderr, "postfach alias: want one of add, del, list")
+		} else if args[0] == "dkim" {
+			fmt.Fprintln(e.stderr, "postfach dkim: want one of keygen, list, delete")
 		} else if args[0] == "device" {
 			fmt.Fprintln(e.stderr, "postfach device: want one of add, list, revoke, forget, setup")
 		} else {

@@ -623,7 +623,7 @@ func isoCheckDataDir(t *testing.T, dir string) {
 	t.Helper()
 	fixed := []string{"postfach.db", "postfach.db-wal", "postfach.db-shm", "postfach.lock", "postfach.reserve",
 		"auth.secret", "admin.sock", "blobs", "blobs/tmp", "tls", "tls/cert.pem", "tls/key.pem",
-		"spool"} // spool: large submitted messages while they are sent (server.submissionSpool)
+		"spool"} // spool: large messages while they are checked or sent (server.spoolDir)
 	blobs := 0
 	err := filepath.WalkDir(dir, func(path string, d fs.DirEntry, err error) error {
 		if err != nil {

@@ -281,7 +281,8 @@ func TestSMTPDotLinesByteByByte(t *testing.T) {
 // smtpStripTrace returns a stored message without the Return-Path: and
 // Received: fields (with their continuation lines) that postfach adds.
 func smtpStripTrace(m string) string {
-	for strings.HasPrefix(m, "Return-Path:") || strings.HasPrefix(m, "Received:") || strings.HasPrefix(m, "\t") {
+	for strings.HasPrefix(m, "Return-Path:") || strings.HasPrefix(m, "Received:") || strings.HasPrefix(m, "\t") ||
+		strings.HasPrefix(m, "Authentication-Results:") {
 		_, rest, ok := strings.Cut(m, "\r\n")
 		if !ok {
 			return m

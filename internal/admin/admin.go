@@ -137,6 +137,17 @@ type API interface {
 	// Restore adds what sel names from the backup src (an absolute path)
 	// to the store: a partial restore (backup.RestorePartial).
 	Restore(ctx context.Context, src string, sel backup.Selection) (*backup.PartialResult, error)
+	// DKIMKeygen makes the DKIM keys of a local domain (an RSA and an
+	// ed25519 one, selectors SELECTOR-rsa and SELECTOR-ed25519; ""
+	// means msgauth.DefaultSelector) and returns them with their DNS
+	// records. store.ErrExists when the domain has keys of that selector.
+	DKIMKeygen(ctx context.Context, domain, selector string) ([]DKIMKey, error)
+	// DKIMList lists the DKIM keys of domain, or of every domain ("").
+	DKIMList(ctx context.Context, domain string) ([]DKIMKey, error)
+	// DKIMDelete deletes the key of domain with the selector, or both
+	// keys keygen made with it; it returns the keys deleted.
+	// store.ErrNotFound when there is none.
+	DKIMDelete(ctx context.Context, domain, selector string) ([]DKIMKey, error)
 }
 
 // Errors reported by the operations, matched with errors.Is on both sides
@@ -157,6 +168,9 @@ type Ops struct {
 	// Aliases keeps aliases (the store, usually); nil means the alias
 	// commands fail.
 	Aliases store.Aliases
+	// DKIMKeys keeps DKIM signing keys (the store, usually); nil means
+	// the dkim commands fail.
+	DKIMKeys store.DKIMKeys
 	// Auth, when set, has its cached verifications dropped on password
 	// changes and deletions.
 	Auth      *auth.Service

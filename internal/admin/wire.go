@@ -23,7 +23,7 @@ import (
 
 // Request is one admin request on the wire.
 type Request struct {
-	Op       string          `json:"op"` // user.add, user.passwd, user.del, user.list, user.set, deliver, check, device.list, device.forget, device.add, device.revoke, user.quota, user.setquota, device.setup, alias.add, alias.del, alias.list, queue.list, queue.show, queue.retry, queue.drop
+	Op       string          `json:"op"` // user.add, user.passwd, user.del, user.list, user.set, deliver, check, device.list, device.forget, device.add, device.revoke, user.quota, user.setquota, device.setup, alias.add, alias.del, alias.list, queue.list, queue.show, queue.retry, queue.drop, backup, restore, dkim.keygen, dkim.list, dkim.delete
 	Name     string          `json:"name,omitempty"`
 	Password string          `json:"password,omitempty"`
 	Key      string          `json:"key,omitempty"`
@@ -36,6 +36,9 @@ type Request struct {
 	Targets []string `json:"targets,omitempty"`
 	// Selection is what a restore brings back (Name is the backup).
 	Selection *backup.Selection `json:"selection,omitempty"`
+	// Selector is the DKIM selector of dkim.keygen and dkim.delete (Name
+	// is the domain).
+	Selector string `json:"selector,omitempty"`
 }
 
 // Response is the answer to a Request.
@@ -60,6 +63,8 @@ type Response struct {
 	// Queue answers queue.list and queue.show; Count queue.retry.
 	Queue []QueueEntry `json:"queue,omitempty"`
 	Count int          `json:"count,omitempty"`
+	// DKIMKeys answers dkim.keygen, dkim.list and dkim.delete.
+	DKIMKeys []DKIMKey `json:"dkim_keys,omitempty"`
 }
 
 // maxRequestLine bounds the JSON request line.
@@ -204,6 +209,12 @@ func (s *Server) handle(conn net.Conn, tc *netserve.Conn) {
 		resp.Count, opErr = s.api.QueueRetry(ctx, req.Name)
 	case "queue.drop":
 		opErr = s.api.QueueDrop(ctx, req.Name)
+	case "dkim.keygen":
+		resp.DKIMKeys, opErr = s.api.DKIMKeygen(ctx, req.Name, req.Selector)
+	case "dkim.list":
+		resp.DKIMKeys, opErr = s.api.DKIMList(ctx, req.Name)
+	case "dkim.delete":
+		resp.DKIMKeys, opErr = s.api.DKIMDelete(ctx, req.Name, req.Selector)
 	default:
 		opErr = fmt.Errorf("%w: unknown op %q", ErrBadRequest, req.Op)
 	}

@@ -63,6 +63,20 @@ type Config struct {
 	Queue      Queue      `toml:"queue"`
 	Relay      Relay      `toml:"relay"`
 	Submission Submission `toml:"submission"`
+	// Inbound configures the sender authentication checks of the MX.
+	Inbound Inbound `toml:"inbound"`
+}
+
+// Inbound configures the checks of mail received on listen.smtp (issue
+// 16, internal/msgauth): SPF (RFC 7208), DKIM (RFC 6376), DMARC (RFC
+// 7489). LMTP is not checked: the MTA in front of it does that.
+type Inbound struct {
+	SPF   bool `toml:"spf"`
+	DKIM  bool `toml:"dkim"`
+	DMARC bool `toml:"dmarc"`
+	// DMARCReject refuses at DATA (550 5.7.1) a message that fails DMARC
+	// under p=reject; false delivers it to Junk instead.
+	DMARCReject bool `toml:"dmarc_reject"`
 }
 
 // Backup configures the backups the server takes itself (docs/backup.md).
@@ -412,6 +426,7 @@ func Default() *Config {
 				Duration(40 * time.Minute), Duration(time.Hour), Duration(2 * time.Hour), Duration(4 * time.Hour)}},
 		Relay:      Relay{TLS: "starttls"},
 		Submission: Submission{SaveSent: true, MaxMessagesPerHour: 500, MaxRecipientsPerHour: 2000},
+		Inbound:    Inbound{SPF: true, DKIM: true, DMARC: true, DMARCReject: true},
 	}
 }
 

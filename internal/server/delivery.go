@@ -5,6 +5,7 @@ import (
 
 	"github.com/postfach/postfach/internal/config"
 	"github.com/postfach/postfach/internal/delivery"
+	"github.com/postfach/postfach/internal/msgauth"
 	"github.com/postfach/postfach/internal/store"
 )
 
@@ -23,4 +24,21 @@ func NewDeliverer(cfg *config.Config, st delivery.Store, aliases store.Aliases, 
 		MaxMessageSize: int64(cfg.MaxMessageSize),
 		Logger:         log,
 	})
+}
+
+// NewSigner returns the DKIM signer of outgoing mail (delivery.Signer):
+// it signs with the keys `postfach dkim keygen` kept in keys, and leaves
+// mail from a domain without keys unsigned. The outbound queue calls it
+// for every message it sends; a nil log discards.
+func NewSigner(keys store.DKIMKeys, log *slog.Logger) delivery.Signer {
+	return msgauth.NewSigner(keys, log)
+}
+
+// dkimKeys returns the DKIM keys of st, or of the SQLite store under it
+// when a test wraps st.
+func dkimKeys(st store.Store, sqlSt store.DKIMKeys) store.DKIMKeys {
+	if dk, ok := st.(store.DKIMKeys); ok {
+		return dk
+	}
+	return sqlSt
 }

@@ -50,10 +50,7 @@ func (s *Server) startQueue(ctx context.Context, opt Options, deliverer *deliver
 		qs = s.sqlSt
 	}
 	log := s.log.With("component", "queue")
-	res, err := newResolver(cfg, s.log, opt.Now)
-	if err != nil {
-		return err
-	}
+	res := s.dns
 	roots, err := rootCAs(cfg)
 	if err != nil {
 		return err
@@ -70,6 +67,7 @@ func (s *Server) startQueue(ctx context.Context, opt Options, deliverer *deliver
 		Store:          qs,
 		Local:          deliverer,
 		Resolver:       res,
+		Signer:         s.signer,
 		Hostname:       cfg.Hostname,
 		Port:           cfg.Queue.Port,
 		Retry:          retry,

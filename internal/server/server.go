@@ -29,6 +29,7 @@ import (
 	"github.com/postfach/postfach/internal/auth"
 	"github.com/postfach/postfach/internal/config"
 	"github.com/postfach/postfach/internal/delivery"
+	"github.com/postfach/postfach/internal/dnsr"
 	"github.com/postfach/postfach/internal/imapserver"
 	"github.com/postfach/postfach/internal/imapurl"
 	"github.com/postfach/postfach/internal/netserve"
@@ -87,6 +88,11 @@ type Server struct {
 	auth  *auth.Service
 	ops   *admin.Ops
 	queue *queue.Queue // the outbound queue
+	// dns answers the outbound queue's and the MX checks' DNS questions
+	// ([dns]), one cache for both.
+	dns *dnsr.Client
+	// signer signs outgoing mail with the domains' DKIM keys.
+	signer delivery.Signer
 
 	addrs   map[string]string // listener name -> actual address
 	servers []namedServer
@@ -196,9 +202,15 @@ func Start(ctx context.Context, opt Options) (_ *Server, err error) {
 		aliases = s.sqlSt
 	}
 	deliverer := NewDeliverer(cfg, s.st, aliases, log)
+	if s.dns, err = newResolver(cfg, log, opt.Now); err != nil {
+		return nil, err
+	}
 	s.ops = &admin.Ops{Store: s.st, Credentials: creds, Aliases: aliases, Auth: s.auth, Deliverer: deliverer, Logger: log, Delivered: s.m.smtp().Delivered,
 		Now: opt.Now} // setup links: startWeb
 	s.ops.BackupDone = s.bm.record
+	s.ops.DKIMKeys = dkimKeys(s.st, s.sqlSt)
+	// The DKIM signer of outgoing mail, for the outbound queue.
+	s.signer = NewSigner(s.ops.DKIMKeys, log.With("component", "dkim"))
 	if err := s.startQueue(ctx, opt, deliverer); err != nil {
 		return nil, err
 	}
@@ -296,7 +308,7 @@ func Start(ctx context.Context, opt Options) (_ *Server, err error) {
 			if err != nil {
 				return nil, err
 			}
-			spool, err := submissionSpool(cfg.DataDir)
+			spool, err := spoolDir(cfg.DataDir)
 			if err != nil {
 				return nil, err
 			}
@@ -373,6 +385,12 @@ func Start(ctx context.Context, opt Options) (_ *Server, err error) {
 		case "smtp":
 			o := smtpOpts(false)
 			o.UnknownRcpts = unknownRcptLimits(cfg.Limits)
+			if o.Checker, err = newInboundChecker(cfg, s.dns, s.m.reg, log); err != nil {
+				return nil, err
+			}
+			if o.SpoolDir, err = spoolDir(cfg.DataDir); err != nil {
+				return nil, err
+			}
 			if o.TLSConfig, err = tlsConfig(); err != nil {
 				return nil, err
 			}
@@ -581,6 +599,9 @@ func (s *Server) Store() store.Store { return s.st }
 
 // Admin returns the admin operations on the running server's store.
 func (s *Server) Admin() admin.API { return s.ops }
+
+// Signer returns the DKIM signer of outgoing mail, for the outbound queue.
+func (s *Server) Signer() delivery.Signer { return s.signer }
 
 // ShutdownCutoff is how long Shutdown waits, once its context is done,
 // for the connections it cut off to end and for the store to close. Past

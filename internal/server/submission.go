@@ -26,17 +26,17 @@ func (f burlFetcher) FetchURL(ctx context.Context, url string, u smtpserver.URLU
 	return rc, n, err
 }
 
-// submissionSpool is the folder for large submitted messages while they
-// are delivered and queued (smtpserver.Submission.SpoolDir), emptied at
-// start: what is left there is from a submission that was never
-// acknowledged.
-func submissionSpool(dataDir string) (string, error) {
+// spoolDir is the folder for large messages while the MX checks them
+// and submission delivers and queues them (smtpserver.Options.SpoolDir,
+// smtpserver.Submission.SpoolDir), emptied at start: what is left there
+// is from a message that was never acknowledged.
+func spoolDir(dataDir string) (string, error) {
 	dir := filepath.Join(dataDir, "spool")
 	if err := os.RemoveAll(dir); err != nil {
-		return "", fmt.Errorf("submission spool: %w", err)
+		return "", fmt.Errorf("spool: %w", err)
 	}
 	if err := os.MkdirAll(dir, 0o700); err != nil {
-		return "", fmt.Errorf("submission spool: %w", err)
+		return "", fmt.Errorf("spool: %w", err)
 	}
 	return dir, nil
 }

@@ -566,7 +566,16 @@ func (x *session) deliver(body io.Reader, readErr func() error) (*delivery.Resul
 		// RFC 5321 §4.2.5: one reply for the whole message in SMTP.
 		AllOrNothing: !x.s.opt.LMTP,
 	}
-	res, err := x.s.opt.Deliverer.Deliver(x.ctx(), env, body)
+	var res *delivery.Result
+	var err error
+	if x.s.opt.Checker != nil && !x.s.opt.LMTP {
+		sp := newSpool(x.s.opt.SpoolDir)
+		defer sp.Close()
+		body, err = x.checkAuth(env, body, sp)
+	}
+	if err == nil {
+		res, err = x.s.opt.Deliverer.Deliver(x.ctx(), env, body)
+	}
 	took := time.Since(start)
 	if err != nil {
 		if rerr := readErr(); rerr != nil {

@@ -111,6 +111,14 @@ type Options struct {
 	// Submission, when set, makes this a message submission server
 	// (RFC 6409) instead of an MX; LMTP must be false.
 	Submission *Submission
+	// Checker, when set, checks the sender authentication (SPF, DKIM,
+	// DMARC) of every message received by SMTP (not LMTP) before it is
+	// delivered: msgauth.Checker (issue 16).
+	Checker Checker
+	// SpoolDir is where a message larger than a megabyte waits while
+	// Checker reads it (an unlinked temporary file); "" means
+	// os.TempDir.
+	SpoolDir string
 	// IDs numbers connections across the servers of one process.
 	IDs     *netserve.IDs
 	Logger  *slog.Logger

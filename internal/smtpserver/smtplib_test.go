@@ -88,12 +88,14 @@ func TestSmtplibLFOnly(t *testing.T) {
 	}
 }
 
-// smtplibBody returns a stored message without the trace header fields
-// postfach adds (Return-Path: and Received:, with continuation lines).
+// smtplibBody returns a stored message without the header fields
+// postfach adds (Return-Path:, Authentication-Results: and Received:,
+// with continuation lines).
 func smtplibBody(m []byte) []byte {
 	for {
 		switch {
 		case bytes.HasPrefix(m, []byte("Return-Path:")), bytes.HasPrefix(m, []byte("Received:")),
+			bytes.HasPrefix(m, []byte("Authentication-Results:")),
 			bytes.HasPrefix(m, []byte("\t")), bytes.HasPrefix(m, []byte(" ")):
 			i := bytes.Index(m, []byte("\r\n"))
 			if i < 0 {

@@ -1,96 +1,135 @@
 package smtpserver
 
 import (
-	"bytes"
 	"fmt"
 	"io"
 	"os"
 )
 
-// spoolMemory is how much of a submitted message a spool keeps in
-// memory; the rest goes to a temporary file.
+// spoolMemory is how much of a message a spool keeps in memory; a larger
+// message goes to a temporary file.
 const spoolMemory = 1 << 20
 
-// spool holds the body of a submitted message while it is delivered,
-// queued and saved in Sent: each of them reads it once. Small bodies
-// stay in memory, large ones go to a file that close removes.
+// spool holds a received message while it is read more than once: the
+// MX's sender authentication checks read it before it is stored with its
+// Authentication-Results on top (DKIM verification needs all of it), and
+// a submitted message is delivered, queued and saved in Sent from it.
+// It lives in memory up to spoolMemory, then in an unlinked temporary
+// file in dir, which goes away with the process whatever happens. Write
+// appends; ReadAt and reader read what was written.
 type spool struct {
 	dir      string
-	mem      []byte
+	buf      []byte
 	f        *os.File
 	n        int64
-	eightBit bool // a byte >= 0x80 was seen
+	eightBit bool // a byte >= 0x80 was written
 }
 
 func newSpool(dir string) *spool { return &spool{dir: dir} }
 
-// ReadFrom reads r to its end into the spool.
-func (s *spool) ReadFrom(r io.Reader) (int64, error) {
-	buf := make([]byte, 32<<10)
-	var total int64
-	for {
-		n, err := r.Read(buf)
-		if n > 0 {
-			if werr := s.write(buf[:n]); werr != nil {
-				return total, werr
-			}
-			total += int64(n)
+// note8 records whether p holds a byte >= 0x80.
+func (s *spool) note8(p []byte) {
+	if s.eightBit {
+		return
+	}
+	for _, c := range p {
+		if c >= 0x80 {
+			s.eightBit = true
+			return
 		}
+	}
+}
+
+func (s *spool) Write(p []byte) (int, error) {
+	s.note8(p)
+	if s.f == nil && len(s.buf)+len(p) <= spoolMemory {
+		s.buf = append(s.buf, p...)
+		s.n += int64(len(p))
+		return len(p), nil
+	}
+	if s.f == nil {
+		f, err := os.CreateTemp(s.dir, "postfach-spool-*")
+		if err != nil {
+			return 0, fmt.Errorf("spool message: %w", err)
+		}
+		// Unlinked at once: nothing is left behind by a crash.
+		_ = os.Remove(f.Name())
+		s.f = f
+		if _, err := f.Write(s.buf); err != nil {
+			return 0, fmt.Errorf("spool message: %w", err)
+		}
+		s.buf = nil
+	}
+	n, err := s.f.Write(p)
+	s.n += int64(n)
+	if err != nil {
+		return n, fmt.Errorf("spool message: %w", err)
+	}
+	return n, nil
+}
+
+// ReadFrom implements io.ReaderFrom: it reads into the spool's memory
+// directly, without io.Copy's buffer.
+func (s *spool) ReadFrom(r io.Reader) (int64, error) {
+	var total int64
+	for s.f == nil {
+		if len(s.buf) == cap(s.buf) {
+			s.buf = append(s.buf, make([]byte, max(4096, len(s.buf)))...)[:len(s.buf)]
+		}
+		n, err := r.Read(s.buf[len(s.buf):min(cap(s.buf), spoolMemory+1)])
+		s.note8(s.buf[len(s.buf) : len(s.buf)+n])
+		s.buf = s.buf[:len(s.buf)+n]
+		s.n += int64(n)
+		total += int64(n)
 		if err == io.EOF {
 			return total, nil
 		}
 		if err != nil {
 			return total, err
 		}
-	}
-}
-
-func (s *spool) write(b []byte) error {
-	if !s.eightBit {
-		for _, c := range b {
-			if c >= 0x80 {
-				s.eightBit = true
-				break
+		if len(s.buf) > spoolMemory {
+			// Over the memory: to a file, and the rest after it.
+			buf := s.buf
+			s.buf, s.n = nil, 0
+			if _, err := s.Write(buf); err != nil {
+				return total, err
 			}
 		}
 	}
-	s.n += int64(len(b))
-	if s.f == nil && len(s.mem)+len(b) <= spoolMemory {
-		s.mem = append(s.mem, b...)
-		return nil
-	}
-	if s.f == nil {
-		f, err := os.CreateTemp(s.dir, "submission-*")
-		if err != nil {
-			return fmt.Errorf("spool message: %w", err)
-		}
-		s.f = f
-		if _, err := f.Write(s.mem); err != nil {
-			return fmt.Errorf("spool message: %w", err)
-		}
-		s.mem = nil
-	}
-	if _, err := s.f.Write(b); err != nil {
-		return fmt.Errorf("spool message: %w", err)
-	}
-	return nil
+	n, err := io.Copy(struct{ io.Writer }{s}, r)
+	return total + n, err
 }
 
-// reader returns a reader of the whole spooled body, from its start.
-func (s *spool) reader() io.Reader {
+// ReadAt implements io.ReaderAt.
+func (s *spool) ReadAt(p []byte, off int64) (int, error) {
 	if s.f != nil {
-		return io.NewSectionReader(s.f, 0, s.n)
+		return s.f.ReadAt(p, off)
 	}
-	return bytes.NewReader(s.mem)
+	if off >= int64(len(s.buf)) {
+		if len(p) == 0 {
+			return 0, nil
+		}
+		return 0, io.EOF
+	}
+	n := copy(p, s.buf[off:])
+	if n < len(p) {
+		return n, io.EOF
+	}
+	return n, nil
 }
 
-// close removes the spool file, if any.
-func (s *spool) close() {
+// reader returns a reader of the whole spooled message from its start;
+// each call returns a new one.
+func (s *spool) reader() io.Reader { return io.NewSectionReader(s, 0, s.n) }
+
+// Size is the number of bytes written.
+func (s *spool) Size() int64 { return s.n }
+
+// Close releases the memory and the file.
+func (s *spool) Close() {
 	if s.f != nil {
-		name := s.f.Name()
 		s.f.Close()
-		os.Remove(name)
 		s.f = nil
 	}
-	s.mem = nil
+	s.buf = nil
 }

@@ -193,7 +193,7 @@ func (x *session) submit(body io.Reader, readErr func() error) (*reply, error) {
 		return failed(r)
 	}
 	sp := newSpool(sub.SpoolDir)
-	defer sp.close()
+	defer sp.Close()
 	if _, err := sp.ReadFrom(br); err != nil {
 		return failed(err)
 	}

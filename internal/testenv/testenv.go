@@ -24,6 +24,7 @@ import (
 	"github.com/postfach/postfach/internal/auth"
 	"github.com/postfach/postfach/internal/config"
 	"github.com/postfach/postfach/internal/delivery"
+	"github.com/postfach/postfach/internal/dnstest"
 	"github.com/postfach/postfach/internal/queue"
 	"github.com/postfach/postfach/internal/server"
 	"github.com/postfach/postfach/internal/store"
@@ -94,6 +95,16 @@ func Start(t testing.TB, opt Options) *Env {
 	for _, p := range []*string{&l.IMAP, &l.IMAPS, &l.POP3, &l.POP3S, &l.LMTP, &l.SMTP, &l.Submission, &l.Submissions, &l.HTTP, &l.Web} {
 		*p = "127.0.0.1:0"
 	}
+	// No test asks the real DNS (SPF, DKIM and DMARC checks of the MX):
+	// a test DNS server publishes SPF records that let this machine
+	// (loopback) send for the local domains, as an operator's would,
+	// and answers NXDOMAIN for every other name. Tests that need other
+	// records start their own and set dns.servers.
+	var spf []string
+	for _, d := range cfg.Domains {
+		spf = append(spf, d+`. TXT "v=spf1 ip4:127.0.0.0/8 ip6:::1 -all"`)
+	}
+	cfg.DNS.Servers = []string{dnstest.New(t, spf...).Addr}
 	if opt.Config != nil {
 		opt.Config(cfg)
 	}

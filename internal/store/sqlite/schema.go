@@ -294,6 +294,19 @@ CREATE TABLE IF NOT EXISTS queue_rcpts (
 	PRIMARY KEY (queue_id, idx)
 ) WITHOUT ROWID;
 `,
+	// DKIM signing keys (store.DKIMKeys, RFC 6376, issue 15): one row per
+	// domain and selector; private_key is PKCS #8 DER, a secret. IF NOT
+	// EXISTS: see the devices migration.
+	`
+CREATE TABLE IF NOT EXISTS dkim_keys (
+	domain      TEXT NOT NULL, -- lower case
+	selector    TEXT NOT NULL,
+	algorithm   TEXT NOT NULL, -- rsa, ed25519
+	private_key BLOB NOT NULL,
+	created     INTEGER NOT NULL, -- unix seconds
+	PRIMARY KEY (domain, selector)
+) WITHOUT ROWID;
+`,
 }
 
 // deletedBit is the bit of \Deleted in messages.flags (mail.Flags.Bits),

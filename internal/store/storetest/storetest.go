@@ -69,6 +69,7 @@ func Run(t *testing.T, h Harness) {
 		{"SnapshotConcurrent", testSnapshotConcurrent},
 		{"Restore", testRestore},
 		{"Queue", testQueue},
+		{"DKIMKeys", testDKIMKeys},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
