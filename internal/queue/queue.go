@@ -307,9 +307,10 @@ func (q *Queue) Enqueue(ctx context.Context, m *delivery.Outbound, body io.Reade
 // memory; a larger one goes to a temporary file.
 const spoolMem = 1 << 20
 
-// signAndStage reads the message, converts an 8-bit one to 7 bits (RFC
-// 6376 §5.3: so that no hop changes what was signed), signs it for its
-// From: domain and stages the signature fields and the message.
+// signAndStage reads the message, signs it for its From: domain and
+// stages the signature fields and the message. A message that is signed
+// is converted to 7 bits first when it has 8-bit content (RFC 6376 §5.3:
+// so that no hop's downconversion changes what was signed).
 func (q *Queue) signAndStage(ctx context.Context, r io.Reader, eightBit bool) (store.Staged, bool, error) {
 	limit := q.opt.MaxMessageSize
 	var buf bytes.Buffer
@@ -343,7 +344,14 @@ func (q *Queue) signAndStage(ctx context.Context, r io.Reader, eightBit bool) (s
 	if limit > 0 && size > limit {
 		return nil, false, store.ErrTooBig
 	}
-	if eightBit || (size <= spoolMem && Needs8Bit(buf.Bytes())) {
+	domain := fromDomain(io.NewSectionReader(src, 0, size))
+	sig, err := q.opt.Signer.Sign(ctx, domain, io.NewSectionReader(src, 0, size))
+	if err != nil {
+		return nil, false, fmt.Errorf("dkim sign: %w", err)
+	}
+	// A message that is not signed (its domain has no keys) goes as it
+	// is: 8 bits to a hop with 8BITMIME, converted only for one without.
+	if sig != nil && (eightBit || (size <= spoolMem && Needs8Bit(buf.Bytes()))) {
 		all, err := io.ReadAll(io.NewSectionReader(src, 0, size))
 		if err != nil {
 			return nil, false, fmt.Errorf("read message: %w", err)
@@ -353,11 +361,9 @@ func (q *Queue) signAndStage(ctx context.Context, r io.Reader, eightBit bool) (s
 			return nil, false, err
 		}
 		src, size, eightBit = bytes.NewReader(conv), int64(len(conv)), false
-	}
-	domain := fromDomain(io.NewSectionReader(src, 0, size))
-	sig, err := q.opt.Signer.Sign(ctx, domain, io.NewSectionReader(src, 0, size))
-	if err != nil {
-		return nil, false, fmt.Errorf("dkim sign: %w", err)
+		if sig, err = q.opt.Signer.Sign(ctx, domain, io.NewSectionReader(src, 0, size)); err != nil {
+			return nil, false, fmt.Errorf("dkim sign: %w", err)
+		}
 	}
 	st, err := q.opt.Store.Stage(ctx, io.MultiReader(bytes.NewReader(sig), io.NewSectionReader(src, 0, size)), 0)
 	return st, eightBit, err
