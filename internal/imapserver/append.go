@@ -116,6 +116,9 @@ func (s *session) appendMessages(c appendStream, mb *store.Mailbox, single bool)
 			break
 		}
 		flags, err := storeFlags(am.Flags)
+		if err == nil {
+			err = s.appendKeywordRoom(mb, flags)
+		}
 		if err != nil {
 			return nil, false, s.abortStream(c, err)
 		}
@@ -424,3 +427,53 @@ func (s *session) cmdReplace(cmd imap.Command) error {
 }
 
 var _ = time.Time{}
+
+// appendKeywordRoom refuses an APPEND whose keywords would take mailbox
+// mb past maxKeywords: counted against what the session has announced
+// when mb is selected, and against the keywords in use in mb when the
+// store can tell them (store.MailboxKeywords) and the APPEND brings one
+// the session does not know.
+func (s *session) appendKeywordRoom(mb *store.Mailbox, flags mail.Flags) error {
+	var kws []string
+	v := s.sel
+	if v != nil && v.mb.ID != mb.ID {
+		v = nil
+	}
+	for _, f := range flags {
+		if len(f) == 0 || f[0] == '\\' {
+			continue
+		}
+		if v != nil {
+			if _, ok := v.known[f]; ok || v.keywords.Has(f) {
+				continue
+			}
+		}
+		kws = append(kws, f)
+	}
+	if len(kws) == 0 {
+		return nil
+	}
+	if v != nil {
+		if err := keywordRoom(v, flags); err != nil {
+			return err
+		}
+	}
+	kl, ok := s.srv.opt.Store.(store.MailboxKeywords)
+	if !ok {
+		return nil
+	}
+	have, err := kl.MailboxKeywords(s.ctx, s.user.Account, mb.ID)
+	if err != nil {
+		return err
+	}
+	n := len(have)
+	for _, f := range kws {
+		if !mail.Flags(have).Has(f) {
+			n++
+		}
+	}
+	if n > maxKeywords {
+		return errKeywordLimit
+	}
+	return nil
+}

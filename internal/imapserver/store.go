@@ -6,11 +6,23 @@ import (
 	"github.com/postfach/postfach/internal/store"
 )
 
+// maxKeywords bounds the keywords of a mailbox, as the session knows
+// them (announced in FLAGS), and so of each message: without a bound one
+// client could make every FLAGS response and every message's flags
+// arbitrarily large for all devices. RFC 9051 §7.1 lets a server refuse
+// new keywords; PERMANENTFLAGS then leaves out "\*", and a STORE or
+// APPEND that would add one gets NO [LIMIT] (RFC 5530 §3).
+const maxKeywords = 256
+
+// errKeywordLimit answers a STORE or APPEND past maxKeywords.
+var errKeywordLimit = no("LIMIT", "Too many keywords in this mailbox (at most 256)")
+
 // storeFlags validates the flags of STORE and APPEND: system flags as
 // stored, keywords as atoms; \Recent cannot be stored and is dropped
 // (RFC 3501 §2.3.2).
 func storeFlags(fl mail.Flags) (mail.Flags, error) {
 	var out mail.Flags
+	n := 0
 	for _, f := range fl {
 		switch {
 		case f == `\Recent`:
@@ -21,10 +33,32 @@ func storeFlags(fl mail.Flags) (mail.Flags, error) {
 			}
 		case !mail.ValidKeyword(f):
 			return nil, bad("", "Invalid keyword")
+		default:
+			if n++; n > maxKeywords {
+				return nil, errKeywordLimit
+			}
 		}
 		out = out.With(f)
 	}
 	return out, nil
+}
+
+// keywordRoom refuses flags that would take the keywords of the selected
+// mailbox v past maxKeywords, counting those v has announced.
+func keywordRoom(v *selected, flags mail.Flags) error {
+	n := len(v.keywords)
+	for _, f := range flags {
+		if len(f) > 0 && f[0] == '\\' {
+			continue
+		}
+		if _, ok := v.known[f]; !ok && !v.keywords.Has(f) {
+			n++
+		}
+	}
+	if n > maxKeywords {
+		return errKeywordLimit
+	}
+	return nil
 }
 
 // cmdStore: STORE and UID STORE (RFC 9051 §6.4.6), with UNCHANGEDSINCE
@@ -40,6 +74,11 @@ func (s *session) cmdStore(cmd imap.Command) error {
 	flags, err := storeFlags(c.Flags)
 	if err != nil {
 		return err
+	}
+	if c.Op != imap.StoreRemove {
+		if err := keywordRoom(v, flags); err != nil {
+			return err
+		}
 	}
 	uids, err := s.resolve(c.Set, c.UID)
 	if err != nil {
@@ -80,6 +119,12 @@ func (s *session) cmdStore(cmd imap.Command) error {
 	}
 	v.addOwn(res.ModSeq, res.Changed)
 	s.ownFlags(res)
+	if c.Op != imap.StoreRemove && len(res.Updated) > 0 {
+		// New keywords are announced (FLAGS, PERMANENTFLAGS) also when
+		// no FETCH shows them (.SILENT), so the session's count of the
+		// mailbox's keywords, which keywordRoom checks, includes them.
+		s.announceKeywords(flags)
+	}
 	if len(v.contexts) > 0 && !res.Changed.IsEmpty() {
 		// Search contexts follow the session's own changes too (RFC
 		// 5267 §4.3); the view reads them before the tagged response.

@@ -71,7 +71,8 @@ var systemFlagList = mail.Flags{mail.FlagAnswered, mail.FlagFlagged, mail.FlagDe
 
 // writeFlagList writes the FLAGS response and the PERMANENTFLAGS code of
 // the selected mailbox: the system flags and the keywords announced so
-// far; "\*" allows new keywords (RFC 9051 §7.1, §7.3.5). A read-only
+// far; "\*" allows new keywords (RFC 9051 §7.1, §7.3.5), until there
+// are maxKeywords of them. A read-only
 // mailbox permits no changes: PERMANENTFLAGS () (RFC 3501 §6.3.2).
 func (s *session) writeFlagList(v *selected) {
 	e := s.enc
@@ -94,7 +95,9 @@ func (s *session) writeFlagList(v *selected) {
 			b.WriteString(f)
 			b.WriteByte(' ')
 		}
-		b.WriteString(`\*`)
+		if len(v.keywords) < maxKeywords {
+			b.WriteString(`\*`)
+		}
 	}
 	b.WriteByte(')')
 	text := "Flags permitted"
