@@ -79,6 +79,7 @@ func commands() []*command {
 		{name: "backup verify", usage: "DEST", summary: "check backups: every record and every body's hash (exit 1 on any problem)", run: cmdBackupVerify},
 		{name: "backup", usage: "DEST [--keep N]", summary: "write a backup into DEST (online through the running server; incremental beside earlier backups)", run: cmdBackup, flags: backupFlags},
 		{name: "restore", usage: "SRC [--uid-margin N] [--new-uidvalidity] | SRC --account ADDRESS [--mailbox NAME] [--uid SET]", summary: "restore a backup into an empty data directory, or one account's mail into the running server", run: cmdRestore, flags: restoreFlags},
+		{name: "undelete", usage: "ADDRESS [--mailbox NAME] [--since TIME] [--match TEXT] [--list]", summary: "list the deleted messages still kept (retention) and bring them back into their mailboxes", run: cmdUndelete, flags: undeleteFlags},
 		{name: "check", summary: "check the config and verify the store", run: cmdCheck},
 		{name: "version", summary: "print the version and VCS revision (also --version)", run: cmdVersion},
 	}

@@ -85,3 +85,20 @@ func (c *Client) Restore(ctx context.Context, src string, sel backup.Selection) 
 	}
 	return resp.Restore, nil
 }
+
+// Undelete implements API.
+func (o *Ops) Undelete(ctx context.Context, req backup.UndeleteRequest) (*backup.UndeleteResult, error) {
+	if req.Account == "" {
+		return nil, fmt.Errorf("%w: undelete needs an account", ErrInvalid)
+	}
+	return backup.Undelete(ctx, o.Store, req)
+}
+
+// Undelete implements API.
+func (c *Client) Undelete(ctx context.Context, req backup.UndeleteRequest) (*backup.UndeleteResult, error) {
+	resp, err := c.do(ctx, &Request{Op: "undelete", Undelete: &req}, nil)
+	if err != nil {
+		return nil, err
+	}
+	return resp.Undeleted, nil
+}
