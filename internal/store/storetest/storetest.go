@@ -71,6 +71,7 @@ func Run(t *testing.T, h Harness) {
 		{"Queue", testQueue},
 		{"DKIMKeys", testDKIMKeys},
 		{"Undelete", testUndelete},
+		{"UndeleteMany", testUndeleteMany},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

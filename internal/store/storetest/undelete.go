@@ -168,3 +168,30 @@ func testUndelete(t *testing.T, h Harness) {
 	}
 	checkClean(t, s)
 }
+
+// testUndeleteMany: Deleted lists every retained message of a long list
+// in which most are moved (not lost), whatever the store's chunks.
+func testUndeleteMany(t *testing.T, h Harness) {
+	s := newStore(t, h)
+	u := undeleter(t, s)
+	a, inbox := account(t, s, "a@example.org")
+	arch := must[*store.Mailbox](t)(s.Mailbox(ctx, a.ID, "Archive"))
+	res := appendMsgs(t, s, a.ID, inbox.ID, 1100)
+	var moved, lost mail.UIDSet
+	for i, uid := range res.UIDs {
+		if i%7 == 3 {
+			lost = lost.Append(uid)
+		} else {
+			moved = moved.Append(uid)
+		}
+	}
+	must[*store.CopyResult](t)(s.Move(ctx, a.ID, inbox.ID, moved, arch.ID))
+	must[*store.ExpungeResult](t)(s.Expunge(ctx, a.ID, inbox.ID, nil, false))
+	var got mail.UIDSet
+	for _, m := range deleted(t, u, a.ID, time.Time{}) {
+		got = got.Append(m.UID)
+	}
+	if got.String() != lost.String() {
+		t.Fatalf("Deleted lists %s, want %s", got, lost)
+	}
+}
