@@ -80,6 +80,8 @@ func commands() []*command {
 		{name: "backup", usage: "DEST [--keep N]", summary: "write a backup into DEST (online through the running server; incremental beside earlier backups)", run: cmdBackup, flags: backupFlags},
 		{name: "restore", usage: "SRC [--uid-margin N] [--new-uidvalidity] | SRC --account ADDRESS [--mailbox NAME] [--uid SET]", summary: "restore a backup into an empty data directory, or one account's mail into the running server", run: cmdRestore, flags: restoreFlags},
 		{name: "undelete", usage: "ADDRESS [--mailbox NAME] [--since TIME] [--match TEXT] [--list]", summary: "list the deleted messages still kept (retention) and bring them back into their mailboxes", run: cmdUndelete, flags: undeleteFlags},
+		{name: "import", usage: "ADDRESS PATH [--mailbox NAME] [--mbox-format mboxrd|mboxo|mboxcl2]", summary: "import an mbox file, a Maildir or a folder tree of them (Thunderbird's too) into an account, with flags and dates; a re-run adds nothing", run: cmdImport, flags: importFlags},
+		{name: "export", usage: "ADDRESS DEST --format mbox|maildir", summary: "write an account's mailboxes with flags and dates as mbox files or Maildir++", run: cmdExport, flags: exportFlags},
 		{name: "check", summary: "check the config and verify the store", run: cmdCheck},
 		{name: "version", summary: "print the version and VCS revision (also --version)", run: cmdVersion},
 	}

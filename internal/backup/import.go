@@ -215,6 +215,9 @@ func findSources(dir string, levels []string, res *ImportResult, depth int) []im
 				}
 			}
 			out = append(out, findSources(p, append(append([]string(nil), levels...), sub), res, depth+1)...)
+		case t.IsRegular() && md:
+			// A Maildir's own files: dovecot-keywords, dovecot-uidlist,
+			// maildirfolder, subscriptions.
 		case t.IsRegular():
 			if ignoredExt[strings.ToLower(filepath.Ext(name))] {
 				continue
