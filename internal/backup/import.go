@@ -3,12 +3,14 @@ package backup
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
 	"errors"
 	"fmt"
 	"io"
 	"os"
 	"path/filepath"
 	"sort"
+	"strconv"
 	"strings"
 	"time"
 
@@ -263,8 +265,8 @@ type importer struct {
 	// have indexes the messages of mb by Message-ID and size, with
 	// their BlobIDs (hashed when a candidate needs it); seen holds the
 	// Message-ID and hash of every message of mb known to be there.
-	have  map[string][]string
-	seen  map[string]bool
+	have  map[dedupKey][]string
+	seen  map[dedupKey]bool
 	batch []store.NewMessage
 	bytes int64
 	cur   *ImportFolder
@@ -310,8 +312,8 @@ func (im *importer) folder(ctx context.Context, src importSource, name string) e
 
 // index reads what the mailbox holds, for leaving out what it has.
 func (im *importer) index(ctx context.Context) error {
-	im.have = map[string][]string{}
-	im.seen = map[string]bool{}
+	im.have = map[dedupKey][]string{}
+	im.seen = map[dedupKey]bool{}
 	for m, err := range im.st.Messages(ctx, im.acct, im.mb.ID, mail.UIDSet{{Lo: 1, Hi: mail.MaxUID}}, store.ListOptions{Summary: true}) {
 		if err != nil {
 			return err
@@ -329,7 +331,25 @@ func messageID(s *message.Summary) string {
 	return s.Root.Envelope.MessageID
 }
 
-func haveKey(msgid string, size int64) string { return fmt.Sprintf("%s\x00%d", msgid, size) }
+// dedupKey is a digest of what identifies a message for leaving it out:
+// 16 bytes per message, whatever its Message-ID, so that the index of a
+// mailbox of millions stays small.
+type dedupKey [16]byte
+
+func keyOf(parts ...string) dedupKey {
+	h := sha256.New()
+	for _, p := range parts {
+		h.Write([]byte(p))
+		h.Write([]byte{0})
+	}
+	var k dedupKey
+	copy(k[:], h.Sum(nil))
+	return k
+}
+
+func haveKey(msgid string, size int64) dedupKey {
+	return keyOf("have", msgid, strconv.FormatInt(size, 10))
+}
 
 // add stages one message and queues it, unless the mailbox has it.
 func (im *importer) add(ctx context.Context, r io.Reader, flags mail.Flags, date time.Time) error {
@@ -342,7 +362,7 @@ func (im *importer) add(ctx context.Context, r io.Reader, flags mail.Flags, date
 		return err
 	}
 	msgid := messageID(body.Summary())
-	key := msgid + "\x00" + body.BlobID()
+	key := keyOf("seen", msgid, body.BlobID())
 	if !im.seen[key] {
 		// Candidates already in the mailbox: the same Message-ID and
 		// size; hash their bodies once.
@@ -353,7 +373,7 @@ func (im *importer) add(ctx context.Context, r io.Reader, flags mail.Flags, date
 				body.Discard()
 				return err
 			}
-			im.seen[msgid+"\x00"+h] = true
+			im.seen[keyOf("seen", msgid, h)] = true
 		}
 		delete(im.have, hk)
 	}
