@@ -270,6 +270,8 @@ type importer struct {
 	batch []store.NewMessage
 	bytes int64
 	cur   *ImportFolder
+	// popUID is the POP3 UIDL the next message keeps (MaildirUIDLFile).
+	popUID string
 }
 
 // folder imports one source into the mailbox name.
@@ -389,7 +391,7 @@ func (im *importer) add(ctx context.Context, r io.Reader, flags mail.Flags, date
 			date = s.Date
 		}
 	}
-	im.batch = append(im.batch, store.NewMessage{Body: body, Flags: flags, InternalDate: date})
+	im.batch = append(im.batch, store.NewMessage{Body: body, Flags: flags, InternalDate: date, POPUID: im.popUID})
 	im.bytes += body.Size()
 	if len(im.batch) >= importBatch || im.bytes >= importBatchBytes {
 		return im.flush(ctx)
@@ -470,6 +472,7 @@ func (im *importer) maildir(ctx context.Context, dir string) error {
 		return err
 	}
 	kw := maildirKeywords(dir)
+	uidls := maildirUIDLs(dir)
 	for _, mf := range files {
 		f, err := os.Open(mf.path)
 		if err != nil {
@@ -485,7 +488,9 @@ func (im *importer) maildir(ctx context.Context, dir string) error {
 		if !mf.new {
 			flags = maildirFlags(mf.info, kw)
 		}
+		im.popUID = uidls[filepath.Base(mf.path)]
 		err = im.add(ctx, f, flags, date)
+		im.popUID = ""
 		f.Close()
 		if err != nil {
 			return err

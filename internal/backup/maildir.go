@@ -22,6 +22,29 @@ import (
 // INBOX Maildir, named with "." for the hierarchy and IMAP's modified
 // UTF-7 (".Work.2024").
 
+// MaildirUIDLFile is a file postfach migrate leaves in a Maildir it
+// writes: "FILENAME UIDL" lines, the POP3 UIDL each message keeps.
+const MaildirUIDLFile = "postfach-pop3-uidls"
+
+// maildirUIDLs reads a Maildir's MaildirUIDLFile, if any.
+func maildirUIDLs(dir string) map[string]string {
+	f, err := os.Open(filepath.Join(dir, MaildirUIDLFile))
+	if err != nil {
+		return nil
+	}
+	defer f.Close()
+	out := map[string]string{}
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		name, uidl, ok := strings.Cut(sc.Text(), " ")
+		// RFC 1939 §7: 1 to 70 characters 0x21 to 0x7E.
+		if ok && len(uidl) >= 1 && len(uidl) <= 70 && !strings.ContainsFunc(uidl, func(r rune) bool { return r < 0x21 || r > 0x7e }) {
+			out[name] = uidl
+		}
+	}
+	return out
+}
+
 // isMaildir reports whether dir holds a Maildir (cur/ or new/).
 func isMaildir(dir string) bool {
 	for _, sub := range []string{"cur", "new"} {
