@@ -18,6 +18,7 @@ import (
 	"path/filepath"
 	"sort"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/emersion/go-imap/v2"
@@ -128,6 +129,11 @@ func cmdMigrate(ctx context.Context, e *env, fs *flag.FlagSet, args []string) in
 	return withAPI(e, cfg, func(api admin.API) int {
 		m := &migrator{ctx: ctx, e: e, api: api, account: args[0], state: st, statePath: statePath,
 			maxSize: int64(cfg.MaxMessageSize)}
+		if fi, err := os.Stat(cfg.DataDir); err == nil && os.Geteuid() == 0 {
+			if sys, ok := fi.Sys().(*syscall.Stat_t); ok && sys.Uid != 0 {
+				m.owner = []int{int(sys.Uid), int(sys.Gid)}
+			}
+		}
 		var err error
 		if u.Scheme == "pop3s" {
 			err = m.pop3(addr, tc, u.User.Username(), password)
@@ -184,8 +190,10 @@ type migrator struct {
 	state     *migrateState
 	statePath string
 	maxSize   int64
-	copied    int64
-	present   int64
+	// owner is the uid and gid chunks are given (nil: leave them).
+	owner   []int
+	copied  int64
+	present int64
 }
 
 // stagedMsg is a fetched message.
@@ -284,9 +292,19 @@ func (m *migrator) importChunk(mailbox string, ch *chunk, done func()) error {
 			return err
 		}
 	}
-	// The server reads the directory: it must be able to enter it.
-	if err := os.Chmod(ch.dir, 0o711); err != nil {
-		return err
+	// The server reads the chunk: when root runs the command for a
+	// server that runs as another user, the chunk becomes that user's
+	// (the owner of the data directory).
+	if m.owner != nil {
+		err := filepath.Walk(ch.dir, func(p string, _ os.FileInfo, err error) error {
+			if err != nil {
+				return err
+			}
+			return os.Lchown(p, m.owner[0], m.owner[1])
+		})
+		if err != nil {
+			return err
+		}
 	}
 	res, err := m.api.Import(m.ctx, backup.ImportRequest{Account: m.account, Path: ch.dir, Mailbox: mailbox, MaxSize: m.maxSize})
 	if err != nil {
