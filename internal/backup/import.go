@@ -104,7 +104,9 @@ func Import(ctx context.Context, st store.Store, req ImportRequest, progress fun
 	if err != nil {
 		return nil, fmt.Errorf("import: account %s: %w", req.Account, err)
 	}
-	fi, err := os.Lstat(req.Path)
+	// The path itself may be a symbolic link (~/Mail to another disk);
+	// nothing below it is followed.
+	fi, err := os.Stat(req.Path)
 	if err != nil {
 		return nil, fmt.Errorf("import: %w", err)
 	}
