@@ -11,12 +11,15 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/postfach/postfach/internal/message"
 )
 
 // pop3 copies a POP3 maildrop into INBOX, keeping each message's UIDL
 // (RFC 1939 §7), so that POP3 clients that move to postfach do not
 // download everything again. POP3 has no flags and no internal date: the
-// messages come in unseen, dated by their Date header.
+// messages come in unseen, dated by their Date header (the time of the
+// move when they have none that parses).
 func (m *migrator) pop3(addr string, tc *tls.Config, user, password string) error {
 	d := &net.Dialer{Timeout: 30 * time.Second}
 	conn, err := tls.DialWithDialer(d, "tcp", addr, tc)
@@ -71,7 +74,8 @@ func (m *migrator) pop3(addr string, tc *tls.Config, user, password string) erro
 			if err != nil {
 				return fmt.Errorf("RETR %d: %w", it.n, err)
 			}
-			if err := ch.add(stagedMsg{body: bytes.Join(body, nil), date: time.Now(), uidl: it.uidl}); err != nil {
+			raw := bytes.Join(body, nil)
+			if err := ch.add(stagedMsg{body: raw, date: headerDate(raw), uidl: it.uidl}); err != nil {
 				return err
 			}
 		}
@@ -140,4 +144,23 @@ func (p *pop3Client) multiline() ([][]byte, error) {
 		}
 		out = append(out, append([]byte(nil), line...))
 	}
+}
+
+// headerDate returns the Date header of a message's header section, or
+// now.
+func headerDate(raw []byte) time.Time {
+	hdr := raw
+	if i := bytes.Index(raw, []byte("\n\r\n")); i >= 0 {
+		hdr = raw[:i]
+	} else if i := bytes.Index(raw, []byte("\n\n")); i >= 0 {
+		hdr = raw[:i]
+	}
+	for _, line := range bytes.Split(hdr, []byte("\n")) {
+		if len(line) > 5 && strings.EqualFold(string(line[:5]), "date:") {
+			if t, ok := message.ParseDate(strings.TrimSpace(string(line[5:]))); ok {
+				return t
+			}
+		}
+	}
+	return time.Now()
 }
