@@ -79,6 +79,10 @@ func commands() []*command {
 		{name: "backup verify", usage: "DEST", summary: "check backups: every record and every body's hash (exit 1 on any problem)", run: cmdBackupVerify},
 		{name: "backup", usage: "DEST [--keep N]", summary: "write a backup into DEST (online through the running server; incremental beside earlier backups)", run: cmdBackup, flags: backupFlags},
 		{name: "restore", usage: "SRC [--uid-margin N] [--new-uidvalidity] | SRC --account ADDRESS [--mailbox NAME] [--uid SET]", summary: "restore a backup into an empty data directory, or one account's mail into the running server", run: cmdRestore, flags: restoreFlags},
+		{name: "undelete", usage: "ADDRESS [--mailbox NAME] [--since TIME] [--match TEXT] [--list]", summary: "list the deleted messages still kept (retention) and bring them back into their mailboxes", run: cmdUndelete, flags: undeleteFlags},
+		{name: "import", usage: "ADDRESS PATH [--mailbox NAME] [--mbox-format mboxrd|mboxo|mboxcl2]", summary: "import an mbox file, a Maildir or a folder tree of them (Thunderbird's too) into an account, with flags and dates; a re-run adds nothing", run: cmdImport, flags: importFlags},
+		{name: "export", usage: "ADDRESS DEST --format mbox|maildir", summary: "write an account's mailboxes with flags and dates as mbox files or Maildir++", run: cmdExport, flags: exportFlags},
+		{name: "migrate", usage: "ADDRESS --from imaps://USER@HOST[:PORT]|imap://...|pop3s://... [--password-stdin] [--ca FILE]", summary: "copy an account from another server (IMAP: every folder with flags and dates; POP3: INBOX with its UIDLs); run again to resume or to copy what is new", run: cmdMigrate, flags: migrateFlags},
 		{name: "check", summary: "check the config and verify the store", run: cmdCheck},
 		{name: "version", summary: "print the version and VCS revision (also --version)", run: cmdVersion},
 	}

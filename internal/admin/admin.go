@@ -137,6 +137,17 @@ type API interface {
 	// Restore adds what sel names from the backup src (an absolute path)
 	// to the store: a partial restore (backup.RestorePartial).
 	Restore(ctx context.Context, src string, sel backup.Selection) (*backup.PartialResult, error)
+	// Undelete lists an account's retained expunged messages, or brings
+	// them back (backup.Undelete).
+	Undelete(ctx context.Context, req backup.UndeleteRequest) (*backup.UndeleteResult, error)
+	// Import brings an mbox file, a Maildir or a tree of them into an
+	// account (backup.Import); req.Path is an absolute path outside the
+	// data directory.
+	Import(ctx context.Context, req backup.ImportRequest) (*backup.ImportResult, error)
+	// Export writes an account's mailboxes as mbox files or Maildir++
+	// (backup.Export) into req.Dest, an absolute path outside the data
+	// directory.
+	Export(ctx context.Context, req backup.ExportRequest) (*backup.ExportResult, error)
 	// DKIMKeygen makes the DKIM keys of a local domain (an RSA and an
 	// ed25519 one, selectors SELECTOR-rsa and SELECTOR-ed25519; ""
 	// means msgauth.DefaultSelector) and returns them with their DNS

@@ -23,7 +23,7 @@ import (
 
 // Request is one admin request on the wire.
 type Request struct {
-	Op       string          `json:"op"` // user.add, user.passwd, user.del, user.list, user.set, deliver, check, device.list, device.forget, device.add, device.revoke, user.quota, user.setquota, device.setup, alias.add, alias.del, alias.list, queue.list, queue.show, queue.retry, queue.drop, backup, restore, dkim.keygen, dkim.list, dkim.delete
+	Op       string          `json:"op"` // user.add, user.passwd, user.del, user.list, user.set, deliver, check, device.list, device.forget, device.add, device.revoke, user.quota, user.setquota, device.setup, alias.add, alias.del, alias.list, queue.list, queue.show, queue.retry, queue.drop, backup, restore, undelete, import, export, dkim.keygen, dkim.list, dkim.delete
 	Name     string          `json:"name,omitempty"`
 	Password string          `json:"password,omitempty"`
 	Key      string          `json:"key,omitempty"`
@@ -36,6 +36,11 @@ type Request struct {
 	Targets []string `json:"targets,omitempty"`
 	// Selection is what a restore brings back (Name is the backup).
 	Selection *backup.Selection `json:"selection,omitempty"`
+	// Undelete is what undelete lists or brings back.
+	Undelete *backup.UndeleteRequest `json:"undelete,omitempty"`
+	// Import and Export are what import and export do.
+	Import *backup.ImportRequest `json:"import,omitempty"`
+	Export *backup.ExportRequest `json:"export,omitempty"`
 	// Selector is the DKIM selector of dkim.keygen and dkim.delete (Name
 	// is the domain).
 	Selector string `json:"selector,omitempty"`
@@ -60,6 +65,11 @@ type Response struct {
 	// Backup answers backup, Restore restore.
 	Backup  *BackupResult         `json:"backup,omitempty"`
 	Restore *backup.PartialResult `json:"restore,omitempty"`
+	// Undeleted answers undelete.
+	Undeleted *backup.UndeleteResult `json:"undeleted,omitempty"`
+	// Imported answers import, Exported export.
+	Imported *backup.ImportResult `json:"imported,omitempty"`
+	Exported *backup.ExportResult `json:"exported,omitempty"`
 	// Queue answers queue.list and queue.show; Count queue.retry.
 	Queue []QueueEntry `json:"queue,omitempty"`
 	Count int          `json:"count,omitempty"`
@@ -198,6 +208,24 @@ func (s *Server) handle(conn net.Conn, tc *netserve.Conn) {
 			break
 		}
 		resp.Restore, opErr = s.api.Restore(ctx, req.Name, *req.Selection)
+	case "undelete":
+		if req.Undelete == nil {
+			opErr = fmt.Errorf("%w: undelete without request", ErrBadRequest)
+			break
+		}
+		resp.Undeleted, opErr = s.api.Undelete(ctx, *req.Undelete)
+	case "import":
+		if req.Import == nil {
+			opErr = fmt.Errorf("%w: import without request", ErrBadRequest)
+			break
+		}
+		resp.Imported, opErr = s.api.Import(ctx, *req.Import)
+	case "export":
+		if req.Export == nil {
+			opErr = fmt.Errorf("%w: export without request", ErrBadRequest)
+			break
+		}
+		resp.Exported, opErr = s.api.Export(ctx, *req.Export)
 	case "queue.list":
 		resp.Queue, opErr = s.api.QueueList(ctx)
 	case "queue.show":

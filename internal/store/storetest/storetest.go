@@ -70,6 +70,8 @@ func Run(t *testing.T, h Harness) {
 		{"Restore", testRestore},
 		{"Queue", testQueue},
 		{"DKIMKeys", testDKIMKeys},
+		{"Undelete", testUndelete},
+		{"UndeleteMany", testUndeleteMany},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
