@@ -15,7 +15,8 @@ import (
 
 var rebound sync.Map // query text -> its $n form
 
-// rebind replaces each "?" outside quotes with $1, $2, ...
+// rebind replaces each "?" outside quotes with $1, $2, ..., and each
+// numbered "?N" with "$N".
 func rebind(q string) string {
 	if v, ok := rebound.Load(q); ok {
 		return v.(string)
@@ -34,6 +35,8 @@ func rebind(q string) string {
 		case c == '\'':
 			inQuote = !inQuote
 			b.WriteByte(c)
+		case c == '?' && !inQuote && i+1 < len(q) && q[i+1] >= '0' && q[i+1] <= '9':
+			b.WriteByte('$') // ?NNN, SQLite's numbered form, is $NNN
 		case c == '?' && !inQuote:
 			n++
 			b.WriteByte('$')
