@@ -28,6 +28,7 @@ import (
 	"github.com/postfach/postfach/internal/queue"
 	"github.com/postfach/postfach/internal/server"
 	"github.com/postfach/postfach/internal/store"
+	"github.com/postfach/postfach/internal/store/postgres/pgtest"
 )
 
 // Domain is the local domain of a test server.
@@ -71,6 +72,12 @@ func ReadConns() int {
 	return 1
 }
 
+// StoreVar names the environment variable that chooses the store backend
+// of every test server: "postgres" runs it on PostgreSQL (a schema of its
+// own in the database of POSTFACH_TEST_PG_DSN, see pgtest), anything else
+// on the embedded SQLite store.
+const StoreVar = "POSTFACH_TEST_STORE"
+
 // Env is a running test server.
 type Env struct {
 	t      testing.TB
@@ -105,6 +112,11 @@ func Start(t testing.TB, opt Options) *Env {
 		spf = append(spf, d+`. TXT "v=spf1 ip4:127.0.0.0/8 ip6:::1 -all"`)
 	}
 	cfg.DNS.Servers = []string{dnstest.New(t, spf...).Addr}
+	if os.Getenv(StoreVar) == config.StorePostgres {
+		cfg.Store.Backend = config.StorePostgres
+		cfg.Store.DSN = pgtest.SchemaDSN(t)
+		cfg.Store.MaxConns = 4
+	}
 	if opt.Config != nil {
 		opt.Config(cfg)
 	}

@@ -2,6 +2,7 @@ package postgres_test
 
 import (
 	"context"
+	"errors"
 	"sync"
 	"testing"
 
@@ -48,4 +49,21 @@ func TestStore(t *testing.T) {
 			return n
 		},
 	})
+}
+
+// TestLock: a second Store on the same database and schema is refused
+// while the first is open, as a second SQLite store on one data
+// directory is, and opens once the first is closed.
+func TestLock(t *testing.T) {
+	opt := pgtest.Options(t, t.TempDir(), postgres.Options{SweepInterval: -1})
+	s := open(t, opt)
+	_, err := postgres.Open(context.Background(), opt)
+	if !errors.Is(err, store.ErrLocked) {
+		t.Fatalf("second open: %v, want ErrLocked", err)
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	s = open(t, opt)
+	s.Close()
 }

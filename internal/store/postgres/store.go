@@ -18,10 +18,13 @@
 // references them. A body nobody references is removed by the periodic
 // sweep, which skips bodies staged but not yet committed.
 //
-// Several frontends on one database: writes that allocate UIDs and MODSEQs
-// take the mailbox row's lock (UPDATE ... RETURNING), so they serialise
-// per mailbox across frontends; change events are published only to the
-// subscribers of this Store (cross-frontend notification is not built yet).
+// One Store per database (per schema): Open takes a session advisory lock
+// on a connection of its own and fails with store.ErrLocked while another
+// Store holds it, as the SQLite backend locks its data directory. Several
+// frontends on one database need what is not built yet: change events
+// that cross processes (they are published only to this Store's
+// subscribers), caches that learn of other writers, and UID allocation
+// that is safe with several writers.
 package postgres
 
 import (
@@ -99,8 +102,9 @@ type Store struct {
 	// that read paths shared with the SQLite backend's logic stay alike.
 	oldSummaries atomic.Bool
 
-	wdb   *sql.DB // the writer's single connection; only the writer goroutine uses it
-	rdb   *sql.DB // the pool for reads
+	lock  *pgx.Conn // holds the store's advisory lock (see the package doc)
+	wdb   *sql.DB   // the writer's single connection; only the writer goroutine uses it
+	rdb   *sql.DB   // the pool for reads
 	blobs blob.Store
 	hub   *store.Hub
 	zones zoneCache
@@ -171,6 +175,9 @@ func Open(ctx context.Context, opt Options) (*Store, error) {
 		}
 		cfg.RuntimeParams["search_path"] = opt.Schema
 	}
+	if s.lock, err = lockStore(ctx, cfg); err != nil {
+		return nil, err
+	}
 	s.wdb = stdlib.OpenDB(*cfg)
 	s.wdb.SetMaxOpenConns(1)
 	s.wdb.SetMaxIdleConns(1)
@@ -183,6 +190,7 @@ func Open(ctx context.Context, opt Options) (*Store, error) {
 	if err := migrate(ctx, s.wdb); err != nil {
 		s.wdb.Close()
 		s.rdb.Close()
+		s.lock.Close(context.Background())
 		return nil, err
 	}
 	s.wg.Add(1)
@@ -198,6 +206,26 @@ func Open(ctx context.Context, opt Options) (*Store, error) {
 	return s, nil
 }
 
+// lockStore connects and takes the store's advisory lock: one per
+// schema of the database (store.ErrLocked when another process has it).
+func lockStore(ctx context.Context, cfg *pgx.ConnConfig) (*pgx.Conn, error) {
+	conn, err := pgx.ConnectConfig(ctx, cfg)
+	if err != nil {
+		return nil, fmt.Errorf("postgres store: connect: %w", err)
+	}
+	var ok bool
+	var schema string
+	if err := conn.QueryRow(ctx, `SELECT pg_try_advisory_lock(hashtext('postfach:' || current_schema())), current_schema()`).Scan(&ok, &schema); err != nil {
+		conn.Close(ctx)
+		return nil, fmt.Errorf("postgres store: lock: %w", err)
+	}
+	if !ok {
+		conn.Close(ctx)
+		return nil, fmt.Errorf("postgres database %s, schema %s: %w", cfg.Database, schema, store.ErrLocked)
+	}
+	return conn, nil
+}
+
 // createSchema makes the schema the store's tables live in.
 func createSchema(ctx context.Context, cfg *pgx.ConnConfig, schema string) error {
 	conn, err := pgx.ConnectConfig(ctx, cfg)
@@ -209,6 +237,15 @@ func createSchema(ctx context.Context, cfg *pgx.ConnConfig, schema string) error
 		return fmt.Errorf("postgres store: create schema %q: %w", schema, err)
 	}
 	return nil
+}
+
+// CreateSchema makes a schema; for tests.
+func CreateSchema(ctx context.Context, dsn, schema string) error {
+	cfg, err := pgx.ParseConfig(dsn)
+	if err != nil {
+		return err
+	}
+	return createSchema(ctx, cfg, schema)
 }
 
 // DropSchema removes a schema and everything in it; for tests.
@@ -234,7 +271,9 @@ func (s *Store) Close() error {
 	close(s.closing)
 	s.closeMu.Unlock()
 	s.wg.Wait()
-	return errors.Join(s.rdb.Close(), s.wdb.Close())
+	err := errors.Join(s.rdb.Close(), s.wdb.Close())
+	// Closing the session releases the advisory lock.
+	return errors.Join(err, s.lock.Close(context.Background()))
 }
 
 // Subscribe implements store.Store.

@@ -9,6 +9,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"net/url"
 	"os"
 	"testing"
 	"time"
@@ -71,4 +72,26 @@ func Options(t testing.TB, dir string, opt postgres.Options) postgres.Options {
 		opt.MaxConns = 4
 	}
 	return opt
+}
+
+// SchemaDSN returns the test database's DSN with a fresh schema of its
+// own as the search_path, for a server whose config names the database
+// by a DSN alone ([store] dsn). The schema is dropped when the test ends.
+func SchemaDSN(t testing.TB) string {
+	t.Helper()
+	dsn := DSN(t)
+	schema := NewSchema(t, dsn)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if err := postgres.CreateSchema(ctx, dsn, schema); err != nil {
+		t.Fatalf("create test schema: %v", err)
+	}
+	u, err := url.Parse(dsn)
+	if err != nil || u.Scheme == "" {
+		t.Fatalf("%s must be a URL (postgres://...): %v", DSNVar, err)
+	}
+	q := u.Query()
+	q.Set("search_path", schema)
+	u.RawQuery = q.Encode()
+	return u.String()
 }
