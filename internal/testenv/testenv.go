@@ -29,6 +29,7 @@ import (
 	"github.com/postfach/postfach/internal/server"
 	"github.com/postfach/postfach/internal/store"
 	"github.com/postfach/postfach/internal/store/postgres/pgtest"
+	"github.com/postfach/postfach/internal/store/teststore"
 )
 
 // Domain is the local domain of a test server.
@@ -72,12 +73,6 @@ func ReadConns() int {
 	return 1
 }
 
-// StoreVar names the environment variable that chooses the store backend
-// of every test server: "postgres" runs it on PostgreSQL (a schema of its
-// own in the database of POSTFACH_TEST_PG_DSN, see pgtest), anything else
-// on the embedded SQLite store.
-const StoreVar = "POSTFACH_TEST_STORE"
-
 // Env is a running test server.
 type Env struct {
 	t      testing.TB
@@ -112,7 +107,9 @@ func Start(t testing.TB, opt Options) *Env {
 		spf = append(spf, d+`. TXT "v=spf1 ip4:127.0.0.0/8 ip6:::1 -all"`)
 	}
 	cfg.DNS.Servers = []string{dnstest.New(t, spf...).Addr}
-	if os.Getenv(StoreVar) == config.StorePostgres {
+	// The store backend the environment selects (teststore.Var):
+	// PostgreSQL in a schema of its own, or the embedded SQLite store.
+	if teststore.Backend() == teststore.Postgres {
 		cfg.Store.Backend = config.StorePostgres
 		cfg.Store.DSN = pgtest.SchemaDSN(t)
 		cfg.Store.MaxConns = 4
