@@ -712,7 +712,7 @@ func (c *Config) Validate() error {
 		}
 	case StorePostgres:
 		if strings.TrimSpace(c.Store.DSN) == "" {
-			bad("store.dsn", "is needed for backend %q (example: \"postgres://postfach@db.example.org/postfach\")", StorePostgres)
+			bad("store.backend", "%q needs store.dsn, the database's connection string (example: \"postgres://postfach@db.example.org/postfach\")", StorePostgres)
 		}
 	default:
 		bad("store.backend", "%q is not %q or %q", c.Store.Backend, StoreSQLite, StorePostgres)
