@@ -129,7 +129,7 @@ func errLockedHint(cfg *config.Config, err error) error {
 		return err
 	}
 	if cfg.Store.Backend == config.StorePostgres {
-		return fmt.Errorf("%w: another postfach serves this database (one frontend per database for now); stop it first", err)
+		return fmt.Errorf("%w: stop the other postfach first (one postfach per database for now), or give this one its own database or schema", err)
 	}
 	// err names the directory and says it is locked; add what to do.
 	return fmt.Errorf("%w: stop the other postfach first, or give this one its own data_dir", err)

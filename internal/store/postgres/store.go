@@ -52,8 +52,9 @@ type Options struct {
 	// DSN is the PostgreSQL connection string (a URL or key=value pairs,
 	// as libpq takes them).
 	DSN string
-	// Schema, when set, is the PostgreSQL schema the tables live in
-	// (created when missing); empty uses the connection's search_path.
+	// Schema, when set, is the PostgreSQL schema the tables live in;
+	// empty uses the connection's search_path. A schema named by
+	// either that is one lower-case name is created when missing.
 	// Tests give each store its own schema in one database.
 	Schema string
 	// MaxConns bounds the connections to the database, the writer's
@@ -170,10 +171,14 @@ func Open(ctx context.Context, opt Options) (*Store, error) {
 	cfg.RuntimeParams["synchronous_commit"] = "on"
 	cfg.RuntimeParams["timezone"] = "UTC"
 	if opt.Schema != "" {
-		if err := createSchema(ctx, cfg, opt.Schema); err != nil {
+		cfg.RuntimeParams["search_path"] = opt.Schema
+	}
+	// The schema the tables go in (search_path, a single name) is
+	// created when missing.
+	if sp := cfg.RuntimeParams["search_path"]; validSchemaName(sp) {
+		if err := createSchema(ctx, cfg, sp); err != nil {
 			return nil, err
 		}
-		cfg.RuntimeParams["search_path"] = opt.Schema
 	}
 	if s.lock, err = lockStore(ctx, cfg); err != nil {
 		return nil, err
@@ -226,6 +231,20 @@ func lockStore(ctx context.Context, cfg *pgx.ConnConfig) (*pgx.Conn, error) {
 	return conn, nil
 }
 
+// validSchemaName reports whether a search_path is one plain name, a
+// schema for the store's tables to create when missing.
+func validSchemaName(s string) bool {
+	if s == "" || len(s) > 63 || s == "public" {
+		return false
+	}
+	for i, c := range s {
+		if !(c == '_' || c >= 'a' && c <= 'z' || i > 0 && c >= '0' && c <= '9') {
+			return false
+		}
+	}
+	return true
+}
+
 // createSchema makes the schema the store's tables live in.
 func createSchema(ctx context.Context, cfg *pgx.ConnConfig, schema string) error {
 	conn, err := pgx.ConnectConfig(ctx, cfg)
@@ -237,15 +256,6 @@ func createSchema(ctx context.Context, cfg *pgx.ConnConfig, schema string) error
 		return fmt.Errorf("postgres store: create schema %q: %w", schema, err)
 	}
 	return nil
-}
-
-// CreateSchema makes a schema; for tests.
-func CreateSchema(ctx context.Context, dsn, schema string) error {
-	cfg, err := pgx.ParseConfig(dsn)
-	if err != nil {
-		return err
-	}
-	return createSchema(ctx, cfg, schema)
 }
 
 // DropSchema removes a schema and everything in it; for tests.

@@ -75,17 +75,12 @@ func Options(t testing.TB, dir string, opt postgres.Options) postgres.Options {
 }
 
 // SchemaDSN returns the test database's DSN with a fresh schema of its
-// own as the search_path, for a server whose config names the database
+// own as the search_path (created by postgres.Open), for a server whose config names the database
 // by a DSN alone ([store] dsn). The schema is dropped when the test ends.
 func SchemaDSN(t testing.TB) string {
 	t.Helper()
 	dsn := DSN(t)
-	schema := NewSchema(t, dsn)
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	if err := postgres.CreateSchema(ctx, dsn, schema); err != nil {
-		t.Fatalf("create test schema: %v", err)
-	}
+	schema := NewSchema(t, dsn) // postgres.Open creates it
 	u, err := url.Parse(dsn)
 	if err != nil || u.Scheme == "" {
 		t.Fatalf("%s must be a URL (postgres://...): %v", DSNVar, err)
