@@ -33,8 +33,8 @@ type Backend struct {
 	Snapshotter store.Snapshotter
 	Restorer    store.Restorer
 	// SQLite is the store when it is the embedded one, for what only it
-	// has (its files' metrics, the scrub and the disk reserve); nil for
-	// other backends.
+	// has (its files' metrics and the disk reserve); nil for other
+	// backends.
 	SQLite *sqlite.Store
 	// Kind is the backend's name (config.StoreSQLite, config.StorePostgres).
 	Kind string
@@ -83,7 +83,8 @@ func OpenBackend(ctx context.Context, cfg *config.Config, opt BackendOptions) (*
 		}
 		pg, err := postgres.Open(ctx, postgres.Options{DSN: cfg.Store.DSN, MaxConns: cfg.Store.MaxConns, Blobs: blobs,
 			Logger: opt.Logger, Retention: cfg.Retention.D(), OnCommit: opt.OnCommit, SweepInterval: sweep,
-			OpsOptions: postgres.OpsOptions{MaxMailboxes: safeguards.MaxMailboxes, Quota: safeguards.Quota}})
+			OpsOptions: postgres.OpsOptions{MaxMailboxes: safeguards.MaxMailboxes, Quota: safeguards.Quota,
+				ScrubRate: safeguards.ScrubRate, ScrubInterval: safeguards.ScrubInterval}})
 		if err != nil {
 			return nil, err
 		}

@@ -174,6 +174,9 @@ func Start(ctx context.Context, opt Options) (_ *Server, err error) {
 		return nil, fmt.Errorf("open store: %w", err)
 	}
 	cleanup = append(cleanup, func() { s.be.Close() })
+	if dc, ok := s.be.Store.(damageCounter); ok {
+		s.m.registerDamageMetrics(dc)
+	}
 	if s.be.SQLite != nil {
 		s.m.registerStoreMetrics(s.be.SQLite)
 		s.m.watchStore(s.be.SQLite)

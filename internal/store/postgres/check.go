@@ -2,11 +2,10 @@ package postgres
 
 import (
 	"context"
-	"errors"
 	"fmt"
+	"slices"
 	"strings"
 
-	"github.com/postfach/postfach/internal/blob"
 	"github.com/postfach/postfach/internal/mail"
 	"github.com/postfach/postfach/internal/store"
 )
@@ -73,58 +72,45 @@ func (s *Store) Check(ctx context.Context) ([]store.Problem, error) {
 		}
 	}
 
-	// Every file body: present, with its recorded size. (The SQLite
-	// backend also reads every body to compare its hash; not yet here.)
-	rows, err := s.rdb.QueryContext(ctx, `SELECT id, hash, size FROM blobs WHERE data IS NULL ORDER BY id`)
-	if err != nil {
-		return nil, fmt.Errorf("check bodies: %w", err)
-	}
-	type fileBody struct {
-		id   int64
-		hash string
-		size int64
-	}
-	var files []fileBody
-	for rows.Next() {
-		var b fileBody
-		if err := rows.Scan(&b.id, &b.hash, &b.size); err != nil {
-			rows.Close()
+	// Every body: present, right size, right hash, and for a file body
+	// the right record of its dot lines. A damaged body is recorded as
+	// such (OpenBody refuses it from then on) and reported once for every
+	// message that uses it, by account, mailbox and UID.
+	var after int64
+	for {
+		page, err := s.bodyPage(ctx, after)
+		if err != nil {
 			return nil, fmt.Errorf("check bodies: %w", err)
 		}
-		files = append(files, b)
-	}
-	rows.Close()
-	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("check bodies: %w", err)
-	}
-	for _, b := range files {
-		reason := ""
-		r, err := s.blobs.Open(ctx, b.hash)
-		switch {
-		case errors.Is(err, blob.ErrNotFound):
-			reason = "its file is missing"
-		case err != nil:
-			return nil, fmt.Errorf("check body %d: %w", b.id, err)
-		default:
-			if r.Size() != b.size {
-				reason = fmt.Sprintf("its file has %d bytes, the store recorded %d", r.Size(), b.size)
+		if len(page) == 0 {
+			break
+		}
+		for _, b := range page {
+			after = b.id
+			reason, dots, err := s.checkBody(ctx, b, nil)
+			if err != nil {
+				return nil, fmt.Errorf("check body %d: %w", b.id, err)
 			}
-			r.Close()
-		}
-		if reason == "" {
-			continue
-		}
-		locs, err := s.bodyLocations(ctx, b.id)
-		if err != nil {
-			return nil, fmt.Errorf("check body %d: %w", b.id, err)
-		}
-		what := fmt.Sprintf("message body damaged: %s (body %d, sha256 %s)", reason, b.id, b.hash)
-		if len(locs) == 0 {
-			probs = append(probs, store.Problem{What: what + "; no message uses it"})
-		}
-		for _, l := range locs {
-			probs = append(probs, store.Problem{Account: l.account, AccountName: l.accountName,
-				Mailbox: l.mailbox, MailboxName: l.mailboxName, UID: l.uid, What: what})
+			if reason == "" && b.dots != nil && dots != nil && !sameScan(b.dots, dots) {
+				reason = `wrong record of the lines that begin with "." (POP3 would stuff it wrongly)`
+			} else if reason != "" {
+				reason = "message body damaged: " + reason
+			}
+			if reason == "" {
+				continue
+			}
+			locs, err := s.bodyLocations(ctx, b.id)
+			if err != nil {
+				return nil, fmt.Errorf("check body %d: %w", b.id, err)
+			}
+			what := fmt.Sprintf("%s (body %d, sha256 %s)", reason, b.id, b.hash)
+			if len(locs) == 0 {
+				probs = append(probs, store.Problem{What: what + "; no message uses it"})
+			}
+			for _, l := range locs {
+				probs = append(probs, store.Problem{Account: l.account, AccountName: l.accountName,
+					Mailbox: l.mailbox, MailboxName: l.mailboxName, UID: l.uid, What: what})
+			}
 		}
 	}
 	return s.nameProblems(ctx, probs), nil
@@ -147,4 +133,16 @@ func (s *Store) nameProblems(ctx context.Context, probs []store.Problem) []store
 		}
 	}
 	return probs
+}
+
+// sameScan reports whether a body's stored scan record says what a fresh
+// scan found; a record from before NUL was recorded is compared on its
+// dot lines alone.
+func sameScan(stored, fresh []byte) bool {
+	offs, endsLF, nul, nulKnown, err := store.DecodeScan(stored)
+	if err != nil {
+		return false
+	}
+	wantOffs, wantLF, wantNUL, _, err := store.DecodeScan(fresh)
+	return err == nil && slices.Equal(offs, wantOffs) && endsLF == wantLF && (!nulKnown || nul == wantNUL)
 }

@@ -200,6 +200,7 @@ func Open(ctx context.Context, opt Options) (*Store, error) {
 	}
 	s.wg.Add(1)
 	go s.writer()
+	s.startOps(opt.OpsOptions)
 	if opt.SweepInterval >= 0 {
 		every := opt.SweepInterval
 		if every == 0 {
