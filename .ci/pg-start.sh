@@ -66,7 +66,14 @@ for attempt in 1 2 3 4 5; do
   port="$(freeport)"
   if "${runas[@]}" "$bindir/pg_ctl" -D "$data" -l "$dir/postgres.log" -w -t 60 \
       -o "-p $port" start >/dev/null 2>&1; then
+    cat >"$dir/stop" <<STOP
+#!/bin/sh
+${runas[*]} "$bindir/pg_ctl" -D "$data" stop -m immediate >/dev/null 2>&1
+rm -rf "$dir"
+STOP
+    chmod 755 "$dir/stop"
     echo "pg-start: PGDATA=$data log=$dir/postgres.log port=$port" >&2
+    echo "pg-start: stop=$dir/stop" >&2
     echo "postgres://postfach:$pw@127.0.0.1:$port/postgres?sslmode=disable"
     exit 0
   fi
