@@ -105,7 +105,7 @@ const accountCacheMax = 4096
 // and moves gen on. A lookup takes gen before it reads the database and
 // files its result under that gen, and only entries of the current gen
 // are used: a read that raced with a write is never served afterwards.
-// Only this process writes the database (the data directory is locked).
+// Only this process writes the database (Open takes its advisory lock).
 type accountCache struct {
 	gen atomic.Uint64
 	mu  sync.Mutex

@@ -293,9 +293,8 @@ func (s *Store) bodyRow(ctx context.Context, id int64) (data []byte, size int64,
 }
 
 // fileBody is a body in a local file; it implements store.BodyFile and
-// store.BodyNUL. Its dot lines are known for bodies stored since schema
-// version 4, whether it holds NUL for those stored since the record
-// says so (see store.DecodeScan).
+// store.BodyNUL. Its dot lines and whether it holds NUL are known when
+// its record says so (see store.DecodeScan).
 type fileBody struct {
 	blob.Reader
 	f        *os.File

@@ -285,7 +285,7 @@ func insertBlobTx(w *wtx, b *staged, now int64) (int64, error) {
 		var id int64
 		err := w.QueryRowContext(w.ctx, `SELECT id FROM blobs WHERE hash = ? AND data IS NULL`, b.id).Scan(&id)
 		if err == nil && b.dots != nil {
-			// A row from before schema version 4 gets its dot lines now.
+			// A row without its dot lines (a damaged record cleared) gets them now.
 			_, err = w.ExecContext(w.ctx, `UPDATE blobs SET dots = ? WHERE id = ? AND dots IS NULL`, b.dots, id)
 		}
 		if err == nil {

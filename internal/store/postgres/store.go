@@ -35,7 +35,6 @@ import (
 	"log/slog"
 	"strconv"
 	"sync"
-	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -98,10 +97,6 @@ type Store struct {
 	log       *slog.Logger
 	retention time.Duration
 	onCommit  func(time.Duration, int, error)
-
-	// oldSummaries is never set here (no summary refresh yet); kept so
-	// that read paths shared with the SQLite backend's logic stay alike.
-	oldSummaries atomic.Bool
 
 	lock  *pgx.Conn // holds the store's advisory lock (see the package doc)
 	wdb   *sql.DB   // the writer's single connection; only the writer goroutine uses it
