@@ -717,8 +717,8 @@ func (c *Config) Validate() error {
 	default:
 		bad("store.backend", "%q is not %q or %q", c.Store.Backend, StoreSQLite, StorePostgres)
 	}
-	if c.Store.MaxConns != 0 && c.Store.MaxConns < 2 {
-		bad("store.max_conns", "must be 0 (the default, 10) or at least 2 (the writer and one reader)")
+	if c.Store.MaxConns != 0 && c.Store.MaxConns < 3 {
+		bad("store.max_conns", "must be 0 (the default, 10) or at least 3 (the writer, a backup's snapshot and a reader)")
 	}
 	if lim.ShutdownGrace < 0 {
 		bad("limits.shutdown_grace", "must not be negative")

@@ -57,7 +57,8 @@ type Options struct {
 	// Tests give each store its own schema in one database.
 	Schema string
 	// MaxConns bounds the connections to the database, the writer's
-	// included; zero means DefaultMaxConns. At least 2.
+	// included; zero means DefaultMaxConns. At least 3: a snapshot
+	// (backups) holds one for its whole life and reads bodies on another.
 	MaxConns int
 	// Blobs is the blob store for large bodies. Required.
 	Blobs blob.Store
@@ -133,8 +134,8 @@ func Open(ctx context.Context, opt Options) (*Store, error) {
 	if maxConns == 0 {
 		maxConns = DefaultMaxConns
 	}
-	if maxConns < 2 {
-		return nil, fmt.Errorf("postgres store: max_conns %d: need at least 2 (the writer and one reader)", maxConns)
+	if maxConns < 3 {
+		return nil, fmt.Errorf("postgres store: max_conns %d: need at least 3 (the writer, a backup's snapshot and a reader)", maxConns)
 	}
 	s := &Store{
 		log:       opt.Logger,

@@ -69,7 +69,7 @@ func Options(t testing.TB, dir string, opt postgres.Options) postgres.Options {
 		opt.Blobs = fs
 	}
 	if opt.MaxConns == 0 {
-		opt.MaxConns = 4
+		opt.MaxConns = 3 // the least allowed
 	}
 	return opt
 }
