@@ -17,6 +17,12 @@
 # With PPROF=PREFIX set, a CPU profile of the same interval goes to
 # PREFIX-NAME-CASE-ROUND.prof. Needs perf(1), curl, bc and python3, and root
 # (or a low kernel.perf_event_paranoid) for perf stat -p.
+#
+# A NAME that begins with "pg" runs its binary on PostgreSQL ([store]
+# backend = "postgres", issue 18): $PG_DSN names the database (from
+# .ci/pg-start.sh), each run gets a schema of its own, and with $PG_PID
+# (the postmaster's PID) the CPU time of the postmaster and its children
+# over the same interval is reported as pg_cpu_ms_per_msg.
 set -euo pipefail
 
 ROUNDS=3 SECS=12 CASES="c4 c32 small-c4 small-c32" OUT=/dev/stdout
@@ -42,6 +48,15 @@ trap cleanup EXIT
 
 first=${1#*=}
 "$first/postfach-bench" corpus --count 500 --out "$WORK/corpus" >/dev/null
+
+pgticks() { # utime+stime of the postmaster $PG_PID and its children, in ticks
+	local t=0 p
+	for p in $PG_PID $(ps -o pid= --ppid "$PG_PID"); do
+		[ -r "/proc/$p/stat" ] || continue
+		t=$((t + $(awk '{ print $14 + $15 }' "/proc/$p/stat")))
+	done
+	echo "$t"
+}
 
 metric() { # file name: sum of the samples of the metric (all label sets)
 	awk -v n="$2" '$1 == n || index($1, n "{") == 1 { s += $2 } END { printf "%.6f", s }' "$1"
@@ -70,6 +85,12 @@ web = ""
 [log]
 level = "warn"
 EOF
+	if [[ $name == pg* ]]; then
+		[ -n "${PG_DSN:-}" ] || { echo "$0: $name runs on PostgreSQL: set PG_DSN" >&2; exit 1; }
+		local sep='?'
+		[[ $PG_DSN == *\?* ]] && sep='&'
+		printf '[store]\nbackend = "postgres"\ndsn = "%s%ssearch_path=bench_%s_%s"\n' "$PG_DSN" "$sep" "$$" "$RANDOM$RANDOM" >>"$WORK/pf.toml"
+	fi
 	[ -n "${PPROF:-}" ] && printf '[debug]\npprof = true\n' >>"$WORK/pf.toml"
 	"$dir/postfach" serve --config "$WORK/pf.toml" >>"$WORK/serve.log" 2>&1 &
 	PID=$!
@@ -89,8 +110,9 @@ EOF
 	local mid=$((SECS / 2))
 	sleep $((2 + SECS / 4))
 	curl -sf "http://127.0.0.1:$http/metrics" >"$WORK/m1"
-	local st1 st2
+	local st1 st2 pg1=0 pg2=0
 	st1=$(cut -d' ' -f14,15 "/proc/$PID/stat")
+	if [[ $name == pg* && -n "${PG_PID:-}" ]]; then pg1=$(pgticks); fi
 	local ppid=
 	if [ -n "${PPROF:-}" ]; then
 		curl -sf -o "$PPROF-$name-$5-$ROUND.prof" "http://127.0.0.1:$http/debug/pprof/profile?seconds=$mid" &
@@ -100,6 +122,7 @@ EOF
 	[ -n "$ppid" ] && wait $ppid
 	curl -sf "http://127.0.0.1:$http/metrics" >"$WORK/m2"
 	st2=$(cut -d' ' -f14,15 "/proc/$PID/stat")
+	if [[ $name == pg* && -n "${PG_PID:-}" ]]; then pg2=$(pgticks); fi
 	wait $bpid
 	kill "$PID"; wait "$PID" 2>/dev/null || true
 	PID=
@@ -114,9 +137,12 @@ EOF
 	rm -f "$WORK/res.json"
 	local ut st
 	ut=$(( ${st2% *} - ${st1% *} )) st=$(( ${st2#* } - ${st1#* } ))
-	printf 'round=%s case=%s bin=%s load=%s msgs_per_s=%.1f cpu_ms_per_msg=%.3f sys_share=%.2f ctxsw_per_msg=%.1f batch=%.2f writer_busy=%.2f\n' \
+	local hz pgms
+	hz=$(getconf CLK_TCK)
+	pgms=$(echo "($pg2 - $pg1) * 1000 / $hz / $d" | bc -l)
+	printf 'round=%s case=%s bin=%s load=%s msgs_per_s=%.1f cpu_ms_per_msg=%.3f sys_share=%.2f ctxsw_per_msg=%.1f batch=%.2f writer_busy=%.2f pg_cpu_ms_per_msg=%.3f\n' \
 		"$ROUND" "$5" "$name" "$load" "$rate" "$(echo "$tc / $d" | bc -l)" "$(echo "$st / ($ut + $st)" | bc -l)" \
-		"$(echo "$cs / $d" | bc -l)" "$(echo "$b / $c" | bc -l)" "$(echo "$ct / $mid" | bc -l)" >>"$OUT"
+		"$(echo "$cs / $d" | bc -l)" "$(echo "$b / $c" | bc -l)" "$(echo "$ct / $mid" | bc -l)" "$pgms" >>"$OUT"
 }
 
 for ROUND in $(seq "$ROUNDS"); do

@@ -13,7 +13,6 @@ import (
 	"github.com/postfach/postfach/internal/admin"
 	"github.com/postfach/postfach/internal/backup"
 	"github.com/postfach/postfach/internal/server"
-	"github.com/postfach/postfach/internal/store/sqlite"
 )
 
 // The backup commands (docs/backup.md).
@@ -183,11 +182,12 @@ func cmdRestore(ctx context.Context, e *env, fs *flag.FlagSet, args []string) in
 		fmt.Fprintln(e.stderr, "postfach restore:", err)
 		return exitError
 	}
-	st, err := sqlite.Open(ctx, sqlite.Options{Dir: cfg.DataDir, SweepInterval: -1, OpsOptions: server.StoreSafeguards(cfg)})
+	be, err := server.OpenBackend(ctx, cfg, server.BackendOptions{})
 	if err != nil {
 		fmt.Fprintln(e.stderr, "postfach restore: open store:", err)
 		return exitError
 	}
+	st := be.Store
 	res, err := backup.Restore(ctx, st, src, backup.RestoreOptions{UIDMargin: uint32(margin), NewUIDValidity: get("new-uidvalidity") == "true",
 		Progress: func(done, total int64) { fmt.Fprintf(e.stderr, "\rrestoring: %d/%d messages", done, total) }})
 	cerr := st.Close()

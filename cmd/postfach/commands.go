@@ -112,9 +112,12 @@ func withAPI(e *env, cfg *config.Config, f func(api admin.API) int) int {
 		return exTempFail
 	}
 	ctx := context.Background()
-	safeguards := server.StoreSafeguards(cfg)
-	safeguards.ScrubRate = 0 // the server scrubs; a command is over in a moment
-	st, err := sqlite.Open(ctx, sqlite.Options{Dir: cfg.DataDir, SweepInterval: -1, OpsOptions: safeguards})
+	be, err := server.OpenBackend(ctx, cfg, server.BackendOptions{})
+	if errors.Is(err, store.ErrLocked) && cfg.Store.Backend == config.StorePostgres {
+		fmt.Fprintf(e.stderr, "postfach: the database of store.dsn is in use by a running postfach, but its admin socket %s does not answer (is the server still starting, or stuck?); try again, or stop that process\n",
+			filepath.Join(cfg.DataDir, admin.SocketName))
+		return exTempFail
+	}
 	if errors.Is(err, store.ErrLocked) {
 		fmt.Fprintf(e.stderr, "postfach: the data directory %s is locked by a running postfach, but its admin socket %s does not answer (is the server still starting, or stuck?); try again, or stop that process\n",
 			cfg.DataDir, filepath.Join(cfg.DataDir, admin.SocketName))
@@ -124,10 +127,11 @@ func withAPI(e *env, cfg *config.Config, f func(api admin.API) int) int {
 		fmt.Fprintln(e.stderr, "postfach: open store:", err)
 		return exTempFail
 	}
-	defer st.Close()
-	ops := &admin.Ops{Store: st, Credentials: st, Aliases: st, DKIMKeys: st, Deliverer: server.NewDeliverer(cfg, st, st, nil)}
+	defer be.Close()
+	st := be.Store
+	ops := &admin.Ops{Store: st, Credentials: be.Credentials, Aliases: be.Aliases, DKIMKeys: be.DKIMKeys, Deliverer: server.NewDeliverer(cfg, st, be.Aliases, nil)}
 	if cfg.Listen.Web != "" { // device setup links, served once the server runs
-		ops.SetupLinks, ops.SetupURL = st, cfg.PublicURL("")
+		ops.SetupLinks, ops.SetupURL = be.SetupLinks, cfg.PublicURL("")
 	}
 	return f(ops)
 }
@@ -447,6 +451,8 @@ func cmdCheck(ctx context.Context, e *env, fs *flag.FlagSet, args []string) int 
 	switch {
 	case err == nil:
 		problems, err = c.Check(ctx)
+	case errors.Is(err, admin.ErrNoServer) && cfg.Store.Backend == config.StorePostgres:
+		problems, err = checkBackend(ctx, cfg)
 	case errors.Is(err, admin.ErrNoServer):
 		problems, err = sqlite.CheckReadOnly(ctx, cfg.DataDir, nil)
 	default:
@@ -491,4 +497,15 @@ func problemLine(p store.Problem) string {
 		return "problem: " + p.What
 	}
 	return "problem: " + strings.Join(where, ", ") + ": " + p.What
+}
+
+// checkBackend checks a store that is not the embedded one, opened for
+// the check and closed after it.
+func checkBackend(ctx context.Context, cfg *config.Config) ([]store.Problem, error) {
+	be, err := server.OpenBackend(ctx, cfg, server.BackendOptions{})
+	if err != nil {
+		return nil, fmt.Errorf("open store: %w", err)
+	}
+	problems, err := be.Store.Check(ctx)
+	return problems, errors.Join(err, be.Close())
 }

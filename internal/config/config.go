@@ -65,7 +65,27 @@ type Config struct {
 	Submission Submission `toml:"submission"`
 	// Inbound configures the sender authentication checks of the MX.
 	Inbound Inbound `toml:"inbound"`
+	// Store chooses the metadata store (issue 18).
+	Store Store `toml:"store"`
 }
+
+// Store chooses where the metadata lives: the embedded SQLite database in
+// data_dir (the default) or a PostgreSQL database (issue 18).
+type Store struct {
+	// Backend is StoreSQLite or StorePostgres.
+	Backend string `toml:"backend"`
+	// DSN is the PostgreSQL connection string (backend "postgres").
+	DSN string `toml:"dsn"`
+	// MaxConns bounds the connections to PostgreSQL, the writer's
+	// included; 0 means the store's default.
+	MaxConns int `toml:"max_conns"`
+}
+
+// Store backends.
+const (
+	StoreSQLite   = "sqlite"
+	StorePostgres = "postgres"
+)
 
 // Inbound configures the checks of mail received on listen.smtp (issue
 // 16, internal/msgauth): SPF (RFC 7208), DKIM (RFC 6376), DMARC (RFC
@@ -416,6 +436,7 @@ func Default() *Config {
 		},
 		IMAP:  IMAP{AutoSubscribe: true, CacheMessages: 500_000, CacheSize: 128 << 20},
 		Scrub: Scrub{Rate: 2 << 20, Interval: Duration(24 * time.Hour)},
+		Store: Store{Backend: StoreSQLite},
 		Log:   Log{Level: "info", Format: "text"},
 		POP3:  POP3{MarkSeen: true, HideDeleted: true, Delete: "hide", DeviceViews: true},
 
@@ -683,6 +704,21 @@ func (c *Config) Validate() error {
 	}
 	if c.Scrub.Interval.D() < time.Second {
 		bad("scrub.interval", "must be at least 1s")
+	}
+	switch c.Store.Backend {
+	case StoreSQLite:
+		if c.Store.DSN != "" {
+			bad("store.dsn", "is for backend %q; the %q store lives in data_dir", StorePostgres, StoreSQLite)
+		}
+	case StorePostgres:
+		if strings.TrimSpace(c.Store.DSN) == "" {
+			bad("store.backend", "%q needs store.dsn, the database's connection string (example: \"postgres://postfach@db.example.org/postfach\")", StorePostgres)
+		}
+	default:
+		bad("store.backend", "%q is not %q or %q", c.Store.Backend, StoreSQLite, StorePostgres)
+	}
+	if c.Store.MaxConns != 0 && c.Store.MaxConns < 3 {
+		bad("store.max_conns", "must be 0 (the default, 10) or at least 3 (the writer, a backup's snapshot and a reader)")
 	}
 	if lim.ShutdownGrace < 0 {
 		bad("limits.shutdown_grace", "must not be negative")

@@ -88,6 +88,15 @@ allow_insecure = true
 		{name: "relay bad host", in: "[relay]\nhost = \"smtp.example.net\"\n", wantErr: "relay.host: \"smtp.example.net\" is not host:port", line: 2},
 		{name: "queue empty retry", in: "[queue]\nretry = []\n", wantErr: "queue.retry: needs at least one wait", line: 2},
 		{name: "queue port", in: "[queue]\nport = 0\n", wantErr: "queue.port: must be a port number", line: 2},
+		{name: "store postgres", in: "[store]\nbackend = \"postgres\"\ndsn = \"postgres://postfach@127.0.0.1/postfach\"\nmax_conns = 4\n", check: func(t *testing.T, c *Config) {
+			if c.Store.Backend != StorePostgres || c.Store.MaxConns != 4 {
+				t.Errorf("store %+v", c.Store)
+			}
+		}},
+		{name: "store postgres without dsn", in: "[store]\nbackend = \"postgres\"\n", wantErr: "store.backend: \"postgres\" needs store.dsn", line: 2},
+		{name: "store bad backend", in: "[store]\nbackend = \"mysql\"\n", wantErr: "store.backend: \"mysql\" is not \"sqlite\" or \"postgres\"", line: 2},
+		{name: "store dsn with sqlite", in: "[store]\ndsn = \"postgres://x\"\n", wantErr: "store.dsn: is for backend \"postgres\"", line: 2},
+		{name: "store max_conns", in: "[store]\nbackend = \"postgres\"\ndsn = \"x=y\"\nmax_conns = 2\n", wantErr: "store.max_conns: must be 0", line: 4},
 		{name: "unknown top key", in: "\n\ndata_dri = \"x\"\n", wantErr: "data_dri: unknown key", line: 3},
 		{name: "unknown table key", in: "[listen]\nimap = \"127.0.0.1:1\"\nimapz = \"x\"\n", wantErr: "listen.imapz: unknown key", line: 3},
 		{name: "unknown table", in: "[foo]\nbar = 1\n", wantErr: "unknown key", line: 1},

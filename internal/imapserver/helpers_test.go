@@ -18,14 +18,14 @@ import (
 	"github.com/postfach/postfach/internal/mail"
 	"github.com/postfach/postfach/internal/netserve"
 	"github.com/postfach/postfach/internal/store"
-	"github.com/postfach/postfach/internal/store/sqlite"
+	"github.com/postfach/postfach/internal/store/teststore"
 )
 
 // testServer is an imapserver on 127.0.0.1:0 over a real SQLite store in
 // a temporary directory.
 type testServer struct {
 	t       testing.TB
-	st      *sqlite.Store
+	st      teststore.Store
 	srv     *Server
 	addr    string // plain, with STARTTLS
 	tlsAddr string // implicit TLS
@@ -42,15 +42,11 @@ func newTestServer(t testing.TB, edit ...func(*Options)) *testServer {
 // newTestServerWith also lets the test adjust the Server before it serves.
 func newTestServerWith(t testing.TB, srvEdit func(*Server), edit ...func(*Options)) *testServer {
 	t.Helper()
-	ctx := context.Background()
 	dir := t.TempDir()
 	// One read connection: a store read that waits for a second
 	// connection of the pool while it holds one hangs here at once
 	// (issue 11), instead of under load in production.
-	st, err := sqlite.Open(ctx, sqlite.Options{Dir: dir, SweepInterval: -1, ReadConns: 1})
-	if err != nil {
-		t.Fatal(err)
-	}
+	st := teststore.Open(t, dir, teststore.Options{ReadConns: 1})
 	tlsConf, err := netserve.TLSConfig("", "", dir, "localhost")
 	if err != nil {
 		t.Fatal(err)

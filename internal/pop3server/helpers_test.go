@@ -20,7 +20,7 @@ import (
 	"github.com/postfach/postfach/internal/mail"
 	"github.com/postfach/postfach/internal/netserve"
 	"github.com/postfach/postfach/internal/store"
-	"github.com/postfach/postfach/internal/store/sqlite"
+	"github.com/postfach/postfach/internal/store/teststore"
 )
 
 const (
@@ -36,7 +36,7 @@ var testHash = sync.OnceValues(func() (string, error) { return auth.HashPassword
 type env struct {
 	t       testing.TB
 	dir     string // the store's data directory
-	st      *sqlite.Store
+	st      teststore.Store
 	auth    *auth.Service
 	srv     *Server
 	addr    string // plain, with STLS
@@ -66,10 +66,7 @@ func newEnv(t testing.TB, eo envOptions) *env {
 	// One read connection: a store read that waits for a second
 	// connection of the pool while it holds one hangs here at once
 	// (issue 11), instead of under load in production.
-	st, err := sqlite.Open(ctx, sqlite.Options{Dir: dir, SweepInterval: -1, ReadConns: 1, Logger: log.With("component", "store")})
-	if err != nil {
-		t.Fatal(err)
-	}
+	st := teststore.Open(t, dir, teststore.Options{ReadConns: 1, Logger: log.With("component", "store")})
 	hash, err := testHash()
 	if err != nil {
 		t.Fatal(err)

@@ -58,13 +58,13 @@ func (m *backupMetrics) record(start time.Time, res *backup.Result, err error) {
 	m.lastNew.Set(float64(res.Manifest.NewBytes))
 }
 
-// snapshotter returns the store's Snapshotter (the SQLite store's when a
-// test wraps it).
+// snapshotter returns the store's Snapshotter (the backend's when a test
+// wraps the store).
 func (s *Server) snapshotter() store.Snapshotter {
 	if sn, ok := s.st.(store.Snapshotter); ok {
 		return sn
 	}
-	return s.sqlSt
+	return s.be.Snapshotter
 }
 
 // runBackups takes the scheduled backups until ctx ends.

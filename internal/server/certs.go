@@ -142,7 +142,7 @@ func (s *Server) startWeb(tlsConfig func() (*tls.Config, error), webLn, httpLn n
 func (s *Server) startSetupLinks(ws *web.Server) {
 	links, ok := s.st.(store.SetupLinks)
 	if !ok {
-		links = s.sqlSt
+		links = s.be.SetupLinks
 	}
 	ws.Handle(web.SetupPrefix, web.NewSetup(web.SetupOptions{
 		Links: struct {

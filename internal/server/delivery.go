@@ -34,11 +34,11 @@ func NewSigner(keys store.DKIMKeys, log *slog.Logger) delivery.Signer {
 	return msgauth.NewSigner(keys, log)
 }
 
-// dkimKeys returns the DKIM keys of st, or of the SQLite store under it
-// when a test wraps st.
-func dkimKeys(st store.Store, sqlSt store.DKIMKeys) store.DKIMKeys {
+// dkimKeys returns the DKIM keys of st, or of the backend under it when
+// a test wraps st.
+func dkimKeys(st store.Store, backend store.DKIMKeys) store.DKIMKeys {
 	if dk, ok := st.(store.DKIMKeys); ok {
 		return dk
 	}
-	return sqlSt
+	return backend
 }

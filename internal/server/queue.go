@@ -47,7 +47,7 @@ func (s *Server) startQueue(ctx context.Context, opt Options, deliverer *deliver
 	cfg := s.cfg
 	qs, ok := s.st.(queue.Store)
 	if !ok {
-		qs = s.sqlSt
+		qs = s.be.Queue
 	}
 	log := s.log.With("component", "queue")
 	res := s.dns

@@ -21,8 +21,14 @@ func StoreSafeguards(cfg *config.Config) sqlite.OpsOptions {
 	}
 }
 
-// registerStoreMetrics adds the store's safeguard figures to /metrics.
-func (m *metrics) registerStoreMetrics(st *sqlite.Store) {
+// damageCounter is a store that counts the damaged bodies it found.
+type damageCounter interface {
+	DamagedBodies() int
+	DamagedBodiesFound() int64
+}
+
+// registerDamageMetrics adds the store's damaged-body figures to /metrics.
+func (m *metrics) registerDamageMetrics(st damageCounter) {
 	m.reg.MustRegister(
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 			Name: "postfach_store_damaged_bodies",
@@ -32,6 +38,13 @@ func (m *metrics) registerStoreMetrics(st *sqlite.Store) {
 			Name: "postfach_store_damaged_bodies_found_total",
 			Help: "Damaged message bodies found since the start, by opening them, by postfach check or by the scrub.",
 		}, func() float64 { return float64(st.DamagedBodiesFound()) }),
+	)
+}
+
+// registerStoreMetrics adds the SQLite store's safeguard figures (the
+// scrub, the disk reserve) to /metrics.
+func (m *metrics) registerStoreMetrics(st *sqlite.Store) {
+	m.reg.MustRegister(
 		prometheus.NewCounterFunc(prometheus.CounterOpts{
 			Name: "postfach_scrub_bytes_total",
 			Help: "Bytes of message bodies read and compared with their SHA-256 by the scrub and postfach check.",

@@ -83,7 +83,7 @@ type Server struct {
 	cfg   *config.Config
 	log   *slog.Logger
 	m     *metrics
-	sqlSt *sqlite.Store
+	be    *Backend // the store the config chose (backend.go)
 	st    store.Store
 	auth  *auth.Service
 	ops   *admin.Ops
@@ -159,12 +159,10 @@ func Start(ctx context.Context, opt Options) (_ *Server, err error) {
 		}
 	}()
 
-	s.sqlSt, err = sqlite.Open(ctx, sqlite.Options{Dir: cfg.DataDir, Logger: log.With("component", "store"),
-		Retention: cfg.Retention.D(), OnCommit: s.m.onCommit, OpsOptions: StoreSafeguards(cfg),
-		ReadConns: opt.StoreReadConns, StartupCheck: true})
+	s.be, err = OpenBackend(ctx, cfg, BackendOptions{Logger: log.With("component", "store"), OnCommit: s.m.onCommit,
+		ReadConns: opt.StoreReadConns, Serve: true})
 	if errors.Is(err, store.ErrLocked) {
-		// err names the directory and says it is locked; add what to do.
-		return nil, fmt.Errorf("%w: stop the other postfach first, or give this one its own data_dir", err)
+		return nil, errLockedHint(cfg, err)
 	}
 	if errors.Is(err, sqlite.ErrDamaged) {
 		// Serving a damaged store silently turns damage into lost or
@@ -175,18 +173,23 @@ func Start(ctx context.Context, opt Options) (_ *Server, err error) {
 	if err != nil {
 		return nil, fmt.Errorf("open store: %w", err)
 	}
-	cleanup = append(cleanup, func() { s.sqlSt.Close() })
-	s.m.registerStoreMetrics(s.sqlSt)
-	s.m.watchStore(s.sqlSt)
+	cleanup = append(cleanup, func() { s.be.Close() })
+	if dc, ok := s.be.Store.(damageCounter); ok {
+		s.m.registerDamageMetrics(dc)
+	}
+	if s.be.SQLite != nil {
+		s.m.registerStoreMetrics(s.be.SQLite)
+		s.m.watchStore(s.be.SQLite)
+	}
 	warnOpenDataDir(log, cfg.DataDir)
-	s.st = s.sqlSt
+	s.st = s.be.Store
 	if opt.WrapStore != nil {
 		s.st = opt.WrapStore(s.st)
 	}
 	// Devices and SCRAM keys: the store's, also when a test wraps it.
 	creds, ok := s.st.(store.Credentials)
 	if !ok {
-		creds = s.sqlSt
+		creds = s.be.Credentials
 	}
 	secret, err := authSecret(cfg.DataDir)
 	if err != nil {
@@ -199,7 +202,7 @@ func Start(ctx context.Context, opt Options) (_ *Server, err error) {
 	// Aliases: the store's, also when a test wraps it.
 	aliases, ok := s.st.(store.Aliases)
 	if !ok {
-		aliases = s.sqlSt
+		aliases = s.be.Aliases
 	}
 	deliverer := NewDeliverer(cfg, s.st, aliases, log)
 	if s.dns, err = newResolver(cfg, log, opt.Now); err != nil {
@@ -208,7 +211,7 @@ func Start(ctx context.Context, opt Options) (_ *Server, err error) {
 	s.ops = &admin.Ops{Store: s.st, Credentials: creds, Aliases: aliases, Auth: s.auth, Deliverer: deliverer, Logger: log, Delivered: s.m.smtp().Delivered,
 		Now: opt.Now} // setup links: startWeb
 	s.ops.BackupDone = s.bm.record
-	s.ops.DKIMKeys = dkimKeys(s.st, s.sqlSt)
+	s.ops.DKIMKeys = dkimKeys(s.st, s.be.DKIMKeys)
 	// The DKIM signer of outgoing mail, for the outbound queue.
 	s.signer = NewSigner(s.ops.DKIMKeys, log.With("component", "dkim"))
 	if err := s.startQueue(ctx, opt, deliverer); err != nil {
@@ -672,7 +675,7 @@ func (s *Server) shutdown(ctx context.Context) error {
 	var closeErr error
 	go func() {
 		defer close(closed)
-		closeErr = s.sqlSt.Close()
+		closeErr = s.be.Close()
 	}()
 	if !waitOrCutoff(ctx, closed) {
 		s.log.Error("the store did not close in time; leaving it", "cutoff", ShutdownCutoff)

@@ -28,6 +28,8 @@ import (
 	"github.com/postfach/postfach/internal/queue"
 	"github.com/postfach/postfach/internal/server"
 	"github.com/postfach/postfach/internal/store"
+	"github.com/postfach/postfach/internal/store/postgres/pgtest"
+	"github.com/postfach/postfach/internal/store/teststore"
 )
 
 // Domain is the local domain of a test server.
@@ -105,6 +107,13 @@ func Start(t testing.TB, opt Options) *Env {
 		spf = append(spf, d+`. TXT "v=spf1 ip4:127.0.0.0/8 ip6:::1 -all"`)
 	}
 	cfg.DNS.Servers = []string{dnstest.New(t, spf...).Addr}
+	// The store backend the environment selects (teststore.Var):
+	// PostgreSQL in a schema of its own, or the embedded SQLite store.
+	if teststore.Backend() == teststore.Postgres {
+		cfg.Store.Backend = config.StorePostgres
+		cfg.Store.DSN = pgtest.SchemaDSN(t)
+		cfg.Store.MaxConns = 3 // the least allowed, so that reads that hold too many connections hang in tests
+	}
 	if opt.Config != nil {
 		opt.Config(cfg)
 	}
