@@ -12,6 +12,7 @@ import (
 	"context"
 	"errors"
 	"io"
+	"time"
 )
 
 // ErrNotFound is returned (wrapped) by Open and Stat for a missing blob.
@@ -61,4 +62,14 @@ func ValidID(id string) bool {
 		}
 	}
 	return true
+}
+
+// TempSweeper is implemented by a driver whose interrupted writes can
+// leave temporary data behind that Walk does not list (the s3 driver's
+// unfinished multipart uploads and tmp/ objects). A store's periodic
+// sweep calls SweepTemp; the driver removes what is older than its own
+// grace period at now, so that writes in progress, on this server or on
+// another sharing the storage, are left alone.
+type TempSweeper interface {
+	SweepTemp(ctx context.Context, now time.Time) error
 }
