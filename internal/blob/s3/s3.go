@@ -119,19 +119,21 @@ var (
 func ParseEndpoint(endpoint string) (host string, secure bool, err error) {
 	u, err := url.Parse(endpoint)
 	if err != nil {
-		return "", false, fmt.Errorf("endpoint %q is not a URL", endpoint)
+		// Not quoted: it may hold a secret.
+		return "", false, errors.New("endpoint is not a URL (example: \"https://s3.eu-west-1.amazonaws.com\")")
 	}
+	show := u.Redacted()
 	if u.Scheme != "http" && u.Scheme != "https" {
-		return "", false, fmt.Errorf("endpoint %q must begin with https:// (or http://)", endpoint)
+		return "", false, fmt.Errorf("endpoint %q must begin with https:// (or http://)", show)
 	}
 	if u.Host == "" || u.Hostname() == "" {
-		return "", false, fmt.Errorf("endpoint %q has no host", endpoint)
+		return "", false, fmt.Errorf("endpoint %q has no host", show)
 	}
 	if u.User != nil {
-		return "", false, fmt.Errorf("endpoint %q must not hold credentials (use access_key and secret_key)", u.Redacted())
+		return "", false, fmt.Errorf("endpoint %q must not hold credentials (use access_key and secret_key)", show)
 	}
 	if (u.Path != "" && u.Path != "/") || u.RawQuery != "" || u.Fragment != "" {
-		return "", false, fmt.Errorf("endpoint %q must have no path or query (the bucket is set apart)", endpoint)
+		return "", false, fmt.Errorf("endpoint %q must have no path or query (the bucket is set apart)", show)
 	}
 	return u.Host, u.Scheme == "https", nil
 }
