@@ -183,7 +183,12 @@ func cmdRestore(ctx context.Context, e *env, fs *flag.FlagSet, args []string) in
 		fmt.Fprintln(e.stderr, "postfach restore:", err)
 		return exitError
 	}
-	st, err := sqlite.Open(ctx, sqlite.Options{Dir: cfg.DataDir, SweepInterval: -1, OpsOptions: server.StoreSafeguards(cfg)})
+	blobs, err := server.OpenBlobs(ctx, cfg, nil)
+	if err != nil {
+		fmt.Fprintln(e.stderr, "postfach restore:", err)
+		return exitError
+	}
+	st, err := sqlite.Open(ctx, sqlite.Options{Dir: cfg.DataDir, SweepInterval: -1, OpsOptions: server.StoreSafeguards(cfg), Blobs: blobs})
 	if err != nil {
 		fmt.Fprintln(e.stderr, "postfach restore: open store:", err)
 		return exitError

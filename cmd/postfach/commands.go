@@ -19,6 +19,7 @@ import (
 	"golang.org/x/term"
 
 	"github.com/postfach/postfach/internal/admin"
+	"github.com/postfach/postfach/internal/blob"
 	"github.com/postfach/postfach/internal/config"
 	"github.com/postfach/postfach/internal/delivery"
 	"github.com/postfach/postfach/internal/server"
@@ -114,7 +115,12 @@ func withAPI(e *env, cfg *config.Config, f func(api admin.API) int) int {
 	ctx := context.Background()
 	safeguards := server.StoreSafeguards(cfg)
 	safeguards.ScrubRate = 0 // the server scrubs; a command is over in a moment
-	st, err := sqlite.Open(ctx, sqlite.Options{Dir: cfg.DataDir, SweepInterval: -1, OpsOptions: safeguards})
+	blobs, err := server.OpenBlobs(ctx, cfg, nil)
+	if err != nil {
+		fmt.Fprintln(e.stderr, "postfach:", err)
+		return exTempFail
+	}
+	st, err := sqlite.Open(ctx, sqlite.Options{Dir: cfg.DataDir, SweepInterval: -1, OpsOptions: safeguards, Blobs: blobs})
 	if errors.Is(err, store.ErrLocked) {
 		fmt.Fprintf(e.stderr, "postfach: the data directory %s is locked by a running postfach, but its admin socket %s does not answer (is the server still starting, or stuck?); try again, or stop that process\n",
 			cfg.DataDir, filepath.Join(cfg.DataDir, admin.SocketName))
@@ -448,7 +454,10 @@ func cmdCheck(ctx context.Context, e *env, fs *flag.FlagSet, args []string) int 
 	case err == nil:
 		problems, err = c.Check(ctx)
 	case errors.Is(err, admin.ErrNoServer):
-		problems, err = sqlite.CheckReadOnly(ctx, cfg.DataDir, nil)
+		var blobs blob.Store
+		if blobs, err = server.OpenBlobs(ctx, cfg, nil); err == nil {
+			problems, err = sqlite.CheckReadOnlyWith(ctx, cfg.DataDir, blobs, nil)
+		}
 	default:
 		fmt.Fprintln(e.stderr, "postfach check:", err)
 		return exTempFail

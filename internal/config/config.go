@@ -65,6 +65,8 @@ type Config struct {
 	Submission Submission `toml:"submission"`
 	// Inbound configures the sender authentication checks of the MX.
 	Inbound Inbound `toml:"inbound"`
+	// Blob says where message bodies are kept (config/blob.go).
+	Blob Blob `toml:"blob"`
 }
 
 // Inbound configures the checks of mail received on listen.smtp (issue
@@ -427,6 +429,7 @@ func Default() *Config {
 		Relay:      Relay{TLS: "starttls"},
 		Submission: Submission{SaveSent: true, MaxMessagesPerHour: 500, MaxRecipientsPerHour: 2000},
 		Inbound:    Inbound{SPF: true, DKIM: true, DMARC: true, DMARCReject: true},
+		Blob:       Blob{Backend: "file"},
 	}
 }
 
@@ -625,6 +628,7 @@ func (c *Config) Validate() error {
 		bad("tls.cert", "tls.cert and tls.key must both be set or both be empty")
 	}
 	c.validateWeb(bad)
+	c.validateBlob(bad)
 	lim := c.Limits
 	if lim.Connections < 1 {
 		bad("limits.connections", "must be at least 1")

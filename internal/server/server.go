@@ -159,8 +159,12 @@ func Start(ctx context.Context, opt Options) (_ *Server, err error) {
 		}
 	}()
 
+	blobs, err := OpenBlobs(ctx, cfg, log.With("component", "blob"))
+	if err != nil {
+		return nil, err
+	}
 	s.sqlSt, err = sqlite.Open(ctx, sqlite.Options{Dir: cfg.DataDir, Logger: log.With("component", "store"),
-		Retention: cfg.Retention.D(), OnCommit: s.m.onCommit, OpsOptions: StoreSafeguards(cfg),
+		Retention: cfg.Retention.D(), OnCommit: s.m.onCommit, OpsOptions: StoreSafeguards(cfg), Blobs: blobs,
 		ReadConns: opt.StoreReadConns, StartupCheck: true})
 	if errors.Is(err, store.ErrLocked) {
 		// err names the directory and says it is locked; add what to do.
