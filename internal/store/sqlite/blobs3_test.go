@@ -66,7 +66,8 @@ func TestConformanceOnS3(t *testing.T) {
 // TestOrphansOnS3: a delivery that fails after its body went to the
 // bucket (staged, then discarded) shows no message, and its object goes
 // with the next start's sweep; an expunged message's object goes with
-// the sweep after the retention window.
+// the sweep after the retention window, and an interrupted upload with
+// the sweep after the driver's grace period.
 func TestOrphansOnS3(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
@@ -141,5 +142,33 @@ func TestOrphansOnS3(t *testing.T) {
 	}
 	if exists(kept) {
 		t.Fatal("object of expired mail not removed by the sweep")
+	}
+
+	// An upload interrupted by a crash (neither committed nor aborted)
+	// goes with the store's sweep once it is older than the driver's
+	// grace period.
+	w, err := direct.Create(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	w.Write([]byte(strings.Repeat("x", s3.MinPartSize+1)))
+	uploads := func() int {
+		n := 0
+		for up := range s3test.Client(t).ListIncompleteUploads(ctx, opt.Bucket, "", true) {
+			if up.Err != nil {
+				t.Fatal(up.Err)
+			}
+			n++
+		}
+		return n
+	}
+	if n := uploads(); n != 1 {
+		t.Fatalf("%d unfinished uploads, want 1", n)
+	}
+	if err := s.Sweep(ctx, time.Now().Add(s3.TempGrace+time.Hour)); err != nil {
+		t.Fatal(err)
+	}
+	if n := uploads(); n != 0 {
+		t.Fatalf("%d unfinished uploads after the store's sweep, want 0", n)
 	}
 }
