@@ -378,9 +378,12 @@ func TestS3ReadStreamBroken(t *testing.T) {
 				return r.Method == http.MethodGet && strings.HasPrefix(r.Header.Get("Range"), "bytes=") && !strings.HasPrefix(r.Header.Get("Range"), "bytes=0-")
 			}
 			p.add(&s3Rule{match: stream, fault: fault, cutAfter: 500 << 10, count: 2})
+			// And so does the first request, for the first 64 KiB.
+			first := func(r *http.Request) bool { return strings.HasPrefix(r.Header.Get("Range"), "bytes=0-") }
+			p.add(&s3Rule{match: first, fault: fault, cutAfter: 10000, count: 1})
 			s3Check(t, faulty, id, data)
-			if n := p.count(func(s string) bool { return strings.HasPrefix(s, "GET ") }); n < 4 {
-				t.Fatalf("%d GET requests: the stream was not broken and opened again", n)
+			if n := p.count(func(s string) bool { return strings.HasPrefix(s, "GET ") && strings.Contains(s, id) }); n != 5 {
+				t.Fatalf("%d GET requests of the object, want 5 (two for the first bytes, three for the rest)", n)
 			}
 		})
 	}

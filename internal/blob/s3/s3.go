@@ -94,7 +94,8 @@ const (
 	// headSize is what Open reads at once: a message's header and the
 	// start of its body, which is all many FETCH commands need.
 	headSize = 64 << 10
-	// readAttempts bounds the openings of a body stream for one ReadAt.
+	// readAttempts bounds the openings of a body stream for one ReadAt
+	// (or of the first bytes for Open) after a stream broke.
 	readAttempts = 5
 	tmpPrefix    = "tmp/"
 )
@@ -407,7 +408,10 @@ func (s *Store) Open(ctx context.Context, id string) (blob.Reader, error) {
 			break
 		}
 		err = r.openHead()
-		if err == nil || !retryable(ctx, err) {
+		// A failed request was retried by minio-go already; what is
+		// tried again here is a body that broke while it was read.
+		var re readError
+		if err == nil || !errors.As(err, &re) || !retryable(ctx, re.err) {
 			break
 		}
 	}
@@ -532,6 +536,28 @@ func parseContentRange(v string) (int64, bool) {
 	return n, err == nil && n >= 0
 }
 
+// idleReader re-arms t for d before each Read, so t fires only when a
+// single Read waits that long.
+type idleReader struct {
+	r io.Reader
+	t *time.Timer
+	d time.Duration
+}
+
+func (i *idleReader) Read(p []byte) (int, error) {
+	i.t.Reset(i.d)
+	n, err := i.r.Read(p)
+	i.t.Stop()
+	return n, err
+}
+
+// readError is a failure to read a response's body (as opposed to a
+// failed request).
+type readError struct{ err error }
+
+func (e readError) Error() string { return "read: " + e.err.Error() }
+func (e readError) Unwrap() error { return e.err }
+
 // reader reads a blob: the first headSize bytes from memory, the rest
 // from one GET stream that follows sequential reads and is opened again
 // (with a Range from the wanted offset to the end) when a read jumps or
@@ -553,9 +579,11 @@ type reader struct {
 
 // openHead reads the first headSize bytes and learns the size.
 func (r *reader) openHead() error {
+	ctx, cancel := context.WithCancel(r.ctx)
+	defer cancel()
 	var opts minio.GetObjectOptions
 	opts.SetRange(0, headSize-1)
-	body, info, hdr, err := r.s.core.GetObject(r.ctx, r.s.bucket, r.key, opts)
+	body, info, hdr, err := r.s.core.GetObject(ctx, r.s.bucket, r.key, opts)
 	if minio.ToErrorResponse(err).Code == "InvalidRange" {
 		// An empty object has no byte 0.
 		st, serr := r.s.core.StatObject(r.ctx, r.s.bucket, r.key, minio.StatObjectOptions{})
@@ -581,8 +609,12 @@ func (r *reader) openHead() error {
 		return errors.New("service did not tell the object's size")
 	}
 	head := make([]byte, min(size, headSize))
-	if _, err := io.ReadFull(body, head); err != nil {
-		return fmt.Errorf("read: %w", err)
+	// A stalled body ends the request (and is tried again).
+	stall := time.AfterFunc(r.s.readTimeout, cancel)
+	_, err = io.ReadFull(&idleReader{r: body, t: stall, d: r.s.readTimeout}, head)
+	stall.Stop()
+	if err != nil {
+		return readError{err}
 	}
 	r.size, r.head = size, head
 	return nil
@@ -631,11 +663,9 @@ func (r *reader) readStream(p []byte, off int64) (int, error) {
 			}
 			attempt++
 			if err := r.openStream(off + int64(n)); err != nil {
+				// minio-go retried the request already.
 				lastErr = err
-				if !retryable(r.ctx, err) {
-					break
-				}
-				continue
+				break
 			}
 		}
 		r.timer.Reset(r.s.readTimeout)
