@@ -29,6 +29,9 @@ import (
 	"github.com/postfach/postfach/internal/blob"
 	"github.com/postfach/postfach/internal/blob/s3"
 	"github.com/postfach/postfach/internal/blob/s3/s3test"
+	"github.com/postfach/postfach/internal/mail"
+	"github.com/postfach/postfach/internal/store"
+	"github.com/postfach/postfach/internal/store/sqlite"
 )
 
 // s3Fault is what the proxy does to one request.
@@ -79,6 +82,15 @@ func s3NewProxy(t *testing.T, endpoint string) (*s3Proxy, string) {
 		p.tr.CloseIdleConnections()
 	})
 	return p, srv.URL
+}
+
+// clear ends every rule.
+func (p *s3Proxy) clear() {
+	p.mu.Lock()
+	for _, r := range p.rules {
+		r.count = 0
+	}
+	p.mu.Unlock()
 }
 
 func (p *s3Proxy) add(r *s3Rule) {
@@ -386,5 +398,64 @@ func TestS3ReadStreamBroken(t *testing.T) {
 				t.Fatalf("%d GET requests of the object, want 5 (two for the first bytes, three for the rest)", n)
 			}
 		})
+	}
+}
+
+// TestS3OutageIsNotDamage: when the object store fails while the store
+// checks its bodies (postfach check, the scrub), the check fails with
+// the storage's error; it does not report the bodies as damaged, which
+// would make the store refuse them for good. Once the storage is back,
+// the bodies are served and the check finds nothing.
+func TestS3OutageIsNotDamage(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	p, faulty, _, _ := s3Stores(t, func(o *s3.Options) { o.ReadTimeout = 300 * time.Millisecond })
+	st, err := sqlite.Open(ctx, sqlite.Options{Dir: t.TempDir(), SweepInterval: -1, Blobs: faulty})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	a, err := st.CreateAccount(ctx, "a@example.org", "x")
+	if err != nil {
+		t.Fatal(err)
+	}
+	inbox, _ := st.Mailbox(ctx, a.ID, "INBOX")
+	raw := "Subject: big\r\n\r\n" + strings.Repeat("a line of the body\r\n", 50000)
+	b, err := st.Stage(ctx, strings.NewReader(raw), 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err := st.Append(ctx, a.ID, inbox.ID, []store.NewMessage{{Body: b}})
+	b.Discard()
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Every body stream after the first 64 KiB breaks.
+	p.add(&s3Rule{match: func(r *http.Request) bool {
+		return r.Method == http.MethodGet && strings.HasPrefix(r.Header.Get("Range"), "bytes=") && !strings.HasPrefix(r.Header.Get("Range"), "bytes=0-")
+	}, fault: s3Cut, cutAfter: 1000, count: -1})
+	probs, err := st.Check(ctx)
+	if err == nil || !errors.Is(err, blob.ErrUnavailable) {
+		t.Fatalf("Check during an outage = %v, %v; want the storage's error", probs, err)
+	}
+	p.clear()
+	var blobID string
+	for m, err := range st.Messages(ctx, a.ID, inbox.ID, mail.NewUIDSet(res.UIDs...), store.ListOptions{}) {
+		if err != nil {
+			t.Fatal(err)
+		}
+		blobID = m.BlobID
+	}
+	body, err := st.OpenBody(ctx, blobID)
+	if err != nil {
+		t.Fatalf("body refused after the outage: %v", err)
+	}
+	got, err := io.ReadAll(io.NewSectionReader(body, 0, body.Size()))
+	body.Close()
+	if err != nil || string(got) != raw {
+		t.Fatalf("body after the outage: %d bytes, %v", len(got), err)
+	}
+	if probs, err := st.Check(ctx); err != nil || len(probs) != 0 {
+		t.Fatalf("Check after the outage = %v, %v; want no problem", probs, err)
 	}
 }

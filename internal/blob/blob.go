@@ -18,6 +18,12 @@ import (
 // ErrNotFound is returned (wrapped) by Open and Stat for a missing blob.
 var ErrNotFound = errors.New("blob not found")
 
+// ErrUnavailable is returned (wrapped) by a Reader's ReadAt when the
+// storage could not be reached or kept failing (a remote driver, after
+// its retries): it says nothing about the blob's content, which a
+// checker must not report as damaged.
+var ErrUnavailable = errors.New("blob storage unavailable")
+
 // Reader reads one blob.
 type Reader interface {
 	io.ReaderAt

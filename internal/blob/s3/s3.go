@@ -334,7 +334,7 @@ func (w *writer) cleanup() {
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(w.ctx), 30*time.Second)
 	defer cancel()
 	if err := w.s.core.AbortMultipartUpload(ctx, w.s.bucket, w.tmp, w.uploadID); err != nil {
-		w.s.log.Warn("could not abandon an unfinished upload; the sweep removes it later", "key", w.tmp, "err", err)
+		w.s.log.Warn("could not abandon an unfinished upload; the sweep removes it later", "object", w.tmp, "err", err)
 	}
 	w.uploadID = ""
 }
@@ -385,7 +385,7 @@ func (w *writer) Commit(ctx context.Context, id string) error {
 	_, err := s.core.CopyObject(ctx, s.bucket, w.tmp, s.bucket, key(id), nil, minio.CopySrcOptions{}, minio.PutObjectOptions{})
 	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
 	if rerr := s.core.RemoveObject(rctx, s.bucket, w.tmp, minio.RemoveObjectOptions{}); rerr != nil {
-		s.log.Warn("could not remove a temporary object; the sweep removes it later", "key", w.tmp, "err", rerr)
+		s.log.Warn("could not remove a temporary object; the sweep removes it later", "object", w.tmp, "err", rerr)
 	}
 	cancel()
 	if err != nil {
@@ -686,7 +686,7 @@ func (r *reader) readStream(p []byte, off int64) (int, error) {
 			lastErr = err
 			r.closeStream()
 			if !retryable(r.ctx, err) {
-				return n, fmt.Errorf("s3 blob: read %s at %d: %w", path.Base(r.key), off+int64(n), err)
+				return n, fmt.Errorf("s3 blob: read %s at %d: %w: %w", path.Base(r.key), off+int64(n), blob.ErrUnavailable, err)
 			}
 		}
 	}
@@ -697,7 +697,9 @@ func (r *reader) readStream(p []byte, off int64) (int, error) {
 		if lastErr == nil {
 			lastErr = io.ErrUnexpectedEOF
 		}
-		return n, fmt.Errorf("s3 blob: read %s at %d: %w", path.Base(r.key), off+int64(n), lastErr)
+		// The size is the service's (Open), so a short stream is a
+		// failing service, not a damaged blob.
+		return n, fmt.Errorf("s3 blob: read %s at %d: %w: %w", path.Base(r.key), off+int64(n), blob.ErrUnavailable, lastErr)
 	}
 	return n, nil
 }
