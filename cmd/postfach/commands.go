@@ -19,6 +19,7 @@ import (
 	"golang.org/x/term"
 
 	"github.com/postfach/postfach/internal/admin"
+	"github.com/postfach/postfach/internal/blob"
 	"github.com/postfach/postfach/internal/config"
 	"github.com/postfach/postfach/internal/delivery"
 	"github.com/postfach/postfach/internal/server"
@@ -454,7 +455,10 @@ func cmdCheck(ctx context.Context, e *env, fs *flag.FlagSet, args []string) int 
 	case errors.Is(err, admin.ErrNoServer) && cfg.Store.Backend == config.StorePostgres:
 		problems, err = checkBackend(ctx, cfg)
 	case errors.Is(err, admin.ErrNoServer):
-		problems, err = sqlite.CheckReadOnly(ctx, cfg.DataDir, nil)
+		var blobs blob.Store
+		if blobs, err = server.OpenBlobs(ctx, cfg, nil); err == nil {
+			problems, err = sqlite.CheckReadOnlyWith(ctx, cfg.DataDir, blobs, nil)
+		}
 	default:
 		fmt.Fprintln(e.stderr, "postfach check:", err)
 		return exTempFail

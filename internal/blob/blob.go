@@ -12,10 +12,17 @@ import (
 	"context"
 	"errors"
 	"io"
+	"time"
 )
 
 // ErrNotFound is returned (wrapped) by Open and Stat for a missing blob.
 var ErrNotFound = errors.New("blob not found")
+
+// ErrUnavailable is returned (wrapped) by a Reader's ReadAt when the
+// storage could not be reached or kept failing (a remote driver, after
+// its retries): it says nothing about the blob's content, which a
+// checker must not report as damaged.
+var ErrUnavailable = errors.New("blob storage unavailable")
 
 // Reader reads one blob.
 type Reader interface {
@@ -61,4 +68,14 @@ func ValidID(id string) bool {
 		}
 	}
 	return true
+}
+
+// TempSweeper is implemented by a driver whose interrupted writes can
+// leave temporary data behind that Walk does not list (the s3 driver's
+// unfinished multipart uploads and tmp/ objects). A store's periodic
+// sweep calls SweepTemp; the driver removes what is older than its own
+// grace period at now, so that writes in progress, on this server or on
+// another sharing the storage, are left alone.
+type TempSweeper interface {
+	SweepTemp(ctx context.Context, now time.Time) error
 }

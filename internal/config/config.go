@@ -67,6 +67,8 @@ type Config struct {
 	Inbound Inbound `toml:"inbound"`
 	// Store chooses the metadata store (issue 18).
 	Store Store `toml:"store"`
+	// Blob says where message bodies are kept (config/blob.go).
+	Blob Blob `toml:"blob"`
 }
 
 // Store chooses where the metadata lives: the embedded SQLite database in
@@ -448,6 +450,7 @@ func Default() *Config {
 		Relay:      Relay{TLS: "starttls"},
 		Submission: Submission{SaveSent: true, MaxMessagesPerHour: 500, MaxRecipientsPerHour: 2000},
 		Inbound:    Inbound{SPF: true, DKIM: true, DMARC: true, DMARCReject: true},
+		Blob:       Blob{Backend: "file"},
 	}
 }
 
@@ -646,6 +649,7 @@ func (c *Config) Validate() error {
 		bad("tls.cert", "tls.cert and tls.key must both be set or both be empty")
 	}
 	c.validateWeb(bad)
+	c.validateBlob(bad)
 	lim := c.Limits
 	if lim.Connections < 1 {
 		bad("limits.connections", "must be at least 1")

@@ -64,9 +64,19 @@ func OpenBackend(ctx context.Context, cfg *config.Config, opt BackendOptions) (*
 		sweep = -1
 		safeguards.ScrubRate = 0 // the server scrubs; a command is over in a moment
 	}
+	var blobLog *slog.Logger
+	if opt.Logger != nil {
+		blobLog = opt.Logger.With("component", "blob")
+	}
+	// Bodies: in S3 when [blob] says so; nil means the file blob store in
+	// the data directory.
+	blobs, err := OpenBlobs(ctx, cfg, blobLog)
+	if err != nil {
+		return nil, err
+	}
 	switch cfg.Store.Backend {
 	case config.StoreSQLite, "":
-		sq, err := sqlite.Open(ctx, sqlite.Options{Dir: cfg.DataDir, Logger: opt.Logger,
+		sq, err := sqlite.Open(ctx, sqlite.Options{Dir: cfg.DataDir, Logger: opt.Logger, Blobs: blobs,
 			Retention: cfg.Retention.D(), OnCommit: opt.OnCommit, OpsOptions: safeguards,
 			ReadConns: opt.ReadConns, StartupCheck: opt.Serve, SweepInterval: sweep})
 		if err != nil {
@@ -75,11 +85,10 @@ func OpenBackend(ctx context.Context, cfg *config.Config, opt BackendOptions) (*
 		b.SQLite, st = sq, sq
 		b.Kind = config.StoreSQLite
 	case config.StorePostgres:
-		// Bodies: the file blob store in the data directory, as with
-		// SQLite (the S3 driver is to come).
-		blobs, err := blob.NewFileStore(filepath.Join(cfg.DataDir, "blobs"))
-		if err != nil {
-			return nil, fmt.Errorf("open blob store: %w", err)
+		if blobs == nil {
+			if blobs, err = blob.NewFileStore(filepath.Join(cfg.DataDir, "blobs")); err != nil {
+				return nil, fmt.Errorf("open blob store: %w", err)
+			}
 		}
 		pg, err := postgres.Open(ctx, postgres.Options{DSN: cfg.Store.DSN, MaxConns: cfg.Store.MaxConns, Blobs: blobs,
 			Logger: opt.Logger, Retention: cfg.Retention.D(), OnCommit: opt.OnCommit, SweepInterval: sweep,

@@ -27,6 +27,12 @@ import (
 // holds changes not yet folded into the database, since they would be
 // missed.
 func CheckReadOnly(ctx context.Context, dir string, log *slog.Logger) ([]store.Problem, error) {
+	return CheckReadOnlyWith(ctx, dir, nil, log)
+}
+
+// CheckReadOnlyWith is CheckReadOnly for a store whose large bodies are
+// in blobs (nil: the files under dir/blobs).
+func CheckReadOnlyWith(ctx context.Context, dir string, blobs blob.Store, log *slog.Logger) ([]store.Problem, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
@@ -44,8 +50,11 @@ func CheckReadOnly(ctx context.Context, dir string, log *slog.Logger) ([]store.P
 		log:    log,
 		rdb:    rdb,
 		rstmts: &readerStmts{db: rdb, m: map[string]*sql.Stmt{}},
-		blobs:  blob.OpenFileStore(filepath.Join(dir, "blobs")),
+		blobs:  blobs,
 		hub:    store.NewHub(),
+	}
+	if s.blobs == nil {
+		s.blobs = blob.OpenFileStore(filepath.Join(dir, "blobs"))
 	}
 	defer s.rstmts.close()
 	return s.Check(ctx)

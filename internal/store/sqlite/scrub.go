@@ -112,6 +112,9 @@ func (s *Store) verifyBody(ctx context.Context, b bodyRow, p *pacer) (reason str
 			h.Write(buf[:m])
 			ds.Write(buf[:m])
 			n += int64(m)
+			if errors.Is(rerr, blob.ErrUnavailable) {
+				return "", nil, rerr // the storage failed, not the body
+			}
 			if rerr != nil && !(rerr == io.EOF && n == b.size) {
 				return fmt.Sprintf("its file cannot be read: %v", rerr), nil, nil
 			}

@@ -4,6 +4,8 @@ import (
 	"context"
 	"fmt"
 	"time"
+
+	"github.com/postfach/postfach/internal/blob"
 )
 
 // blobGrace protects bodies that were just stored from the sweep.
@@ -141,6 +143,13 @@ func (s *Store) Sweep(ctx context.Context, now time.Time) error {
 	}
 	if expired > 0 || bodies > 0 {
 		s.log.Info("swept expired mail", "expunged_messages", expired, "bodies", bodies)
+	}
+	// What interrupted writes left in a blob store that Walk does not
+	// see (the s3 driver's unfinished uploads).
+	if ts, ok := s.blobs.(blob.TempSweeper); ok {
+		if err := ts.SweepTemp(ctx, now); err != nil {
+			return fmt.Errorf("sweep bodies: %w", err)
+		}
 	}
 	return nil
 }
