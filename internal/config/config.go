@@ -11,6 +11,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"net/url"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -907,11 +908,48 @@ func validAddress(s string) bool {
 	return i > 0 && validHostname(s[i+1:]) && !strings.ContainsAny(s[:i], " \t\r\n<>")
 }
 
-// String returns the config as TOML, the way a config file would write it.
+// String returns the config as TOML, the way a config file would write
+// it, with its secrets (relay.password, blob.secret_key, a password in
+// store.dsn) replaced by "(secret)", so that printing or logging a config
+// never shows them.
 func (c *Config) String() string {
+	r := *c
+	if r.Relay.Password != "" {
+		r.Relay.Password = redacted
+	}
+	if r.Blob.SecretKey != "" {
+		r.Blob.SecretKey = redacted
+	}
+	r.Store.DSN = redactDSN(r.Store.DSN)
 	var b bytes.Buffer
-	if err := toml.NewEncoder(&b).Encode(c); err != nil {
+	if err := toml.NewEncoder(&b).Encode(&r); err != nil {
 		return "# " + err.Error()
 	}
 	return b.String()
+}
+
+// redacted stands for a secret in String.
+const redacted = "(secret)"
+
+// dsnPassword matches the password of a key=value connection string.
+var dsnPassword = regexp.MustCompile(`(?i)(password\s*=\s*)('(?:[^'\\]|\\.)*'|\S+)`)
+
+// redactDSN hides the password of a PostgreSQL connection string, in URL
+// or key=value form.
+func redactDSN(dsn string) string {
+	if dsn == "" {
+		return ""
+	}
+	if u, err := url.Parse(dsn); err == nil && u.Scheme != "" && u.Host != "" {
+		if _, ok := u.User.Password(); ok {
+			u.User = url.UserPassword(u.User.Username(), redacted)
+		}
+		q := u.Query()
+		if q.Has("password") {
+			q.Set("password", redacted)
+			u.RawQuery = q.Encode()
+		}
+		return u.String()
+	}
+	return dsnPassword.ReplaceAllString(dsn, "${1}"+redacted)
 }

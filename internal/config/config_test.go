@@ -312,3 +312,26 @@ func TestShippedConfigs(t *testing.T) {
 		}
 	}
 }
+
+// TestStringHidesSecrets: a config printed or logged shows no password
+// or secret key, in any of the places a config holds one.
+func TestStringHidesSecrets(t *testing.T) {
+	for _, dsn := range []string{
+		"postgres://u:hunter2@db.example:5432/mail?sslmode=require",
+		"postgres://u@db.example/mail?password=hunter2",
+		"host=db.example user=u password=hunter2 dbname=mail",
+		"host=db.example password='hunter2 x' dbname=mail",
+	} {
+		c := Default()
+		c.Relay.Password = "hunter2"
+		c.Blob.SecretKey = "hunter2"
+		c.Store.DSN = dsn
+		out := c.String()
+		if strings.Contains(out, "hunter2") {
+			t.Errorf("dsn %q: String shows a secret:\n%s", dsn, out)
+		}
+		if !strings.Contains(out, "db.example") {
+			t.Errorf("dsn %q: the host is gone too:\n%s", dsn, out)
+		}
+	}
+}
