@@ -152,7 +152,7 @@ func RunSubmit(ctx context.Context, o SubmitOptions) (*Result, error) {
 	}()
 	rec := runWorkers(o.Clients, from, until, func(i int, rec *Recorder) {
 		err := submitWorker(wctx, &o, msgs, runID, i, rec, &submitted, &accepted, &inWindow, from, until)
-		if err != nil && time.Now().Before(until) {
+		if err != nil {
 			mu.Lock()
 			if first == nil {
 				first = err
