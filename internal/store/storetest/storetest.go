@@ -70,6 +70,7 @@ func Run(t *testing.T, h Harness) {
 		{"Restore", testRestore},
 		{"Queue", testQueue},
 		{"DKIMKeys", testDKIMKeys},
+		{"STSPolicies", testSTSPolicies},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
