@@ -4,19 +4,23 @@
 #   sudo bench/compare-postfix.sh [--rounds N] [--secs S] [--clients N] [--max-size B]
 #                                 [--out DIR] [--worktree] [--baseline REV] [--profile]
 #
-# Installs Debian's postfix and sasl2-bin if missing (without starting the
-# system's Postfix), builds postfach and postfach-bench, and starts on
+# Installs Debian's postfix, sasl2-bin and opendkim if missing (without
+# starting the system's Postfix or OpenDKIM), builds postfach and postfach-bench, and starts on
 # 127.0.0.1 only:
 #
 #   postfach        submission with AUTH, DKIM keys for the senders' domain
 #                   (every message signed with RSA 2048 and ed25519), a Sent
 #                   copy of every message: what a user gets by default
-#   postfach-bare   the same without DKIM keys and without the Sent copy: the
-#                   work Postfix does
+#   postfach-dkim   DKIM keys, no Sent copy: the work of postfix-dkim
+#   postfach-bare   neither DKIM keys nor the Sent copy: the work Postfix does
 #   baseline        with --baseline REV: postfach built at REV, as postfach
 #   postfix         a private Postfix instance (own config and queue
 #                   directory) as a submission server: SASL PLAIN through
 #                   Cyrus sasldb, relayhost=[127.0.0.1]:PORT
+#   postfix-dkim    the same Postfix on a second port whose smtpd passes
+#                   the mail through Debian's OpenDKIM (a milter, signing
+#                   with one RSA 2048 key, relaxed/relaxed): Postfix's way
+#                   of signing
 #
 # Each postfach and Postfix deliver to their own sink (an SMTP server in
 # postfach-bench that answers 250 and counts): postfach through [relay] host
@@ -32,7 +36,7 @@
 # --max-size keeps the smaller ones) to one remote recipient each, for
 # S seconds after a 2 s warmup; the rate counts the sink's 250s. The
 # server's CPU time over the measurement comes from /proc (Postfix: the
-# master and all its children). Results go to DIR (default
+# master and all its children, and OpenDKIM for postfix-dkim). Results go to DIR (default
 # bench/results/DATE-postfix): results.jsonl, report.md (medians), run.log.
 #
 # --worktree  build from the working tree instead of HEAD
@@ -66,9 +70,10 @@ done
 USERS=$CLIENTS PASSWORD=benchpass DOMAIN=bench.test
 # Loopback ports below the ephemeral range.
 PF_SUB=25587 PF_HTTP=25080 PF_SINK=25525
+DK_SUB=25586 DK_SINK=25524
 BARE_SUB=25588 BARE_SINK=25526
 BL_SUB=25589 BL_SINK=25527
-PX_SUB=25590 PX_SINK=25528
+PX_SUB=25590 PX_SINK=25528 PXD_SUB=25591 OD_PORT=25592
 
 log() { printf '%s %s\n' "$(date +%T)" "$*" >&2; }
 die() { log "error: $*"; exit 1; }
@@ -112,6 +117,8 @@ command -v postfix >/dev/null || need+=(postfix)
 command -v saslpasswd2 >/dev/null || need+=(sasl2-bin)
 dpkg -s libsasl2-modules-db >/dev/null 2>&1 || need+=(libsasl2-modules-db)
 command -v python3 >/dev/null || need+=(python3)
+command -v opendkim >/dev/null || need+=(opendkim)
+command -v opendkim-genkey >/dev/null || need+=(opendkim-tools)
 if [ ${#need[@]} -gt 0 ]; then
 	log "installing ${need[*]}"
 	# "No configuration": the system's Postfix is neither set up nor started.
@@ -186,8 +193,32 @@ EOF
 }
 log "starting postfach"
 start_postfach postfach "$RUN/bin" $PF_SUB $PF_SINK 1 true "127.0.0.1:$PF_HTTP"
+start_postfach postfach-dkim "$RUN/bin" $DK_SUB $DK_SINK 1 false ""
 start_postfach postfach-bare "$RUN/bin" $BARE_SUB $BARE_SINK 0 false ""
 [ -n "$BASELINE" ] && start_postfach baseline "$RUN/bin-baseline" $BL_SUB $BL_SINK 1 true ""
+
+# --- OpenDKIM for postfix-dkim
+log "starting opendkim"
+OD="$RUN/opendkim"
+mkdir -p "$OD"
+opendkim-genkey -b 2048 -d "$DOMAIN" -s pfx -D "$OD"
+chown -R opendkim "$OD"
+cat >"$OD/opendkim.conf" <<EOF
+Syslog no
+Mode s
+Domain $DOMAIN
+Selector pfx
+KeyFile $OD/pfx.private
+Socket inet:$OD_PORT@127.0.0.1
+Canonicalization relaxed/relaxed
+InternalHosts 127.0.0.1
+UserID opendkim
+PidFile $OD/opendkim.pid
+EOF
+opendkim -f -x "$OD/opendkim.conf" >"$OD/opendkim.log" 2>&1 &
+PIDS+=($!)
+OD_PID=$!
+wait_port $OD_PORT opendkim
 
 # --- Postfix: a private instance
 log "starting postfix"
@@ -234,8 +265,14 @@ done
 chown postfix "$PX/sasldb2"
 chmod 640 "$PX/sasldb2"
 # Debian's master.cf with nothing chrooted and smtpd on our port only.
-awk -v port=$PX_SUB '/^#/ || /^[ \t]/ || NF < 8 { print; next }
-	$1 == "smtp" && $2 == "inet" { print "127.0.0.1:" port "  inet  n  -  n  -  -  smtpd"; next }
+awk -v port=$PX_SUB -v dport=$PXD_SUB -v odport=$OD_PORT '/^#/ || /^[ \t]/ || NF < 8 { print; next }
+	$1 == "smtp" && $2 == "inet" {
+		print "127.0.0.1:" port "  inet  n  -  n  -  -  smtpd"
+		print "127.0.0.1:" dport "  inet  n  -  n  -  -  smtpd"
+		print "  -o smtpd_milters=inet:127.0.0.1:" odport
+		print "  -o milter_default_action=tempfail"
+		next
+	}
 	$2 == "inet" { next }
 	{ $5 = "n"; print }' /etc/postfix/master.cf.proto >"$PX/etc/master.cf"
 cp /etc/postfix/dynamicmaps.cf "$PX/etc/" 2>/dev/null || true
@@ -247,9 +284,9 @@ wait_port $PX_SUB postfix
 PX_PID=$(tr -d ' ' <"$PX/spool/pid/master.pid")
 
 # --- the rounds
-SERVERS="postfach postfach-bare"
+SERVERS="postfach postfach-dkim postfach-bare"
 [ -n "$BASELINE" ] && SERVERS="$SERVERS baseline"
-SERVERS="$SERVERS postfix"
+SERVERS="$SERVERS postfix postfix-dkim"
 extra=()
 [ "$MAXSIZE" != 0 ] && extra=(--max-size "$MAXSIZE")
 CASE="submit-c$CLIENTS"
@@ -260,7 +297,9 @@ run_one() { # server round
 	postfach) addr=$PF_SUB sink=$PF_SINK pidargs=(--pid "$(cat "$RUN/postfach/pid")") ;;
 	postfach-bare) addr=$BARE_SUB sink=$BARE_SINK pidargs=(--pid "$(cat "$RUN/postfach-bare/pid")") ;;
 	baseline) addr=$BL_SUB sink=$BL_SINK pidargs=(--pid "$(cat "$RUN/baseline/pid")") ;;
+	postfach-dkim) addr=$DK_SUB sink=$DK_SINK pidargs=(--pid "$(cat "$RUN/postfach-dkim/pid")") ;;
 	postfix) addr=$PX_SUB sink=$PX_SINK pidargs=(--pid "$PX_PID" --pid-tree) ;;
+	postfix-dkim) addr=$PXD_SUB sink=$PX_SINK pidargs=(--pid "$PX_PID,$OD_PID" --pid-tree) ;;
 	esac
 	local prof=""
 	if [ $PROFILE = 1 ] && [ "$s" = postfach ] && [ "$round" = "$ROUNDS" ]; then
@@ -271,7 +310,7 @@ run_one() { # server round
 	"$BENCH" submit --addr "127.0.0.1:$addr" --sink "127.0.0.1:$sink" --label "$s" --case "$CASE" \
 		--users "bench%d@$DOMAIN" --count "$USERS" --password "$PASSWORD" --clients "$CLIENTS" \
 		--corpus "$RUN/corpus" "${extra[@]}" --duration "${SECS}s" --warmup 2s --drain 120s \
-		"${pidargs[@]}" --quiet --json "$RESULTS" | grep -E '^ +(msgs_per_s|server_cpu_ms_per_msg|lost|duplicates) ' || true
+		"${pidargs[@]}" --quiet --json "$RESULTS" | grep -E '^ +(msgs_per_s|server_cpu_ms_per_msg|lost|duplicates|dkim_signed_share) ' || true
 	if [ -n "$prof" ]; then
 		wait "$prof" || true
 		go tool pprof -top -cum "$RUN/bin/postfach" "$OUT/pprof-postfach.prof" >"$OUT/pprof-postfach.txt" 2>/dev/null || true
@@ -295,14 +334,15 @@ def med(ms, n):
     vals = [m[n] for m in ms if n in m]
     return statistics.median(vals) if vals else float("nan")
 ref = med(by["postfix"], "msgs_per_s") if "postfix" in by else None
-out = ["| server | runs | msg/s (median) | msg/s (each run) | / postfix | server CPU ms/msg | submit p50 ms | to sink p50 ms | lost | duplicates |",
-       "|---|---|---|---|---|---|---|---|---|---|"]
+out = ["| server | runs | msg/s (median) | msg/s (each run) | / postfix | server CPU ms/msg | submit p50 ms | to sink p50 ms | lost | duplicates | signed |",
+       "|---|---|---|---|---|---|---|---|---|---|---|"]
 for label, ms in by.items():
     rate = med(ms, "msgs_per_s")
-    out.append("| %s | %d | %.0f | %s | %s | %.2f | %.1f | %.1f | %d | %d |" % (
+    out.append("| %s | %d | %.0f | %s | %s | %.2f | %.1f | %.1f | %d | %d | %.2f |" % (
         label, len(ms), rate, " ".join("%.0f" % m["msgs_per_s"] for m in ms),
         "%.2f" % (rate / ref) if ref else "", med(ms, "server_cpu_ms_per_msg"), med(ms, "submit_p50"),
-        med(ms, "to_sink_p50"), sum(m.get("lost", 0) for m in ms), sum(m.get("duplicates", 0) for m in ms)))
+        med(ms, "to_sink_p50"), sum(m.get("lost", 0) for m in ms), sum(m.get("duplicates", 0) for m in ms),
+        med(ms, "dkim_signed_share")))
 open(sys.argv[2], "w").write("\n".join(out) + "\n")
 EOF
 cat "$OUT/report.md"

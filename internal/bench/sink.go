@@ -32,6 +32,7 @@ type Sink struct {
 
 	mu       sync.Mutex // guards the fields below
 	arrivals map[string]time.Time
+	signed   int64 // arrivals with a DKIM-Signature field
 	dups     int64
 	conns    map[net.Conn]struct{}
 	closed   bool
@@ -148,11 +149,11 @@ func (s *Sink) serve(c net.Conn) {
 			if !say("354 go ahead\r\n") || w.Flush() != nil {
 				return
 			}
-			seq, err := s.readData(r)
+			seq, dkim, err := s.readData(r)
 			if err != nil {
 				return
 			}
-			s.record(seq)
+			s.record(seq, dkim)
 			ok = say("250 2.0.0 taken\r\n")
 		case "QUIT":
 			say("221 2.0.0 bye\r\n")
@@ -168,9 +169,11 @@ func (s *Sink) serve(c net.Conn) {
 }
 
 // readData reads a message up to its "." line and returns its seqField
-// value, when its header has one.
-func (s *Sink) readData(r *bufio.Reader) (string, error) {
+// value, when its header has one, and whether the header has a
+// DKIM-Signature field.
+func (s *Sink) readData(r *bufio.Reader) (string, bool, error) {
 	seq := ""
+	dkim := false
 	header := true
 	var long bool // inside a line longer than the buffer
 	for {
@@ -180,14 +183,14 @@ func (s *Sink) readData(r *bufio.Reader) (string, error) {
 			continue
 		}
 		if err != nil {
-			return "", err
+			return "", false, err
 		}
 		if long {
 			long = false
 			continue
 		}
 		if bytes.Equal(line, []byte(".\r\n")) || bytes.Equal(line, []byte(".\n")) {
-			return seq, nil
+			return seq, dkim, nil
 		}
 		if !header {
 			continue
@@ -199,10 +202,23 @@ func (s *Sink) readData(r *bufio.Reader) (string, error) {
 		if seq == "" && len(line) > len(seqField) && strings.EqualFold(string(line[:len(seqField)]), seqField) {
 			seq = string(bytes.TrimSpace(line[len(seqField):]))
 		}
+		if len(line) > len(dkimField) && strings.EqualFold(string(line[:len(dkimField)]), dkimField) {
+			dkim = true
+		}
 	}
 }
 
-func (s *Sink) record(seq string) {
+// dkimField starts a DKIM signature (RFC 6376 §3.5).
+const dkimField = "DKIM-Signature:"
+
+// Signed returns how many of this run's messages arrived signed.
+func (s *Sink) Signed() int64 {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.signed
+}
+
+func (s *Sink) record(seq string, dkim bool) {
 	s.total.Add(1)
 	if seq == "" || !strings.HasPrefix(seq, s.run+"-") {
 		s.stray.Add(1)
@@ -216,4 +232,7 @@ func (s *Sink) record(seq string) {
 		return
 	}
 	s.arrivals[seq] = now
+	if dkim {
+		s.signed++
+	}
 }

@@ -219,6 +219,10 @@ func RunSubmit(ctx context.Context, o SubmitOptions) (*Result, error) {
 	res.AddMetric("drain_s", drain.Seconds(), "s", Info)
 	res.AddMetric("lost", float64(max(0, want-arrived)), "msg", Lower)
 	res.AddMetric("duplicates", float64(dups), "msg", Lower)
+	if arrived > 0 {
+		// A check that the server signed what it was meant to sign.
+		res.AddMetric("dkim_signed_share", float64(sink.Signed())/float64(arrived), "", Info)
+	}
 	_, errs, _ := totals(rec)
 	res.AddMetric("errors", float64(errs), "", Info)
 	if stray > 0 {
