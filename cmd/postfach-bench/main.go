@@ -1,6 +1,6 @@
-// Command postfach-bench generates load against any IMAP, POP3 or LMTP
-// server by host:port, so the same load runs against postfach and
-// against Dovecot (issue 6). Run `postfach-bench help` for the
+// Command postfach-bench generates load against any IMAP, POP3, LMTP or
+// submission server by host:port, so the same load runs against postfach
+// and against Dovecot (issue 6) or Postfix (issue 15). Run `postfach-bench help` for the
 // subcommands; bench/compare-dovecot.sh drives it for the side-by-side
 // comparison.
 package main
@@ -33,6 +33,7 @@ func commands() []command {
 		{"imap-shared", "N sessions share M accounts' INBOXes: commands/s and consistency violations", runShared},
 		{"imap-login", "connect + LOGIN + LOGOUT loop; logins/s", runLogin},
 		{"lmtp", "LMTP deliveries/s over N connections from the corpus", runLMTP},
+		{"submit", "N clients submit to remote recipients; messages/s reaching a local sink through the server's queue", runSubmit},
 		{"pop3", "time to retrieve a whole maildrop (LIST, UIDL, RETR all, QUIT)", runPOP3},
 		{"idle", "N IDLE sessions: server memory per session and push latency", runIdle},
 		{"load", "populate INBOXes by LMTP from the corpus (N messages per user)", runLoad},
@@ -327,6 +328,43 @@ func runLMTP(ctx context.Context, fs *flag.FlagSet, args []string, out io.Writer
 	}
 	res, err := bench.RunLMTP(ctx, bench.LMTPOptions{Common: bc, Users: u.toBench(), Conns: *conns, Duration: *dur, Warmup: *warm,
 		Rcpts: *rcpts, Corpus: corpus, MaxSize: *maxSize, From: *from})
+	if eerr := c.emit(out, res); eerr != nil && err == nil {
+		err = eerr
+	}
+	return err
+}
+
+func runSubmit(ctx context.Context, fs *flag.FlagSet, args []string, out io.Writer) error {
+	var c common
+	var u users
+	var cf corpusFlags
+	c.register(fs, "127.0.0.1:587")
+	u.register(fs, 16)
+	cf.register(fs)
+	clients := fs.Int("clients", 8, "concurrent submission connections (client i signs in as user i)")
+	dur := fs.Duration("duration", 20*time.Second, "measured duration")
+	warm := fs.Duration("warmup", 2*time.Second, "unmeasured warmup")
+	drain := fs.Duration("drain", 60*time.Second, "longest wait after the measurement for queued messages to reach the sink")
+	rcpts := fs.Int("rcpts", 1, "recipients per message")
+	domain := fs.String("rcpt-domain", "sink.test", "domain of the (remote) recipients")
+	maxSize := fs.Int("max-size", 0, "use only corpus messages of at most this many bytes (0: all)")
+	sink := fs.String("sink", "127.0.0.1:2525", "address the sink listens on; the server must deliver there ([relay] host, or [queue] port with MX records)")
+	starttls := fs.Bool("starttls", false, "STARTTLS before AUTH")
+	noAuth := fs.Bool("no-auth", false, "submit without AUTH (a server relaying for loopback)")
+	if err := parse(fs, args); err != nil {
+		return err
+	}
+	bc, err := c.toBench()
+	if err != nil {
+		return err
+	}
+	corpus, err := cf.load()
+	if err != nil {
+		return err
+	}
+	res, err := bench.RunSubmit(ctx, bench.SubmitOptions{Common: bc, Users: u.toBench(), NoAuth: *noAuth, StartTLS: *starttls,
+		Clients: *clients, Duration: *dur, Warmup: *warm, Drain: *drain, Rcpts: *rcpts, RcptDomain: *domain,
+		Corpus: corpus, MaxSize: *maxSize, SinkAddr: *sink})
 	if eerr := c.emit(out, res); eerr != nil && err == nil {
 		err = eerr
 	}

@@ -4,11 +4,13 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"crypto"
 	"errors"
 	"fmt"
 	"io"
 	"log/slog"
 	"strings"
+	"sync"
 
 	"github.com/emersion/go-msgauth/dkim"
 
@@ -28,6 +30,38 @@ var _ KeySource = store.DKIMKeys(nil)
 type DKIMSigner struct {
 	keys KeySource
 	log  *slog.Logger
+
+	mu     sync.Mutex               // guards parsed
+	parsed map[string]crypto.Signer // by the key's PKCS #8 bytes
+}
+
+// maxParsedKeys bounds the cache of parsed keys; past it the cache is
+// emptied and filled again (keys are few: two per domain).
+const maxParsedKeys = 256
+
+// signer returns k parsed. Parsing an RSA key checks it and precomputes
+// its CRT values, which costs about as much as a signature: it is done
+// once per key, not once per message. The cache is keyed by the key's
+// bytes, so a deleted and remade key is never served stale.
+func (s *DKIMSigner) signer(k *store.DKIMKey) (crypto.Signer, error) {
+	id := k.Algorithm + "\x00" + string(k.PrivateKey)
+	s.mu.Lock()
+	sg, ok := s.parsed[id]
+	s.mu.Unlock()
+	if ok {
+		return sg, nil
+	}
+	sg, err := Signer(k)
+	if err != nil {
+		return nil, err
+	}
+	s.mu.Lock()
+	if len(s.parsed) >= maxParsedKeys {
+		clear(s.parsed)
+	}
+	s.parsed[id] = sg
+	s.mu.Unlock()
+	return sg, nil
 }
 
 var _ delivery.Signer = (*DKIMSigner)(nil)
@@ -38,7 +72,7 @@ func NewSigner(keys KeySource, log *slog.Logger) *DKIMSigner {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	return &DKIMSigner{keys: keys, log: log}
+	return &DKIMSigner{keys: keys, log: log, parsed: map[string]crypto.Signer{}}
 }
 
 // signedFields are the header fields signed when present (RFC 6376
@@ -90,7 +124,7 @@ func (s *DKIMSigner) Sign(ctx context.Context, domain string, msg io.Reader) ([]
 	}()
 	for i := range keys {
 		k := &keys[i]
-		key, err := Signer(k)
+		key, err := s.signer(k)
 		if err != nil {
 			// A damaged key must not stop the mail: the other key
 			// still signs. Logged without the key.

@@ -168,3 +168,29 @@ func TestSignLongHeaderLine(t *testing.T) {
 		t.Fatalf("dkimpy: %q", got)
 	}
 }
+
+// TestSignAfterNewKeys: the signer keeps parsed keys between messages;
+// keys deleted and made again under the same selector sign from the next
+// message on, never the old ones.
+func TestSignAfterNewKeys(t *testing.T) {
+	t.Parallel()
+	oldKeys, oldRecs := genKeys(t, "example.org", DefaultSelector)
+	keys := memKeys{"example.org": oldKeys}
+	s := NewSigner(keys, nil)
+	sig, err := s.Sign(context.Background(), "example.org", strings.NewReader(testMsg))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := goVerify(t, append(sig, testMsg...), oldRecs); strings.Join(got, ",") != "pass d=example.org,pass d=example.org" {
+		t.Fatalf("with the first keys: %v", got)
+	}
+	newKeys, newRecs := genKeys(t, "example.org", DefaultSelector)
+	keys["example.org"] = newKeys
+	sig, err = s.Sign(context.Background(), "example.org", strings.NewReader(testMsg))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := goVerify(t, append(sig, testMsg...), newRecs); strings.Join(got, ",") != "pass d=example.org,pass d=example.org" {
+		t.Fatalf("with the new keys: %v (signed with the old ones?)", got)
+	}
+}

@@ -13,6 +13,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/postfach/postfach/internal/store"
 )
 
 // stsPolicy is a domain's MTA-STS policy (RFC 8461 §3.2).
@@ -45,10 +47,16 @@ func (p *stsPolicy) matches(host string) bool {
 
 // stsCache fetches and keeps MTA-STS policies. A policy is kept until its
 // max_age, also when its TXT record vanishes or a refresh fails (RFC 8461
-// §3.3, §5.1), and fetched again when the TXT record's id changes.
+// §3.3, §5.1), and fetched again when the TXT record's id changes. When
+// the store keeps policies (store.STSPolicies), each fetched policy is
+// written there and a domain's policy is read from there the first time
+// it is needed after a start, so that a restart does not forget it
+// (RFC 8461 §5.1: an attacker on the path could otherwise strip the
+// policy from the first delivery after a restart).
 type stsCache struct {
 	q      *Queue
 	client *http.Client
+	stored store.STSPolicies // nil when the store keeps none
 
 	mu sync.Mutex // guards m
 	m  map[string]*stsPolicy
@@ -92,7 +100,8 @@ func newSTSCache(q *Queue) *stsCache {
 		ForceAttemptHTTP2:   false,
 		TLSHandshakeTimeout: 30 * time.Second,
 	}
-	return &stsCache{q: q, m: map[string]*stsPolicy{}, client: &http.Client{
+	stored, _ := q.opt.Store.(store.STSPolicies)
+	return &stsCache{q: q, stored: stored, m: map[string]*stsPolicy{}, client: &http.Client{
 		Transport: tr,
 		Timeout:   time.Minute,
 		// RFC 8461 §3.3: redirects are not followed.
@@ -110,6 +119,11 @@ func (c *stsCache) policy(ctx context.Context, domain string) *stsPolicy {
 	c.mu.Lock()
 	cached := c.m[domain]
 	c.mu.Unlock()
+	if cached == nil {
+		// A domain without a policy costs one indexed read per attempt;
+		// its absence is not remembered, so the map holds policies only.
+		cached = c.load(ctx, domain)
+	}
 	if cached != nil && !now.Before(cached.expires) {
 		cached = nil
 	}
@@ -129,8 +143,44 @@ func (c *stsCache) policy(ctx context.Context, domain string) *stsPolicy {
 	c.mu.Lock()
 	c.m[domain] = p
 	c.mu.Unlock()
+	c.save(ctx, domain, p)
 	c.q.log.Info("mta-sts policy", "domain", domain, "mode", p.mode, "mx", strings.Join(p.mx, ","), "expires", p.expires)
 	return active(p)
+}
+
+// load reads the domain's policy from the store into the cache; nil when
+// the store has none (or keeps none).
+func (c *stsCache) load(ctx context.Context, domain string) *stsPolicy {
+	if c.stored == nil {
+		return nil
+	}
+	sp, err := c.stored.STSPolicy(ctx, domain)
+	if err != nil {
+		if !errors.Is(err, store.ErrNotFound) {
+			c.q.log.Warn("mta-sts policy lookup in the store", "domain", domain, "err", err)
+		}
+		return nil
+	}
+	p := &stsPolicy{id: sp.ID, mode: sp.Mode, mx: sp.MX, expires: sp.Expires}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if cur := c.m[domain]; cur != nil {
+		return cur // fetched meanwhile
+	}
+	c.m[domain] = p
+	return p
+}
+
+// save writes a fetched policy to the store. A failure is logged: the
+// policy still applies from memory until the next restart.
+func (c *stsCache) save(ctx context.Context, domain string, p *stsPolicy) {
+	if c.stored == nil {
+		return
+	}
+	err := c.stored.PutSTSPolicy(ctx, store.STSPolicy{Domain: domain, ID: p.id, Mode: p.mode, MX: p.mx, Expires: p.expires}, c.q.now())
+	if err != nil {
+		c.q.log.Warn("mta-sts policy not kept in the store", "domain", domain, "err", err)
+	}
 }
 
 func active(p *stsPolicy) *stsPolicy {

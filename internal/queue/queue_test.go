@@ -401,3 +401,51 @@ func TestShutdownCutsHungHost(t *testing.T) {
 		t.Fatal("the message left the queue")
 	}
 }
+
+// TestMTASTSPolicySurvivesRestart: a policy in enforce mode, fetched
+// before a restart, still applies after it (RFC 8461 §5.1: kept until
+// max_age). After the restart an attacker on the path strips the
+// _mta-sts TXT record, blocks the policy host and answers for the MX with
+// a certificate of its own: the message is not handed to it, and the
+// entry stays queued with the certificate failure.
+func TestMTASTSPolicySurvivesRestart(t *testing.T) {
+	t.Parallel()
+	ca := newCA(t)
+	_, _, stsCert := ca.issue(t, "mta-sts.remote.test")
+	hs := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/plain")
+		w.Write([]byte("version: STSv1\r\nmode: enforce\r\nmx: mx.remote.test\r\nmax_age: 86400\r\n"))
+	}))
+	hs.TLS = tlsConfig(stsCert)
+	hs.StartTLS()
+	t.Cleanup(hs.Close)
+
+	remote := remoteMX(t, ca)
+	dns := remoteDNS(t)
+	dns.Add(t, "_mta-sts.remote.test. 300 IN TXT \"v=STSv1; id=20260101\"", "mta-sts.remote.test. 300 IN A 127.0.0.1")
+	s := startSender(t, dns, port(t, remote.Addr("smtp")), ca.pem, nil, func(o *queue.Options) {
+		o.STSPort = port(t, hs.Listener.Addr().String())
+	})
+	first := s.send(t, []string{"bob@remote.test"}, msg("before restart", "body"))
+	waitFor(t, "the first delivery", func() bool { return s.entry(t, first) == nil })
+	if got := remote.Messages("bob@remote.test", "INBOX"); len(got) != 1 {
+		t.Fatalf("bob has %d messages, want 1", len(got))
+	}
+
+	// The attacker: no TXT record, no policy host, and an MX of its own
+	// with a self-signed certificate where the real one was.
+	dns.Remove("_mta-sts.remote.test")
+	hs.Close()
+	mitm := remoteMX(t, nil)
+	s.Config.Queue.Port = port(t, mitm.Addr("smtp"))
+	s.Restart()
+
+	second := s.send(t, []string{"bob@remote.test"}, msg("after restart", "body"))
+	e := s.attempted(t, second, 1)
+	if e == nil || !strings.Contains(e.LastError, "certificate") {
+		t.Fatalf("entry after the attempt: %+v (the policy was forgotten)", e)
+	}
+	if got := mitm.Messages("bob@remote.test", "INBOX"); len(got) != 0 {
+		t.Fatalf("the attacker's MX got %d messages", len(got))
+	}
+}

@@ -5,6 +5,7 @@ import (
 	"io"
 	"mime/quotedprintable"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -282,13 +283,26 @@ func (fakeSigner) Sign(_ context.Context, domain string, r io.Reader) ([]byte, e
 	return []byte("DKIM-Signature: v=1; d=" + domain + "; x-signed=" + eight + "; x-len=" + itoa(len(b)) + "\r\n"), nil
 }
 
+// countingSigner is a fakeSigner that counts its calls.
+type countingSigner struct {
+	fakeSigner
+	calls atomic.Int64
+}
+
+func (c *countingSigner) Sign(ctx context.Context, domain string, r io.Reader) ([]byte, error) {
+	c.calls.Add(1)
+	return c.fakeSigner.Sign(ctx, domain, r)
+}
+
 // TestSigner: each message is signed once, when queued, for its From:
 // domain; an 8-bit message is converted to 7 bits before it is signed
-// (RFC 6376 §5.3), so that no hop changes what was signed.
+// (RFC 6376 §5.3), so that no hop changes what was signed, and it is
+// signed only in that form (an RSA signature costs about a millisecond).
 func TestSigner(t *testing.T) {
 	t.Parallel()
 	sk := startSink(t, &sink{ext: []string{"8BITMIME"}})
-	s := startSender(t, sinkDNS(t), sk.port(), "", nil, func(o *queue.Options) { o.Signer = fakeSigner{} })
+	signer := &countingSigner{}
+	s := startSender(t, sinkDNS(t), sk.port(), "", nil, func(o *queue.Options) { o.Signer = signer })
 	id := s.sendAs(t, &delivery.Outbound{Account: s.alice.ID, From: "alice@example.org", To: []string{"bob@sink.test"}, EightBit: true},
 		eightBitMsg)
 	waitFor(t, "delivery", func() bool { return s.entry(t, id) == nil })
@@ -302,5 +316,8 @@ func TestSigner(t *testing.T) {
 	}
 	if queue.Needs8Bit([]byte(m[0].data)) || strings.Contains(m[0].mail, "8BITMIME") {
 		t.Fatalf("signed message still 8-bit: %q", m[0].mail)
+	}
+	if n := signer.calls.Load(); n != 1 {
+		t.Fatalf("the message was signed %d times, want once", n)
 	}
 }

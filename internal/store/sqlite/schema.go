@@ -307,6 +307,20 @@ CREATE TABLE IF NOT EXISTS dkim_keys (
 	PRIMARY KEY (domain, selector)
 ) WITHOUT ROWID;
 `,
+	// MTA-STS policies of receiving domains (store.STSPolicies, RFC 8461
+	// §5.1, issue 15): one row per domain, kept until max_age so that a
+	// restart does not forget them. mx holds the patterns one per line;
+	// expires is in unix milliseconds. IF NOT EXISTS: see the devices
+	// migration.
+	`
+CREATE TABLE IF NOT EXISTS sts_policies (
+	domain  TEXT PRIMARY KEY, -- lower case
+	id      TEXT NOT NULL,
+	mode    TEXT NOT NULL,
+	mx      TEXT NOT NULL,
+	expires INTEGER NOT NULL
+) WITHOUT ROWID;
+`,
 }
 
 // deletedBit is the bit of \Deleted in messages.flags (mail.Flags.Bits),

@@ -72,6 +72,7 @@ func Run(t *testing.T, h Harness) {
 		{"DKIMKeys", testDKIMKeys},
 		{"Undelete", testUndelete},
 		{"UndeleteMany", testUndeleteMany},
+		{"STSPolicies", testSTSPolicies},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
