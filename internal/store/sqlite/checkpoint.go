@@ -2,8 +2,10 @@ package sqlite
 
 import (
 	"context"
+	"encoding/binary"
 	"os"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -44,12 +46,66 @@ const checkpointEvery = 250 * time.Millisecond
 const walLimit = 16 << 20
 
 // walTruncateWait bounds how long a RESTART checkpoint waits for readers
-// (SQLite's busy handler). Writes wait as long, so it stays short; a
-// checkpoint that runs out of it is retried after walTruncateRetry.
+// (SQLite's busy handler), with new reads held at the read gate and the
+// writer waiting too, so it stays short. A checkpoint that runs out of it
+// is retried after walTruncateRetry, and only once the readers it waited
+// for are gone (walState).
 const (
-	walTruncateWait  = time.Second
+	walTruncateWait  = 500 * time.Millisecond
 	walTruncateRetry = time.Second
 )
+
+// walState is what the writer keeps between rewinds of the log.
+//
+// A long read (postfach check, a large SEARCH, a slow FETCH of a big
+// mailbox) holds its snapshot, and with it the frames of the log after
+// the snapshot, for as long as it runs: no checkpoint can copy them, and
+// no RESTART can rewind the log before it ends. Trying anyway shuts the
+// read gate and stalls the writer for walTruncateWait at each try, so a
+// minute-long read would make every other reader wait half the time. So
+// after a RESTART that readers held off, the next try first runs a
+// PASSIVE checkpoint (which waits for nobody) and compares what is
+// copied: while that has not moved in the same log, the reader that
+// stopped the last try still holds its snapshot, and the try ends there,
+// without shutting the gate, to be made again after walTruncateRetry.
+// Meanwhile the log grows (nothing can rewind it while the snapshot is
+// held) and PASSIVE checkpoints keep copying what they can.
+//
+// The writer's RESTART is not the only rewind: once the checkpointer has
+// copied every frame and no reader is on the log, SQLite starts the log
+// again by itself at the next write, and journal_size_limit trims the
+// file back to walLimit. So what was pinned belongs to one log (walLog),
+// and a rewound log starts unpinned.
+type walState struct {
+	// pinned: the last RESTART was held off by readers; pinnedLog is the
+	// log it could not rewind (walLog) and pinnedAt the number of its
+	// frames checkpointed then.
+	pinned    bool
+	pinnedLog uint64
+	pinnedAt  int64
+	// retryEvery is walTruncateRetry; tests make it shorter.
+	retryEvery time.Duration
+	// gateShuts counts the times the read gate was shut, for tests.
+	gateShuts atomic.Int64
+}
+
+// walLog identifies the log since its last rewind: the salts of the WAL
+// header, which SQLite changes at every rewind (whoever makes it) and
+// writes with the first commit after it. 0 when there is no header.
+func (s *Store) walLog() uint64 {
+	f, err := os.Open(s.path + "-wal")
+	if err != nil {
+		return 0
+	}
+	defer f.Close()
+	// The header: magic, version, page size, checkpoint sequence, salt-1,
+	// salt-2 (big-endian 32-bit words), then two checksums.
+	var h [24]byte
+	if _, err := f.ReadAt(h[:], 0); err != nil {
+		return 0
+	}
+	return binary.BigEndian.Uint64(h[16:24])
+}
 
 // wrote tells the checkpointer that a commit happened (never blocks).
 func (s *Store) wrote() {
@@ -98,42 +154,68 @@ func (s *Store) checkpointer() {
 }
 
 // truncateWAL runs in the writer goroutine after each batch; it rewinds
-// the log when it holds more than walLimit (see above). The file is
-// larger than walLimit only while the log is: journal_size_limit trims it
-// to walLimit whenever the log is rewound.
+// the log when it holds more than walLimit (see above), unless a reader
+// still holds the snapshot that held off the last try (walState). The
+// file is larger than walLimit only while the log is: journal_size_limit
+// trims it to walLimit whenever the log is rewound.
 func (s *Store) truncateWAL(ctx context.Context) {
 	if s.WALSize() <= walLimit || time.Now().Before(s.walRetry) {
 		return
 	}
-	// Until it has worked, wait walTruncateRetry before the next try.
-	s.walRetry = time.Now().Add(walTruncateRetry)
+	// Until it has worked, wait before the next try.
+	retry := s.wal.retryEvery
+	if retry == 0 {
+		retry = walTruncateRetry
+	}
+	s.walRetry = time.Now().Add(retry)
 	// One checkpoint at a time: a PASSIVE one in progress would hold
 	// SQLite's checkpoint lock that this one needs.
 	s.ckptMu.Lock()
 	defer s.ckptMu.Unlock()
-	reopen := s.gate.shut()
-	defer reopen()
 	conn, err := s.wdb.Conn(ctx)
 	if err != nil {
 		s.log.Warn("checkpoint failed", "mode", "restart", "err", err)
 		return
 	}
 	defer conn.Close()
+	var busy, frames, copied int64
+	if s.wal.pinned && s.walLog() != s.wal.pinnedLog {
+		// Rewound since (see walState): what held the old log back
+		// says nothing about this one.
+		s.wal.pinned = false
+	}
+	if s.wal.pinned {
+		// A PASSIVE checkpoint never waits: it copies up to the oldest
+		// snapshot in use.
+		if err := conn.QueryRowContext(ctx, `PRAGMA wal_checkpoint(PASSIVE)`).Scan(&busy, &frames, &copied); err != nil {
+			s.log.Warn("checkpoint failed", "mode", "passive", "err", err)
+			return
+		}
+		if copied == s.wal.pinnedAt && copied < frames {
+			// The snapshot that held off the last try is still
+			// held: do not make the others wait for it.
+			return
+		}
+	}
 	if _, err := conn.ExecContext(ctx, `PRAGMA busy_timeout = `+itoa(walTruncateWait.Milliseconds())); err != nil {
 		s.log.Warn("checkpoint failed", "mode", "restart", "err", err)
 		return
 	}
 	defer conn.ExecContext(ctx, `PRAGMA busy_timeout = `+itoa(writerBusyTimeout.Milliseconds()))
-	var busy, frames, copied int64
+	s.wal.gateShuts.Add(1)
+	reopen := s.gate.shut()
 	err = conn.QueryRowContext(ctx, `PRAGMA wal_checkpoint(RESTART)`).Scan(&busy, &frames, &copied)
+	reopen()
 	switch {
 	case err != nil:
 		s.log.Warn("checkpoint failed", "mode", "restart", "err", err)
 	case busy != 0:
 		// Readers kept old snapshots past walTruncateWait; try again
-		// after walTruncateRetry.
+		// once they are gone.
+		s.wal.pinned, s.wal.pinnedLog, s.wal.pinnedAt = true, s.walLog(), copied
 		s.log.Debug("checkpoint could not empty the log: readers busy", "wal_bytes", s.WALSize())
 	default:
+		s.wal.pinned = false
 		s.walRetry = time.Time{}
 	}
 }

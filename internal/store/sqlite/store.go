@@ -139,6 +139,9 @@ type Store struct {
 	walRetry time.Time  // no TRUNCATE checkpoint before; owned by the writer goroutine
 	gate     readGate   // shut while the writer empties the log (checkpoint.go)
 	ckptMu   sync.Mutex // held by a checkpoint on cdb or wdb (checkpoint.go)
+	// wal is what the writer knows of the log's rewinds (checkpoint.go);
+	// owned by the writer goroutine, except the counter gateShuts.
+	wal walState
 
 	accounts accountCache // Account's cache (accounts.go)
 
