@@ -779,3 +779,31 @@ func TestNoSignInWithoutTLSFromAfar(t *testing.T) {
 	tc.cmd("PASS "+testPassword, "+OK Logged in")
 	tc.cmd("QUIT", "+OK")
 }
+
+// TestTopThenRetrOpensOnce: the body a TOP opens is kept for the RETR of
+// the same message that clients often send next, so the body is read
+// from the store once.
+func TestTopThenRetrOpensOnce(t *testing.T) {
+	t.Parallel()
+	cs := &countingStore{}
+	e := newEnv(t, envOptions{wrap: func(s Store) Store { cs.Store = s; return cs }})
+	e.deliver(msgA)
+	c := e.login(testUser)
+	c.cmd("TOP 1 0", "+OK")
+	if got := string(c.multiRaw()); !strings.HasPrefix(crlf(msgA), got) {
+		t.Fatalf("TOP 1 0 = %q", got)
+	}
+	c.cmd("RETR 1", "+OK")
+	if got := string(c.multiRaw()); got != crlf(msgA) {
+		t.Fatalf("RETR 1 = %q", got)
+	}
+	c.cmd("RETR 1", "+OK") // again: the body was given back, it is opened anew
+	if got := string(c.multiRaw()); got != crlf(msgA) {
+		t.Fatalf("second RETR 1 = %q", got)
+	}
+	c.cmd("QUIT", "+OK")
+	c.closed()
+	if got := cs.opens.Load(); got != 2 {
+		t.Errorf("%d bodies opened for TOP 1, RETR 1, RETR 1; want 2", got)
+	}
+}
