@@ -261,9 +261,9 @@ func (c *countingStore) OpenBody(ctx context.Context, blobID string) (store.Body
 	return c.Store.OpenBody(ctx, blobID)
 }
 
-// TestRetrReadAheadQueue: after a RETR the bodies of the next
-// readAheadCount messages are opened ahead, passing over one larger than
-// readAheadMax. Retrieving in order, with a TOP before each RETR and
+// TestRetrReadAheadQueue: after a RETR the body of the next message is
+// opened ahead, passing over one larger than readAheadMax, and a TOP's
+// body is kept for the RETR that follows. Retrieving in order, with a TOP before each RETR and
 // skipping some, opens every body once (a large one twice: for the TOP
 // and for the RETR) and gives every message intact.
 func TestRetrReadAheadQueue(t *testing.T) {
@@ -289,10 +289,10 @@ func TestRetrReadAheadQueue(t *testing.T) {
 		}
 	}
 	retr(1)
-	// Messages 2, 3, 4 and 6 are opened in the background.
-	for deadline := time.Now().Add(30 * time.Second); cs.opens.Load() < 1+readAheadCount; {
+	// Message 2 is opened ahead once the reply has gone out.
+	for deadline := time.Now().Add(30 * time.Second); cs.opens.Load() < 2; {
 		if time.Now().After(deadline) {
-			t.Fatalf("%d bodies opened after the first RETR, want %d", cs.opens.Load(), 1+readAheadCount)
+			t.Fatalf("%d bodies opened after the first RETR, want 2", cs.opens.Load())
 		}
 		time.Sleep(time.Millisecond)
 	}
@@ -778,4 +778,32 @@ func TestNoSignInWithoutTLSFromAfar(t *testing.T) {
 	tc.cmd("USER "+testUser, "+OK")
 	tc.cmd("PASS "+testPassword, "+OK Logged in")
 	tc.cmd("QUIT", "+OK")
+}
+
+// TestTopThenRetrOpensOnce: the body a TOP opens is kept for the RETR of
+// the same message that clients often send next, so the body is read
+// from the store once.
+func TestTopThenRetrOpensOnce(t *testing.T) {
+	t.Parallel()
+	cs := &countingStore{}
+	e := newEnv(t, envOptions{wrap: func(s Store) Store { cs.Store = s; return cs }})
+	e.deliver(msgA)
+	c := e.login(testUser)
+	c.cmd("TOP 1 0", "+OK")
+	if got := string(c.multiRaw()); !strings.HasPrefix(crlf(msgA), got) {
+		t.Fatalf("TOP 1 0 = %q", got)
+	}
+	c.cmd("RETR 1", "+OK")
+	if got := string(c.multiRaw()); got != crlf(msgA) {
+		t.Fatalf("RETR 1 = %q", got)
+	}
+	c.cmd("RETR 1", "+OK") // again: the body was given back, it is opened anew
+	if got := string(c.multiRaw()); got != crlf(msgA) {
+		t.Fatalf("second RETR 1 = %q", got)
+	}
+	c.cmd("QUIT", "+OK")
+	c.closed()
+	if got := cs.opens.Load(); got != 2 {
+		t.Errorf("%d bodies opened for TOP 1, RETR 1, RETR 1; want 2", got)
+	}
 }

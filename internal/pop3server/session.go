@@ -76,9 +76,9 @@ type session struct {
 	// until it is complete or full segments can go (RETR of a large
 	// message); run releases it before waiting for the next command.
 	cork netserve.Cork
-	// aheadReqs feeds the session's read-ahead goroutine; nil until the
-	// first read-ahead.
-	aheadReqs chan *readAhead
+	// aheadAfter is the message a RETR just sent, whose next one run
+	// opens ahead (openAhead) before it waits; 0 when none.
+	aheadAfter int
 }
 
 func newSession(s *Server, conn net.Conn, tc *netserve.Conn, implicitTLS bool) *session {
@@ -104,7 +104,7 @@ func newSession(s *Server, conn net.Conn, tc *netserve.Conn, implicitTLS bool) *
 // shutdown.
 func (x *session) run() {
 	defer func() {
-		x.stopReadAhead()
+		x.discardReadAhead()
 		if x.md != nil {
 			x.md.close()
 			x.md = nil
@@ -129,6 +129,8 @@ func (x *session) run() {
 			}
 			// The client waits for what the kernel holds back.
 			x.cork.Release()
+			// While the client reads the reply.
+			x.openAhead()
 		}
 		x.setReadDeadline(x.readDeadline())
 		line, err := x.readLine()

@@ -191,6 +191,11 @@ func (x *session) sendMessage(m *msg, n, lines int) (bool, error) {
 	}
 	if body == nil {
 		body, err = x.s.opt.Store.OpenBody(context.Background(), m.blob)
+		if err == nil && lines >= 0 && x.keepAhead(n, m.size, body) {
+			// TOP opened the body of the message a RETR often asks
+			// for next: the queue keeps it and closes it.
+			body = noClose{body}
+		}
 	}
 	if errors.Is(err, store.ErrDamaged) {
 		// The store logged the damage (once per body); the session goes on
@@ -268,9 +273,9 @@ type noClose struct{ store.Body }
 
 func (noClose) Close() error { return nil }
 
-// Read-ahead limits: the bodies of at most readAheadCount messages after
-// the last one retrieved are opened ahead, of together at most
-// readAheadBytes octets; one larger than readAheadMax is passed over.
+// Read-ahead limits: at most readAheadCount bodies of messages after the
+// last one retrieved are held open, of together at most readAheadBytes
+// octets; one larger than readAheadMax is passed over.
 const (
 	readAheadCount = 4
 	readAheadBytes = 1 << 20
@@ -279,30 +284,38 @@ const (
 
 // readAhead is the body of a message after the last one retrieved, opened
 // while the client still reads that one: most clients retrieve the
-// messages in order, and the next RETR then finds its body ready. Opening
-// a few ahead lets the opens run on one core while the session sends on
-// the other.
+// messages in order, and the next RETR then finds its body ready.
 type readAhead struct {
-	n    int    // message number
-	blob string // its body
+	n    int // message number
 	size int64
-	done chan struct{}
 	body store.Body
-	err  error
 }
 
-// startReadAhead queues the opening of the bodies after message n that
-// the client may retrieve, within the read-ahead limits. The opens run on
-// one goroutine per session, started at the first: SQLite, translated
-// from C, needs a deep stack, and a new goroutine for every RETR spent
-// about 6 % of the server's CPU in growing one.
-func (x *session) startReadAhead(n int) {
+// startReadAhead notes that message n was retrieved: the body of the next
+// one is opened when the session next waits for the client (openAhead).
+func (x *session) startReadAhead(n int) { x.aheadAfter = n }
+
+// openAhead opens the body of the message after the last one retrieved,
+// on the session's goroutine, once the reply has gone out and before the
+// session waits for the next command: the open overlaps with the client
+// reading the reply, and costs no goroutine handoff. (It ran on a
+// goroutine of its own, four bodies ahead, until the waking of that
+// goroutine and of the session for every RETR was found to cost more
+// server CPU than the open it moved: docs/benchmarks.md, "POP3 per RETR,
+// again".) One body is opened per wait; a pipelining client, whose next
+// command is already there, opens its bodies as it asks for them.
+func (x *session) openAhead() {
+	n := x.aheadAfter
+	x.aheadAfter = 0
+	if n == 0 || x.md == nil || len(x.ahead) >= readAheadCount {
+		return
+	}
 	var held int64
 	for _, ra := range x.ahead {
 		n = ra.n
 		held += ra.size
 	}
-	for next := n + 1; len(x.ahead) < readAheadCount && next <= len(x.md.msgs); next++ {
+	for next := n + 1; next <= len(x.md.msgs); next++ {
 		m, _ := x.md.get(next)
 		if m == nil {
 			continue
@@ -311,26 +324,30 @@ func (x *session) startReadAhead(n int) {
 			continue // opened when it is asked for
 		}
 		if held+m.size > readAheadBytes {
-			break
+			return
 		}
-		if x.aheadReqs == nil {
-			x.aheadReqs = make(chan *readAhead, readAheadCount)
-			go openAhead(x.s.opt.Store, x.aheadReqs)
+		body, err := x.s.opt.Store.OpenBody(context.Background(), m.blob)
+		if err != nil {
+			return // the RETR opens it again and answers the error
 		}
-		ra := &readAhead{n: next, blob: m.blob, size: m.size, done: make(chan struct{})}
-		x.aheadReqs <- ra // never blocks: at most readAheadCount are queued
-		x.ahead = append(x.ahead, ra)
-		held += m.size
+		x.ahead = append(x.ahead, &readAhead{n: next, size: m.size, body: body})
+		return
 	}
 }
 
-// openAhead opens the bodies asked for on reqs, in order, until reqs is
-// closed.
-func openAhead(st Store, reqs <-chan *readAhead) {
-	for ra := range reqs {
-		ra.body, ra.err = st.OpenBody(context.Background(), ra.blob)
-		close(ra.done)
+// keepAhead puts the body of message n, opened for a TOP, in the
+// read-ahead queue for the RETR that often follows, when it is the next
+// one the queue would hold. It reports whether the queue took it (and
+// will close it).
+func (x *session) keepAhead(n int, size int64, body store.Body) bool {
+	if size > readAheadMax || len(x.ahead) >= readAheadCount {
+		return false
 	}
+	if k := len(x.ahead); k > 0 && x.ahead[k-1].n >= n {
+		return false
+	}
+	x.ahead = append(x.ahead, &readAhead{n: n, size: size, body: body})
+	return true
 }
 
 // takeReadAhead returns the body opened ahead for message n, or nil. The
@@ -338,24 +355,13 @@ func openAhead(st Store, reqs <-chan *readAhead) {
 // closed. A message after n is kept, for when the client goes on in
 // order.
 func (x *session) takeReadAhead(n int) store.Body {
-	if len(x.ahead) == 0 || x.ahead[0].n > n {
+	for len(x.ahead) > 0 && x.ahead[0].n < n {
+		x.popAhead().body.Close()
+	}
+	if len(x.ahead) == 0 || x.ahead[0].n != n {
 		return nil
 	}
-	for x.ahead[0].n < n {
-		closeAhead(x.popAhead())
-		if len(x.ahead) == 0 {
-			return nil
-		}
-	}
-	if x.ahead[0].n != n {
-		return nil
-	}
-	ra := x.popAhead()
-	<-ra.done
-	if ra.err != nil {
-		return nil
-	}
-	return ra.body
+	return x.popAhead().body
 }
 
 // peekReadAhead returns the body opened ahead for message n, or nil,
@@ -363,10 +369,6 @@ func (x *session) takeReadAhead(n int) store.Body {
 func (x *session) peekReadAhead(n int) store.Body {
 	for _, ra := range x.ahead {
 		if ra.n == n {
-			<-ra.done
-			if ra.err != nil {
-				return nil
-			}
 			return ra.body
 		}
 	}
@@ -382,31 +384,14 @@ func (x *session) popAhead() *readAhead {
 	return ra
 }
 
-// closeAhead waits for a queued open and closes what it opened.
-func closeAhead(ra *readAhead) {
-	<-ra.done
-	if ra.body != nil {
-		ra.body.Close()
-	}
-}
-
 // discardReadAhead closes the bodies opened ahead, if any.
 func (x *session) discardReadAhead() {
 	for _, ra := range x.ahead {
-		closeAhead(ra)
+		ra.body.Close()
 	}
 	clear(x.ahead)
 	x.ahead = x.ahead[:0]
-}
-
-// stopReadAhead closes the bodies opened ahead and ends the session's
-// read-ahead goroutine.
-func (x *session) stopReadAhead() {
-	x.discardReadAhead()
-	if x.aheadReqs != nil {
-		close(x.aheadReqs)
-		x.aheadReqs = nil
-	}
+	x.aheadAfter = 0
 }
 
 // allDigits reports whether s is a non-empty string of ASCII digits.
