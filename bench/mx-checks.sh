@@ -6,14 +6,15 @@
 #
 #   bench/mx-checks.sh [--rounds N] [--secs S] [--conns C] [--out FILE] NAME=DIR [NAME=DIR ...]
 #
-# Each DIR holds a postfach and a postfach-bench binary (go build -o DIR/...).
+# Each DIR holds a postfach binary (go build -o DIR/...); the first DIR also
+# holds the postfach-bench that loads them all.
 # Every run: a fresh data directory, 16 accounts, `postfach serve` with the
 # MX (listen.smtp) and /metrics only, [dns] servers pointing at the DNS
 # server that `postfach-bench mx` starts (--dns-listen), and [inbound] spf,
 # dkim and dmarc all on or all off. The load: C SMTP connections deliver
 # the corpus (500 messages) from 4 sender domains with SPF, DMARC p=reject
 # and DKIM records; 80 % of the messages carry an RSA-2048 and an ed25519
-# signature. Each round runs, per binary, checks off then on (odd rounds)
+# signature (relaxed/relaxed). Each round runs, per binary, checks off then on (odd rounds)
 # or on then off (even rounds). Every run prints a line with the rate and
 # the server's CPU time per message (from /proc/PID/stat over the measured
 # interval); at the end, per binary, the median over the rounds of the
@@ -44,7 +45,8 @@ cleanup() {
 trap cleanup EXIT
 
 first=${1#*=}
-"$first/postfach-bench" corpus --count 500 --out "$WORK/corpus" >/dev/null
+BENCH=$first/postfach-bench
+"$BENCH" corpus --count 500 --out "$WORK/corpus" >/dev/null
 
 run() { # name dir checks(true|false)
 	local name=$1 dir=$2 checks=$3
@@ -85,7 +87,7 @@ EOC
 		xargs -P 2 -I{} sh -c "echo benchpass | '$dir/postfach' user add --config '$WORK/pf.toml' --password-stdin {} >/dev/null"
 	local load
 	load=$(cut -d' ' -f1 /proc/loadavg)
-	"$dir/postfach-bench" mx --addr "127.0.0.1:$port" --users "sink%d@bench.test" --count 16 \
+	"$BENCH" mx --addr "127.0.0.1:$port" --users "sink%d@bench.test" --count 16 \
 		--corpus "$WORK/corpus" --conns "$CONNS" --duration "${SECS}s" --warmup 3s --dns-listen "127.0.0.1:$dns" \
 		--pid "$PID" --quiet --json "$WORK/res.json" >"$WORK/bench.out" 2>&1 &
 	local bpid=$!

@@ -94,7 +94,8 @@ func newMXSender(i int, algs []string) (*mxSender, error) {
 		}
 		sel := "bench-" + alg
 		s.signers = append(s.signers, &dkim.SignOptions{Domain: s.domain, Selector: sel, Signer: key,
-			HeaderKeys: []string{"From", "To", "Subject", "Date", "Message-ID"}})
+			HeaderKeys:             []string{"From", "To", "Subject", "Date", "Message-ID"},
+			HeaderCanonicalization: dkim.CanonicalizationRelaxed, BodyCanonicalization: dkim.CanonicalizationRelaxed})
 		val := "v=DKIM1; k=" + alg + "; p=" + base64.StdEncoding.EncodeToString(pub)
 		var parts []string
 		for len(val) > 0 {

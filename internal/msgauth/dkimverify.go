@@ -271,13 +271,15 @@ func (b *bodyHashes) get(canon string) ([]byte, error) {
 		return s, nil
 	}
 	h := sha256.New()
+	scratch := bodyBufs.Get().(*[2][]byte)
+	defer bodyBufs.Put(scratch)
+	buf, out := scratch[0], scratch[1][:0]
 	var w bodyCanon
 	if canon == "relaxed" {
-		w = &relaxedBody{h: h}
+		w = &relaxedBody{h: h, out: out}
 	} else {
-		w = &simpleBody{h: h}
+		w = &simpleBody{h: h, out: out}
 	}
-	buf := make([]byte, 32<<10)
 	for off := b.off; off < b.size; {
 		n, err := b.msg.ReadAt(buf[:min(int64(len(buf)), b.size-off)], off)
 		w.write(buf[:n])
@@ -294,6 +296,11 @@ func (b *bodyHashes) get(canon string) ([]byte, error) {
 	b.sums[canon] = sum
 	return sum, nil
 }
+
+// bodyBufs are the read buffer and the output buffer of a body
+// canonicalization: the output of one read is at most its size and a few
+// held line breaks longer.
+var bodyBufs = sync.Pool{New: func() any { return &[2][]byte{make([]byte, 32<<10), make([]byte, 0, 33<<10)} }}
 
 // bodyCanon is a body canonicalization (RFC 6376 §3.4.3, §3.4.4) that
 // writes to a hash. A bare LF counts as CRLF, as it does in the header.
@@ -405,7 +412,7 @@ func (c *relaxedBody) write(p []byte) {
 		}
 		// The run of ordinary bytes up to the next space or line break.
 		j := i + 1
-		for j < len(p) && p[j] != ' ' && p[j] != '\t' && p[j] != '\r' && p[j] != '\n' {
+		for j < len(p) && !relaxedStop[p[j]] {
 			j++
 		}
 		out = append(out, p[i:j]...)
@@ -418,6 +425,10 @@ func (c *relaxedBody) write(p []byte) {
 	}
 	c.out = out
 }
+
+// relaxedStop are the bytes that end a run of ordinary ones in
+// relaxedBody.
+var relaxedStop = [256]bool{' ': true, '\t': true, '\r': true, '\n': true}
 
 func (c *relaxedBody) close() {
 	if c.written {
