@@ -33,6 +33,7 @@ func commands() []command {
 		{"imap-shared", "N sessions share M accounts' INBOXes: commands/s and consistency violations", runShared},
 		{"imap-login", "connect + LOGIN + LOGOUT loop; logins/s", runLogin},
 		{"lmtp", "LMTP deliveries/s over N connections from the corpus", runLMTP},
+		{"mx", "SMTP deliveries/s to an MX from senders with SPF, DKIM and DMARC records (own DNS server)", runMX},
 		{"submit", "N clients submit to remote recipients; messages/s reaching a local sink through the server's queue", runSubmit},
 		{"pop3", "time to retrieve a whole maildrop (LIST, UIDL, RETR all, QUIT)", runPOP3},
 		{"idle", "N IDLE sessions: server memory per session and push latency", runIdle},
@@ -365,6 +366,46 @@ func runSubmit(ctx context.Context, fs *flag.FlagSet, args []string, out io.Writ
 	res, err := bench.RunSubmit(ctx, bench.SubmitOptions{Common: bc, Users: u.toBench(), NoAuth: *noAuth, StartTLS: *starttls,
 		Clients: *clients, Duration: *dur, Warmup: *warm, Drain: *drain, Rcpts: *rcpts, RcptDomain: *domain,
 		Corpus: corpus, MaxSize: *maxSize, SinkAddr: *sink})
+	if eerr := c.emit(out, res); eerr != nil && err == nil {
+		err = eerr
+	}
+	return err
+}
+
+func runMX(ctx context.Context, fs *flag.FlagSet, args []string, out io.Writer) error {
+	var c common
+	var u users
+	var cf corpusFlags
+	c.register(fs, "127.0.0.1:25")
+	u.register(fs, 16)
+	cf.register(fs)
+	conns := fs.Int("conns", 8, "concurrent SMTP connections")
+	dur := fs.Duration("duration", 20*time.Second, "measured duration")
+	warm := fs.Duration("warmup", 3*time.Second, "unmeasured warmup (fills the server's DNS cache)")
+	maxSize := fs.Int("max-size", 0, "use only corpus messages of at most this many bytes (0: all)")
+	senders := fs.Int("senders", 4, "sender domains (s1.mx.bench, ...), each with SPF, DKIM and DMARC p=reject records")
+	signed := fs.Int("signed", 80, "percentage of messages DKIM-signed by their sender domain")
+	algs := fs.String("algorithms", "rsa,ed25519", "signatures per signed message: rsa (2048 bits), ed25519, or both")
+	dnsListen := fs.String("dns-listen", "127.0.0.1:5300", "serve the senders' records on this address (UDP and TCP) during the run; the server's [dns] servers must name it (empty: print the records instead)")
+	if err := parse(fs, args); err != nil {
+		return err
+	}
+	bc, err := c.toBench()
+	if err != nil {
+		return err
+	}
+	corpus, err := cf.load()
+	if err != nil {
+		return err
+	}
+	var al []string
+	for _, a := range strings.Split(*algs, ",") {
+		if a = strings.TrimSpace(a); a != "" {
+			al = append(al, a)
+		}
+	}
+	res, err := bench.RunMX(ctx, bench.MXOptions{Common: bc, Users: u.toBench(), Conns: *conns, Duration: *dur, Warmup: *warm,
+		Corpus: corpus, MaxSize: *maxSize, Senders: *senders, Signed: *signed, Algorithms: al, DNSListen: *dnsListen})
 	if eerr := c.emit(out, res); eerr != nil && err == nil {
 		err = eerr
 	}

@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"net"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -11,6 +12,7 @@ import (
 
 	"github.com/postfach/postfach/internal/auth"
 	"github.com/postfach/postfach/internal/bench"
+	"github.com/postfach/postfach/internal/config"
 	"github.com/postfach/postfach/internal/testenv"
 )
 
@@ -187,4 +189,60 @@ func TestSharedAgainstPostfach(t *testing.T) {
 			t.Errorf("no %s completed: %v\n%s", op, ops, out)
 		}
 	}
+}
+
+// TestMXAgainstPostfach runs mx against the real server with its checks
+// on: the workload's DNS server answers the server's questions, so the
+// signed messages pass DKIM and all pass DMARC.
+func TestMXAgainstPostfach(t *testing.T) {
+	dnsAddr := mxFreeAddr(t)
+	env := testenv.Start(t, testenv.Options{Config: func(c *config.Config) {
+		c.DNS.Servers = []string{dnsAddr}
+	}})
+	for _, u := range []string{"m1@example.org", "m2@example.org"} {
+		env.AddUser(u, "pw")
+	}
+	code, out, errs := runCmd(t, "mx", "--addr", env.Addr("smtp"), "--users", "m%d@example.org", "--count", "2", "--corpus-size", "6",
+		"--conns", "2", "--duration", "1s", "--warmup", "0s", "--senders", "2", "--signed", "50", "--dns-listen", dnsAddr,
+		"--pid", strconv.Itoa(os.Getpid()), "--quiet")
+	if code != 0 || !strings.Contains(out, "msgs_per_s") || !strings.Contains(out, "server_cpu_us_per_msg") {
+		t.Fatalf("mx: %d\n%s\n%s", code, out, errs)
+	}
+	var dkimPass, dmarcPass int
+	for _, u := range []string{"m1@example.org", "m2@example.org"} {
+		for _, m := range env.Messages(u, "INBOX") {
+			ar := string(m[:bytes.Index(m, []byte("\r\n\r\n"))])
+			if strings.Contains(ar, "dkim=pass header.d=s") {
+				dkimPass++
+			}
+			if strings.Contains(ar, "dmarc=pass") {
+				dmarcPass++
+			} else {
+				t.Errorf("a message did not pass DMARC:\n%.2000s", m)
+			}
+		}
+	}
+	if dkimPass == 0 || dmarcPass == 0 {
+		t.Fatalf("%d DKIM passes, %d DMARC passes", dkimPass, dmarcPass)
+	}
+}
+
+// mxFreeAddr returns a loopback address whose port was free for UDP and
+// TCP a moment ago.
+func mxFreeAddr(t *testing.T) string {
+	t.Helper()
+	for range 20 {
+		pc, err := net.ListenPacket("udp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		ln, err := net.Listen("tcp", pc.LocalAddr().String())
+		pc.Close()
+		if err == nil {
+			ln.Close()
+			return pc.LocalAddr().String()
+		}
+	}
+	t.Fatal("no free port")
+	return ""
 }

@@ -6,30 +6,43 @@ import (
 	"context"
 	"fmt"
 	"net"
+	"strings"
 	"time"
 )
 
 // LMTPClient is a lean LMTP client (RFC 2033) for load generation. It
 // pipelines MAIL, RCPT and DATA when the server offers PIPELINING
 // (RFC 2920) and reads one reply per accepted recipient after the data.
-// Not safe for concurrent use.
+// With DialSMTP it speaks SMTP (RFC 5321) instead: EHLO, and one reply
+// for the whole message after the data. Not safe for concurrent use.
 type LMTPClient struct {
 	conn       net.Conn
 	r          *bufio.Reader
 	w          *bufio.Writer
 	timeout    time.Duration
 	pipelining bool
+	smtp       bool // one reply after the data (RFC 5321 §4.1.1.4)
 	line       []byte
 	codes      []int
 }
 
 // DialLMTP connects, reads the 220 greeting and sends LHLO.
 func DialLMTP(ctx context.Context, d *Dialer, addr, helo string) (*LMTPClient, error) {
+	return dialMail(ctx, d, addr, helo, false)
+}
+
+// DialSMTP connects to an SMTP server (an MX), reads the 220 greeting and
+// sends EHLO.
+func DialSMTP(ctx context.Context, d *Dialer, addr, helo string) (*LMTPClient, error) {
+	return dialMail(ctx, d, addr, helo, true)
+}
+
+func dialMail(ctx context.Context, d *Dialer, addr, helo string, smtp bool) (*LMTPClient, error) {
 	conn, err := d.dial(ctx, addr)
 	if err != nil {
 		return nil, err
 	}
-	c := &LMTPClient{conn: conn, r: bufio.NewReaderSize(conn, 16<<10), w: bufio.NewWriterSize(conn, 64<<10), timeout: d.timeout()}
+	c := &LMTPClient{conn: conn, r: bufio.NewReaderSize(conn, 16<<10), w: bufio.NewWriterSize(conn, 64<<10), timeout: d.timeout(), smtp: smtp}
 	_ = conn.SetDeadline(time.Now().Add(c.timeout))
 	code, text, err := c.readReply(nil)
 	if err != nil || code != 220 {
@@ -37,7 +50,11 @@ func DialLMTP(ctx context.Context, d *Dialer, addr, helo string) (*LMTPClient, e
 		return nil, fmt.Errorf("lmtp greeting: %d %s %v", code, text, err)
 	}
 	// RFC 2033 §4.1: LHLO instead of EHLO.
-	fmt.Fprintf(c.w, "LHLO %s\r\n", helo)
+	verb := "LHLO"
+	if smtp {
+		verb = "EHLO"
+	}
+	fmt.Fprintf(c.w, "%s %s\r\n", verb, helo)
 	if err := c.w.Flush(); err != nil {
 		conn.Close()
 		return nil, err
@@ -49,7 +66,7 @@ func DialLMTP(ctx context.Context, d *Dialer, addr, helo string) (*LMTPClient, e
 	})
 	if err != nil || code != 250 {
 		conn.Close()
-		return nil, fmt.Errorf("lhlo: %d %s %v", code, text, err)
+		return nil, fmt.Errorf("%s: %d %s %v", strings.ToLower(verb), code, text, err)
 	}
 	return c, nil
 }
@@ -195,6 +212,19 @@ func (c *LMTPClient) Deliver(from string, rcpts []string, data []byte) ([]int, e
 	}
 	if err := c.w.Flush(); err != nil {
 		return nil, err
+	}
+	if c.smtp {
+		// RFC 5321 §4.2.5: one reply for all recipients.
+		code, _, err := c.readReply(nil)
+		if err != nil {
+			return nil, err
+		}
+		for i := range c.codes {
+			if c.codes[i]/100 == 2 {
+				c.codes[i] = code
+			}
+		}
+		return c.codes, nil
 	}
 	for i := range c.codes {
 		if c.codes[i]/100 != 2 {

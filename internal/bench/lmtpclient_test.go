@@ -127,6 +127,40 @@ func TestLMTPClientDeliver(t *testing.T) {
 	}
 }
 
+// TestSMTPClientDeliver: over SMTP the client sends EHLO and reads one
+// reply after the data for all the accepted recipients.
+func TestSMTPClientDeliver(t *testing.T) {
+	addr := serveScript(t, func(s *scriptConn) {
+		s.send("220 mx.test ESMTP ready")
+		s.expect("EHLO mail.sender.test")
+		s.send("250-mx.test", "250-PIPELINING", "250 8BITMIME")
+		s.expect("MAIL FROM:<s@sender.test>")
+		s.expect("RCPT TO:<a@x.test>")
+		s.expect("RCPT TO:<b@x.test>")
+		s.expect("DATA")
+		s.send("250 ok", "250 ok", "250 ok", "354 go")
+		s.expect("Subject: t")
+		s.expect("")
+		s.expect("body")
+		s.expect(".")
+		s.send("550 5.7.1 Message refused")
+		s.expect("QUIT")
+		s.send("221 bye")
+	})
+	c, err := DialSMTP(context.Background(), &Dialer{}, addr, "mail.sender.test")
+	if err != nil {
+		t.Fatal(err)
+	}
+	codes, err := c.Deliver("s@sender.test", []string{"a@x.test", "b@x.test"}, SMTPData([]byte("Subject: t\n\nbody\n")))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(codes) != 2 || codes[0] != 550 || codes[1] != 550 {
+		t.Fatalf("codes %v, want the one reply for both", codes)
+	}
+	c.Close()
+}
+
 func TestPOP3Client(t *testing.T) {
 	addr := serveScript(t, func(s *scriptConn) {
 		s.send("+OK POP3 ready")

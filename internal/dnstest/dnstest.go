@@ -39,30 +39,50 @@ type Server struct {
 // when the test ends. records are in zone file form, as Add takes them.
 func New(t testing.TB, records ...string) *Server {
 	t.Helper()
+	s, err := Start("", records...)
+	if err != nil {
+		t.Fatalf("dnstest: %v", err)
+	}
+	t.Cleanup(s.Close)
+	return s
+}
+
+// Start starts a server outside a test (the load generator's): on addr,
+// UDP and TCP, or on a free port of 127.0.0.1 when addr is "". Close
+// stops it.
+func Start(addr string, records ...string) (*Server, error) {
 	s := &Server{signed: map[string]bool{}, fail: map[string]int{}, silent: map[string]bool{}, queries: map[string]int{}}
 	var err error
 	for range 20 {
-		if err = s.listen(); err == nil {
+		if err = s.listen(addr); err == nil || addr != "" {
 			break
 		}
 	}
 	if err != nil {
-		t.Fatalf("dnstest: %v", err)
+		return nil, err
 	}
-	t.Cleanup(func() {
-		s.udp.Shutdown()
-		s.tcp.Shutdown()
-	})
 	for _, r := range records {
-		s.Add(t, r)
+		if err := s.AddRecord(r); err != nil {
+			s.Close()
+			return nil, err
+		}
 	}
-	return s
+	return s, nil
+}
+
+// Close stops the server.
+func (s *Server) Close() {
+	s.udp.Shutdown()
+	s.tcp.Shutdown()
 }
 
 // listen binds UDP on a free port and TCP on the same one (which may be
 // taken; New tries again).
-func (s *Server) listen() error {
-	pc, err := net.ListenPacket("udp", "127.0.0.1:0")
+func (s *Server) listen(addr string) error {
+	if addr == "" {
+		addr = "127.0.0.1:0"
+	}
+	pc, err := net.ListenPacket("udp", addr)
 	if err != nil {
 		return err
 	}
@@ -91,15 +111,24 @@ func (s *Server) listen() error {
 func (s *Server) Add(t testing.TB, records ...string) {
 	t.Helper()
 	for _, r := range records {
-		rr, err := dns.NewRR(r)
-		if err != nil || rr == nil {
-			t.Fatalf("dnstest: record %q: %v", r, err)
+		if err := s.AddRecord(r); err != nil {
+			t.Fatalf("dnstest: %v", err)
 		}
-		rr.Header().Name = strings.ToLower(rr.Header().Name)
-		s.mu.Lock()
-		s.rrs = append(s.rrs, rr)
-		s.mu.Unlock()
 	}
+}
+
+// AddRecord adds one record in zone file form, as Add does, and returns
+// the error of a malformed one.
+func (s *Server) AddRecord(r string) error {
+	rr, err := dns.NewRR(r)
+	if err != nil || rr == nil {
+		return fmt.Errorf("record %q: %v", r, err)
+	}
+	rr.Header().Name = strings.ToLower(rr.Header().Name)
+	s.mu.Lock()
+	s.rrs = append(s.rrs, rr)
+	s.mu.Unlock()
+	return nil
 }
 
 // Remove drops every record of name (of every type).

@@ -14,7 +14,6 @@ import (
 	"strings"
 
 	"blitiri.com.ar/go/spf"
-	"github.com/emersion/go-msgauth/dkim"
 	"github.com/emersion/go-msgauth/dmarc"
 
 	"github.com/postfach/postfach/internal/dnsr"
@@ -55,6 +54,8 @@ type Checker struct {
 	opt CheckOptions
 	net dnsr.NetResolver
 	log *slog.Logger
+	// keys are the parsed DKIM key records, by their text.
+	keys keyCache
 }
 
 // NewChecker returns a Checker.
@@ -184,7 +185,7 @@ func (c *Checker) Check(ctx context.Context, in *Input, msg io.ReaderAt, size in
 			res = append(res, "dkim=none")
 		}
 		if len(sigs) > 0 {
-			results := c.checkDKIM(ctx, msg, size, len(sigs))
+			results := c.checkDKIM(ctx, msg, size, header, len(sigs))
 			for i, r := range results {
 				s := sigs[i]
 				v.DKIM = append(v.DKIM, r.result+" d="+s.d)
@@ -279,38 +280,57 @@ func dkimSignatures(fields []field) []dkimSig {
 
 type dkimResult struct{ result, reason string }
 
-// checkDKIM verifies the first maxSignatures of n signatures.
-func (c *Checker) checkDKIM(ctx context.Context, msg io.ReaderAt, size int64, n int) []dkimResult {
-	vs, err := dkim.VerifyWithOptions(io.NewSectionReader(msg, 0, size), &dkim.VerifyOptions{
-		LookupTXT:        func(name string) ([]string, error) { return c.net.LookupTXT(ctx, name) },
-		MaxVerifications: maxSignatures,
-	})
+// checkDKIM verifies the first maxSignatures of the n signatures of msg
+// (header is its header, as readHeaderBytes read it), one after the
+// other (dkimverify.go).
+func (c *Checker) checkDKIM(ctx context.Context, msg io.ReaderAt, size int64, header []byte, n int) []dkimResult {
 	out := make([]dkimResult, min(n, maxSignatures))
-	if err != nil && !errors.Is(err, dkim.ErrTooManySignatures) {
-		// Not a result of the signatures (go-msgauth then leaves the
-		// verifications half filled in): none of them counts.
+	failAll := func(err error) []dkimResult {
+		// Not a result of the signatures: none of them counts.
 		c.log.Warn("dkim verification failed", "err", err)
 		for i := range out {
 			out[i] = dkimResult{"temperror", "verification failed"}
 		}
 		return out
 	}
+	h, ok := parseDKIMHeader(header)
+	if !ok {
+		return failAll(errors.New("dkim: the header does not end before the body"))
+	}
+	var sigs []int
+	for i, f := range h {
+		if k, _ := fieldKV(f); strings.EqualFold(k, "DKIM-Signature") && len(sigs) < maxSignatures {
+			sigs = append(sigs, i)
+		}
+	}
+	body := &bodyHashes{msg: msg, off: int64(len(header)), size: size}
+	errs := make([]error, len(sigs))
+	for j, i := range sigs {
+		_, v := fieldKV(h[i])
+		err := c.verifyDKIMSig(ctx, h, i, v, body)
+		if errors.Is(err, errDKIMRead) {
+			return failAll(err)
+		}
+		errs[j] = err
+	}
 	for i := range out {
-		if i >= len(vs) {
+		if i >= len(sigs) {
 			out[i] = dkimResult{"permerror", "not verified"}
 			continue
 		}
-		e := vs[i].Err
+		var e *dkimErr
 		switch {
-		case e == nil:
+		case errs[i] == nil:
 			out[i] = dkimResult{"pass", ""}
-		case dkim.IsTempFail(e):
+		case !errors.As(errs[i], &e):
+			out[i] = dkimResult{"temperror", "verification failed"}
+		case e.kind == dkimTemp:
 			out[i] = dkimResult{"temperror", "key unavailable"}
-		case strings.Contains(e.Error(), "too weak"), strings.Contains(e.Error(), "too short"):
+		case strings.Contains(e.msg, "too weak"), strings.Contains(e.msg, "too short"):
 			// RFC 8301 §3.1, §3.2: rsa-sha1 and RSA keys under 1024
 			// bits do not verify.
 			out[i] = dkimResult{"fail", trimDKIMErr(e)}
-		case dkim.IsPermFail(e):
+		case e.kind == dkimPerm:
 			out[i] = dkimResult{"permerror", trimDKIMErr(e)}
 		default:
 			out[i] = dkimResult{"fail", trimDKIMErr(e)}

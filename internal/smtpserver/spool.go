@@ -1,9 +1,12 @@
 package smtpserver
 
 import (
+	"encoding/binary"
 	"fmt"
 	"io"
 	"os"
+	"slices"
+	"sync"
 )
 
 // spoolMemory is how much of a message a spool keeps in memory; a larger
@@ -19,18 +22,41 @@ const spoolMemory = 1 << 20
 // appends; ReadAt and reader read what was written.
 type spool struct {
 	dir      string
-	buf      []byte
+	buf      []byte // from spoolBufs, given back by Close
 	f        *os.File
 	n        int64
 	eightBit bool // a byte >= 0x80 was written
 }
 
-func newSpool(dir string) *spool { return &spool{dir: dir} }
+func newSpool(dir string) *spool {
+	s := &spool{dir: dir}
+	if b, ok := spoolBufs.Get().(*[]byte); ok {
+		s.buf = (*b)[:0]
+	}
+	return s
+}
+
+// spoolBufs are the memory of closed spools, for the next: a spool that
+// grew its buffer a few times for every message was a good part of the
+// checks' allocations on the MX (issue 16).
+var spoolBufs sync.Pool
+
+// maxPooledSpool bounds the buffers kept in spoolBufs.
+const maxPooledSpool = 2 * spoolMemory
 
 // note8 records whether p holds a byte >= 0x80.
 func (s *spool) note8(p []byte) {
 	if s.eightBit {
 		return
+	}
+	// Eight bytes at a time: the test was a good part of the spool's cost
+	// on the MX.
+	for len(p) >= 8 {
+		if binary.LittleEndian.Uint64(p)&0x8080808080808080 != 0 {
+			s.eightBit = true
+			return
+		}
+		p = p[8:]
 	}
 	for _, c := range p {
 		if c >= 0x80 {
@@ -74,7 +100,7 @@ func (s *spool) ReadFrom(r io.Reader) (int64, error) {
 	var total int64
 	for s.f == nil {
 		if len(s.buf) == cap(s.buf) {
-			s.buf = append(s.buf, make([]byte, max(4096, len(s.buf)))...)[:len(s.buf)]
+			s.buf = slices.Grow(s.buf, max(4096, len(s.buf)))
 		}
 		n, err := r.Read(s.buf[len(s.buf):min(cap(s.buf), spoolMemory+1)])
 		s.note8(s.buf[len(s.buf) : len(s.buf)+n])
@@ -125,11 +151,16 @@ func (s *spool) reader() io.Reader { return io.NewSectionReader(s, 0, s.n) }
 // Size is the number of bytes written.
 func (s *spool) Size() int64 { return s.n }
 
-// Close releases the memory and the file.
+// Close releases the memory and the file. Nothing read from the spool
+// may be used after it: its memory goes to the next spool.
 func (s *spool) Close() {
 	if s.f != nil {
 		s.f.Close()
 		s.f = nil
+	}
+	if s.buf != nil && cap(s.buf) <= maxPooledSpool {
+		b := s.buf[:0]
+		spoolBufs.Put(&b)
 	}
 	s.buf = nil
 }

@@ -44,3 +44,30 @@ func TestSpool(t *testing.T) {
 		}
 	}
 }
+
+// TestSpoolEightBit: the spool notices a byte over 0x7f wherever it is,
+// and only then, also in a spool whose memory a closed one had.
+func TestSpoolEightBit(t *testing.T) {
+	t.Parallel()
+	for size := range 40 {
+		for pos := -1; pos < size; pos++ {
+			data := bytes.Repeat([]byte{0x7f}, size)
+			if pos >= 0 {
+				data[pos] = 0x80
+			}
+			sp := newSpool(t.TempDir())
+			if _, err := sp.ReadFrom(iotest.OneByteReader(bytes.NewReader(data[:size/2]))); err != nil {
+				t.Fatal(err)
+			}
+			sp.Write(data[size/2:])
+			if sp.eightBit != (pos >= 0) {
+				t.Fatalf("size %d, 8-bit byte at %d: eightBit %v", size, pos, sp.eightBit)
+			}
+			got, _ := io.ReadAll(sp.reader())
+			if !bytes.Equal(got, data) {
+				t.Fatalf("read back %q, want %q", got, data)
+			}
+			sp.Close()
+		}
+	}
+}
