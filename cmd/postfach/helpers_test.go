@@ -15,8 +15,23 @@ import (
 	"testing"
 	"time"
 
+	"github.com/postfach/postfach/internal/config"
+	"github.com/postfach/postfach/internal/store/postgres/pgtest"
+	"github.com/postfach/postfach/internal/store/teststore"
 	"github.com/postfach/postfach/internal/testenv"
 )
+
+// testStoreConfig is the [store] section for testConfig's extra that
+// selects the backend the environment chooses (teststore.Var), as
+// testenv does: PostgreSQL in a schema of its own, or nothing (the
+// embedded SQLite store).
+func testStoreConfig(t *testing.T) string {
+	t.Helper()
+	if teststore.Backend() != teststore.Postgres {
+		return ""
+	}
+	return "\n[store]\nbackend = \"" + config.StorePostgres + "\"\ndsn = \"" + pgtest.SchemaDSN(t) + "\"\n"
+}
 
 // testConfig writes a config for the binary into a temp dir: LMTP on a free
 // loopback port, everything else off unless extra turns it on.

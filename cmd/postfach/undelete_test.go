@@ -20,7 +20,7 @@ import (
 // server the command works on the store.
 func TestUndelete(t *testing.T) {
 	t.Parallel()
-	cfg := testConfig(t, "")
+	cfg := testConfig(t, testStoreConfig(t))
 	cfgText, _ := os.ReadFile(cfg)
 	if err := os.WriteFile(cfg, []byte(strings.Replace(string(cfgText), `imap = ""`, `imap = "127.0.0.1:0"`, 1)), 0o600); err != nil {
 		t.Fatal(err)

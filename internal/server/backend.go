@@ -32,6 +32,8 @@ type Backend struct {
 	SetupLinks  store.SetupLinks
 	Snapshotter store.Snapshotter
 	Restorer    store.Restorer
+	Undeleter   store.Undeleter
+	STSPolicies store.STSPolicies
 	// SQLite is the store when it is the embedded one, for what only it
 	// has (its files' metrics and the disk reserve); nil for other
 	// backends.
@@ -123,6 +125,10 @@ func OpenBackend(ctx context.Context, cfg *config.Config, opt BackendOptions) (*
 	need(ok, "store.Snapshotter")
 	b.Restorer, ok = st.(store.Restorer)
 	need(ok, "store.Restorer")
+	b.Undeleter, ok = st.(store.Undeleter)
+	need(ok, "store.Undeleter")
+	b.STSPolicies, ok = st.(store.STSPolicies)
+	need(ok, "store.STSPolicies")
 	if len(missing) > 0 {
 		st.Close()
 		return nil, fmt.Errorf("store backend %s lacks %v", b.Kind, missing)

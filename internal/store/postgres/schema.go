@@ -219,6 +219,20 @@ CREATE TABLE dkim_keys (
 	PRIMARY KEY (domain, selector)
 );
 `,
+	// 2: MTA-STS policies of receiving domains (store.STSPolicies, RFC
+	// 8461 §5.1), as the SQLite backend's sts_policies: one row per
+	// domain, kept until max_age so that a restart does not forget them.
+	// mx holds the patterns one per line; expires is in unix
+	// milliseconds.
+	`
+CREATE TABLE sts_policies (
+	domain  TEXT PRIMARY KEY, -- lower case
+	id      TEXT NOT NULL,
+	mode    TEXT NOT NULL,
+	mx      TEXT NOT NULL,
+	expires BIGINT NOT NULL
+);
+`,
 }
 
 // migrationLock is the key of the advisory lock that serialises
