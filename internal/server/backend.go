@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"os"
 	"path/filepath"
 	"time"
 
@@ -87,6 +88,12 @@ func OpenBackend(ctx context.Context, cfg *config.Config, opt BackendOptions) (*
 		b.SQLite, st = sq, sq
 		b.Kind = config.StoreSQLite
 	case config.StorePostgres:
+		// The data directory still holds what is per frontend (the
+		// admin socket, the auth secret, the spool); SQLite makes it
+		// when it opens, PostgreSQL does not.
+		if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
+			return nil, fmt.Errorf("data directory: %w", err)
+		}
 		if blobs == nil {
 			if blobs, err = blob.NewFileStore(filepath.Join(cfg.DataDir, "blobs")); err != nil {
 				return nil, fmt.Errorf("open blob store: %w", err)
