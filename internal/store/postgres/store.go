@@ -279,8 +279,16 @@ func (s *Store) Close() error {
 	s.closeMu.Unlock()
 	s.wg.Wait()
 	err := errors.Join(s.rdb.Close(), s.wdb.Close())
-	// Closing the session releases the advisory lock.
-	return errors.Join(err, s.lock.Close(context.Background()))
+	// The lock is released here, before the session closes: closing it
+	// alone releases the lock only once the server has processed the
+	// termination, after Close returns, and a store opened at once (a
+	// restart in the same process) would find it still taken.
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if _, uerr := s.lock.Exec(ctx, `SELECT pg_advisory_unlock_all()`); uerr != nil {
+		err = errors.Join(err, fmt.Errorf("postgres store: unlock: %w", uerr))
+	}
+	return errors.Join(err, s.lock.Close(ctx))
 }
 
 // Subscribe implements store.Store.
